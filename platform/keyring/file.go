@@ -1,0 +1,154 @@
+package keyring
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+)
+
+// File is a Store that keeps each key in its own 0600 file inside a 0700
+// directory. Writes are atomic (temporary file, fsync, rename, fsync of the
+// directory), so a crash at any moment leaves the old value or the new one.
+type File struct {
+	dir string
+
+	mu     sync.Mutex // serialises writers within the process
+	closed bool
+}
+
+// tempPrefix starts the names of temporary files, which are never valid keys.
+const tempPrefix = "."
+
+// OpenFile returns a file store in dir, creating dir with mode 0700 if needed.
+// It refuses a directory that is a symlink, is not owned by the caller, or is
+// accessible to group or others, and it removes temporary files left by a
+// writer that crashed.
+func OpenFile(dir string) (*File, error) {
+	if dir == "" {
+		return nil, errors.New("keyring: file store needs a directory")
+	}
+	dir = filepath.Clean(dir)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("keyring: create %s: %w", dir, err)
+	}
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return nil, fmt.Errorf("keyring: %w", err)
+	}
+	if fi.Mode()&fs.ModeSymlink != 0 {
+		return nil, fmt.Errorf("keyring: %s is a symlink; point --state-dir at a real directory", dir)
+	}
+	if !fi.IsDir() {
+		return nil, fmt.Errorf("keyring: %s is not a directory", dir)
+	}
+	if err := checkPrivateDir(dir, fi); err != nil {
+		return nil, err
+	}
+	f := &File{dir: dir}
+	f.removeStaleTemps()
+	return f, nil
+}
+
+// Dir returns the directory holding the files.
+func (f *File) Dir() string { return f.dir }
+
+// Get returns the value stored under key.
+func (f *File) Get(ctx context.Context, key string) ([]byte, error) {
+	path, err := f.path(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := os.Lstat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, key)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("keyring: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("keyring: %s is not a regular file; remove it and register again", path)
+	}
+	if err := checkPrivateFile(path, fi); err != nil {
+		return nil, err
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("keyring: %w", err)
+	}
+	return b, nil
+}
+
+// Set replaces the value under key atomically.
+func (f *File) Set(ctx context.Context, key string, value []byte) error {
+	path, err := f.path(ctx, key)
+	if err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := writeAtomic(f.dir, path, tempPrefix+key, value); err != nil {
+		return fmt.Errorf("keyring: write %s: %w", path, err)
+	}
+	return nil
+}
+
+// Delete removes key's file and makes the removal durable.
+func (f *File) Delete(ctx context.Context, key string) error {
+	path, err := f.path(ctx, key)
+	if err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("keyring: %w", err)
+	}
+	return syncDir(f.dir)
+}
+
+// Backend returns "file".
+func (f *File) Backend() string { return BackendFile }
+
+// Close makes later calls fail with ErrClosed.
+func (f *File) Close() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.closed = true
+	return nil
+}
+
+func (f *File) path(ctx context.Context, key string) (string, error) {
+	if err := validateKey(key); err != nil {
+		return "", err
+	}
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	f.mu.Lock()
+	closed := f.closed
+	f.mu.Unlock()
+	if closed {
+		return "", ErrClosed
+	}
+	return filepath.Join(f.dir, key), nil
+}
+
+// removeStaleTemps deletes temporary files of writes that never finished.
+// Only one process writes a state directory (agentd), so a temporary file
+// present before it starts belongs to a writer that died.
+func (f *File) removeStaleTemps() {
+	entries, err := os.ReadDir(f.dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), tempPrefix) && e.Type().IsRegular() {
+			_ = os.Remove(filepath.Join(f.dir, e.Name()))
+		}
+	}
+}

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# deps.sh installs the Debian packages that ztagent's test tiers need, and only
+# those that are missing, so running it twice is cheap and changes nothing.
+#
+#   scripts/deps.sh           install what is missing (needs root or sudo)
+#   scripts/deps.sh --check   exit 0 when everything is present, 1 (listing what is missing) otherwise
+set -euo pipefail
+
+# Each package and why the tests need it.
+packages=(
+  gnome-keyring     # a real Secret Service for the keyring tests (platform/keyring, e2e)
+  dbus              # dbus-daemon and dbus-run-session, the session bus gnome-keyring lives on
+  libsecret-tools   # secret-tool, to read what agentd stored from outside the process
+  chromium          # the headless browser of the e2e tests
+  wireguard-tools   # wg(8), to configure the reference WireGuard peer in interop tests
+  wireguard-go      # the reference userspace WireGuard peer (this kernel has no WireGuard module)
+  iproute2          # ip netns/link/addr/route for TUN-mode and interop tests
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+  [ "$status" = "install ok installed" ] || missing+=("$p")
+done
+
+if [ "${1:-}" = "--check" ]; then
+  if [ ${#missing[@]} -eq 0 ]; then exit 0; fi
+  echo "deps: missing Debian packages: ${missing[*]} (run: make deps)" >&2
+  exit 1
+fi
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "deps: all ${#packages[@]} Debian packages already installed"
+  exit 0
+fi
+
+if ! command -v apt-get >/dev/null 2>&1; then
+  echo "deps: apt-get not found; install these packages with your system's package manager: ${missing[*]}" >&2
+  exit 1
+fi
+
+sudo=()
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then
+    sudo=(sudo)
+  else
+    echo "deps: need root to install ${missing[*]}; re-run as root: sudo make deps" >&2
+    exit 1
+  fi
+fi
+
+echo "deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -qq
+"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+echo "deps: installed ${missing[*]}"
