@@ -1,0 +1,130 @@
+package session
+
+import (
+	"errors"
+	"net/url"
+	"strings"
+	"testing"
+	"unicode"
+)
+
+func TestRefreshIdentityURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"http://acme.localhost:8781":  "http://acme.localhost:8781/cdn-cgi/access/refresh-identity",
+		"http://acme.localhost:8781/": "http://acme.localhost:8781/cdn-cgi/access/refresh-identity",
+		"acme.cloudflareaccess.com":   "https://acme.cloudflareaccess.com/cdn-cgi/access/refresh-identity",
+		"https://ACME.example":        "https://ACME.example/cdn-cgi/access/refresh-identity",
+	} {
+		got, err := RefreshIdentityURL(in)
+		if err != nil || got != want {
+			t.Errorf("RefreshIdentityURL(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "ftp://acme.example", "https://u:p@acme.example", "https://acme.example/path", "https://acme.example?q=1", "http://"} {
+		if got, err := RefreshIdentityURL(bad); err == nil {
+			t.Errorf("RefreshIdentityURL(%q) = %q, want an error", bad, got)
+		}
+	}
+}
+
+var allowed = []string{"acme.localhost:8781", "idp.localhost:8782"}
+
+func TestValidateBrowseURLAccepts(t *testing.T) {
+	for _, ok := range []string{
+		"http://acme.localhost:8781/cdn-cgi/access/refresh-identity",
+		"http://ACME.localhost:8781/warp?redirect_uri=http%3A%2F%2F127.0.0.1%3A4000%2Fcallback&state=x",
+		"http://idp.localhost:8782/authorize?prompt=login#frag",
+	} {
+		if _, err := ValidateBrowseURL(ok, allowed...); err != nil {
+			t.Errorf("rejected %q: %v", ok, err)
+		}
+	}
+}
+
+func TestValidateBrowseURLRejects(t *testing.T) {
+	for _, bad := range []string{
+		"",
+		"file:///etc/passwd",
+		"smb://acme.localhost:8781/share",
+		"calc",
+		"-a x",
+		"--new-window http://acme.localhost:8781/",
+		"javascript:alert(1)",
+		"http://user@acme.localhost:8781/",
+		"http://user:pw@acme.localhost:8781/",
+		"http://acme.localhost:8781@evil.example/",
+		"http://acme.localhost:8781/\x00",
+		"http://acme.localhost:8781/\r\nX: y",
+		"http://acme.localhost:8781/\x1b[2J",
+		"http://acme.localhost:8781/a b",
+		"http://acme.localhost:8781/\u202e",
+		"http://evil.example/",
+		"http://acme.localhost/",      // wrong port
+		"http://acme.localhost:8782/", // the IdP's port on the team host
+		"http://acme.localhost:8781.evil.example/",
+		"https://evil.example/?u=http://acme.localhost:8781",
+		"http:acme.localhost:8781",
+		"http:/acme.localhost:8781/x",
+		"//acme.localhost:8781/",
+		"http://acme.localhost:8781\\@evil.example/",
+		"HTTP://acme.localhost:8781/x\x7f",
+		"http://" + strings.Repeat("a", 9000),
+		"\xff\xfe",
+	} {
+		if u, err := ValidateBrowseURL(bad, allowed...); err == nil {
+			t.Errorf("accepted %q (host %q)", bad, u.Host)
+		} else if !errors.Is(err, ErrUnsafeURL) {
+			t.Errorf("%q: error %v does not wrap ErrUnsafeURL", bad, err)
+		}
+	}
+}
+
+func TestValidateBrowseURLErrorNamesTheProblem(t *testing.T) {
+	_, err := ValidateBrowseURL("http://evil.example/", allowed...)
+	if err == nil || !strings.Contains(err.Error(), `host "evil.example"`) || !strings.Contains(err.Error(), "acme.localhost:8781") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+// FuzzValidateBrowseURL checks that whatever passes the validator is safe to
+// hand to a browser launcher.
+func FuzzValidateBrowseURL(f *testing.F) {
+	for _, s := range []string{
+		"http://acme.localhost:8781/cdn-cgi/access/refresh-identity",
+		"http://idp.localhost:8782/authorize?prompt=login",
+		"file:///etc/passwd", "calc", "-a x", "http://u@acme.localhost:8781/",
+		"http://acme.localhost:8781/\x00", "http://evil.example/", "HTTP://ACME.LOCALHOST:8781",
+		"http://acme.localhost:8781\\@evil/", "http://[::1]:8781/", "http://acme.localhost:8781/%00",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		u, err := ValidateBrowseURL(raw, allowed...)
+		if err != nil {
+			return
+		}
+		if u.Scheme != "http" && u.Scheme != "https" {
+			t.Fatalf("accepted scheme %q in %q", u.Scheme, raw)
+		}
+		if u.User != nil {
+			t.Fatalf("accepted userinfo in %q", raw)
+		}
+		if strings.HasPrefix(raw, "-") {
+			t.Fatalf("accepted leading '-' in %q", raw)
+		}
+		for _, r := range raw {
+			if unicode.IsControl(r) || unicode.IsSpace(r) {
+				t.Fatalf("accepted control or space %U in %q", r, raw)
+			}
+		}
+		host := strings.ToLower(u.Host)
+		if host != allowed[0] && host != allowed[1] {
+			t.Fatalf("accepted host %q in %q", u.Host, raw)
+		}
+		// What a browser will parse must agree with what we checked.
+		again, err := url.Parse(u.String())
+		if err != nil || !strings.EqualFold(again.Host, u.Host) || again.User != nil {
+			t.Fatalf("re-parse of %q disagrees: %v %v", raw, again, err)
+		}
+	})
+}
