@@ -1,0 +1,78 @@
+package policy
+
+import (
+	"fmt"
+	"net/netip"
+	"time"
+)
+
+// CompileTraffic parses and type-checks a traffic expression for a policy
+// with the given filters: only those filters' fields are allowed, and every
+// $list must be in lists with a type that fits the field. "" matches
+// everything. Errors are *Error, positioned within src.
+func CompileTraffic(src string, filters []Filter, lists Lists) (*Expr, error) {
+	return compile(src, scope{filters: filters}, lists)
+}
+
+// CompileIdentity parses and type-checks an identity expression: only
+// identity fields are allowed. "" matches everyone. Errors are *Error.
+func CompileIdentity(src string, lists Lists) (*Expr, error) {
+	return compile(src, scope{identity: true}, lists)
+}
+
+// RuleError is a compile error in one part ("traffic" or "identity") of a
+// rule.
+type RuleError struct {
+	RuleID   string
+	RuleName string
+	Part     string
+	Err      *Error
+}
+
+// Error names the rule, the part and the position within it.
+func (e *RuleError) Error() string {
+	return fmt.Sprintf("policy %q %s expression %d:%d: %s", e.RuleName, e.Part, e.Err.Line, e.Err.Column, e.Err.Msg)
+}
+
+// Unwrap returns the positioned error.
+func (e *RuleError) Unwrap() error { return e.Err }
+
+// Flow is what the edge knows about a DNS query, a new L4 flow or an HTTP
+// request, and about who sent it. Strings need not be lower-case: fields that
+// Gateway compares case-insensitively are folded during evaluation, without
+// allocating when they already are.
+type Flow struct {
+	Filter Filter
+
+	// DNS
+	FQDN string // the queried name; a trailing dot is ignored
+
+	// L4
+	DstIP    netip.Addr
+	DstPort  uint16
+	Protocol string // "tcp" or "udp"
+	SNI      string // TLS server name, when known
+
+	// HTTP
+	Host   string
+	URI    string // the request URI as sent: path and query
+	Path   string
+	Method string
+
+	// Identity of the device's registered user.
+	Email  string
+	Name   string
+	Groups []string
+
+	// AuthTime is the device's IdP auth_time; Now is the edge's clock.
+	AuthTime time.Time
+	Now      time.Time
+}
+
+// Decision is the outcome for one flow.
+type Decision struct {
+	Action Action
+	Reason Reason
+	// Rule is the policy that decided, or nil when none matched.
+	Rule *Rule
+}

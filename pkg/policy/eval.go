@@ -1,0 +1,283 @@
+package policy
+
+import (
+	"encoding/binary"
+	"net/netip"
+	"regexp"
+	"strings"
+)
+
+// evalCtx is one flow prepared for evaluation: case-insensitive fields are
+// folded once, without allocating when they already are lower-case.
+type evalCtx struct {
+	f        *Flow
+	ip       netip.Addr // DstIP without a v4-in-v6 mapping
+	ip4      uint32     // ip as an integer, when is4
+	is4      bool
+	fqdn     string
+	sni      string
+	host     string
+	protocol string
+	method   string
+	email    string
+}
+
+func newEvalCtx(f *Flow) *evalCtx {
+	c := new(evalCtx)
+	c.reset(f)
+	return c
+}
+
+func (c *evalCtx) reset(f *Flow) {
+	*c = evalCtx{
+		f:        f,
+		ip:       f.DstIP.Unmap(),
+		fqdn:     strings.ToLower(strings.TrimSuffix(f.FQDN, ".")),
+		sni:      strings.ToLower(f.SNI),
+		host:     strings.ToLower(stripPort(f.Host)),
+		protocol: strings.ToLower(f.Protocol),
+		method:   strings.ToLower(f.Method),
+		email:    strings.ToLower(f.Email),
+	}
+	if c.ip.Is4() {
+		a := c.ip.As4()
+		c.ip4, c.is4 = binary.BigEndian.Uint32(a[:]), true
+	}
+}
+
+// stripPort drops a ":port" from a Host header value.
+func stripPort(h string) string {
+	if i := strings.LastIndexByte(h, ':'); i >= 0 && !strings.Contains(h[i:], "]") && strings.Count(h, ":") == 1 {
+		return h[:i]
+	}
+	return h
+}
+
+func (c *evalCtx) str(id fieldID) string {
+	switch id {
+	case fDNSFQDN:
+		return c.fqdn
+	case fNetProtocol:
+		return c.protocol
+	case fNetSNIHost:
+		return c.sni
+	case fHTTPHost:
+		return c.host
+	case fHTTPURI:
+		return c.f.URI
+	case fHTTPPath:
+		return c.f.Path
+	case fHTTPMethod:
+		return c.method
+	case fIdentityEmail:
+		return c.email
+	case fIdentityName:
+		return c.f.Name
+	}
+	return ""
+}
+
+type node interface {
+	eval(c *evalCtx) bool
+}
+
+type andNode struct{ a, b node }
+type orNode struct{ a, b node }
+type notNode struct{ n node }
+
+func (n andNode) eval(c *evalCtx) bool { return n.a.eval(c) && n.b.eval(c) }
+func (n orNode) eval(c *evalCtx) bool  { return n.a.eval(c) || n.b.eval(c) }
+func (n notNode) eval(c *evalCtx) bool { return !n.n.eval(c) }
+
+// strPred tests one string value (a scalar field, or one array element).
+type strPred interface {
+	match(s string) bool
+}
+
+type strEq struct {
+	val string
+	neg bool
+}
+
+func (p strEq) match(s string) bool { return (s == p.val) != p.neg }
+
+// strSet holds a set of strings: a slice for a few, a map for many.
+type strSet struct {
+	few  []string
+	many map[string]struct{}
+}
+
+const setMapThreshold = 8
+
+func newStrSet(vals []string) strSet {
+	if len(vals) <= setMapThreshold {
+		return strSet{few: vals}
+	}
+	m := make(map[string]struct{}, len(vals))
+	for _, v := range vals {
+		m[v] = struct{}{}
+	}
+	return strSet{many: m}
+}
+
+func (p strSet) match(s string) bool {
+	if p.many != nil {
+		_, ok := p.many[s]
+		return ok
+	}
+	for _, v := range p.few {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+type strRegex struct{ re *regexp.Regexp }
+
+func (p strRegex) match(s string) bool { return p.re.MatchString(s) }
+
+// strField applies a predicate to a scalar string field.
+type strField struct {
+	id fieldID
+	p  strPred
+}
+
+func (n strField) eval(c *evalCtx) bool { return n.p.match(c.str(n.id)) }
+
+// anyStr applies a predicate to each element of an array field.
+type anyStr struct {
+	id   fieldID
+	fold bool
+	p    strPred
+}
+
+func (n anyStr) eval(c *evalCtx) bool {
+	switch n.id {
+	case fDNSDomains:
+		return anyDomain(c.fqdn, n.p)
+	case fHTTPDomains:
+		return anyDomain(c.host, n.p)
+	case fIdentityGroups:
+		for _, g := range c.f.Groups {
+			if n.fold {
+				g = strings.ToLower(g) // no allocation when already lower-case
+			}
+			if n.p.match(g) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// anyDomain tests name and each of its parent domains ("a.b.c", "b.c", "c"),
+// the elements of dns.domains and http.request.domains.
+func anyDomain(name string, p strPred) bool {
+	for name != "" {
+		if p.match(name) {
+			return true
+		}
+		i := strings.IndexByte(name, '.')
+		if i < 0 {
+			return false
+		}
+		name = name[i+1:]
+	}
+	return false
+}
+
+func newStrNode(f *field, p strPred) node {
+	if f.array {
+		return anyStr{id: f.id, fold: f.fold, p: p}
+	}
+	if eq, ok := p.(strEq); ok {
+		return strEqField{id: f.id, val: eq.val, neg: eq.neg}
+	}
+	return strField{id: f.id, p: p}
+}
+
+// strEqField is strField with strEq inlined: equality is the most common
+// test, and this saves an interface call per evaluation.
+type strEqField struct {
+	id  fieldID
+	val string
+	neg bool
+}
+
+func (n strEqField) eval(c *evalCtx) bool { return (c.str(n.id) == n.val) != n.neg }
+
+type intCmp struct {
+	f   fieldID
+	op  tokenKind
+	val int64
+}
+
+func (n intCmp) eval(c *evalCtx) bool {
+	v := c.intVal(n.f)
+	switch n.op {
+	case tokEq:
+		return v == n.val
+	case tokNe:
+		return v != n.val
+	case tokLt:
+		return v < n.val
+	case tokLe:
+		return v <= n.val
+	case tokGt:
+		return v > n.val
+	default:
+		return v >= n.val
+	}
+}
+
+type intSet struct {
+	f      fieldID
+	ranges [][2]int64
+}
+
+func (n intSet) eval(c *evalCtx) bool {
+	v := c.intVal(n.f)
+	for _, r := range n.ranges {
+		if v >= r[0] && v <= r[1] {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *evalCtx) intVal(fieldID) int64 { return int64(c.f.DstPort) }
+
+// ipPrefix tests net.dst.ip (the only IP field) against one address or CIDR.
+type ipPrefix struct {
+	prefix netip.Prefix
+	neg    bool
+}
+
+func (n ipPrefix) eval(c *evalCtx) bool {
+	return c.ip.IsValid() && n.prefix.Contains(c.ip) != n.neg
+}
+
+// ipSet tests net.dst.ip against a set of addresses and CIDRs.
+type ipSet struct {
+	prefixes []netip.Prefix
+}
+
+func newIPSet(prefixes []netip.Prefix) node {
+	if len(prefixes) == 1 {
+		return ipPrefix{prefix: prefixes[0]}
+	}
+	return ipSet{prefixes: prefixes}
+}
+
+func (n ipSet) eval(c *evalCtx) bool {
+	if !c.ip.IsValid() {
+		return false
+	}
+	for _, p := range n.prefixes {
+		if p.Contains(c.ip) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,212 @@
+package policy
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+var testLists = Lists{
+	"11111111-wiki": {ID: "11111111-wiki", Name: "wiki_IPs", Type: ListIP, Items: []string{"10.0.0.10", "10.0.1.0/24", "2001:db8::/32"}},
+	"22222222-dom":  {ID: "22222222-dom", Name: "bad_domains", Type: ListDomain, Items: []string{"Evil.example", "malware.test"}},
+	"33333333-mail": {ID: "33333333-mail", Name: "vips", Type: ListEmail, Items: []string{"ceo@example.com"}},
+}
+
+func l4(ip string, port uint16) *Flow {
+	return &Flow{Filter: FilterL4, DstIP: netip.MustParseAddr(ip), DstPort: port, Protocol: "tcp"}
+}
+
+func TestTrafficExpressions(t *testing.T) {
+	cases := []struct {
+		filter Filter
+		expr   string
+		flow   *Flow
+		want   bool
+	}{
+		// IPs, CIDRs, sets and lists.
+		{FilterL4, `net.dst.ip == 10.0.0.10`, l4("10.0.0.10", 22), true},
+		{FilterL4, `net.dst.ip == 10.0.0.0/8`, l4("10.9.9.9", 22), true},
+		{FilterL4, `net.dst.ip != 10.0.0.0/8`, l4("10.9.9.9", 22), false},
+		{FilterL4, `net.dst.ip in {192.168.0.0/16 10.0.0.10}`, l4("10.0.0.10", 22), true},
+		{FilterL4, `net.dst.ip in {192.168.0.0/16, 172.16.0.1}`, l4("10.0.0.10", 22), false},
+		{FilterL4, `net.dst.ip in $11111111-wiki`, l4("10.0.1.77", 22), true},
+		{FilterL4, `net.dst.ip in $11111111-wiki`, l4("2001:db8::5", 22), true},
+		{FilterL4, `net.dst.ip in $11111111-wiki`, l4("10.0.2.1", 22), false},
+		{FilterL4, `net.dst.ip == ::ffff:10.0.0.10`, l4("10.0.0.10", 22), true},
+		{FilterL4, `net.dst.ip == fe80::1`, l4("fe80::1", 22), true},
+		// Ports and ranges.
+		{FilterL4, `net.dst.port == 22`, l4("10.0.0.1", 22), true},
+		{FilterL4, `net.dst.port in {80 443 8000..8100}`, l4("10.0.0.1", 8080), true},
+		{FilterL4, `net.dst.port in {80 443 8000..8100}`, l4("10.0.0.1", 8101), false},
+		{FilterL4, `net.dst.port >= 1024 and net.dst.port < 2048`, l4("10.0.0.1", 1500), true},
+		{FilterL4, `net.dst.port gt 1024`, l4("10.0.0.1", 1024), false},
+		// Strings, folding, logic.
+		{FilterL4, `net.protocol == "TCP"`, l4("10.0.0.1", 1), true},
+		{FilterL4, `net.sni.host == "Git.Acme.internal"`, &Flow{Filter: FilterL4, SNI: "git.acme.INTERNAL"}, true},
+		{FilterL4, `not(net.dst.port == 22) || net.protocol eq "udp"`, l4("10.0.0.1", 22), false},
+		{FilterL4, `!(net.dst.port == 22)`, l4("10.0.0.1", 23), true},
+		{FilterL4, `net.dst.port == 22 or net.dst.port == 23 and net.protocol == "udp"`, l4("10.0.0.1", 22), true},
+		{FilterL4, `(net.dst.port == 22 or net.dst.port == 23) and net.protocol == "udp"`, l4("10.0.0.1", 22), false},
+		{FilterL4, "net.dst.port == 22\n  and net.dst.ip == 10.0.0.1", l4("10.0.0.1", 22), true},
+		{FilterL4, ``, l4("10.0.0.1", 22), true},
+		// DNS.
+		{FilterDNS, `dns.fqdn == "wiki.acme.internal"`, &Flow{Filter: FilterDNS, FQDN: "WIKI.acme.internal."}, true},
+		{FilterDNS, `any(dns.domains[*] == "acme.internal")`, &Flow{Filter: FilterDNS, FQDN: "a.b.acme.internal"}, true},
+		{FilterDNS, `any(dns.domains[*] == "acme.internal")`, &Flow{Filter: FilterDNS, FQDN: "notacme.internal"}, false},
+		{FilterDNS, `any(dns.domains[*] in $22222222-dom)`, &Flow{Filter: FilterDNS, FQDN: "x.evil.example"}, true},
+		{FilterDNS, `dns.fqdn in $22222222-dom`, &Flow{Filter: FilterDNS, FQDN: "x.evil.example"}, false},
+		{FilterDNS, `dns.fqdn matches "^ads?\\."`, &Flow{Filter: FilterDNS, FQDN: "ad.example"}, true},
+		{FilterDNS, `dns.fqdn ~ "^ADS\\."`, &Flow{Filter: FilterDNS, FQDN: "ads.example"}, true},
+		// HTTP.
+		{FilterHTTP, `http.request.host == "wiki.acme.internal"`, &Flow{Filter: FilterHTTP, Host: "Wiki.Acme.Internal:8080"}, true},
+		{FilterHTTP, `any(http.request.domains[*] == "acme.internal")`, &Flow{Filter: FilterHTTP, Host: "git.acme.internal"}, true},
+		{FilterHTTP, `http.request.uri.path matches "^/admin"`, &Flow{Filter: FilterHTTP, Path: "/admin/users"}, true},
+		{FilterHTTP, `http.request.uri == "/a?b=1"`, &Flow{Filter: FilterHTTP, URI: "/a?b=1"}, true},
+		{FilterHTTP, `http.request.method in {"GET" "HEAD"}`, &Flow{Filter: FilterHTTP, Method: "get"}, true},
+		{FilterHTTP, `http.request.method in {"GET" "HEAD"}`, &Flow{Filter: FilterHTTP, Method: "POST"}, false},
+	}
+	for _, tc := range cases {
+		e, err := CompileTraffic(tc.expr, []Filter{tc.filter}, testLists)
+		if err != nil {
+			t.Errorf("%q: %v", tc.expr, err)
+			continue
+		}
+		if got := e.Match(tc.flow); got != tc.want {
+			t.Errorf("%q on %+v = %v, want %v", tc.expr, tc.flow, got, tc.want)
+		}
+	}
+}
+
+func TestIdentityExpressions(t *testing.T) {
+	alice := &Flow{Email: "Alice@Example.com", Name: "Alice Liddell", Groups: []string{"Engineering", "sre"}}
+	cases := []struct {
+		expr string
+		want bool
+	}{
+		{`identity.email matches ".*@example.com"`, true},
+		{`identity.email == "alice@example.com"`, true},
+		{`identity.email in $33333333-mail`, false},
+		{`identity.name == "Alice Liddell"`, true},
+		{`identity.name == "alice liddell"`, false},
+		{`any(identity.groups.name[*] in {"engineering"})`, true},
+		{`any(identity.groups[*].name == "SRE")`, true},
+		{`any(identity.groups.name[*] == "finance")`, false},
+		{`not(any(identity.groups.name[*] == "finance")) and identity.email matches "@example\\.com$"`, true},
+	}
+	for _, tc := range cases {
+		e, err := CompileIdentity(tc.expr, testLists)
+		if err != nil {
+			t.Errorf("%q: %v", tc.expr, err)
+			continue
+		}
+		if got := e.Match(alice); got != tc.want {
+			t.Errorf("%q = %v, want %v", tc.expr, got, tc.want)
+		}
+	}
+}
+
+// TestExpressionErrors checks that every error names its position and what
+// was expected.
+func TestExpressionErrors(t *testing.T) {
+	cases := []struct {
+		filter   Filter
+		identity bool
+		expr     string
+		line     int
+		col      int
+		msg      string
+	}{
+		{FilterL4, false, `net.dst.ipp == 10.0.0.1`, 1, 1, "unknown field net.dst.ipp"},
+		{FilterL4, false, `net.dst.port == 22 and`, 1, 23, "expected a field"},
+		{FilterL4, false, `net.dst.port = 22`, 1, 14, "use '=='"},
+		{FilterL4, false, `net.dst.port == "22"`, 1, 17, "expected a number"},
+		{FilterL4, false, `net.dst.port == 70000`, 1, 17, "out of range"},
+		{FilterL4, false, `net.dst.ip == 10.0.0.300`, 1, 15, "not a valid IP"},
+		{FilterL4, false, `net.dst.ip == 10.0.0.0/33`, 1, 15, "not a valid CIDR"},
+		{FilterL4, false, `net.dst.ip < 10.0.0.1`, 1, 12, "use ==, != or in"},
+		{FilterL4, false, `net.dst.ip in $nope`, 1, 15, "unknown list $nope"},
+		{FilterL4, false, `net.dst.ip in $wiki_IPs`, 1, 15, "write $11111111-wiki"},
+		{FilterL4, false, `net.sni.host in $11111111-wiki`, 1, 17, "type IP"},
+		{FilterL4, false, `net.dst.ip in {10.0.0.1`, 1, 24, "not closed"},
+		{FilterL4, false, `net.dst.port in {}`, 1, 18, "empty set"},
+		{FilterL4, false, `net.dst.port in {90..80}`, 1, 18, "backwards"},
+		{FilterL4, false, `(net.dst.port == 22`, 1, 20, "expected ')'"},
+		{FilterL4, false, `net.dst.port == 22)`, 1, 19, "expected 'and', 'or'"},
+		{FilterL4, false, `net.dst.port`, 1, 13, "expected an operator"},
+		{FilterL4, false, "net.dst.port == 22 and\n  net.protocol == tcp", 2, 19, "expected a quoted string"},
+		{FilterL4, false, `net.protocol == "tcp`, 1, 17, "not closed"},
+		{FilterL4, false, `net.protocol matches "("`, 1, 22, "invalid regular expression"},
+		{FilterL4, false, `net.dst.port matches "1"`, 1, 14, "matches applies to strings"},
+		{FilterL4, false, `http.request.host == "x"`, 1, 1, "is for http policies"},
+		{FilterL4, false, `identity.email == "x"`, 1, 1, "belongs in the identity expression"},
+		{FilterDNS, false, `dns.domains == "x"`, 1, 1, "is an array"},
+		{FilterDNS, false, `any(dns.domains == "x")`, 1, 5, "write dns.domains[*]"},
+		{FilterDNS, false, `any(dns.fqdn == "x")`, 1, 5, "needs an array field"},
+		{FilterDNS, false, `dns.fqdn[*] == "x"`, 1, 1, "not an array"},
+		{FilterDNS, false, `dns.fqdn[0] == "x"`, 1, 9, "only [*]"},
+		{FilterDNS, false, `any(dns.domains[*] == "x"`, 1, 26, "closing any("},
+		{FilterDNS, false, `dns.fqdn == "x" & dns.fqdn == "y"`, 1, 17, "use '&&'"},
+		{FilterDNS, false, `dns.fqdn == "x" # comment`, 1, 17, "unexpected character '#'"},
+		{FilterDNS, false, `dns.fqdn < "x"`, 1, 10, "is a string"},
+		{FilterDNS, false, `dns.fqdn in "x"`, 1, 13, "expected '{' or a $list"},
+		{FilterDNS, false, `dns.fqdn == "x" $`, 1, 17, "after '$'"},
+		{FilterHTTP, true, `http.request.host == "x"`, 1, 1, "belongs in the traffic expression"},
+		{FilterHTTP, true, `any(identity.groups.name == "eng")`, 1, 5, "write identity.groups.name[*]"},
+	}
+	for _, tc := range cases {
+		var err error
+		if tc.identity {
+			_, err = CompileIdentity(tc.expr, testLists)
+		} else {
+			_, err = CompileTraffic(tc.expr, []Filter{tc.filter}, testLists)
+		}
+		pe, ok := err.(*Error)
+		if !ok {
+			t.Errorf("%q: err = %v (%T), want *Error", tc.expr, err, err)
+			continue
+		}
+		if pe.Line != tc.line || pe.Column != tc.col || !strings.Contains(pe.Msg, tc.msg) {
+			t.Errorf("%q: got %d:%d %q, want %d:%d containing %q", tc.expr, pe.Line, pe.Column, pe.Msg, tc.line, tc.col, tc.msg)
+		}
+		if pe.Offset < 0 || pe.Offset > len(tc.expr) {
+			t.Errorf("%q: offset %d outside the expression", tc.expr, pe.Offset)
+		}
+	}
+}
+
+// FuzzCompile feeds arbitrary text to the parser: it must never panic, and
+// any error must be positioned inside the input.
+func FuzzCompile(f *testing.F) {
+	for _, s := range []string{
+		`net.dst.ip in $11111111-wiki`, `any(dns.domains[*] == "acme.internal")`,
+		`identity.email matches ".*@example.com"`, `net.dst.port in {80 443 8000..8100}`,
+		`not(net.dst.ip == 10.0.0.0/8) or net.sni.host == "x"`, `(((`, `"\`, `net.dst.ip == fe80::1`,
+		`any(identity.groups[*].name in {"a" "b"})`, `http.request.uri.path matches "^/a"`,
+	} {
+		f.Add(s)
+	}
+	filters := []Filter{FilterDNS, FilterL4, FilterHTTP}
+	f.Fuzz(func(t *testing.T, src string) {
+		for _, id := range []bool{false, true} {
+			var e *Expr
+			var err error
+			if id {
+				e, err = CompileIdentity(src, testLists)
+			} else {
+				e, err = CompileTraffic(src, filters, testLists)
+			}
+			if err != nil {
+				pe, ok := err.(*Error)
+				if !ok || pe.Offset < 0 || pe.Offset > len(src) || pe.Line < 1 || pe.Column < 1 {
+					t.Fatalf("%q: bad error %#v", src, err)
+				}
+				continue
+			}
+			e.Match(&Flow{Filter: FilterL4, FQDN: "a.b", Groups: []string{"X"}})
+		}
+	})
+}
