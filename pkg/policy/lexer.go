@@ -256,23 +256,24 @@ func (l *lexer) lexIdent() *Error {
 	star := false
 	for l.pos < len(l.src) {
 		c := l.src[l.pos]
-		switch {
-		case isIdentChar(c) || c == '.':
+		if isIdentChar(c) || c == '.' {
 			b.WriteByte(c)
 			l.pos++
-		case strings.HasPrefix(l.src[l.pos:], "[*]"):
+			continue
+		}
+		if strings.HasPrefix(l.src[l.pos:], "[*]") {
 			if star {
 				return errorAt(l.src, l.pos, "only one [*] is allowed in a field")
 			}
 			star = true
 			l.pos += 3
-		case c == '[':
-			return errorAt(l.src, l.pos, "only [*] may follow a field name (indexes are not supported)")
-		default:
-			goto done
+			continue
 		}
+		if c == '[' {
+			return errorAt(l.src, l.pos, "only [*] may follow a field name (indexes are not supported)")
+		}
+		break
 	}
-done:
 	name := b.String()
 	if strings.HasSuffix(name, ".") || strings.Contains(name, "..") {
 		return errorAt(l.src, start, "malformed field name "+strings.TrimSpace(l.src[start:l.pos]))
