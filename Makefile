@@ -56,8 +56,12 @@ bench:
 
 # Run each fuzz target for FUZZTIME (go test already runs their seed corpora).
 FUZZTIME ?= 30s
+FUZZ_TARGETS := FuzzValidateBrowseURL:./pkg/session/ FuzzCompile:./pkg/policy/
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzValidateBrowseURL -fuzztime $(FUZZTIME) ./pkg/session/
+	@for t in $(FUZZ_TARGETS); do \
+		echo "fuzz: $${t%%:*} for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$${t%%:*}$$" -fuzztime $(FUZZTIME) "$${t#*:}" || exit 1; \
+	done
 
 clean:
 	rm -rf $(BIN)
