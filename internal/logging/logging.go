@@ -52,8 +52,9 @@ func New(opts Options) *zap.Logger {
 		encCfg.EncodeDuration = zapcore.StringDurationEncoder
 		enc = zapcore.NewConsoleEncoder(encCfg)
 	}
-	core := zapcore.NewCore(enc, zapcore.Lock(zapcore.AddSync(out)), opts.Level)
-	return zap.New(Guard(core), zap.ErrorOutput(zapcore.Lock(zapcore.AddSync(out))))
+	sink := zapcore.Lock(ScrubbingWriter(zapcore.AddSync(out)))
+	core := zapcore.NewCore(enc, sink, opts.Level)
+	return zap.New(Guard(core), zap.ErrorOutput(sink))
 }
 
 // ForProcess returns the logger a ztagent program should use: JSON when
@@ -66,10 +67,13 @@ func ForProcess(service bool, level zapcore.Level) *zap.Logger {
 	return New(Options{Format: f, Level: level})
 }
 
-// Guard wraps core so that no secret reaches it: fields whose value is a
-// secret.Marker become "[REDACTED]", and every string, error and message is
-// scrubbed of the values registered with package secret. The guard sits in
-// the core, not in a helper, so a caller cannot forget to use it.
+// Guard wraps core so that fields whose value is a secret.Marker become
+// "[REDACTED]" and strings, errors and messages are scrubbed of the values
+// registered with package secret before they are encoded. It is the first of
+// two layers: New also scrubs the encoded bytes (ScrubbingWriter), which
+// catches every field type and encoding the field check cannot foresee
+// (inline marshalers, verbose errors). Both sit below the logger, so a
+// caller cannot forget them.
 func Guard(core zapcore.Core) zapcore.Core { return guardCore{core} }
 
 type guardCore struct{ zapcore.Core }
@@ -156,4 +160,18 @@ func safeString(s fmt.Stringer) (out string) {
 		}
 	}()
 	return s.String()
+}
+
+// ScrubbingWriter returns w with every registered secret removed from what
+// is written to it: the last line of defence, applied to encoded log lines.
+func ScrubbingWriter(w zapcore.WriteSyncer) zapcore.WriteSyncer { return scrubWriter{w} }
+
+type scrubWriter struct{ zapcore.WriteSyncer }
+
+func (s scrubWriter) Write(p []byte) (int, error) {
+	clean := secret.ScrubBytes(p)
+	if _, err := s.WriteSyncer.Write(clean); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }

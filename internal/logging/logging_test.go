@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -20,6 +21,26 @@ type tokenHolder struct {
 }
 
 type stringer struct{ s string }
+
+type inlineHolder struct{ tok string }
+
+func (h inlineHolder) MarshalLogObject(enc zapcore.ObjectEncoder) error {
+	enc.AddString("inline_token", h.tok)
+	return nil
+}
+
+// verboseErr shows the secret only in its %+v form, which zap logs as
+// errorVerbose.
+type verboseErr struct{ tok string }
+
+func (verboseErr) Error() string { return "request failed" }
+func (e verboseErr) Format(f fmt.State, verb rune) {
+	if verb == 'v' && f.Flag('+') {
+		fmt.Fprintf(f, "request failed with token %s", e.tok)
+		return
+	}
+	fmt.Fprint(f, e.Error())
+}
 
 func (s stringer) String() string { return s.s }
 
@@ -39,6 +60,9 @@ func TestGuardKeepsSecretsOutOfEveryFieldKind(t *testing.T) {
 			zap.ByteString("bytes", []byte(canary)),
 			zap.Any("struct", tokenHolder{Device: "d1", Token: v, Raw: canary}),
 			zap.Strings("list", []string{"a", canary}),
+			zap.Inline(inlineHolder{canary}),
+			zap.Error(verboseErr{canary}),
+			zap.Any("bytes_in_struct", struct{ Code []byte }{[]byte(canary)}),
 		)
 		log.Sugar().Infof("sugar %v %s", v, canary)
 		out := buf.String()

@@ -6,6 +6,9 @@
 package secret
 
 import (
+	"bytes"
+	"crypto/subtle"
+	"sort"
 	"strings"
 	"sync"
 )
@@ -33,8 +36,19 @@ func (v Value) Reveal() string { return v.s }
 // IsZero reports whether v holds no secret.
 func (v Value) IsZero() bool { return v.s == "" }
 
-// Equal reports whether v and o hold the same secret.
-func (v Value) Equal(o Value) bool { return v.s == o.s }
+// Equal reports whether v and o hold the same secret, in time that does not
+// depend on where they differ (SEC7: device tokens are compared this way).
+func (v Value) Equal(o Value) bool {
+	return subtle.ConstantTimeCompare([]byte(v.s), []byte(o.s)) == 1
+}
+
+// AlsoScrub registers other encodings of the secret (the hex form of a key
+// that is usually base64, say) so the scrubber removes them too.
+func (v Value) AlsoScrub(forms ...string) {
+	for _, f := range forms {
+		remember(f)
+	}
+}
 
 // String returns "[REDACTED]", or "" for the zero Value.
 func (v Value) String() string {
@@ -48,8 +62,16 @@ func (v Value) String() string {
 func (v Value) GoString() string { return "secret.Value(" + v.String() + ")" }
 
 // MarshalText returns the redacted form, so JSON, YAML and zap's reflection
-// encoder never see the secret.
+// encoder never see the secret. Marshalling therefore loses the secret:
+// whatever must persist it (the keyring store) writes Reveal explicitly.
 func (v Value) MarshalText() ([]byte, error) { return []byte(v.String()), nil }
+
+// UnmarshalText accepts the secret in clear, as a control-API response
+// carries it, and registers it with the scrubber.
+func (v *Value) UnmarshalText(b []byte) error {
+	*v = New(string(b))
+	return nil
+}
 
 // IsSecret marks Value for the logger's guard.
 func (Value) IsSecret() {}
@@ -67,7 +89,10 @@ const maxRemembered = 4096
 var registry struct {
 	sync.RWMutex
 	values map[string]struct{}
-	order  []string
+	order  []string // insertion order, for eviction
+	// byLength lists the values longest first, so that a secret containing
+	// another is replaced whole rather than leaving its remainder visible.
+	byLength []string
 }
 
 func remember(s string) {
@@ -88,13 +113,19 @@ func remember(s string) {
 	}
 	registry.values[s] = struct{}{}
 	registry.order = append(registry.order, s)
+	registry.byLength = registry.byLength[:0]
+	for v := range registry.values {
+		registry.byLength = append(registry.byLength, v)
+	}
+	sort.Slice(registry.byLength, func(i, j int) bool { return len(registry.byLength[i]) > len(registry.byLength[j]) })
 }
 
-// Scrub returns s with every registered secret replaced by "[REDACTED]".
+// Scrub returns s with every registered secret replaced by "[REDACTED]",
+// longest secrets first.
 func Scrub(s string) string {
 	registry.RLock()
 	defer registry.RUnlock()
-	for v := range registry.values {
+	for _, v := range registry.byLength {
 		if strings.Contains(s, v) {
 			s = strings.ReplaceAll(s, v, Redacted)
 		}
@@ -102,11 +133,25 @@ func Scrub(s string) string {
 	return s
 }
 
+// ScrubBytes is Scrub for encoded output; it returns b itself when b holds
+// no secret, so the common case does not allocate.
+func ScrubBytes(b []byte) []byte {
+	registry.RLock()
+	defer registry.RUnlock()
+	out := b
+	for _, v := range registry.byLength {
+		if bytes.Contains(out, []byte(v)) {
+			out = bytes.ReplaceAll(out, []byte(v), []byte(Redacted))
+		}
+	}
+	return out
+}
+
 // Contains reports whether s carries any registered secret.
 func Contains(s string) bool {
 	registry.RLock()
 	defer registry.RUnlock()
-	for v := range registry.values {
+	for _, v := range registry.byLength {
 		if strings.Contains(s, v) {
 			return true
 		}

@@ -64,3 +64,37 @@ func TestRegistryIsBounded(t *testing.T) {
 		t.Fatal("newest secret forgotten")
 	}
 }
+
+func TestScrubReplacesLongestFirst(t *testing.T) {
+	New("nested-outer-SECRET-with-SUFFIX")
+	New("nested-outer-SECRET")
+	for i := 0; i < 20; i++ {
+		if got := Scrub("x nested-outer-SECRET-with-SUFFIX y"); got != "x [REDACTED] y" {
+			t.Fatalf("Scrub = %q", got)
+		}
+	}
+	if got := string(ScrubBytes([]byte("a nested-outer-SECRET b"))); got != "a [REDACTED] b" {
+		t.Fatalf("ScrubBytes = %q", got)
+	}
+	clean := []byte("nothing secret here")
+	if got := ScrubBytes(clean); &got[0] != &clean[0] {
+		t.Fatal("ScrubBytes copied clean input")
+	}
+}
+
+func TestUnmarshalRegistersAndAlsoScrub(t *testing.T) {
+	var h struct {
+		Token Value `json:"device_token"`
+	}
+	if err := json.Unmarshal([]byte(`{"device_token":"tok-from-edge-77aa"}`), &h); err != nil {
+		t.Fatal(err)
+	}
+	if h.Token.Reveal() != "tok-from-edge-77aa" || !Contains("x tok-from-edge-77aa") {
+		t.Fatal("decoded token not kept or not registered")
+	}
+	k := New("base64-key-AAAA=")
+	k.AlsoScrub("6261736536342d6b6579")
+	if Scrub("private_key=6261736536342d6b6579") != "private_key=[REDACTED]" {
+		t.Fatal("derived form not scrubbed")
+	}
+}
