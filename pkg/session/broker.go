@@ -46,6 +46,10 @@ type BrokerOptions struct {
 	// RepromptInterval is the least time between two automatic prompts for
 	// the same expiry; DefaultRepromptInterval when zero.
 	RepromptInterval time.Duration
+	// AllowedOrigins returns the origins or hosts a prompt may open: the
+	// registration's team domain and IdP. Every URL is checked against them
+	// (SEC4) before it becomes a prompt; without it every URL is refused.
+	AllowedOrigins func() []string
 }
 
 // ReauthBroker decides when an expired session becomes a browser prompt
@@ -58,6 +62,7 @@ type BrokerOptions struct {
 type ReauthBroker struct {
 	clk      clock.Clock
 	interval time.Duration
+	allowed  func() []string
 
 	mu         sync.Mutex
 	current    time.Time // newest auth_time known to be valid or expired
@@ -67,7 +72,7 @@ type ReauthBroker struct {
 
 // NewReauthBroker returns a broker with no expiry pending.
 func NewReauthBroker(opts BrokerOptions) *ReauthBroker {
-	b := &ReauthBroker{clk: opts.Clock, interval: opts.RepromptInterval}
+	b := &ReauthBroker{clk: opts.Clock, interval: opts.RepromptInterval, allowed: opts.AllowedOrigins}
 	if b.clk == nil {
 		b.clk = clock.Real()
 	}
@@ -79,32 +84,53 @@ func NewReauthBroker(opts BrokerOptions) *ReauthBroker {
 
 // SessionExpired records sig and returns the prompt to publish, or false when
 // the user was already prompted for this expiry less than RepromptInterval
-// ago, or when sig is about a session older than the newest one known.
-func (b *ReauthBroker) SessionExpired(sig ExpirySignal) (Prompt, bool) {
+// ago, or when sig is about a session older than the newest one known. A
+// signal without an AuthTime is taken to be about the newest session. An
+// unsafe URL is an error and changes nothing.
+func (b *ReauthBroker) SessionExpired(sig ExpirySignal) (Prompt, bool, error) {
+	if err := b.check(sig.URL); err != nil {
+		return Prompt{}, false, err
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	now := b.clk.Now()
+	if sig.AuthTime.IsZero() {
+		sig.AuthTime = b.current
+	}
 	switch {
 	case sig.AuthTime.Before(b.current):
-		return Prompt{}, false // stale: the user re-authenticated since
+		return Prompt{}, false, nil // stale: the user re-authenticated since
 	case sig.AuthTime.After(b.current) || !b.pending:
 		b.current, b.pending, b.lastPrompt = sig.AuthTime, true, now
-		return Prompt{URL: sig.URL, Reason: ReasonSessionExpired, PolicyName: sig.PolicyName, AuthTime: sig.AuthTime}, true
+		return Prompt{URL: sig.URL, Reason: ReasonSessionExpired, PolicyName: sig.PolicyName, AuthTime: sig.AuthTime}, true, nil
 	case now.Sub(b.lastPrompt) >= b.interval:
 		b.lastPrompt = now
-		return Prompt{URL: sig.URL, Reason: ReasonReprompt, PolicyName: sig.PolicyName, AuthTime: sig.AuthTime}, true
+		return Prompt{URL: sig.URL, Reason: ReasonReprompt, PolicyName: sig.PolicyName, AuthTime: sig.AuthTime}, true, nil
 	default:
-		return Prompt{}, false
+		return Prompt{}, false, nil
 	}
 }
 
 // Manual returns a prompt for a re-authentication the user asked for; it is
-// never suppressed, and it restarts the re-prompt interval.
-func (b *ReauthBroker) Manual(url string) Prompt {
+// never suppressed (only an unsafe URL is refused), and it restarts the
+// re-prompt interval.
+func (b *ReauthBroker) Manual(url string) (Prompt, error) {
+	if err := b.check(url); err != nil {
+		return Prompt{}, err
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.lastPrompt = b.clk.Now()
-	return Prompt{URL: url, Reason: ReasonManual}
+	return Prompt{URL: url, Reason: ReasonManual}, nil
+}
+
+func (b *ReauthBroker) check(url string) error {
+	var allowed []string
+	if b.allowed != nil {
+		allowed = b.allowed()
+	}
+	_, err := ValidateBrowseURL(url, allowed...)
+	return err
 }
 
 // SessionRefreshed records a successful IdP authentication at authTime (S2):

@@ -31,12 +31,15 @@ var ErrUnsafeURL = errors.New("unsafe URL")
 const maxURLLen = 8 << 10
 
 // ValidateBrowseURL checks a URL before it is opened in a browser or
-// published to front-ends (SEC4): it must be absolute http or https, with a
-// host equal (host and port, case-insensitively) to one of allowedHosts, no
-// userinfo, no control or space characters anywhere, no backslash, and must
-// not begin with '-' (a launcher would take it for an option). It returns
-// the parsed URL.
-func ValidateBrowseURL(raw string, allowedHosts ...string) (*url.URL, error) {
+// published to front-ends (SEC4). It must be absolute http or https, with no
+// userinfo, no control, format or space characters, no backslash, only ASCII
+// in its host (a browser's IDNA mapping could turn a look-alike into another
+// domain), not begin with '-' (a launcher would take it for an option), and
+// match one of allowed: an origin ("https://acme.cloudflareaccess.com",
+// scheme and host[:port] must both match, so https cannot be downgraded) or
+// a bare host[:port] (either scheme). Hosts compare ASCII case-insensitively.
+// It returns the parsed URL.
+func ValidateBrowseURL(raw string, allowed ...string) (*url.URL, error) {
 	reject := func(why string) (*url.URL, error) {
 		return nil, fmt.Errorf("%w: %s: %q", ErrUnsafeURL, why, truncate(raw))
 	}
@@ -53,7 +56,7 @@ func ValidateBrowseURL(raw string, allowedHosts ...string) (*url.URL, error) {
 		return reject("contains a backslash")
 	}
 	for _, r := range raw {
-		if unicode.IsControl(r) || unicode.IsSpace(r) || r == '\u2028' || r == '\u2029' || unicode.Is(unicode.Cf, r) {
+		if unicode.IsControl(r) || unicode.IsSpace(r) || unicode.Is(unicode.Cf, r) {
 			return reject("contains a control, format or space character")
 		}
 	}
@@ -70,13 +73,51 @@ func ValidateBrowseURL(raw string, allowedHosts ...string) (*url.URL, error) {
 	if u.User != nil || strings.Contains(u.Host, "@") {
 		return reject("carries user information")
 	}
-	host := strings.ToLower(u.Host)
-	for _, allowed := range allowedHosts {
-		if allowed != "" && host == strings.ToLower(allowed) {
+	for i := 0; i < len(u.Host); i++ {
+		if u.Host[i] >= utf8.RuneSelf {
+			return reject("host is not plain ASCII")
+		}
+	}
+	for _, a := range allowed {
+		if originAllows(a, u) {
 			return u, nil
 		}
 	}
-	return reject(fmt.Sprintf("host %q is neither the team domain nor the IdP (allowed: %s)", u.Host, strings.Join(allowedHosts, ", ")))
+	return reject(fmt.Sprintf("host %q is neither the team domain nor the IdP (allowed: %s)", u.Host, strings.Join(allowed, ", ")))
+}
+
+// originAllows reports whether an allowed origin or host admits u.
+func originAllows(allowed string, u *url.URL) bool {
+	scheme, host, hasScheme := strings.Cut(allowed, "://")
+	if !hasScheme {
+		scheme, host = "", allowed
+	}
+	host = strings.TrimSuffix(host, "/")
+	if host == "" || (scheme != "" && scheme != u.Scheme) {
+		return false
+	}
+	return asciiEqualFold(host, u.Host)
+}
+
+// asciiEqualFold compares ASCII case-insensitively; unlike strings.EqualFold
+// it never folds a non-ASCII rune (the Kelvin sign) onto an ASCII letter.
+func asciiEqualFold(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
 }
 
 func truncate(s string) string {

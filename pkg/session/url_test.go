@@ -70,11 +70,34 @@ func TestValidateBrowseURLRejects(t *testing.T) {
 		"HTTP://acme.localhost:8781/x\x7f",
 		"http://" + strings.Repeat("a", 9000),
 		"\xff\xfe",
+		"http://\u0130dp.localhost:8782/",               // İ: a browser maps it to another domain
+		"http://acme.local\u212Aost:8781/",              // Kelvin sign
+		"http://acme.localhost:8781\u3002evil.example/", // ideographic full stop
+		"http://xn--acme-.localhost:8781/",
 	} {
 		if u, err := ValidateBrowseURL(bad, allowed...); err == nil {
 			t.Errorf("accepted %q (host %q)", bad, u.Host)
 		} else if !errors.Is(err, ErrUnsafeURL) {
 			t.Errorf("%q: error %v does not wrap ErrUnsafeURL", bad, err)
+		}
+	}
+}
+
+func TestValidateBrowseURLOriginsPinTheScheme(t *testing.T) {
+	origins := []string{"https://acme.cloudflareaccess.com", "https://login.microsoftonline.com/"}
+	if _, err := ValidateBrowseURL("https://ACME.cloudflareaccess.com/cdn-cgi/access/refresh-identity", origins...); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ValidateBrowseURL("https://login.microsoftonline.com/common/oauth2", origins...); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{
+		"http://acme.cloudflareaccess.com/cdn-cgi/access/refresh-identity", // downgrade
+		"https://login.microsoftonl\u0130ne.com/x",
+		"https://acme.cloudflareaccess.com:444/",
+	} {
+		if _, err := ValidateBrowseURL(bad, origins...); err == nil {
+			t.Errorf("accepted %q", bad)
 		}
 	}
 }
@@ -117,8 +140,20 @@ func FuzzValidateBrowseURL(f *testing.F) {
 				t.Fatalf("accepted control or space %U in %q", r, raw)
 			}
 		}
-		host := strings.ToLower(u.Host)
-		if host != allowed[0] && host != allowed[1] {
+		// An oracle independent of the validator: the host, byte by byte, is
+		// printable ASCII and equal to an allowed host after ASCII lowering.
+		lower := make([]byte, len(u.Host))
+		for i := 0; i < len(u.Host); i++ {
+			c := u.Host[i]
+			if c < 0x21 || c > 0x7e {
+				t.Fatalf("accepted non-ASCII or non-printable host byte %#x in %q", c, raw)
+			}
+			if c >= 'A' && c <= 'Z' {
+				c += 32
+			}
+			lower[i] = c
+		}
+		if string(lower) != allowed[0] && string(lower) != allowed[1] {
 			t.Fatalf("accepted host %q in %q", u.Host, raw)
 		}
 		// What a browser will parse must agree with what we checked.

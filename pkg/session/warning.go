@@ -25,8 +25,10 @@ type Warning struct {
 type ExpiryWarner struct {
 	lead time.Duration
 
-	mu    sync.Mutex
-	fired map[time.Time]bool // keyed by edge deadline
+	mu sync.Mutex
+	// fired holds the deadlines warned about, as Unix nanoseconds: a
+	// time.Time key would tell apart one instant in two locations.
+	fired map[int64]bool
 }
 
 // NewExpiryWarner returns a warner that warns lead before each deadline
@@ -35,7 +37,7 @@ func NewExpiryWarner(lead time.Duration) *ExpiryWarner {
 	if lead <= 0 {
 		lead = DefaultWarningLead
 	}
-	return &ExpiryWarner{lead: lead, fired: make(map[time.Time]bool)}
+	return &ExpiryWarner{lead: lead, fired: make(map[int64]bool)}
 }
 
 // Check returns the warnings due for m, an expiry map computed by ExpiryMap
@@ -43,21 +45,22 @@ func NewExpiryWarner(lead time.Duration) *ExpiryWarner {
 func (w *ExpiryWarner) Check(m []Expiry) []Warning {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	byDeadline := map[time.Time]*Warning{}
-	var order []time.Time
+	byDeadline := map[int64]*Warning{}
+	var order []int64
 	for _, e := range m {
-		if e.Expired || e.Remaining > w.lead || w.fired[e.ExpiresAt] {
+		at := e.ExpiresAt.UnixNano()
+		if e.Expired || e.Remaining > w.lead || w.fired[at] {
 			continue
 		}
-		wn, ok := byDeadline[e.ExpiresAt]
+		wn, ok := byDeadline[at]
 		if !ok {
 			wn = &Warning{ExpiresAt: e.ExpiresAt, ExpiresAtLocal: e.ExpiresAtLocal, Remaining: e.Remaining}
-			byDeadline[e.ExpiresAt] = wn
-			order = append(order, e.ExpiresAt)
+			byDeadline[at] = wn
+			order = append(order, at)
 		}
 		wn.PolicyNames = append(wn.PolicyNames, e.Name)
 	}
-	sort.Slice(order, func(i, j int) bool { return order[i].Before(order[j]) })
+	sort.Slice(order, func(i, j int) bool { return order[i] < order[j] })
 	out := make([]Warning, 0, len(order))
 	for _, at := range order {
 		w.fired[at] = true
@@ -76,7 +79,7 @@ func (w *ExpiryWarner) NextCheck(m []Expiry) (time.Time, bool) {
 	var next time.Time
 	found := false
 	for _, e := range m {
-		if e.Expired || w.fired[e.ExpiresAt] {
+		if e.Expired || w.fired[e.ExpiresAt.UnixNano()] {
 			continue
 		}
 		at := e.ExpiresAtLocal.Add(-w.lead)
@@ -90,9 +93,9 @@ func (w *ExpiryWarner) NextCheck(m []Expiry) (time.Time, bool) {
 // forgetPast drops fired deadlines that are no longer in the map, so the set
 // stays as small as the map itself.
 func (w *ExpiryWarner) forgetPast(m []Expiry) {
-	live := make(map[time.Time]bool, len(m))
+	live := make(map[int64]bool, len(m))
 	for _, e := range m {
-		live[e.ExpiresAt] = true
+		live[e.ExpiresAt.UnixNano()] = true
 	}
 	for at := range w.fired {
 		if !live[at] {
