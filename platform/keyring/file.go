@@ -15,7 +15,8 @@ import (
 // directory. Writes are atomic (temporary file, fsync, rename, fsync of the
 // directory), so a crash at any moment leaves the old value or the new one.
 type File struct {
-	dir string
+	dir  string
+	lock *os.File // holds an exclusive lock on lockName while the store is open
 
 	mu     sync.Mutex // serialises writers within the process
 	closed bool
@@ -24,10 +25,14 @@ type File struct {
 // tempPrefix starts the names of temporary files, which are never valid keys.
 const tempPrefix = "."
 
+// lockName is the file whose lock says the directory is in use.
+const lockName = ".lock"
+
 // OpenFile returns a file store in dir, creating dir with mode 0700 if needed.
 // It refuses a directory that is a symlink, is not owned by the caller, or is
-// accessible to group or others, and it removes temporary files left by a
-// writer that crashed.
+// accessible to group or others. It takes an exclusive lock on the directory
+// for as long as the store is open, so that two processes never write it at
+// once, and then removes temporary files left by a writer that crashed.
 func OpenFile(dir string) (*File, error) {
 	if dir == "" {
 		return nil, errors.New("keyring: file store needs a directory")
@@ -49,7 +54,11 @@ func OpenFile(dir string) (*File, error) {
 	if err := checkPrivateDir(dir, fi); err != nil {
 		return nil, err
 	}
-	f := &File{dir: dir}
+	lock, err := lockDir(filepath.Join(dir, lockName))
+	if err != nil {
+		return nil, fmt.Errorf("keyring: %s is in use by another process (%v); stop the other agentd or use another --state-dir", dir, err)
+	}
+	f := &File{dir: dir, lock: lock}
 	f.removeStaleTemps()
 	return f, nil
 }
@@ -114,12 +123,15 @@ func (f *File) Delete(ctx context.Context, key string) error {
 // Backend returns "file".
 func (f *File) Backend() string { return BackendFile }
 
-// Close makes later calls fail with ErrClosed.
+// Close releases the directory lock; later calls fail with ErrClosed.
 func (f *File) Close() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.closed {
+		return nil
+	}
 	f.closed = true
-	return nil
+	return f.lock.Close() // closing the descriptor drops the lock
 }
 
 func (f *File) path(ctx context.Context, key string) (string, error) {
@@ -147,7 +159,7 @@ func (f *File) removeStaleTemps() {
 		return
 	}
 	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), tempPrefix) && e.Type().IsRegular() {
+		if strings.HasPrefix(e.Name(), tempPrefix) && e.Name() != lockName && e.Type().IsRegular() {
 			_ = os.Remove(filepath.Join(f.dir, e.Name()))
 		}
 	}

@@ -97,17 +97,43 @@ func TestFileStoreRefusesReadableSecretFile(t *testing.T) {
 
 func TestFileStoreRemovesStaleTemporaryFiles(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "state")
-	if _, err := OpenFile(dir); err != nil {
+	first, err := OpenFile(dir)
+	if err != nil {
 		t.Fatal(err)
 	}
+	first.Close()
 	stale := filepath.Join(dir, ".registration123456")
 	if err := os.WriteFile(stale, []byte("half"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := OpenFile(dir); err != nil {
+	second, err := OpenFile(dir)
+	if err != nil {
 		t.Fatal(err)
 	}
+	defer second.Close()
 	if _, err := os.Stat(stale); !os.IsNotExist(err) {
 		t.Fatalf("stale temporary file still there: %v", err)
 	}
+}
+
+// TestFileStoreIsExclusive checks that a second store on the same directory
+// is refused while the first is open, so it can neither write concurrently
+// nor delete the first one's temporary files, and is allowed once closed.
+func TestFileStoreIsExclusive(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	first, err := OpenFile(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := OpenFile(dir); err == nil || !strings.Contains(err.Error(), "in use by another process") {
+		t.Fatalf("second open: %v", err)
+	}
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	second, err := OpenFile(dir)
+	if err != nil {
+		t.Fatalf("open after Close: %v", err)
+	}
+	second.Close()
 }

@@ -54,3 +54,16 @@ func syncDir(dir string) error {
 	defer d.Close()
 	return d.Sync()
 }
+
+// lockDir opens path and takes an exclusive, non-blocking flock on it.
+func lockDir(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}

@@ -7,7 +7,8 @@ import (
 	"os"
 )
 
-// On Windows the profile directory's ACL, not mode bits, keeps other users out.
+// On Windows the profile directory's ACL, not mode bits, keeps other users
+// out; the store does not check it (SEC8 is enforced on Unix only).
 func checkPrivateDir(string, fs.FileInfo) error  { return nil }
 func checkPrivateFile(string, fs.FileInfo) error { return nil }
 
@@ -34,3 +35,9 @@ func writeAtomic(dir, path, prefix string, data []byte) error {
 }
 
 func syncDir(string) error { return nil }
+
+// lockDir opens the lock file; Windows already refuses a second writer of a
+// file that is open, and the store is single-process by design.
+func lockDir(path string) (*os.File, error) {
+	return os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+}

@@ -44,7 +44,10 @@ type System struct {
 
 	mu     sync.Mutex
 	closed bool
-	used   bool // a call has been made, so there may be a connection to release
+	// connected is set when a call starts (go-keyring dials the session bus
+	// on first use) and cleared once abort has closed the connection, so
+	// abort never dials a connection only to close it.
+	connected bool
 }
 
 // closeWait bounds how long Close waits for the connection to be released.
@@ -121,9 +124,10 @@ func (s *System) Close() error {
 		return nil
 	}
 	s.closed = true
-	if !s.used {
+	if !s.connected {
 		return nil
 	}
+	s.connected = false
 	t := time.NewTimer(closeWait)
 	defer t.Stop()
 	select {
@@ -136,13 +140,24 @@ func (s *System) Close() error {
 
 type callResult struct{ err error }
 
+// abortConnection releases a hung call by closing the connection, unless no
+// call has connected since the last abort.
+func (s *System) abortConnection() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.connected {
+		s.connected = false
+		s.platform.abort()
+	}
+}
+
 func (s *System) call(ctx context.Context, op, key string, fn func() error) error {
 	if err := validateKey(key); err != nil {
 		return err
 	}
 	s.mu.Lock()
 	closed := s.closed
-	s.used = true
+	s.connected = true
 	s.mu.Unlock()
 	if closed {
 		return ErrClosed
@@ -164,7 +179,7 @@ func (s *System) call(ctx context.Context, op, key string, fn func() error) erro
 	case r := <-done:
 		return s.translate(op, key, r.err)
 	case <-ctx.Done():
-		s.platform.abort()
+		s.abortConnection()
 		return fmt.Errorf("%w: %s %q: the keyring did not answer in time (%v); is it locked, or is its daemon stopped?", ErrUnavailable, op, key, ctx.Err())
 	}
 }
