@@ -8,6 +8,8 @@ set -euo pipefail
 
 # Each package and why the tests need it.
 packages=(
+  gcc               # cgo, which go test -race needs
+  libc6-dev         # the C library headers cgo builds against
   gnome-keyring     # a real Secret Service for the keyring tests (platform/keyring, e2e)
   dbus              # dbus-daemon and dbus-run-session, the session bus gnome-keyring lives on
   libsecret-tools   # secret-tool, to read what agentd stored from outside the process
