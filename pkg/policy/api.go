@@ -51,11 +51,11 @@ type Flow struct {
 	DstIP    netip.Addr
 	DstPort  uint16
 	Protocol string // "tcp" or "udp"
-	SNI      string // TLS server name, when known
+	SNI      string // TLS server name, when known; a trailing dot is ignored
 
 	// HTTP
-	Host   string
-	URI    string // the request URI as sent: path and query
+	Host   string // the Host header; a port and a trailing dot are ignored
+	URI    string // the full URL, scheme://host/path?query, as Gateway's http.request.uri
 	Path   string
 	Method string
 

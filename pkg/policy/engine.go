@@ -40,6 +40,9 @@ type Engine struct {
 	// deciding holds, per filter, only the enabled allow and block rules in
 	// the same order: what Decide walks.
 	deciding map[Filter][]compiledRule
+	// doNotInspect holds the enabled HTTP "off" rules, which Gateway
+	// evaluates before every other HTTP policy.
+	doNotInspect []compiledRule
 }
 
 // NewEngine compiles rules with lists resolved. It reports every rule that
@@ -77,8 +80,12 @@ func NewEngine(rules []Rule, lists Lists) (*Engine, error) {
 			return a.Name < b.Name
 		})
 		for _, cr := range rs {
-			if cr.rule.Enabled && (cr.rule.Action == ActionAllow || cr.rule.Action == ActionBlock) {
+			switch {
+			case !cr.rule.Enabled:
+			case cr.rule.Action == ActionAllow || cr.rule.Action == ActionBlock:
 				e.deciding[filter] = append(e.deciding[filter], cr)
+			case filter == FilterHTTP && cr.rule.Action == ActionOff:
+				e.doNotInspect = append(e.doNotInspect, cr)
 			}
 		}
 	}
@@ -104,7 +111,9 @@ func (e *Engine) Rules(f Filter) []*Rule {
 	return out
 }
 
-// Decide returns the decision for a flow: the enabled policies of the flow's
+// Decide returns the decision for a flow. For HTTP, enabled Do Not Inspect
+// ("off") policies come first: a match allows the request and exempts it
+// from every other HTTP policy. Then the enabled policies of the flow's
 // filter are tried in precedence order and the first matching allow or block
 // wins; an allow whose check_session limit the session has outlived blocks
 // with reason session_expired (S3), except on DNS, which never looks at the
@@ -115,6 +124,16 @@ func (e *Engine) Decide(f *Flow) Decision {
 	c := ctxPool.Get().(*evalCtx)
 	c.reset(f)
 	d := Decision{Action: ActionAllow, Reason: ReasonNoMatch}
+	if f.Filter == FilterHTTP {
+		for i := range e.doNotInspect {
+			cr := &e.doNotInspect[i]
+			if matches(cr.traffic, c) && matches(cr.identity, c) {
+				c.f = nil
+				ctxPool.Put(c)
+				return Decision{Action: ActionAllow, Reason: ReasonAllowed, Rule: cr.rule}
+			}
+		}
+	}
 	rules := e.deciding[f.Filter]
 	for i := range rules {
 		cr := &rules[i]
@@ -149,7 +168,8 @@ type Step struct {
 	Action     Action `json:"action"`
 	// Outcome is what happened at this policy: "disabled", "not_matched",
 	// "traffic_matched_identity_not", "passed_over" (an action that does not
-	// decide), or the decision's reason when it decided.
+	// decide), "do_not_inspect" (an HTTP "off" policy matched and exempted
+	// the request), or the decision's reason when it decided.
 	Outcome string `json:"outcome"`
 	// Session describes the check_session test when one ran.
 	Session string `json:"session,omitempty"`
@@ -163,6 +183,16 @@ type Trace []Step
 func (e *Engine) Explain(f *Flow) (Decision, Trace) {
 	c := newEvalCtx(f)
 	var trace Trace
+	if f.Filter == FilterHTTP {
+		for i := range e.doNotInspect {
+			cr := &e.doNotInspect[i]
+			if matches(cr.traffic, c) && matches(cr.identity, c) {
+				r := cr.rule
+				st := Step{RuleID: r.ID, Name: r.Name, Precedence: r.Precedence, Action: r.Action, Outcome: "do_not_inspect"}
+				return Decision{Action: ActionAllow, Reason: ReasonAllowed, Rule: r}, Trace{st}
+			}
+		}
+	}
 	rules := e.byFilter[f.Filter]
 	for i := range rules {
 		cr := &rules[i]

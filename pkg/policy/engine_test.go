@@ -146,6 +146,35 @@ func TestPrecedenceDisabledAndNonDecidingActions(t *testing.T) {
 	}
 }
 
+// TestDoNotInspectComesFirst follows Gateway's order of enforcement: an HTTP
+// Do Not Inspect policy is evaluated before all other HTTP policies, and a
+// match exempts the request from them, session check included.
+func TestDoNotInspectComesFirst(t *testing.T) {
+	block := Rule{ID: "b", Name: "block banks", Precedence: 1, Enabled: true, Action: ActionBlock,
+		Filters: []Filter{FilterHTTP}, Traffic: `any(http.request.domains[*] == "bank.example")`}
+	expiring := Rule{ID: "s", Name: "1h session", Precedence: 2, Enabled: true, Action: ActionAllow,
+		Filters: []Filter{FilterHTTP}, Session: &CheckSession{Enforce: true, Duration: time.Hour}}
+	dni := Rule{ID: "d", Name: "do not inspect bank", Precedence: 500, Enabled: true, Action: ActionOff,
+		Filters: []Filter{FilterHTTP}, Traffic: `http.request.host == "bank.example"`}
+	e := engine(t, block, expiring, dni)
+	f := &Flow{Filter: FilterHTTP, Host: "bank.example", AuthTime: authTime, Now: authTime.Add(5 * time.Hour)}
+	d, trace := e.Explain(f)
+	if d.Action != ActionAllow || d.Rule.ID != "d" || len(trace) != 1 || trace[0].Outcome != "do_not_inspect" {
+		t.Fatalf("bank: %+v %+v", d, trace)
+	}
+	if e.Decide(f) != d {
+		t.Fatal("Decide and Explain disagree")
+	}
+	f.Host = "www.bank.example"
+	if d := e.Decide(f); d.Reason != ReasonBlocked {
+		t.Fatalf("subdomain outside the DNI policy: %+v", d)
+	}
+	f.Host = "news.example"
+	if d := e.Decide(f); d.Reason != ReasonSessionExpired {
+		t.Fatalf("other host: %+v", d)
+	}
+}
+
 func TestGroupsChangeTheDecision(t *testing.T) {
 	r := seedRule
 	r.Identity = `any(identity.groups.name[*] in {"engineering" "sre"})`

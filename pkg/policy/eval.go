@@ -33,8 +33,8 @@ func (c *evalCtx) reset(f *Flow) {
 		f:        f,
 		ip:       f.DstIP.Unmap(),
 		fqdn:     strings.ToLower(strings.TrimSuffix(f.FQDN, ".")),
-		sni:      strings.ToLower(f.SNI),
-		host:     strings.ToLower(stripPort(f.Host)),
+		sni:      strings.ToLower(strings.TrimSuffix(f.SNI, ".")),
+		host:     strings.ToLower(hostOnly(f.Host)),
 		protocol: strings.ToLower(f.Protocol),
 		method:   strings.ToLower(f.Method),
 		email:    strings.ToLower(f.Email),
@@ -45,12 +45,20 @@ func (c *evalCtx) reset(f *Flow) {
 	}
 }
 
-// stripPort drops a ":port" from a Host header value.
-func stripPort(h string) string {
-	if i := strings.LastIndexByte(h, ':'); i >= 0 && !strings.Contains(h[i:], "]") && strings.Count(h, ":") == 1 {
-		return h[:i]
+// hostOnly returns the host of a Host header value: without a port, without
+// the brackets of an IPv6 literal, and without a trailing dot, so that
+// "blocked.test.:443" cannot slip past a policy on "blocked.test".
+func hostOnly(h string) string {
+	if strings.HasPrefix(h, "[") {
+		if end := strings.IndexByte(h, ']'); end > 0 {
+			return h[1:end]
+		}
+		return h
 	}
-	return h
+	if i := strings.IndexByte(h, ':'); i >= 0 && strings.IndexByte(h[i+1:], ':') < 0 {
+		h = h[:i] // host:port; a bare IPv6 address has several colons and no port
+	}
+	return strings.TrimSuffix(h, ".")
 }
 
 func (c *evalCtx) str(id fieldID) string {

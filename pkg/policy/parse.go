@@ -374,8 +374,11 @@ func (p *parser) listNode(f *field, t token) (node, *Error) {
 		}
 		return nil, p.errAt(t, fmt.Sprintf("unknown list $%s", t.text))
 	}
-	if (f.typ == typeIP) != (l.Type == ListIP) {
-		return nil, p.errAt(t, fmt.Sprintf("list %q has type %s, which does not fit %s (a %s)", l.Name, l.Type, f.name, f.typ))
+	if len(listTypesFor(f)) == 0 {
+		return nil, p.errAt(t, fmt.Sprintf("%s cannot be compared with a list", f.name))
+	}
+	if !listFits(f, l.Type) {
+		return nil, p.errAt(t, fmt.Sprintf("list %q has type %s, which does not fit %s; use a list of type %s", l.Name, l.Type, f.name, strings.Join(listTypesFor(f), " or ")))
 	}
 	switch f.typ {
 	case typeIP:
@@ -388,8 +391,6 @@ func (p *parser) listNode(f *field, t token) (node, *Error) {
 			prefixes = append(prefixes, pfx)
 		}
 		return newIPSet(prefixes), nil
-	case typeInt:
-		return nil, p.errAt(t, fmt.Sprintf("%s cannot be compared with a list", f.name))
 	default:
 		strs := make([]string, len(l.Items))
 		for i, item := range l.Items {
@@ -424,4 +425,30 @@ func fold(f *field, s string) string {
 		return strings.ToLower(s)
 	}
 	return s
+}
+
+// listTypesFor returns the list types a field may be tested against, as
+// Gateway pairs them: hosts and names with DOMAIN lists, addresses with IP
+// lists, e-mail addresses with EMAIL lists, URLs with URL lists.
+func listTypesFor(f *field) []string {
+	switch f.id {
+	case fNetDstIP:
+		return []string{string(ListIP)}
+	case fDNSFQDN, fDNSDomains, fNetSNIHost, fHTTPHost, fHTTPDomains:
+		return []string{string(ListDomain)}
+	case fIdentityEmail:
+		return []string{string(ListEmail)}
+	case fHTTPURI, fHTTPPath:
+		return []string{string(ListURL)}
+	}
+	return nil
+}
+
+func listFits(f *field, t ListType) bool {
+	for _, ok := range listTypesFor(f) {
+		if string(t) == ok {
+			return true
+		}
+	}
+	return false
 }

@@ -24,10 +24,14 @@ const (
 // evaluation; every other action is recorded in the trace and passed over.
 type Action string
 
-// Actions that decide a flow.
+// Actions with a meaning in the simulator.
 const (
 	ActionAllow Action = "allow"
 	ActionBlock Action = "block"
+	// ActionOff is HTTP "Do Not Inspect": Gateway evaluates these policies
+	// before all other HTTP policies, and a match exempts the request from
+	// every other HTTP policy, check_session included.
+	ActionOff Action = "off"
 )
 
 // ListType is the type of a cloudflare_zero_trust_list.
