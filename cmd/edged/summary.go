@@ -1,0 +1,203 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/ztagent/ztagent/pkg/policy"
+	"github.com/ztagent/ztagent/pkg/tfconfig"
+)
+
+// writeSummary prints what the edge would enforce: one headline, then the
+// policies per filter, the client-session duration of each l4/http allow
+// policy (S8), Access device identity (S9), the identity providers with
+// their prompt (S11) and the simulator's endpoints.
+func writeSummary(w io.Writer, cfg *tfconfig.Config, sim *tfconfig.Sim) {
+	fmt.Fprintf(w, "valid: %s (%s) and %s (team %s, %s)\n", cfg.Dir, resourceCounts(cfg), sim.File, sim.Team, plural(len(sim.IdP.Users), "user"))
+
+	fmt.Fprintf(w, "\nGateway policies: %s\n", filterCounts(cfg.GatewayPolicies))
+	writeSessions(w, cfg.GatewayPolicies)
+	writeDeviceIdentity(w, cfg)
+	writeIdPs(w, cfg, sim)
+
+	fmt.Fprintf(w, "\nSimulator: team domain %s (listening on %s), IdP %s (%s), API %s, WireGuard udp %s;\n",
+		sim.TeamDomainURL(), sim.Listen.TeamDomain, sim.IdPURL(), sim.Listen.IdP, sim.Listen.API, sim.Listen.WireGuard)
+	fmt.Fprintf(w, "  resolver %s, address pool %s, %s, %s\n",
+		sim.Network.Resolver, sim.Network.AddressPool, plural(len(sim.Network.Records), "DNS record"), plural(len(sim.Network.Upstreams), "upstream"))
+}
+
+func resourceCounts(cfg *tfconfig.Config) string {
+	parts := []string{
+		plural(len(cfg.GatewayPolicies), "gateway policy"),
+		plural(len(cfg.Lists), "list"),
+		plural(len(cfg.IdentityProviders), "identity provider"),
+		plural(len(cfg.AccessApplications), "Access application"),
+		plural(len(cfg.AccessPolicies), "Access policy"),
+	}
+	if cfg.Organization != nil {
+		parts = append(parts, "organization")
+	}
+	if cfg.DeviceProfile != nil {
+		parts = append(parts, "device profile")
+	}
+	return strings.Join(parts, ", ")
+}
+
+// filterCounts returns "dns 1, l4 1, http 1", with the disabled and
+// unsimulated policies counted apart.
+func filterCounts(policies []*tfconfig.GatewayPolicy) string {
+	counts := map[policy.Filter]int{}
+	disabled, other := 0, 0
+	for _, p := range policies {
+		switch {
+		case !p.Simulated():
+			other++
+		case !p.Enabled:
+			disabled++
+		default:
+			for _, f := range p.Filters {
+				counts[f]++
+			}
+		}
+	}
+	parts := []string{}
+	for _, f := range []policy.Filter{policy.FilterDNS, policy.FilterL4, policy.FilterHTTP} {
+		parts = append(parts, fmt.Sprintf("%s %d", f, counts[f]))
+	}
+	s := strings.Join(parts, ", ")
+	if disabled > 0 {
+		s += fmt.Sprintf("; %d disabled", disabled)
+	}
+	if other > 0 {
+		s += fmt.Sprintf("; %d not simulated (egress or resolver filters)", other)
+	}
+	return s
+}
+
+// sessionPolicies returns the l4/http allow policies, the ones a
+// check_session may limit, in precedence order.
+func sessionPolicies(policies []*tfconfig.GatewayPolicy) []*tfconfig.GatewayPolicy {
+	var out []*tfconfig.GatewayPolicy
+	for _, p := range policies {
+		if p.Simulated() && p.Action == policy.ActionAllow && !slices.Contains(p.Filters, policy.FilterDNS) {
+			out = append(out, p)
+		}
+	}
+	slices.SortStableFunc(out, func(a, b *tfconfig.GatewayPolicy) int { return a.Precedence - b.Precedence })
+	return out
+}
+
+func writeSessions(w io.Writer, policies []*tfconfig.GatewayPolicy) {
+	ps := sessionPolicies(policies)
+	fmt.Fprintln(w, "Client session per l4/http allow policy (precedence, filter, name, duration):")
+	if len(ps) == 0 {
+		fmt.Fprintln(w, "  none: no policy limits the client session")
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, p := range ps {
+		d := "no limit"
+		if lim := p.SessionLimit(); lim > 0 {
+			d = lim.String()
+		}
+		if !p.Enabled {
+			d += " (disabled)"
+		}
+		fmt.Fprintf(tw, "  %d\t%s\t%q\t%s\n", p.Precedence, joinFilters(p.Filters), p.Name, d)
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "  %s\n", globalTimeout(ps))
+}
+
+// globalTimeout says whether the enabled l4/http allow policies share one
+// duration, which is how Cloudflare enforces a global timeout (S8).
+func globalTimeout(ps []*tfconfig.GatewayPolicy) string {
+	var durations []time.Duration
+	for _, p := range ps {
+		if p.Enabled {
+			durations = append(durations, p.SessionLimit())
+		}
+	}
+	switch {
+	case len(durations) == 0:
+		return "no enabled policy here, so nothing limits the client session"
+	case slices.Min(durations) != slices.Max(durations):
+		return "durations differ, so there is no global timeout: each policy asks for re-authentication on its own schedule"
+	case durations[0] == 0:
+		return "no enabled policy limits the client session"
+	default:
+		return fmt.Sprintf("every enabled policy uses %s: a global timeout", durations[0])
+	}
+}
+
+func joinFilters(fs []policy.Filter) string {
+	s := make([]string, len(fs))
+	for i, f := range fs {
+		s[i] = string(f)
+	}
+	return strings.Join(s, ",")
+}
+
+func writeDeviceIdentity(w io.Writer, cfg *tfconfig.Config) {
+	header := "Access device identity"
+	if org := cfg.Organization; org != nil && org.WarpAuthSessionDuration > 0 {
+		header += fmt.Sprintf(" (warp_auth_session_duration %s, organization default %s)", org.WarpAuthSessionDuration, onOff(org.AllowAuthenticateViaWARP))
+	}
+	fmt.Fprintf(w, "%s:\n", header)
+	if len(cfg.AccessApplications) == 0 {
+		fmt.Fprintln(w, "  no Access applications")
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, app := range cfg.AccessApplications {
+		di := cfg.DeviceIdentity(app)
+		state := fmt.Sprintf("on, %s (%s setting)", di.Duration, di.Source)
+		if !di.Enabled {
+			state = "off: " + di.Reason
+		}
+		fmt.Fprintf(tw, "  %q\t%s\t%s\n", app.Name, app.Domain, state)
+	}
+	tw.Flush()
+}
+
+func writeIdPs(w io.Writer, cfg *tfconfig.Config, sim *tfconfig.Sim) {
+	fmt.Fprintln(w, "Identity providers:")
+	if len(cfg.IdentityProviders) == 0 {
+		fmt.Fprintln(w, "  none in Terraform: the built-in IdP acts as a plain OIDC provider")
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, idp := range cfg.IdentityProviders {
+		prompt := "no prompt: an IdP browser session re-authenticates silently"
+		if idp.Config.Prompt != "" {
+			prompt = "prompt=" + idp.Config.Prompt
+		}
+		if sim.IdP.Provider == idp {
+			prompt += "; played by the built-in IdP"
+		}
+		fmt.Fprintf(tw, "  %q\t%s\t%s\n", idp.Name, idp.Type, prompt)
+	}
+	tw.Flush()
+}
+
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
+}
+
+// plural returns "1 user", "2 users", "2 gateway policies".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	if strings.HasSuffix(noun, "y") {
+		return fmt.Sprintf("%d %sies", n, strings.TrimSuffix(noun, "y"))
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}

@@ -1,0 +1,127 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// buildEdged builds the real binary, so that the test sees exit codes and
+// output streams exactly as users and scripts do.
+func buildEdged(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "edged")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func runEdged(t *testing.T, bin string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	var o, e bytes.Buffer
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err := cmd.Run()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		code = ee.ExitCode()
+	default:
+		t.Fatalf("running edged: %v", err)
+	}
+	return o.String(), e.String(), code
+}
+
+// at returns ":LINE:COL: " for the first occurrence of marker on line.
+func at(src string, line int, marker string) string {
+	l := strings.Split(src, "\n")[line-1]
+	return fmt.Sprintf(":%d:%d: ", line, strings.Index(l, marker)+1)
+}
+
+var diagLine = regexp.MustCompile(`^[^\s:][^:]*:\d+:\d+: \S`)
+
+func TestValidateBinary(t *testing.T) {
+	bin := buildEdged(t)
+
+	t.Run("example", func(t *testing.T) {
+		stdout, stderr, code := runEdged(t, bin, "validate", "--terraform", "../../examples/acme", "--sim", "../../examples/acme/simulator.hcl")
+		if code != 0 {
+			t.Fatalf("exit %d, want 0\nstderr:\n%s", code, stderr)
+		}
+		for _, want := range []string{"valid: ", `"Company Wiki Network policy"`, "1h30m0s", "prompt=login"} {
+			if !strings.Contains(stdout, want) {
+				t.Errorf("summary lacks %q:\n%s", want, stdout)
+			}
+		}
+		for _, line := range strings.Split(strings.TrimSpace(stderr), "\n") {
+			if line != "" && !strings.Contains(line, ": info: ") {
+				t.Errorf("unexpected diagnostic for the example: %s", line)
+			}
+		}
+	})
+
+	t.Run("invalid", func(t *testing.T) {
+		dir := t.TempDir()
+		tf := `resource "cloudflare_zero_trust_gateway_policy" "dns" {
+  name       = "DNS with a session check"
+  enabled    = true
+  precedence = 1
+  action     = "allow"
+  filters    = ["dns"]
+  traffic    = "dns.fqdn == \"x.test\" and net.dst.port == 22"
+  rule_settings = {
+    check_session = { enforce = true, duration = "1d" }
+  }
+}
+`
+		sim := "listen {\n  api = \"127.0.0.1:80800\"\n}\n"
+		if err := os.WriteFile(filepath.Join(dir, "main.tf"), []byte(tf), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		simPath := filepath.Join(dir, "sim.hcl")
+		if err := os.WriteFile(simPath, []byte(sim), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		stdout, stderr, code := runEdged(t, bin, "validate", "--terraform", dir, "--sim", simPath)
+		if code != 1 {
+			t.Fatalf("exit %d, want 1\nstderr:\n%s", code, stderr)
+		}
+		if stdout != "" {
+			t.Errorf("an invalid configuration printed a summary:\n%s", stdout)
+		}
+		lines := strings.Split(strings.TrimSuffix(stderr, "\n"), "\n")
+		for _, line := range lines {
+			if !diagLine.MatchString(line) {
+				t.Errorf("not in file:line:col: message form: %q", line)
+			}
+		}
+		main := filepath.Join(dir, "main.tf")
+		for _, want := range []string{
+			main + at(tf, 7, "net.dst.port") + "traffic expression: ",
+			main + at(tf, 9, "check_session") + "check_session is only allowed on l4 and http policies",
+			main + at(tf, 9, `"1d"`) + `rule_settings.check_session.duration: session duration "1d" is not a duration`,
+			simPath + ":1:1: the simulator file has no team",
+			simPath + `:2:9: listen.api "127.0.0.1:80800" is not an IP address and port`,
+		} {
+			if !strings.Contains(stderr, "\n"+want) && !strings.HasPrefix(stderr, want) {
+				t.Errorf("stderr lacks a line starting %q:\n%s", want, stderr)
+			}
+		}
+	})
+
+	t.Run("usage", func(t *testing.T) {
+		_, stderr, code := runEdged(t, bin, "validate", "--terraform", "../../examples/acme")
+		if code != 2 || !strings.Contains(stderr, `"sim" not set`) {
+			t.Errorf("exit %d, stderr %q; want 2 and the missing flag named", code, stderr)
+		}
+	})
+}

@@ -1,0 +1,61 @@
+# What Terraform does not describe: the team, the simulator's listeners, the
+# built-in IdP's users and the virtual network behind the tunnel.
+# Schema: README.md, "Simulator file".
+
+team = "acme"
+
+listen {
+  api         = "127.0.0.1:8780" # control and admin API
+  team_domain = "127.0.0.1:8781" # http://acme.localhost:8781
+  idp         = "127.0.0.1:8782" # http://idp.localhost:8782
+  wireguard   = "127.0.0.1:2408" # UDP
+}
+
+idp {
+  # The built-in IdP stands in for this Terraform identity provider, so it
+  # behaves as Entra ID with prompt = "login".
+  plays = "entra_id"
+
+  # Matches ".*@example.com" (the wiki policy) and the engineering group
+  # (the git policy).
+  user "alice@example.com" {
+    name     = "Alice Example"
+    password = "alice-demo-password"
+    groups   = ["engineering"]
+  }
+
+  # Matches ".*@example.com" but not the engineering group.
+  user "bob@example.com" {
+    name     = "Bob Example"
+    password = "bob-demo-password"
+    groups   = ["finance"]
+  }
+
+  # Matches no policy.
+  user "mallory@contractor.test" {
+    name     = "Mallory Contractor"
+    password = "mallory-demo-password"
+    groups   = []
+  }
+}
+
+network {
+  resolver     = "100.96.0.1"
+  address_pool = "100.96.0.0/12"
+
+  record "wiki.acme.internal" {
+    addresses = ["10.0.0.10"]
+  }
+
+  record "git.acme.internal" {
+    addresses = ["10.0.0.20"]
+  }
+
+  upstream "10.0.0.10:80" {
+    target = "127.0.0.1:9080"
+  }
+
+  upstream "10.0.0.20:80" {
+    target = "127.0.0.1:9081"
+  }
+}

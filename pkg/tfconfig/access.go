@@ -1,0 +1,294 @@
+package tfconfig
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/ztagent/ztagent/internal/secret"
+)
+
+// idpTypes are the identity provider types of the provider v5 schema.
+var idpTypes = []string{
+	"onetimepin", "azureAD", "saml", "centrify", "facebook", "github", "google-apps", "google",
+	"linkedin", "oidc", "okta", "onelogin", "pingone", "yandex",
+}
+
+// azurePrompts are the values Entra ID accepts for config.prompt (S11).
+var azurePrompts = []string{"login", "select_account", "none"}
+
+// idpConfigIgnored are config keys of the v5 schema that the simulator does
+// not use.
+var idpConfigIgnored = []string{
+	"apps_domain", "attributes", "authorization_server_id", "centrify_account", "centrify_app_id",
+	"conditional_access_enabled", "email_attribute_name", "header_attributes", "identity_update_behavior",
+	"idp_public_certs", "okta_account", "onelogin_account", "ping_env_id", "redirect_url",
+	"sign_request", "sso_target_url",
+}
+
+func (l *loader) decodeIdentityProvider(res Resource, o *object) {
+	idp := &IdentityProvider{Resource: res}
+	o.ignore("scim_config")
+	idp.Name, _ = o.required("name", `"Entra ID"`)
+	typ, tf := o.required("type", `"azureAD"`)
+	idp.Type = typ
+	if tf != nil && typ != "" && !slices.Contains(idpTypes, typ) {
+		l.d.errorf(tf.rng, "identity provider type %q is not a Cloudflare type; use one of %s", typ, strings.Join(idpTypes, ", "))
+	}
+	if cf := o.get("config"); cf != nil {
+		if c, ok := cf.object(); ok {
+			l.decodeIdPConfig(idp, c)
+			c.finish()
+		}
+	}
+	l.cfg.IdentityProviders = append(l.cfg.IdentityProviders, idp)
+}
+
+func (l *loader) decodeIdPConfig(idp *IdentityProvider, c *object) {
+	c.ignore(idpConfigIgnored...)
+	cfg := &idp.Config
+	cfg.ClientID = c.str("client_id")
+	if s := c.str("client_secret"); s != "" {
+		cfg.ClientSecret = secret.New(s)
+	}
+	cfg.DirectoryID = c.str("directory_id")
+	cfg.AuthURL = c.str("auth_url")
+	cfg.TokenURL = c.str("token_url")
+	cfg.CertsURL = c.str("certs_url")
+	cfg.IssuerURL = c.str("issuer_url")
+	cfg.EmailClaimName = c.str("email_claim_name")
+	cfg.PKCEEnabled, _ = c.boolean("pkce_enabled")
+	cfg.SupportGroups, _ = c.boolean("support_groups")
+	if f := c.get("scopes"); f != nil {
+		cfg.Scopes, _ = f.strings()
+	}
+	if f := c.get("claims"); f != nil {
+		cfg.Claims, _ = f.strings()
+	}
+	if pf := c.get("prompt"); pf != nil {
+		prompt, ok := pf.str()
+		switch {
+		case !ok:
+		case idp.Type != IdPAzureAD:
+			l.d.errorf(pf.keyRng, "config.prompt is only supported for azureAD identity providers (S11), and %s is type %q; remove prompt", idp.Address(), idp.Type)
+		case !slices.Contains(azurePrompts, prompt):
+			l.d.errorf(pf.rng, "config.prompt %q is not an Entra ID prompt; use \"login\" (always ask for credentials), \"select_account\" or \"none\"", prompt)
+		default:
+			cfg.Prompt = prompt
+		}
+	}
+}
+
+// appTypes are the application types of the provider v5 schema.
+var appTypes = []string{
+	"self_hosted", "saas", "ssh", "vnc", "app_launcher", "warp", "biso", "bookmark", "dash_sso",
+	"infrastructure", "rdp", "mcp", "mcp_portal", "proxy_endpoint",
+}
+
+// deviceIdentityTypes are the application types on which
+// allow_authenticate_via_warp and enable_binding_cookie mean something:
+// applications Access serves at a hostname, where it sets its own cookies.
+// ssh, vnc and rdp are browser-rendered self-hosted applications and
+// behave the same way.
+var deviceIdentityTypes = []string{"self_hosted", "ssh", "vnc", "rdp"}
+
+// appIgnored are application attributes of the v5 schema that the
+// simulator does not use.
+var appIgnored = []string{
+	"allow_iframe", "allowed_idps", "app_launcher_logo_url", "app_launcher_visible", "auto_redirect_to_identity",
+	"bg_color", "cors_headers", "custom_deny_message", "custom_deny_url", "custom_non_identity_deny_url",
+	"custom_pages", "destinations", "footer_links", "header_bg_color", "http_only_cookie_attribute",
+	"landing_page_design", "logo_url", "options_preflight_bypass", "path_cookie_attribute",
+	"read_service_tokens_from_header", "saas_app", "same_site_cookie_attribute", "scim_config",
+	"self_hosted_domains", "service_auth_401_redirect", "skip_app_launcher_login_page",
+	"skip_interstitial", "tags", "target_criteria",
+}
+
+// appMeta keeps where an application's checked attributes were written.
+type appMeta struct {
+	app       *AccessApplication
+	warpField *field
+	refs      []*field // the id of each referenced policy, by index in app.Policies; nil for inline ones
+}
+
+func (l *loader) decodeAccessApplication(res Resource, o *object) {
+	app := &AccessApplication{Resource: res}
+	m := &appMeta{app: app}
+	o.ignore(appIgnored...)
+	app.Name, _ = o.required("name", `"Wiki"`)
+	app.Type = "self_hosted"
+	if tf := o.get("type"); tf != nil {
+		if t, ok := tf.str(); ok {
+			app.Type = t
+			if !slices.Contains(appTypes, t) {
+				l.d.errorf(tf.rng, "application type %q is not a Cloudflare type; use one of %s", t, strings.Join(appTypes, ", "))
+			}
+		}
+	}
+	app.Domain = o.str("domain")
+	if app.Domain == "" && slices.Contains(deviceIdentityTypes, app.Type) {
+		l.d.warnf(o.rng, "%s has no domain, so the simulator cannot route requests to it; add domain = \"wiki.acme.internal\"", res.Address())
+	}
+	if f := o.get("session_duration"); f != nil {
+		app.SessionDuration, _ = f.duration()
+	}
+	for _, name := range []string{"allow_authenticate_via_warp", "enable_binding_cookie"} {
+		f := o.get(name)
+		if f == nil {
+			continue
+		}
+		v, ok := f.boolean()
+		if !ok {
+			continue
+		}
+		if !slices.Contains(deviceIdentityTypes, app.Type) {
+			l.d.errorf(f.keyRng, "%s is only supported on %s applications, and %s is type %q; remove it", name, strings.Join(deviceIdentityTypes, ", "), res.Address(), app.Type)
+			continue
+		}
+		if name == "enable_binding_cookie" {
+			app.EnableBindingCookie = v
+		} else {
+			app.AllowAuthenticateViaWARP = &v
+			m.warpField = f
+		}
+	}
+	if pf := o.get("policies"); pf != nil {
+		l.decodeAppPolicies(m, pf)
+	}
+	l.cfg.AccessApplications = append(l.cfg.AccessApplications, app)
+	l.apps = append(l.apps, m)
+}
+
+// decodeAppPolicies reads references ({id, precedence} or a plain ID) and
+// inline policies; references are resolved by check once every policy is
+// loaded.
+func (l *loader) decodeAppPolicies(m *appMeta, pf *field) {
+	elems, _ := pf.list()
+	for i, e := range elems {
+		if !e.isObject() {
+			if id, ok := e.str(); ok {
+				m.app.Policies = append(m.app.Policies, AppPolicy{ID: id})
+				m.refs = append(m.refs, e)
+			}
+			continue
+		}
+		o, ok := e.object()
+		if !ok {
+			continue
+		}
+		var ap AppPolicy
+		if f := o.get("precedence"); f != nil {
+			ap.Precedence, _ = f.integer()
+		}
+		if idf := o.get("id"); idf != nil {
+			ap.ID, _ = idf.str()
+			o.finish()
+			m.app.Policies = append(m.app.Policies, ap)
+			m.refs = append(m.refs, idf)
+			continue
+		}
+		label := fmt.Sprintf("%s.policies[%d]", m.app.Label, i)
+		res := Resource{Type: TypeAccessPolicy, Label: label, ID: SyntheticID(TypeAccessPolicy, label), Pos: posOf(e.rng)}
+		o.desc = "the inline policy " + res.Label
+		ap.Policy = l.decodeAccessPolicy(res, o)
+		o.finish()
+		m.app.Policies = append(m.app.Policies, ap)
+		m.refs = append(m.refs, nil)
+	}
+}
+
+// accessDecisions are the decisions of an Access policy.
+var accessDecisions = []string{"allow", "deny", "non_identity", "bypass"}
+
+// accessSelectors maps each include/exclude/require selector of the v5
+// schema to the key holding its main value ("" for valueless ones).
+var accessSelectors = map[string]string{
+	"email": "email", "email_domain": "domain", "everyone": "", "group": "id", "azure_ad": "id",
+	"okta": "name", "gsuite": "email", "github_organization": "name", "saml": "attribute_value",
+	"oidc": "claim_value", "email_list": "id", "ip": "ip", "ip_list": "id", "geo": "country_code",
+	"login_method": "id", "device_posture": "integration_uid", "service_token": "token_id",
+	"any_valid_service_token": "", "certificate": "", "common_name": "common_name",
+	"auth_method": "auth_method", "external_evaluation": "evaluate_url", "auth_context": "id",
+	"linked_app_token": "app_uid",
+}
+
+// simulatedSelectors are the selectors the simulator can match against its
+// built-in users: email, domain, IdP group names and everyone.
+var simulatedSelectors = []string{"email", "email_domain", "everyone", "group", "azure_ad", "okta", "gsuite", "login_method"}
+
+var accessPolicyIgnored = []string{
+	"approval_groups", "approval_required", "isolation_required", "purpose_justification_prompt",
+	"purpose_justification_required", "connection_rules", "mfa_config",
+}
+
+// decodeAccessPolicy reads a policy resource or an inline policy of an
+// application.
+func (l *loader) decodeAccessPolicy(res Resource, o *object) *AccessPolicy {
+	p := &AccessPolicy{Resource: res}
+	o.ignore(accessPolicyIgnored...)
+	p.Name, _ = o.required("name", `"Employees"`)
+	decision, df := o.required("decision", `"allow"`)
+	p.Decision = decision
+	if df != nil && decision != "" && !slices.Contains(accessDecisions, decision) {
+		l.d.errorf(df.rng, "decision %q is not an Access decision; use one of %s", decision, strings.Join(accessDecisions, ", "))
+	}
+	if f := o.get("session_duration"); f != nil {
+		p.SessionDuration, _ = f.duration()
+	}
+	if f := o.get("include"); f != nil {
+		p.Include = l.decodeAccessRules(f)
+		if elems, ok := f.list(); ok && len(elems) == 0 {
+			l.d.errorf(f.rng, `include is empty, so the policy matches no one; add a selector such as { email_domain = { domain = "example.com" } }`)
+		}
+	} else {
+		l.d.errorf(o.rng, `%s has no include; add include = [{ email_domain = { domain = "example.com" } }]`, o.desc)
+	}
+	if f := o.get("exclude"); f != nil {
+		p.Exclude = l.decodeAccessRules(f)
+	}
+	if f := o.get("require"); f != nil {
+		p.Require = l.decodeAccessRules(f)
+	}
+	return p
+}
+
+func (l *loader) decodeAccessRules(f *field) []AccessRule {
+	elems, _ := f.list()
+	var out []AccessRule
+	for _, e := range elems {
+		o, ok := e.object()
+		if !ok {
+			continue
+		}
+		if len(o.order) != 1 {
+			l.d.errorf(e.rng, `each entry of %s holds exactly one selector, such as { email = { email = "alice@example.com" } }; split this one (it has %d)`, f.path, len(o.order))
+		}
+		for _, kf := range o.order {
+			kind := strings.TrimPrefix(kf.path, e.path+".")
+			valueKey, known := accessSelectors[kind]
+			if !known {
+				l.d.warnf(kf.keyRng, "%s is not an Access selector the simulator knows; it is ignored", kind)
+				continue
+			}
+			r := AccessRule{Kind: kind}
+			inner, ok := kf.object()
+			if !ok {
+				continue
+			}
+			if valueKey != "" {
+				vf := inner.get(valueKey)
+				if vf == nil {
+					l.d.errorf(kf.keyRng, "the %s selector has no %s; write { %s = { %s = \"...\" } }", kind, valueKey, kind, valueKey)
+					continue
+				}
+				r.Value, _ = vf.str()
+			}
+			r.IdentityProviderID = inner.str("identity_provider_id")
+			if !slices.Contains(simulatedSelectors, kind) {
+				l.d.warnf(kf.keyRng, "the %s selector is not simulated: the simulator never matches it", kind)
+			}
+			out = append(out, r)
+		}
+	}
+	return out
+}

@@ -1,0 +1,182 @@
+package tfconfig
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/ztagent/ztagent/pkg/policy"
+)
+
+// check runs the validations that need every resource loaded: precedence,
+// the rule-language expressions (which reference lists), and the policy
+// references of applications.
+func (l *loader) check() {
+	l.checkPrecedence()
+	l.compileExpressions()
+	l.resolveAppPolicies()
+	l.checkDeviceIdentity()
+}
+
+// checkPrecedence reports duplicate precedences and places policies without
+// one after all the others, in file order.
+func (l *loader) checkPrecedence() {
+	first := map[int]*gwMeta{}
+	highest := 0
+	for _, m := range l.gw {
+		if m.precedence == nil {
+			continue
+		}
+		p := m.p.Precedence
+		highest = max(highest, p)
+		if prev, ok := first[p]; ok {
+			l.d.errorf(m.precedence.keyRng, "precedence %d of %s is also the precedence of %s at %s; Gateway evaluates policies in precedence order, so give each policy its own", p, m.p.Address(), prev.p.Address(), posOf(prev.precedence.keyRng))
+			continue
+		}
+		first[p] = m
+	}
+	for _, m := range l.gw {
+		if m.precedence == nil {
+			highest++
+			m.p.Precedence = highest
+		}
+	}
+}
+
+func (l *loader) compileExpressions() {
+	lists := l.cfg.PolicyLists()
+	for _, m := range l.gw {
+		if !m.valid || !m.p.Simulated() {
+			continue
+		}
+		if m.traffic != nil && m.trafficOK {
+			_, err := policy.CompileTraffic(m.p.Traffic, m.p.Filters, lists)
+			l.exprError(m.traffic, "traffic", err)
+		}
+		if m.identity != nil && m.identityOK {
+			_, err := policy.CompileIdentity(m.p.Identity, lists)
+			l.exprError(m.identity, "identity", err)
+		}
+	}
+}
+
+// exprError reports a rule-language error at its place in the file.
+func (l *loader) exprError(f *field, part string, err error) {
+	if err == nil {
+		return
+	}
+	var pe *policy.Error
+	if errors.As(err, &pe) {
+		l.d.at(Error, l.exprPos(f, pe.Offset), "%s expression: %s", part, pe.Msg)
+		return
+	}
+	l.d.errorf(f.rng, "%s expression: %v", part, err)
+}
+
+func (l *loader) resolveAppPolicies() {
+	byID := map[string]*AccessPolicy{}
+	for _, p := range l.cfg.AccessPolicies {
+		byID[p.ID] = p
+	}
+	for _, m := range l.apps {
+		for i := range m.app.Policies {
+			ap := &m.app.Policies[i]
+			if ap.Policy != nil || ap.ID == "" {
+				continue
+			}
+			if p, ok := byID[ap.ID]; ok {
+				ap.Policy = p
+				continue
+			}
+			if i < len(m.refs) && m.refs[i] != nil {
+				l.d.errorf(m.refs[i].rng, "no %s has the ID %q; reference one as %s.NAME.id", TypeAccessPolicy, ap.ID, TypeAccessPolicy)
+			}
+		}
+	}
+}
+
+// checkDeviceIdentity warns when an application asks for device identity
+// that cannot apply (S9), and when the organization enables it without a
+// duration.
+func (l *loader) checkDeviceIdentity() {
+	org := l.cfg.Organization
+	if org != nil && org.AllowAuthenticateViaWARP && org.WarpAuthSessionDuration == 0 {
+		l.d.at(Warning, org.Pos, "%s sets allow_authenticate_via_warp but no warp_auth_session_duration, so device identity never applies; add warp_auth_session_duration = \"24h\"", org.Address())
+	}
+	for _, m := range l.apps {
+		if m.warpField == nil || !*m.app.AllowAuthenticateViaWARP {
+			continue
+		}
+		if di := l.cfg.DeviceIdentity(m.app); !di.Enabled {
+			l.d.warnf(m.warpField.keyRng, "allow_authenticate_via_warp is on, but device identity cannot apply to %s: %s", m.app.Address(), di.Reason)
+		}
+	}
+}
+
+// PolicyLists returns every list keyed by ID, as expressions reference
+// them.
+func (c *Config) PolicyLists() policy.Lists {
+	lists := make(policy.Lists, len(c.Lists))
+	for _, l := range c.Lists {
+		lists[l.ID] = l.PolicyList()
+	}
+	return lists
+}
+
+// Rules returns the simulated gateway policies (filters among dns, l4 and
+// http) as rules for policy.NewEngine, in precedence order. Disabled
+// policies are included: the engine skips them and its trace can say so.
+func (c *Config) Rules() []policy.Rule {
+	var rules []policy.Rule
+	for _, p := range c.GatewayPolicies {
+		if p.Simulated() {
+			rules = append(rules, p.Rule())
+		}
+	}
+	slices.SortStableFunc(rules, func(a, b policy.Rule) int { return a.Precedence - b.Precedence })
+	return rules
+}
+
+// DeviceIdentity is whether an Access application authenticates requests
+// from registered devices by their client session (S9).
+type DeviceIdentity struct {
+	Enabled bool
+	// Duration is the organization's warp_auth_session_duration when
+	// Enabled.
+	Duration time.Duration
+	// Source says where allow_authenticate_via_warp came from
+	// ("application" or "organization"); Reason, when not Enabled, why not.
+	Source string
+	Reason string
+}
+
+// DeviceIdentity returns whether device identity applies to app: allowed by
+// the application's allow_authenticate_via_warp or else the organization's,
+// the binding cookie off, only allow and deny (block) policies, and a
+// warp_auth_session_duration set (S9).
+func (c *Config) DeviceIdentity(app *AccessApplication) DeviceIdentity {
+	org := c.Organization
+	di := DeviceIdentity{Source: "organization"}
+	allowed := org != nil && org.AllowAuthenticateViaWARP
+	if app.AllowAuthenticateViaWARP != nil {
+		allowed, di.Source = *app.AllowAuthenticateViaWARP, "application"
+	}
+	switch {
+	case !allowed:
+		di.Reason = fmt.Sprintf("allow_authenticate_via_warp is off (%s setting)", di.Source)
+	case app.EnableBindingCookie:
+		di.Reason = "its binding cookie is enabled, and device identity does not work with the binding cookie"
+	case org == nil || org.WarpAuthSessionDuration == 0:
+		di.Reason = "the organization has no warp_auth_session_duration"
+	default:
+		for _, ap := range app.Policies {
+			if ap.Policy != nil && ap.Policy.Decision != "allow" && ap.Policy.Decision != "deny" {
+				di.Reason = fmt.Sprintf("its policy %q has decision %q, and device identity needs allow or block (deny) policies only", ap.Policy.Name, ap.Policy.Decision)
+				return di
+			}
+		}
+		di.Enabled, di.Duration = true, org.WarpAuthSessionDuration
+	}
+	return di
+}

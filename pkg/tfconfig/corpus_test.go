@@ -1,0 +1,164 @@
+package tfconfig
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"testing/fstest"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// want is one expected diagnostic, read from a corpus file's leading
+// comment lines:
+//
+//	# want: LINE:COL: message substring            (an error)
+//	# want warning: LINE:COL: message substring
+//	# want info: FILE:LINE:COL: message substring  (FILE for directory cases)
+//
+// "..." in a substring matches anything, for messages that come from
+// pkg/policy, whose wording is its own.
+type want struct {
+	sev       Severity
+	file      string
+	line, col int
+	msg       string
+}
+
+var wantRE = regexp.MustCompile(`^# want( warning| info)?: (?:([\w.-]+\.(?:tf|tfvars|hcl|json)):)?(\d+):(\d+): (.+)$`)
+
+func readWants(t *testing.T, path string, src []byte) []want {
+	t.Helper()
+	var ws []want
+	for _, line := range strings.Split(string(src), "\n") {
+		if !strings.HasPrefix(line, "# want") {
+			break
+		}
+		m := wantRE.FindStringSubmatch(line)
+		if m == nil {
+			t.Fatalf("%s: malformed want line %q", path, line)
+		}
+		w := want{sev: Error, file: path, msg: m[5]}
+		switch m[1] {
+		case " warning":
+			w.sev = Warning
+		case " info":
+			w.sev = Info
+		}
+		if m[2] != "" {
+			w.file = filepath.Join(filepath.Dir(path), m[2])
+		}
+		w.line, _ = strconv.Atoi(m[3])
+		w.col, _ = strconv.Atoi(m[4])
+		ws = append(ws, w)
+	}
+	if len(ws) == 0 {
+		t.Fatalf("%s: no '# want: LINE:COL: message' line at the top", path)
+	}
+	return ws
+}
+
+// checkWants requires every wanted diagnostic, and no error that is not
+// wanted: a rule that fires elsewhere too would hide in the noise.
+func checkWants(t *testing.T, ws []want, got Diagnostics) {
+	t.Helper()
+	matched := make([]bool, len(got))
+	for _, w := range ws {
+		found := false
+		for i, d := range got {
+			if d.Severity == w.sev && d.File == w.file && d.Line == w.line && d.Column == w.col && containsInOrder(d.Message, w.msg) {
+				matched[i], found = true, true
+			}
+		}
+		if !found {
+			t.Errorf("missing %s at %s:%d:%d containing %q", w.sev, w.file, w.line, w.col, w.msg)
+		}
+	}
+	for i, d := range got {
+		if d.Severity == Error && !matched[i] {
+			t.Errorf("unexpected error: %s", d)
+		}
+	}
+	if t.Failed() {
+		t.Logf("all diagnostics:\n%s", got.String())
+	}
+}
+
+// containsInOrder reports whether msg contains the parts of want, split at
+// "...", in order.
+func containsInOrder(msg, want string) bool {
+	for _, part := range strings.Split(want, "...") {
+		i := strings.Index(msg, strings.TrimSpace(part))
+		if i < 0 {
+			return false
+		}
+		msg = msg[i+len(strings.TrimSpace(part)):]
+	}
+	return true
+}
+
+// TestInvalidTerraform loads each file of testdata/invalid on its own; the
+// file names the rule it breaks and its want lines where each error must
+// point.
+func TestInvalidTerraform(t *testing.T) {
+	files, err := filepath.Glob("testdata/invalid/*.tf")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no corpus: %v", err)
+	}
+	for _, path := range files {
+		t.Run(strings.TrimSuffix(filepath.Base(path), ".tf"), func(t *testing.T) {
+			src, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ws := readWants(t, path, src)
+			_, got := load(fstest.MapFS{filepath.Base(path): {Data: src}}, filepath.Dir(path))
+			checkWants(t, ws, got)
+		})
+	}
+}
+
+// TestInvalidTerraformDirs loads each directory of testdata/invalid_dirs,
+// for rules that span files (tfvars); the wants are in its main.tf.
+func TestInvalidTerraformDirs(t *testing.T) {
+	dirs, err := filepath.Glob("testdata/invalid_dirs/*")
+	if err != nil || len(dirs) == 0 {
+		t.Fatalf("no corpus: %v", err)
+	}
+	for _, dir := range dirs {
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			main := filepath.Join(dir, "main.tf")
+			src, err := os.ReadFile(main)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ws := readWants(t, main, src)
+			_, got := Load(dir)
+			checkWants(t, ws, got)
+		})
+	}
+}
+
+// TestInvalidSim loads each simulator file of testdata/sim/invalid.
+func TestInvalidSim(t *testing.T) {
+	files, err := filepath.Glob("testdata/sim/invalid/*.hcl")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no corpus: %v", err)
+	}
+	for _, path := range files {
+		t.Run(strings.TrimSuffix(filepath.Base(path), ".hcl"), func(t *testing.T) {
+			src, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ws := readWants(t, path, src)
+			_, got := LoadSim(path)
+			checkWants(t, ws, got)
+		})
+	}
+}

@@ -1,0 +1,87 @@
+package tfconfig
+
+import (
+	"net/netip"
+	"slices"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/ztagent/ztagent/pkg/policy"
+)
+
+// listTypes are the list types of the provider v5 schema; the simulator
+// matches IP, DOMAIN, EMAIL, URL and SERIAL lists, and loads the others.
+var listTypes = []string{"IP", "DOMAIN", "EMAIL", "URL", "SERIAL", "CATEGORY", "LOCATION", "DEVICE"}
+
+func (l *loader) decodeList(res Resource, o *object) {
+	list := &List{Resource: res}
+	list.Name, _ = o.required("name", `"Wiki IPs"`)
+	list.Description = o.str("description")
+	typ, tf := o.required("type", `"IP"`)
+	list.Type = policy.ListType(typ)
+	typeOK := tf != nil && slices.Contains(listTypes, typ)
+	if tf != nil && typ != "" && !typeOK {
+		l.d.errorf(tf.rng, "list type %q is not a Cloudflare list type; use one of %s (upper case)", typ, strings.Join(listTypes, ", "))
+	}
+	if f := o.get("items"); f != nil {
+		elems, _ := f.list()
+		for _, e := range elems {
+			item, at, ok := l.decodeListItem(e)
+			if !ok {
+				continue
+			}
+			if typeOK {
+				l.checkListItem(list.Type, item.Value, at)
+			}
+			list.Items = append(list.Items, item)
+		}
+	}
+	l.cfg.Lists = append(l.cfg.Lists, list)
+}
+
+// decodeListItem accepts the v5 form {value, description} and the older
+// plain string. It returns where the value was written.
+func (l *loader) decodeListItem(e *field) (ListItem, hcl.Range, bool) {
+	if !e.isObject() {
+		s, ok := e.str()
+		return ListItem{Value: s}, e.rng, ok
+	}
+	o, ok := e.object()
+	if !ok {
+		return ListItem{}, e.rng, false
+	}
+	var it ListItem
+	at := e.rng
+	vf := o.get("value")
+	if vf == nil {
+		l.d.errorf(e.rng, `list item has no value; write {value = "10.0.0.10", description = "..."}`)
+		ok = false
+	} else {
+		it.Value, ok = vf.str()
+		at = vf.rng
+	}
+	it.Description = o.str("description")
+	o.finish()
+	return it, at, ok
+}
+
+func (l *loader) checkListItem(typ policy.ListType, v string, rng hcl.Range) {
+	switch typ {
+	case policy.ListIP:
+		if _, err := netip.ParsePrefix(v); err == nil {
+			return
+		}
+		if _, err := netip.ParseAddr(v); err == nil {
+			return
+		}
+		l.d.errorf(rng, "%q is not an IP address or CIDR; IP lists hold values such as \"10.0.0.10\" or \"10.0.0.0/24\"", v)
+	case policy.ListEmail:
+		if !strings.Contains(v, "@") {
+			l.d.errorf(rng, "%q is not an email address; EMAIL lists hold values such as \"alice@example.com\"", v)
+		}
+	default:
+		if strings.TrimSpace(v) == "" {
+			l.d.errorf(rng, "list item is empty; remove it or give it a value")
+		}
+	}
+}

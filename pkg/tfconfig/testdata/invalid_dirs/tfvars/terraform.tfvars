@@ -1,0 +1,3 @@
+account_id = "from-tfvars"
+precedence = "first"
+account_idd = "typo"

@@ -1,0 +1,1 @@
+precedence = 7

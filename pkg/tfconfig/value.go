@@ -1,0 +1,340 @@
+package tfconfig
+
+import (
+	"fmt"
+	"math/big"
+	"slices"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/convert"
+	"github.com/ztagent/ztagent/pkg/session"
+)
+
+// field is one attribute, object key or list element, with where it was
+// written. Values are evaluated lazily, leaf by leaf, so that a mistake in
+// one nested value is reported at that value and does not hide the others.
+type field struct {
+	l      *loader
+	path   string         // for messages: "rule_settings.check_session.duration"
+	keyRng hcl.Range      // the attribute name or object key
+	rng    hcl.Range      // the value
+	expr   hcl.Expression // nil when the value came out of a variable or function
+	val    cty.Value
+	done   bool
+}
+
+// value returns the evaluated value; an unknown value means an error was
+// already reported, and callers skip it silently.
+func (f *field) value() cty.Value {
+	if !f.done {
+		f.done = true
+		f.val = f.l.eval(f.expr)
+	}
+	return f.val
+}
+
+// syntax returns the expression with parentheses removed, or nil.
+func (f *field) syntax() hclsyntax.Expression {
+	e, _ := f.expr.(hclsyntax.Expression)
+	for {
+		p, ok := e.(*hclsyntax.ParenthesesExpr)
+		if !ok {
+			return e
+		}
+		e = p.Expression
+	}
+}
+
+func (f *field) isNull() bool {
+	if _, ok := f.syntax().(*hclsyntax.ObjectConsExpr); ok {
+		return false
+	}
+	if _, ok := f.syntax().(*hclsyntax.TupleConsExpr); ok {
+		return false
+	}
+	v := f.value()
+	return v.IsKnown() && v.IsNull()
+}
+
+// str returns the value as a string. ok is false when it is unknown (an
+// error was reported already) or not convertible (reported here).
+func (f *field) str() (string, bool) {
+	v := f.value()
+	if !v.IsWhollyKnown() || v.IsNull() {
+		return "", false
+	}
+	s, err := convert.Convert(v, cty.String)
+	if err != nil {
+		f.l.d.errorf(f.rng, "%s must be a string, not %s", f.path, v.Type().FriendlyName())
+		return "", false
+	}
+	return s.AsString(), true
+}
+
+func (f *field) boolean() (bool, bool) {
+	v := f.value()
+	if !v.IsWhollyKnown() || v.IsNull() {
+		return false, false
+	}
+	b, err := convert.Convert(v, cty.Bool)
+	if err != nil {
+		f.l.d.errorf(f.rng, "%s must be true or false, not %s", f.path, v.Type().FriendlyName())
+		return false, false
+	}
+	return b.True(), true
+}
+
+func (f *field) integer() (int, bool) {
+	v := f.value()
+	if !v.IsWhollyKnown() || v.IsNull() {
+		return 0, false
+	}
+	n, err := convert.Convert(v, cty.Number)
+	if err != nil {
+		f.l.d.errorf(f.rng, "%s must be a whole number, not %s", f.path, v.Type().FriendlyName())
+		return 0, false
+	}
+	bf := n.AsBigFloat()
+	i, acc := bf.Int64()
+	if acc != big.Exact || i < -1<<31 || i > 1<<31-1 {
+		f.l.d.errorf(f.rng, "%s must be a whole number between %d and %d, not %s", f.path, -1<<31, 1<<31-1, bf.Text('g', 10))
+		return 0, false
+	}
+	return int(i), true
+}
+
+// duration parses a Go duration with session.ParseDuration, which rejects
+// zero and negative values with a message that shows a valid one (S5).
+func (f *field) duration() (time.Duration, bool) {
+	s, ok := f.str()
+	if !ok {
+		return 0, false
+	}
+	d, err := session.ParseDuration(s)
+	if err != nil {
+		f.l.d.errorf(f.rng, "%s: %v", f.path, err)
+		return 0, false
+	}
+	return d, true
+}
+
+func (f *field) strings() ([]string, bool) {
+	elems, ok := f.list()
+	if !ok {
+		return nil, false
+	}
+	out := make([]string, 0, len(elems))
+	for _, e := range elems {
+		s, ok := e.str()
+		if !ok {
+			return nil, false
+		}
+		out = append(out, s)
+	}
+	return out, true
+}
+
+// list returns the elements of a list, tuple or set value. Elements keep
+// their own positions when the list is written literally.
+func (f *field) list() ([]*field, bool) {
+	if tc, ok := f.syntax().(*hclsyntax.TupleConsExpr); ok {
+		out := make([]*field, len(tc.Exprs))
+		for i, e := range tc.Exprs {
+			out[i] = &field{l: f.l, path: fmt.Sprintf("%s[%d]", f.path, i), keyRng: e.Range(), rng: e.Range(), expr: e}
+		}
+		return out, true
+	}
+	v := f.value()
+	if !v.IsWhollyKnown() || v.IsNull() {
+		return nil, false
+	}
+	if !v.Type().IsListType() && !v.Type().IsTupleType() && !v.Type().IsSetType() {
+		f.l.d.errorf(f.rng, "%s must be a list such as [...], not %s", f.path, v.Type().FriendlyName())
+		return nil, false
+	}
+	var out []*field
+	for it := v.ElementIterator(); it.Next(); {
+		_, ev := it.Element()
+		out = append(out, &field{l: f.l, path: fmt.Sprintf("%s[%d]", f.path, len(out)), keyRng: f.rng, rng: f.rng, val: ev, done: true})
+	}
+	return out, true
+}
+
+// isObject reports whether the value is written as, or evaluates to, an
+// object or map.
+func (f *field) isObject() bool {
+	if _, ok := f.syntax().(*hclsyntax.ObjectConsExpr); ok {
+		return true
+	}
+	v := f.value()
+	return v.IsKnown() && !v.IsNull() && (v.Type().IsObjectType() || v.Type().IsMapType())
+}
+
+// object returns the keys of an object value as fields. Keys written
+// literally keep their positions; keys of an object that came out of a
+// variable are positioned at the reference.
+func (f *field) object() (*object, bool) {
+	o := newObject(f.l, f.path, f.rng)
+	if oc, ok := f.syntax().(*hclsyntax.ObjectConsExpr); ok {
+		for _, item := range oc.Items {
+			name := hcl.ExprAsKeyword(item.KeyExpr)
+			if name == "" {
+				kv := f.l.eval(item.KeyExpr)
+				if !kv.IsKnown() || kv.IsNull() || kv.Type() != cty.String {
+					if kv.IsKnown() {
+						f.l.d.errorf(item.KeyExpr.Range(), "keys of %s must be names or strings", f.path)
+					}
+					continue
+				}
+				name = kv.AsString()
+			}
+			o.add(&field{l: f.l, path: f.path + "." + name, keyRng: item.KeyExpr.Range(), rng: item.ValueExpr.Range(), expr: item.ValueExpr})
+		}
+		return o, true
+	}
+	v := f.value()
+	if !v.IsWhollyKnown() || v.IsNull() {
+		return o, false
+	}
+	if !v.Type().IsObjectType() && !v.Type().IsMapType() {
+		f.l.d.errorf(f.rng, "%s must be an object such as { key = value }, not %s", f.path, v.Type().FriendlyName())
+		return o, false
+	}
+	for it := v.ElementIterator(); it.Next(); {
+		k, ev := it.Element()
+		name := k.AsString()
+		o.add(&field{l: f.l, path: f.path + "." + name, keyRng: f.rng, rng: f.rng, val: ev, done: true})
+	}
+	return o, true
+}
+
+// object is a resource body or an object value: named fields, with a record
+// of which names the decoder asked for so that the others can be reported
+// as unknown.
+type object struct {
+	l      *loader
+	path   string    // "" for a resource body, else the attribute path
+	desc   string    // what messages call it: a resource address or the path
+	rng    hcl.Range // where "missing X" errors point
+	fields map[string]*field
+	order  []*field
+	known  map[string]bool
+	got    map[string]bool
+	blocks []*hclsyntax.Block
+}
+
+func newObject(l *loader, path string, rng hcl.Range) *object {
+	return &object{l: l, path: path, desc: path, rng: rng, fields: map[string]*field{}, known: map[string]bool{}, got: map[string]bool{}}
+}
+
+// bodyObject returns a resource body's attributes as an object; nested
+// blocks are kept for finish to judge.
+func bodyObject(l *loader, body *hclsyntax.Body, rng hcl.Range, desc string) *object {
+	o := newObject(l, "", rng)
+	o.desc = desc
+	attrs := make([]*hclsyntax.Attribute, 0, len(body.Attributes))
+	for _, a := range body.Attributes {
+		attrs = append(attrs, a)
+	}
+	slices.SortFunc(attrs, func(a, b *hclsyntax.Attribute) int { return a.NameRange.Start.Byte - b.NameRange.Start.Byte })
+	for _, a := range attrs {
+		o.add(&field{l: l, path: a.Name, keyRng: a.NameRange, rng: a.Expr.Range(), expr: a.Expr})
+	}
+	o.blocks = body.Blocks
+	return o
+}
+
+func (o *object) add(f *field) {
+	name := f.path[len(o.prefix()):]
+	if prev, ok := o.fields[name]; ok {
+		o.l.d.errorf(f.keyRng, "%s is set twice (first at %s); keep one", f.path, posOf(prev.keyRng))
+		return
+	}
+	o.fields[name] = f
+	o.order = append(o.order, f)
+}
+
+func (o *object) prefix() string {
+	if o.path == "" {
+		return ""
+	}
+	return o.path + "."
+}
+
+// get returns the named field, or nil when it is absent or null.
+func (o *object) get(name string) *field {
+	o.known[name] = true
+	o.got[name] = true
+	f := o.fields[name]
+	if f == nil || f.isNull() {
+		return nil
+	}
+	return f
+}
+
+// ignore marks attributes that the provider accepts but the simulator does
+// not use, so that they are not reported as unknown.
+func (o *object) ignore(names ...string) {
+	for _, n := range names {
+		o.known[n] = true
+	}
+}
+
+func (o *object) str(name string) string {
+	if f := o.get(name); f != nil {
+		s, _ := f.str()
+		return s
+	}
+	return ""
+}
+
+func (o *object) boolean(name string) (v, set bool) {
+	if f := o.get(name); f != nil {
+		return f.boolean()
+	}
+	return false, false
+}
+
+// required returns the named string and reports its absence.
+func (o *object) required(name, example string) (string, *field) {
+	f := o.get(name)
+	if f == nil {
+		o.l.d.errorf(o.rng, "%s has no %s; add %s = %s", o.desc, name, name, example)
+		return "", nil
+	}
+	s, _ := f.str()
+	return s, f
+}
+
+// finish warns about every attribute the decoder did not ask for, and judges
+// nested blocks: provider v5 writes nested settings as attributes, so a
+// block named like a known attribute is the v4 syntax. Attributes the
+// decoder ignored are still evaluated, so that a broken reference in, say,
+// account_id is reported as Terraform would.
+func (o *object) finish() {
+	for _, f := range o.order {
+		name := f.path[len(o.prefix()):]
+		if !o.got[name] {
+			f.value()
+		}
+		if !o.known[name] {
+			o.l.d.warnf(f.keyRng, "%s is not an attribute of %s that the simulator knows; it is ignored (check the spelling against the Cloudflare provider v5 schema)", f.path, o.desc)
+		}
+	}
+	for _, b := range o.blocks {
+		switch {
+		case b.Type == "lifecycle" || b.Type == "provisioner" || b.Type == "connection":
+			// Terraform meta-blocks: they change how Terraform applies the
+			// resource, not what it configures.
+		case b.Type == "dynamic":
+			o.l.d.errorf(b.TypeRange, "dynamic blocks are not supported by the simulator; write the attribute out in provider v5 attribute syntax (name = [...] or name = {...})")
+		case o.known[b.Type]:
+			o.l.d.errorf(b.TypeRange, "%s is written as a block, the Cloudflare provider v4 syntax; provider v5, which the simulator reads, takes it as an attribute: write %s = { ... } (with an equals sign, and nested settings as key = value)", b.Type, b.Type)
+		default:
+			o.l.d.warnf(b.TypeRange, "%s is not a block of %s that the simulator knows; it is ignored", b.Type, o.desc)
+		}
+	}
+}
