@@ -16,17 +16,20 @@ build:
 	$(GO) build $(PKGS)
 	@for d in cmd/*/; do [ -d "$$d" ] || continue; $(GO) build -o $(BIN)/ ./$$d || exit 1; done
 
-# Until cmd/edged (issue #5) and cmd/agentd (issue #7) exist there is nothing
-# to start; say so plainly instead of pretending.
+EXAMPLE := examples/acme
+
+# Until `edged run` (issue #5) and cmd/agentd (issue #7) exist there is
+# nothing to start; show what the simulator would enforce and say so plainly.
 run: build
-	@if [ -x $(BIN)/edged ] && [ -x $(BIN)/agentd ]; then \
+	@if [ -x $(BIN)/agentd ]; then \
 		echo "make run: starting the edge simulator and the agent is wired in issue #8"; exit 1; \
-	else \
-		echo "make run: built every package, but there is nothing to start yet:"; \
-		echo "  - bin/edged  (edge simulator)     arrives with issue #5"; \
-		echo "  - bin/agentd (daemon) and agentctl arrive with issue #7"; \
-		echo "What works today: the keyring backends and the session rules, exercised by 'make test'."; \
 	fi
+	@echo "== edged validate --terraform $(EXAMPLE) --sim $(EXAMPLE)/simulator.hcl"
+	@$(BIN)/edged validate --terraform $(EXAMPLE) --sim $(EXAMPLE)/simulator.hcl
+	@echo
+	@echo "make run: that is all there is to start today:"
+	@echo "  - edged run (the edge simulator) arrives with issue #5"
+	@echo "  - agentd (the daemon) and agentctl arrive with issue #7"
 
 deps:
 	@scripts/deps.sh
