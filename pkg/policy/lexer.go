@@ -91,62 +91,29 @@ func (l *lexer) emit(kind tokenKind, text string, start int) {
 	l.toks = append(l.toks, token{kind: kind, text: text, pos: start})
 }
 
+// operators lists punctuation tokens, two-character ones first so that "<="
+// is not read as "<" followed by "=".
+var operators = []struct {
+	text string
+	kind tokenKind
+}{
+	{"==", tokEq}, {"!=", tokNe}, {"<=", tokLe}, {">=", tokGe}, {"&&", tokAnd}, {"||", tokOr},
+	{"..", tokRange}, {"<", tokLt}, {">", tokGt}, {"!", tokNot}, {"~", tokMatches},
+	{"(", tokLParen}, {")", tokRParen}, {"{", tokLBrace}, {"}", tokRBrace}, {",", tokComma},
+}
+
 func (l *lexer) next() *Error {
 	start := l.pos
-	c := l.src[l.pos]
-	two := ""
-	if l.pos+1 < len(l.src) {
-		two = l.src[l.pos : l.pos+2]
+	rest := l.src[l.pos:]
+	for _, op := range operators {
+		if strings.HasPrefix(rest, op.text) {
+			l.pos += len(op.text)
+			l.emit(op.kind, op.text, start)
+			return nil
+		}
 	}
+	c := rest[0]
 	switch {
-	case two == "==":
-		l.pos += 2
-		l.emit(tokEq, two, start)
-	case two == "!=":
-		l.pos += 2
-		l.emit(tokNe, two, start)
-	case two == "<=":
-		l.pos += 2
-		l.emit(tokLe, two, start)
-	case two == ">=":
-		l.pos += 2
-		l.emit(tokGe, two, start)
-	case two == "&&":
-		l.pos += 2
-		l.emit(tokAnd, two, start)
-	case two == "||":
-		l.pos += 2
-		l.emit(tokOr, two, start)
-	case two == "..":
-		l.pos += 2
-		l.emit(tokRange, two, start)
-	case c == '<':
-		l.pos++
-		l.emit(tokLt, "<", start)
-	case c == '>':
-		l.pos++
-		l.emit(tokGt, ">", start)
-	case c == '!':
-		l.pos++
-		l.emit(tokNot, "!", start)
-	case c == '~':
-		l.pos++
-		l.emit(tokMatches, "~", start)
-	case c == '(':
-		l.pos++
-		l.emit(tokLParen, "(", start)
-	case c == ')':
-		l.pos++
-		l.emit(tokRParen, ")", start)
-	case c == '{':
-		l.pos++
-		l.emit(tokLBrace, "{", start)
-	case c == '}':
-		l.pos++
-		l.emit(tokRBrace, "}", start)
-	case c == ',':
-		l.pos++
-		l.emit(tokComma, ",", start)
 	case c == '"':
 		return l.lexString()
 	case c == '$':
@@ -167,7 +134,7 @@ func (l *lexer) next() *Error {
 	case c == '&' || c == '|':
 		return errorAt(l.src, start, "unexpected '"+string(c)+"'; use '"+string(c)+string(c)+"'")
 	default:
-		return errorAt(l.src, start, "unexpected character "+quoteRune(l.src[start:]))
+		return errorAt(l.src, start, "unexpected character "+quoteRune(rest))
 	}
 	return nil
 }
