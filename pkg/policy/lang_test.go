@@ -149,7 +149,7 @@ func TestExpressionErrors(t *testing.T) {
 		{FilterL4, false, `net.dst.port`, 1, 13, "expected an operator"},
 		{FilterL4, false, "net.dst.port == 22 and\n  net.protocol == tcp", 2, 19, "expected a quoted string"},
 		{FilterL4, false, `net.protocol == "tcp`, 1, 17, "not closed"},
-		{FilterL4, false, `net.protocol matches "("`, 1, 22, "invalid regular expression"},
+		{FilterL4, false, `net.protocol matches "("`, 1, 22, "invalid regular expression: error parsing regexp: missing closing ): `(`"},
 		{FilterL4, false, `net.dst.port matches "1"`, 1, 14, "matches applies to strings"},
 		{FilterL4, false, `http.request.host == "x"`, 1, 1, "is for http policies"},
 		{FilterL4, false, `identity.email == "x"`, 1, 1, "belongs in the identity expression"},

@@ -408,6 +408,10 @@ func (p *parser) parseMatches(f *field, op token) (node, *Error) {
 	if v.kind != tokString {
 		return nil, p.errAt(v, fmt.Sprintf("expected a quoted regular expression after matches, found %s", describe(v)))
 	}
+	if _, err := regexp.Compile(v.text); err != nil {
+		// Report the pattern as the user wrote it, before folding adds (?i).
+		return nil, p.errAt(v, fmt.Sprintf("invalid regular expression: %v", err))
+	}
 	pattern := v.text
 	if f.fold {
 		pattern = "(?i)" + pattern
