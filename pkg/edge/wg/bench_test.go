@@ -1,0 +1,173 @@
+package wg
+
+import (
+	"encoding/binary"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"go.uber.org/zap"
+	"golang.zx2c4.com/wireguard/conn"
+	"golang.zx2c4.com/wireguard/device"
+	"golang.zx2c4.com/wireguard/tun/netstack"
+
+	"github.com/ztagent/ztagent/internal/secret"
+)
+
+// sink reads each connection to EOF and answers with the byte count, so
+// that the sender knows when everything arrived.
+func sink(b *testing.B) net.Listener {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			n, _ := io.Copy(io.Discard, c)
+			binary.Write(c, binary.BigEndian, n)
+			c.Close()
+		}
+	}()
+	b.Cleanup(func() { l.Close(); <-done })
+	return l
+}
+
+// BenchmarkEdgeTCPThroughput measures one TCP stream from a stock
+// wireguard-go netstack client through the edge to a loopback upstream.
+func BenchmarkEdgeTCPThroughput(b *testing.B) {
+	for _, tc := range []struct {
+		listen string
+		mtu    int
+	}{
+		{"127.0.0.1:0", DefaultMTU},
+		{"0.0.0.0:0", DefaultMTU},
+		{"127.0.0.1:0", 8920},
+		{"0.0.0.0:0", 8920},
+	} {
+		bind := "addr"
+		if netip.MustParseAddrPort(tc.listen).Addr().IsUnspecified() {
+			bind = "default"
+		}
+		b.Run(fmt.Sprintf("bind=%s/mtu=%d", bind, tc.mtu), func(b *testing.B) {
+			l := sink(b)
+			dst := netip.MustParseAddrPort("10.0.0.1:9")
+			edge := newEdge(b, Config{
+				ListenAddr: netip.MustParseAddrPort(tc.listen),
+				MTU:        tc.mtu,
+				Logger:     zap.NewNop(),
+				Network:    Network{Upstreams: []Upstream{{Address: dst, Protocol: TCP, Target: l.Addr().String()}}},
+			})
+			c := newClient(b, edge, clientAddr, "bench")
+			conn, err := c.dialTCP(ctxT(b), dst)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer conn.Close()
+			pushThrough(b, conn)
+		})
+	}
+	// The reference: two stock wireguard-go netstack devices, the sink
+	// listening inside the second one, in the same run for the ratio.
+	b.Run("reference=stock-netstack-pair/mtu=1280", func(b *testing.B) {
+		conn := stockPair(b, DefaultMTU)
+		defer conn.Close()
+		pushThrough(b, conn)
+	})
+}
+
+// pushThrough writes b.N chunks on conn, half-closes it, and waits for the
+// sink's byte count.
+func pushThrough(b *testing.B, conn net.Conn) {
+	chunk := make([]byte, 64<<10)
+	b.SetBytes(int64(len(chunk)))
+	b.ResetTimer()
+	for range b.N {
+		if _, err := conn.Write(chunk); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := conn.(interface{ CloseWrite() error }).CloseWrite(); err != nil {
+		b.Fatal(err)
+	}
+	var got int64
+	if err := binary.Read(conn, binary.BigEndian, &got); err != nil {
+		b.Fatal(err)
+	}
+	b.StopTimer()
+	if want := int64(b.N) * int64(len(chunk)); got != want {
+		b.Fatalf("upstream got %d bytes; sent %d", got, want)
+	}
+}
+
+// stockPair connects two stock netstack devices over loopback UDP and
+// returns a TCP connection from the first to a sink inside the second.
+func stockPair(b *testing.B, mtu int) net.Conn {
+	sinkAddr := netip.MustParseAddr("10.9.0.2")
+	srcAddr := netip.MustParseAddr("10.9.0.1")
+	var keys [2]secret.Value
+	var pubs [2]Key
+	for i := range keys {
+		keys[i], _ = GeneratePrivateKey()
+		pubs[i], _ = PublicKeyOf(keys[i])
+	}
+	tunA, netA, err := netstack.CreateNetTUN([]netip.Addr{srcAddr}, nil, mtu)
+	if err != nil {
+		b.Fatal(err)
+	}
+	tunB, netB, err := netstack.CreateNetTUN([]netip.Addr{sinkAddr}, nil, mtu)
+	if err != nil {
+		b.Fatal(err)
+	}
+	quiet := device.NewLogger(device.LogLevelSilent, "")
+	devA := device.NewDevice(tunA, conn.NewDefaultBind(), quiet)
+	devB := device.NewDevice(tunB, conn.NewDefaultBind(), quiet)
+	b.Cleanup(func() { devA.Close(); devB.Close() })
+	hexKey := func(v secret.Value) string { pk, _ := parsePrivate(v); return fmt.Sprintf("%x", pk.Bytes()) }
+	if err := devB.IpcSet(fmt.Sprintf("private_key=%s\nlisten_port=0\npublic_key=%s\nallowed_ip=%s/32\n",
+		hexKey(keys[1]), pubs[0].hex(), srcAddr)); err != nil {
+		b.Fatal(err)
+	}
+	if err := devB.Up(); err != nil {
+		b.Fatal(err)
+	}
+	portB := 0
+	state, _ := devB.IpcGet()
+	fmt.Sscanf(state[strings.Index(state, "listen_port="):], "listen_port=%d", &portB)
+	if err := devA.IpcSet(fmt.Sprintf("private_key=%s\npublic_key=%s\nendpoint=127.0.0.1:%d\nallowed_ip=%s/32\n",
+		hexKey(keys[0]), pubs[1].hex(), portB, sinkAddr)); err != nil {
+		b.Fatal(err)
+	}
+	if err := devA.Up(); err != nil {
+		b.Fatal(err)
+	}
+	l, err := netB.ListenTCPAddrPort(netip.AddrPortFrom(sinkAddr, 9))
+	if err != nil {
+		b.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		n, _ := io.Copy(io.Discard, c)
+		binary.Write(c, binary.BigEndian, n)
+	}()
+	b.Cleanup(func() { l.Close(); <-done })
+	c, err := netA.DialContextTCPAddrPort(ctxT(b), netip.AddrPortFrom(sinkAddr, 9))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return c
+}

@@ -1,0 +1,160 @@
+package wg
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// Close with every kind of work in progress: a forwarded TCP connection, a
+// UDP flow, a handled connection whose handler waits for its context, a
+// SYN and a datagram whose hook calls wait for their context (the UDP one
+// blocks the peer's packet path), and a DNS-over-TCP connection.
+func TestCloseWhileFlowsAreActive(t *testing.T) {
+	checkLeaks(t)
+	srv := startServers(t)
+	handlerDone := make(chan error, 1)
+	hookDone := make(chan error, 2)
+	hookEntered := make(chan struct{})
+	udpHookEntered := make(chan struct{})
+	handled := netip.MustParseAddrPort("10.0.0.10:8080")
+	stuck := netip.MustParseAddrPort("10.0.0.10:9")
+	h := FlowHookFunc(func(ctx context.Context, f Flow) Verdict {
+		switch f.Dst {
+		case handled:
+			return Verdict{Action: Handle, Handler: func(ctx context.Context, c net.Conn, _ DialFunc) {
+				<-ctx.Done()
+				handlerDone <- ctx.Err()
+			}}
+		case stuck:
+			if f.Protocol == TCP {
+				close(hookEntered)
+			} else {
+				close(udpHookEntered)
+			}
+			<-ctx.Done()
+			hookDone <- ctx.Err()
+			return Verdict{Action: Refuse}
+		}
+		return forward
+	})
+	edge, err := New(Config{ListenAddr: netip.MustParseAddrPort("127.0.0.1:0"), Network: srv.network(), FlowHook: h,
+		Limits: Limits{HookTimeout: time.Hour}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { edge.Close() }) // when the test fails before its own Close
+	c := newClient(t, edge, clientAddr, "dev-1")
+
+	tcpConn, err := c.dialTCP(ctxT(t), echoAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tcpConn.Close()
+	echo(t, tcpConn, "open")
+	udpConn, err := c.net.DialUDPAddrPort(netip.AddrPort{}, echoAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer udpConn.Close()
+	udpEcho(t, udpConn, "open")
+	hConn, err := c.dialTCP(ctxT(t), handled)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hConn.Close()
+	dnsConn, err := c.dialTCP(ctxT(t), netip.AddrPortFrom(edge.Resolver(), 53))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dnsConn.Close()
+	co := &dns.Conn{Conn: dnsConn}
+	q := new(dns.Msg)
+	q.SetQuestion("echo.acme.internal.", dns.TypeA)
+	if err := co.WriteMsg(q); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := co.ReadMsg(); err != nil {
+		t.Fatal(err)
+	}
+	dialCtx, cancelDial := context.WithCancel(context.Background())
+	defer cancelDial()
+	dialed := make(chan struct{})
+	go func() {
+		defer close(dialed)
+		if c, err := c.dialTCP(dialCtx, stuck); err == nil {
+			c.Close()
+		}
+	}()
+	select {
+	case <-hookEntered:
+	case <-ctxT(t).Done():
+		t.Fatal("the hook never saw the stuck flow")
+	}
+	waitFlows(t, edge, 3)
+	stuckUDP, err := c.net.DialUDPAddrPort(netip.AddrPort{}, stuck)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stuckUDP.Close()
+	writeDatagram(t, stuckUDP, "stuck")
+	select {
+	case <-udpHookEntered:
+	case <-ctxT(t).Done():
+		t.Fatal("the hook never saw the stuck UDP flow")
+	}
+
+	closed := make(chan struct{})
+	go func() {
+		edge.Close()
+		close(closed)
+	}()
+	select {
+	case <-closed:
+	case <-ctxT(t).Done():
+		t.Fatal("Close did not return")
+	}
+	if err := <-handlerDone; err == nil {
+		t.Fatal("the handler returned without its context ending")
+	}
+	for range 2 {
+		if err := <-hookDone; err == nil {
+			t.Fatal("the hook returned without its context ending")
+		}
+	}
+	if err := edge.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	cancelDial()
+	<-dialed
+}
+
+func TestCloseIdleEdge(t *testing.T) {
+	checkLeaks(t)
+	edge, err := New(Config{ListenAddr: netip.MustParseAddrPort("127.0.0.1:0")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := edge.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestNewFailsCleanlyWhenThePortIsTaken(t *testing.T) {
+	checkLeaks(t)
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	taken := netip.MustParseAddrPort(pc.LocalAddr().String())
+	_, err = New(Config{ListenAddr: taken})
+	if err == nil || !strings.Contains(err.Error(), "free the port") {
+		t.Fatalf("New on a taken port: %v", err)
+	}
+}

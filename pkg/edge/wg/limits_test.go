@@ -1,0 +1,86 @@
+package wg
+
+import (
+	"errors"
+	"net"
+	"testing"
+)
+
+func TestMaxFlowsRefusesExtraFlows(t *testing.T) {
+	checkLeaks(t)
+	srv := startServers(t)
+	edge := newEdge(t, Config{Network: srv.network(), Limits: Limits{MaxFlows: 1}})
+	c := newClient(t, edge, clientAddr, "dev-1")
+	first, err := c.dialTCP(ctxT(t), echoAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	echo(t, first, "the one flow allowed")
+	expectRefused(t, c, echoAddr)
+	first.Close()
+	waitFlows(t, edge, 0)
+	again, err := c.dialTCP(ctxT(t), echoAddr)
+	if err != nil {
+		t.Fatalf("after the first flow ended: %v", err)
+	}
+	defer again.Close()
+	echo(t, again, "room again")
+}
+
+func TestLimitListener(t *testing.T) {
+	checkLeaks(t)
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := newLimitListener(inner, 1)
+	defer l.Close()
+	for range 2 {
+		c, err := net.Dial("tcp", inner.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+	}
+	held, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan error)
+	go func() {
+		c, err := l.Accept()
+		if err == nil {
+			c.Close()
+		}
+		got <- err
+	}()
+	// The second connection waits for the first one's slot.
+	held.Close()
+	held.Close() // a second Close must not free a second slot
+	if err := <-got; err != nil {
+		t.Fatalf("Accept after a slot freed: %v", err)
+	}
+	if len(l.slots) != 0 {
+		t.Fatalf("%d slots held after both conns closed", len(l.slots))
+	}
+
+	// Close unblocks an Accept waiting for a slot.
+	c, err := net.Dial("tcp", inner.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	held, err = l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	go func() {
+		_, err := l.Accept()
+		got <- err
+	}()
+	l.Close()
+	if err := <-got; !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("Accept after Close: %v", err)
+	}
+}

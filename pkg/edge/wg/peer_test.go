@@ -1,0 +1,157 @@
+package wg
+
+import (
+	"context"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestRemovePeerStopsItsFlows(t *testing.T) {
+	checkLeaks(t)
+	srv := startServers(t)
+	h := newHook(forward)
+	edge := newEdge(t, Config{Network: srv.network(), FlowHook: h})
+	c := newClient(t, edge, clientAddr, "dev-1")
+	other := newClient(t, edge, client2Addr, "dev-2")
+
+	conn, err := c.dialTCP(ctxT(t), echoAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	echo(t, conn, "before removal")
+	kept, err := other.dialTCP(ctxT(t), echoAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kept.Close()
+	echo(t, kept, "other device")
+	waitFlows(t, edge, 2)
+
+	asked := len(h.calls())
+	if err := edge.RemovePeer(c.key); err != nil {
+		t.Fatal(err)
+	}
+	// Its open flow is ended at the edge; the other device's is not.
+	waitFlows(t, edge, 1)
+	echo(t, kept, "other device still works")
+
+	// New flows cannot start: the edge drops the removed peer's packets,
+	// so the dial can only time out.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if late, err := c.dialTCP(ctx, echoAddr); err == nil {
+		late.Close()
+		t.Fatal("a removed peer opened a new connection")
+	}
+	if calls := h.calls(); len(calls) != asked {
+		t.Fatalf("hook was asked about a removed peer's flow: %+v", calls[asked:])
+	}
+	if err := edge.RemovePeer(c.key); err != nil {
+		t.Fatalf("removing a peer twice: %v", err)
+	}
+}
+
+func TestFlowsCarryTheirDevice(t *testing.T) {
+	checkLeaks(t)
+	srv := startServers(t)
+	h := newHook(forward)
+	edge := newEdge(t, Config{Network: srv.network(), FlowHook: h})
+	a := newClient(t, edge, clientAddr, "dev-a")
+	b := newClient(t, edge, client2Addr, "dev-b")
+	for _, c := range []*client{a, b, a} {
+		conn, err := c.dialTCP(ctxT(t), echoAddr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		echo(t, conn, "who am I")
+		conn.Close()
+	}
+	var got []string
+	for _, f := range h.calls() {
+		got = append(got, f.DeviceID)
+	}
+	if strings.Join(got, ",") != "dev-a,dev-b,dev-a" {
+		t.Fatalf("flows carried devices %v", got)
+	}
+
+	// Adding a known key again updates its device.
+	if err := edge.AddPeer(Peer{PublicKey: a.key, DeviceID: "dev-a2", Addresses: []netip.Prefix{netip.PrefixFrom(clientAddr, 32)}}); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := a.dialTCP(ctxT(t), echoAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	echo(t, conn, "renamed")
+	if calls := h.calls(); calls[len(calls)-1].DeviceID != "dev-a2" {
+		t.Fatalf("after the update the flow carried %q", calls[len(calls)-1].DeviceID)
+	}
+}
+
+func TestAddPeerRejectsBadPeers(t *testing.T) {
+	checkLeaks(t)
+	edge := newEdge(t, Config{})
+	k1, k2 := Key{1}, Key{2}
+	one := []netip.Prefix{netip.MustParsePrefix("100.96.0.2/32")}
+	if err := edge.AddPeer(Peer{PublicKey: k1, DeviceID: "d1", Addresses: one}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		p    Peer
+		want string
+	}{
+		{Peer{DeviceID: "d", Addresses: one}, "no public key"},
+		{Peer{PublicKey: k2, Addresses: one}, "no device ID"},
+		{Peer{PublicKey: k2, DeviceID: "d2"}, "no tunnel address"},
+		{Peer{PublicKey: k2, DeviceID: "d2", Addresses: []netip.Prefix{{}}}, "invalid tunnel address"},
+		{Peer{PublicKey: k2, DeviceID: "d2", Addresses: one}, "overlaps 100.96.0.2/32 of device d1"},
+		{Peer{PublicKey: k2, DeviceID: "d2", Addresses: []netip.Prefix{netip.MustParsePrefix("100.96.0.0/24")}}, "overlaps"},
+	} {
+		err := edge.AddPeer(tc.p)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("AddPeer(%+v) = %v; want an error saying %q", tc.p, err, tc.want)
+		}
+	}
+}
+
+func TestPeerTableLookup(t *testing.T) {
+	tab := newPeerTable()
+	host := &Peer{PublicKey: Key{1}, DeviceID: "host", Addresses: []netip.Prefix{netip.MustParsePrefix("100.96.0.2/32"), netip.MustParsePrefix("fd00::2/128")}}
+	wide := &Peer{PublicKey: Key{2}, DeviceID: "wide", Addresses: []netip.Prefix{netip.MustParsePrefix("10.9.0.0/16")}}
+	for _, p := range []*Peer{host, wide} {
+		if _, err := tab.put(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for addr, want := range map[string]string{
+		"100.96.0.2":        "host",
+		"::ffff:100.96.0.2": "host",
+		"fd00::2":           "host",
+		"10.9.200.1":        "wide",
+		"100.96.0.3":        "",
+		"fd00::3":           "",
+		"::ffff:10.9.0.1":   "wide",
+		"2001:db8::1":       "",
+	} {
+		a, err := netip.ParseAddr(addr)
+		if err != nil {
+			continue
+		}
+		p, ok := tab.lookup(a)
+		got := ""
+		if ok {
+			got = p.DeviceID
+		}
+		if got != want {
+			t.Errorf("lookup(%s) = %q; want %q", addr, got, want)
+		}
+	}
+	tab.remove(wide.PublicKey)
+	if _, ok := tab.lookup(netip.MustParseAddr("10.9.200.1")); ok {
+		t.Fatal("a removed wide peer still matched")
+	}
+}

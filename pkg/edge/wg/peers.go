@@ -1,0 +1,138 @@
+package wg
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"sync"
+)
+
+// Peer is a device's WireGuard peer as the edge knows it.
+type Peer struct {
+	PublicKey Key
+	// DeviceID is the registered device the peer belongs to; every flow
+	// from the peer carries it.
+	DeviceID string
+	// Addresses are the device's tunnel addresses (100.96.0.2/32): the
+	// peer's allowed IPs at the edge, and the source addresses its flows
+	// are recognised by.
+	Addresses []netip.Prefix
+}
+
+// peerTable maps tunnel source addresses to peers. WireGuard only lets a
+// peer send from its allowed IPs, so a source address names its peer.
+type peerTable struct {
+	mu     sync.RWMutex
+	byKey  map[Key]*Peer
+	byAddr map[netip.Addr]*Peer // peers' single-address prefixes
+	wide   []*Peer              // peers with a prefix wider than one address
+}
+
+func newPeerTable() *peerTable {
+	return &peerTable{byKey: make(map[Key]*Peer), byAddr: make(map[netip.Addr]*Peer)}
+}
+
+func (t *peerTable) lookup(a netip.Addr) (*Peer, bool) {
+	a = a.Unmap()
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	if p, ok := t.byAddr[a]; ok {
+		return p, true
+	}
+	for _, p := range t.wide {
+		for _, pfx := range p.Addresses {
+			if pfx.Contains(a) {
+				return p, true
+			}
+		}
+	}
+	return nil, false
+}
+
+// normalize checks p and returns it with masked, unmapped prefixes.
+func (p Peer) normalize() (Peer, error) {
+	if p.PublicKey.IsZero() {
+		return p, errors.New("peer has no public key")
+	}
+	if strings.TrimSpace(p.DeviceID) == "" {
+		return p, fmt.Errorf("peer %v has no device ID", p.PublicKey)
+	}
+	if len(p.Addresses) == 0 {
+		return p, fmt.Errorf("peer %v (device %s) has no tunnel address; give it one such as 100.96.0.2/32", p.PublicKey, p.DeviceID)
+	}
+	out := p
+	out.Addresses = make([]netip.Prefix, 0, len(p.Addresses))
+	for _, pfx := range p.Addresses {
+		if !pfx.IsValid() || pfx.Addr().Is4In6() {
+			return p, fmt.Errorf("peer %v (device %s) has an invalid tunnel address %v; write IPv4 addresses as a.b.c.d/32", p.PublicKey, p.DeviceID, pfx)
+		}
+		out.Addresses = append(out.Addresses, pfx.Masked())
+	}
+	return out, nil
+}
+
+// put adds or replaces p; it fails when an address overlaps another peer's.
+func (t *peerTable) put(p *Peer) (old *Peer, err error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for k, other := range t.byKey {
+		if k == p.PublicKey {
+			continue
+		}
+		for _, a := range p.Addresses {
+			for _, b := range other.Addresses {
+				if a.Overlaps(b) {
+					return nil, fmt.Errorf("tunnel address %v of device %s overlaps %v of device %s; remove that peer first or pick a free address", a, p.DeviceID, b, other.DeviceID)
+				}
+			}
+		}
+	}
+	old = t.byKey[p.PublicKey]
+	if old != nil {
+		t.dropLocked(old)
+	}
+	t.byKey[p.PublicKey] = p
+	for _, a := range p.Addresses {
+		if a.IsSingleIP() {
+			t.byAddr[a.Addr()] = p
+		} else if !containsPeer(t.wide, p) {
+			t.wide = append(t.wide, p)
+		}
+	}
+	return old, nil
+}
+
+func (t *peerTable) remove(k Key) *Peer {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	p := t.byKey[k]
+	if p != nil {
+		t.dropLocked(p)
+	}
+	return p
+}
+
+func (t *peerTable) dropLocked(p *Peer) {
+	delete(t.byKey, p.PublicKey)
+	for _, a := range p.Addresses {
+		if t.byAddr[a.Addr()] == p {
+			delete(t.byAddr, a.Addr())
+		}
+	}
+	for i, w := range t.wide {
+		if w == p {
+			t.wide = append(t.wide[:i], t.wide[i+1:]...)
+			break
+		}
+	}
+}
+
+func containsPeer(ps []*Peer, p *Peer) bool {
+	for _, q := range ps {
+		if q == p {
+			return true
+		}
+	}
+	return false
+}
