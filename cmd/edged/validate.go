@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 
@@ -21,6 +22,9 @@ of each l4/http allow policy, Access device identity, identity providers)
 and exits 0.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if tfDir == "" || simFile == "" {
+				return errors.New(`--terraform and --sim must not be empty: pass the directory of your .tf files and the simulator file, e.g. --terraform examples/acme --sim examples/acme/simulator.hcl`)
+			}
 			return validate(cmd.OutOrStdout(), cmd.ErrOrStderr(), tfDir, simFile)
 		},
 	}
@@ -37,7 +41,11 @@ func validate(stdout, stderr io.Writer, tfDir, simFile string) error {
 	cfg, diags := tfconfig.Load(tfDir)
 	sim, simDiags := tfconfig.LoadSim(simFile)
 	diags = append(diags, simDiags...)
-	diags = append(diags, tfconfig.Link(cfg, sim)...)
+	if !diags.HasErrors() {
+		// Cross-checks are meaningful only when both sides loaded; after a
+		// failure they would report what is merely unread.
+		diags = append(diags, tfconfig.Link(cfg, sim)...)
+	}
 	for _, d := range diags {
 		fmt.Fprintln(stderr, d)
 	}

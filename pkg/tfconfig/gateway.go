@@ -63,8 +63,9 @@ func (l *loader) decodeGatewayPolicy(res Resource, o *object) {
 	l.decodeFilters(p, m, o)
 
 	enabledField := o.get("enabled")
+	enabledOK := true
 	if enabledField != nil {
-		p.Enabled, _ = enabledField.boolean()
+		p.Enabled, enabledOK = enabledField.boolean()
 	}
 	if f := o.get("precedence"); f != nil {
 		if n, ok := f.integer(); ok {
@@ -91,7 +92,7 @@ func (l *loader) decodeGatewayPolicy(res Resource, o *object) {
 		l.d.warnf(checkSessionKey.keyRng, "%s has check_session but no enabled attribute, and the provider's default is enabled = false: the policy is never evaluated and the session is never checked; add enabled = true", res.Address())
 	case enabledField == nil:
 		l.d.warnf(o.rng, "%s has no enabled attribute, and the provider's default is enabled = false: the policy is never evaluated; add enabled = true (or enabled = false to say so)", res.Address())
-	case !p.Enabled && checkSessionKey != nil:
+	case enabledOK && !p.Enabled && checkSessionKey != nil: // a bad value was reported already
 		l.d.warnf(enabledField.keyRng, "%s is disabled (enabled = false), so its check_session never applies", res.Address())
 	}
 

@@ -63,6 +63,21 @@ var supported = map[string]bool{
 	TypeAccessPolicy: true, TypeOrganization: true, TypeDeviceProfile: true,
 }
 
+// renamedInV5 maps provider v4 resource types to their v5 names, so that a v4
+// configuration is an error rather than a valid one with nothing loaded.
+var renamedInV5 = map[string]string{
+	"cloudflare_teams_rule":                     TypeGatewayPolicy,
+	"cloudflare_zero_trust_gateway_rule":        TypeGatewayPolicy,
+	"cloudflare_teams_list":                     TypeList,
+	"cloudflare_access_identity_provider":       TypeIdentityProvider,
+	"cloudflare_access_application":             TypeAccessApplication,
+	"cloudflare_access_policy":                  TypeAccessPolicy,
+	"cloudflare_access_organization":            TypeOrganization,
+	"cloudflare_zero_trust_access_organization": TypeOrganization,
+	"cloudflare_device_settings_policy":         TypeDeviceProfile,
+	"cloudflare_zero_trust_device_profiles":     TypeDeviceProfile,
+}
+
 // Load reads every *.tf file in dir, the variable values of
 // terraform.tfvars and *.auto.tfvars (and their .json forms) and variable
 // defaults, and returns the simulated resources with references resolved.
@@ -120,15 +135,22 @@ func (l *loader) parseDir(fsys fs.FS) {
 		if !strings.HasSuffix(name, ".tf") {
 			continue
 		}
+		if !e.Type().IsRegular() {
+			// A FIFO or device would block ReadFile forever.
+			l.d.at(Info, Pos{File: l.filename(name), Line: 1, Column: 1}, "skipping %s: not a regular file", name)
+			continue
+		}
 		found = true
 		src, err := fs.ReadFile(fsys, name)
 		if err != nil {
-			l.d.at(Error, Pos{File: l.filename(name)}, "cannot read: %v", unwrapPathError(err))
+			l.d.at(Error, Pos{File: l.filename(name), Line: 1, Column: 1}, "cannot read this file: %v; check its permissions (the simulator needs to read every .tf file)", unwrapPathError(err))
 			continue
 		}
 		f, hd := l.parser.ParseHCL(src, l.filename(name))
 		l.d.hcl(hd)
-		if f == nil {
+		if f == nil || hd.HasErrors() {
+			// A partly parsed file would add false errors ("has no
+			// action") about attributes the parser never reached.
 			continue
 		}
 		if body, ok := f.Body.(*hclsyntax.Body); ok {
@@ -214,6 +236,10 @@ func (l *loader) declare(b *hclsyntax.Block) {
 	}
 	byName[name] = rd
 	l.decls = append(l.decls, rd)
+	if v5, ok := renamedInV5[typ]; ok {
+		l.d.errorf(b.LabelRanges[0], "%s is a Cloudflare provider v4 resource; the simulator reads provider v5, where it is %s (see Cloudflare's v5 upgrade guide)", typ, v5)
+		return
+	}
 	if !supported[typ] {
 		l.skip("resources of type "+typ, "the simulator loads only gateway policies, lists, identity providers, Access applications and policies, the organization and the device default profile", b.TypeRange, name)
 	}

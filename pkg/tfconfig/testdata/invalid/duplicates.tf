@@ -1,10 +1,8 @@
-# want: 7:3: Attribute redefined: The argument "type" was already set
-# want: 10:39: resource cloudflare_zero_trust_list.wiki is declared twice (first at testdata/invalid/duplicates.tf:4:1)
-# want: 19:1: a second cloudflare_zero_trust_organization
+# want: 8:39: resource cloudflare_zero_trust_list.wiki is declared twice (first at testdata/invalid/duplicates.tf:3:1)
+# want: 17:1: a second cloudflare_zero_trust_organization
 resource "cloudflare_zero_trust_list" "wiki" {
   name = "Wiki"
   type = "IP"
-  type = "DOMAIN"
 }
 
 resource "cloudflare_zero_trust_list" "wiki" {
