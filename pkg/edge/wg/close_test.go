@@ -158,3 +158,43 @@ func TestNewFailsCleanlyWhenThePortIsTaken(t *testing.T) {
 		t.Fatalf("New on a taken port: %v", err)
 	}
 }
+
+// gateHook holds each flow's verdict until released, telling when asked.
+type gateHook struct{ asked, release chan struct{} }
+
+func (h *gateHook) DecideFlow(ctx context.Context, f Flow) Verdict {
+	h.asked <- struct{}{}
+	<-h.release
+	return forward
+}
+
+// TestCloseDuringUnackedHandshake: the device vanishes while its TCP
+// handshake is pending at the edge, so no ACK ever comes. Close must still
+// return promptly (REL5), not after gVisor's ~2 minutes of SYN-ACK retries.
+func TestCloseDuringUnackedHandshake(t *testing.T) {
+	srv := startServers(t)
+	h := &gateHook{asked: make(chan struct{}, 1), release: make(chan struct{})}
+	edge, err := New(Config{ListenAddr: netip.MustParseAddrPort("127.0.0.1:0"), Network: srv.network(), FlowHook: h})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newClient(t, edge, clientAddr, "dev-1")
+	dialed := make(chan struct{})
+	go func() {
+		defer close(dialed)
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		c.dialTCP(ctx, echoAddr)
+	}()
+	<-h.asked
+	c.close() // no ACK will ever come
+	close(h.release)
+	<-dialed
+	done := make(chan struct{})
+	go func() { edge.Close(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close blocked for 5 s on a half-open handshake")
+	}
+}

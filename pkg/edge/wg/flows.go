@@ -139,6 +139,11 @@ func (t *flowTable) finish(lf *liveFlow) {
 // trackUpstream remembers that c, a connection to lf's upstream, belongs
 // to lf, until c is closed.
 func (t *flowTable) trackUpstream(lf *liveFlow, c net.Conn) net.Conn {
+	if _, tcp := c.LocalAddr().(*net.TCPAddr); !tcp {
+		// Only TCP: UDP ports are another port space, and a local process
+		// could bind TCP to a UDP flow's port to pass as its device.
+		return c
+	}
 	local, ok := addrPortOf(c.LocalAddr())
 	if !ok {
 		return c

@@ -266,9 +266,15 @@ func (s *Server) Close() error {
 		if s.dns != nil {
 			s.dns.close()
 		}
-		s.flows.shutdown()
+		// The stack closes before the flows are waited for: a flow whose
+		// TCP handshake is still in gVisor's CreateEndpoint (the device
+		// vanished before its ACK) would otherwise hold Close for the ~2
+		// minutes of SYN-ACK retries.
 		if s.stack != nil {
 			s.stack.Close()
+		}
+		s.flows.shutdown()
+		if s.stack != nil {
 			s.stack.Wait()
 			s.stack.RemoveNIC(nicID)
 			s.ep.Close()
