@@ -23,6 +23,8 @@ type link interface {
 	listenUDP(local netip.Addr) (net.PacketConn, error)
 	// lookupHost resolves a name through the tunnel's DNS servers.
 	lookupHost(ctx context.Context, host string) ([]netip.Addr, error)
+	// check returns an error when s cannot be applied to this link.
+	check(s settings) error
 	// setRoutes makes the host send the allowed prefixes into the tunnel.
 	setRoutes(allowed []netip.Prefix) error
 	// name is the interface's name ("" for the netstack).

@@ -32,12 +32,23 @@ type tunLink struct {
 	routes []netip.Prefix // what setRoutes installed
 }
 
+// routingLoop returns an error when the tunnel's own UDP packets to the edge
+// would be routed into the tunnel: wg-quick avoids that with fwmark policy
+// routing, which this package does not do (yet). With the interface in
+// another namespace the host's routes are untouched, so there is no loop.
+func routingLoop(s settings, inOtherNS bool) error {
+	if !inOtherNS && !s.endpoint.Addr().IsLoopback() && s.allows(s.endpoint.Addr()) {
+		return fmt.Errorf("the tunnel's allowed IPs %v contain its own endpoint %s: in tun mode that would route the tunnel into itself; use proxy mode", s.allowed, s.endpoint.Addr())
+	}
+	return nil
+}
+
+// check refuses a configuration Reconfigure would turn into a routing loop.
+func (t *tunLink) check(s settings) error { return routingLoop(s, t.ns != -1) }
+
 func newTUNLink(s settings, opts Options) (l link, err error) {
-	if opts.NetNS == "" && !s.endpoint.Addr().IsLoopback() && s.allows(s.endpoint.Addr()) {
-		// The device's own UDP packets to the edge would be routed into
-		// the tunnel. wg-quick avoids that with fwmark policy routing,
-		// which this package does not do (yet).
-		return nil, fmt.Errorf("the tunnel's allowed IPs %v contain its own endpoint %s: in tun mode that would route the tunnel into itself; use proxy mode", s.allowed, s.endpoint.Addr())
+	if err := routingLoop(s, opts.NetNS != ""); err != nil {
+		return nil, err
 	}
 	dev, err := tun.CreateTUN(opts.InterfaceName, s.mtu)
 	if err != nil {
@@ -156,6 +167,10 @@ func (t *tunLink) setRoutes(allowed []netip.Prefix) error {
 	for _, p := range allowed {
 		want = append(want, splitDefault(p)...)
 	}
+	// installed tracks what is on the host at every step, so that a failure
+	// part-way leaves t.routes true and the next call can finish the job.
+	installed := slices.Clone(t.routes)
+	defer func() { t.routes = installed }()
 	for _, p := range t.routes {
 		if slices.Contains(want, p) {
 			continue
@@ -163,23 +178,21 @@ func (t *tunLink) setRoutes(allowed []netip.Prefix) error {
 		if err := t.h.RouteDel(t.route(p)); err != nil && !errors.Is(err, unix.ESRCH) {
 			return fmt.Errorf("remove route %s from %s: %w", p, t.ifname, err)
 		}
+		installed = slices.DeleteFunc(installed, func(q netip.Prefix) bool { return q == p })
 	}
-	var now []netip.Prefix
 	for _, p := range want {
-		if !slices.Contains(t.routes, p) {
-			err := t.h.RouteAdd(t.route(p))
-			if errors.Is(err, unix.EEXIST) {
-				t.routes = now
-				return fmt.Errorf("route %s already exists on this host: remove it (ip route del %s) or drop it from the tunnel's allowed IPs", p, p)
-			}
-			if err != nil {
-				t.routes = now
-				return fmt.Errorf("add route %s via %s: %w", p, t.ifname, err)
-			}
+		if slices.Contains(installed, p) {
+			continue
 		}
-		now = append(now, p)
+		err := t.h.RouteAdd(t.route(p))
+		if errors.Is(err, unix.EEXIST) {
+			return fmt.Errorf("route %s already exists on this host: remove it (ip route del %s) or drop it from the tunnel's allowed IPs", p, p)
+		}
+		if err != nil {
+			return fmt.Errorf("add route %s via %s: %w", p, t.ifname, err)
+		}
+		installed = append(installed, p)
 	}
-	t.routes = now
 	return nil
 }
 

@@ -18,15 +18,21 @@ type netstackLink struct {
 	dev     tun.Device
 	tnet    *netstack.Net
 	dns     bool
-	lookups group // resolver goroutines
+	lookups group         // resolver goroutines
+	slots   chan struct{} // bounds resolver goroutines, abandoned ones included
 }
+
+// maxLookups bounds resolver goroutines: one whose caller gave up keeps
+// running until its query times out, so without a bound abandoned lookups
+// could pile up faster than they end.
+const maxLookups = 64
 
 func newNetstackLink(s settings) (link, error) {
 	dev, tnet, err := netstack.CreateNetTUN(s.hostAddrs(), s.dns, s.mtu)
 	if err != nil {
 		return nil, fmt.Errorf("create the userspace network stack: %w", err)
 	}
-	return &netstackLink{dev: dev, tnet: tnet, dns: len(s.dns) > 0}, nil
+	return &netstackLink{dev: dev, tnet: tnet, dns: len(s.dns) > 0, slots: make(chan struct{}, maxLookups)}, nil
 }
 
 func (l *netstackLink) device() tun.Device { return l.dev }
@@ -61,11 +67,18 @@ func (l *netstackLink) lookupHost(ctx context.Context, host string) ([]netip.Add
 		names []string
 		err   error
 	}
+	select {
+	case l.slots <- struct{}{}:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("too many DNS lookups through the tunnel are pending: %w", ctx.Err())
+	}
 	if !l.lookups.enter() {
+		<-l.slots
 		return nil, ErrClosed
 	}
 	ch := make(chan result, 1)
 	go func() {
+		defer func() { <-l.slots }()
 		defer l.lookups.leave()
 		names, err := l.tnet.LookupContextHost(ctx, host)
 		ch <- result{names, err}
@@ -87,6 +100,9 @@ func (l *netstackLink) lookupHost(ctx context.Context, host string) ([]netip.Add
 	}
 	return addrs, nil
 }
+
+// check has nothing to refuse: the netstack owns no host routes.
+func (l *netstackLink) check(settings) error { return nil }
 
 // setRoutes has nothing to do: the netstack routes everything to the device,
 // and the dialer refuses destinations outside the allowed IPs.

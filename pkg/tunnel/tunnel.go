@@ -144,6 +144,9 @@ func (t *Tunnel) Reconfigure(ctx context.Context, cfg Config) error {
 	if what := old.restartNeeded(s); what != "" {
 		return fmt.Errorf("the tunnel's %s changed: a running tunnel cannot change them; close it and start a new one", what)
 	}
+	if err := t.link.check(s); err != nil {
+		return err
+	}
 	if uapi := uapiChange(old, s, t.opts.keepaliveSeconds()); uapi != "" {
 		if err := t.ipcSet(uapi); err != nil {
 			return err
