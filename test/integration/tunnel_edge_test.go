@@ -330,8 +330,8 @@ func TestS7EstablishedFlowSurvivesRefusal(t *testing.T) {
 	before := e.decided.Load()
 
 	e.refuse.Store(true)
-	if _, err := e.socksDial(t, "10.0.0.10:22"); err == nil {
-		t.Fatal("a new connection was allowed after the edge began refusing")
+	if _, err := e.socksDial(t, "10.0.0.10:22"); err == nil || !strings.Contains(err.Error(), "refused") {
+		t.Fatalf("new connection after the edge began refusing: err = %v, want the SOCKS5 reply 'connection refused' (the edge's RST)", err)
 	}
 	for i := 0; i < 3; i++ {
 		echo(t, open, fmt.Sprintf("still connected %d", i))
