@@ -22,8 +22,11 @@ of each l4/http allow policy, Access device identity, identity providers)
 and exits 0.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if tfDir == "" || simFile == "" {
-				return errors.New(`--terraform and --sim must not be empty: pass the directory of your .tf files and the simulator file, e.g. --terraform examples/acme --sim examples/acme/simulator.hcl`)
+			switch {
+			case tfDir == "":
+				return errors.New(`--terraform is empty: pass the directory that holds your .tf files, e.g. --terraform examples/acme`)
+			case simFile == "":
+				return errors.New(`--sim is empty: pass the simulator file, e.g. --sim examples/acme/simulator.hcl`)
 			}
 			return validate(cmd.OutOrStdout(), cmd.ErrOrStderr(), tfDir, simFile)
 		},
@@ -36,14 +39,15 @@ and exits 0.`,
 }
 
 // validate loads both files, prints every diagnostic to stderr and, when
-// none is an error, the summary to stdout.
+// none is an error, the summary to stdout. The cross-checks of Link run
+// only when both loads succeeded: after a failure they would report what
+// is merely unread (an idp.plays naming an identity provider in a file
+// that did not parse, a record missing from a simulator file that did not).
 func validate(stdout, stderr io.Writer, tfDir, simFile string) error {
 	cfg, diags := tfconfig.Load(tfDir)
 	sim, simDiags := tfconfig.LoadSim(simFile)
 	diags = append(diags, simDiags...)
 	if !diags.HasErrors() {
-		// Cross-checks are meaningful only when both sides loaded; after a
-		// failure they would report what is merely unread.
 		diags = append(diags, tfconfig.Link(cfg, sim)...)
 	}
 	for _, d := range diags {

@@ -119,9 +119,69 @@ func TestValidateBinary(t *testing.T) {
 	})
 
 	t.Run("usage", func(t *testing.T) {
-		_, stderr, code := runEdged(t, bin, "validate", "--terraform", "../../examples/acme")
-		if code != 2 || !strings.Contains(stderr, `"sim" not set`) {
-			t.Errorf("exit %d, stderr %q; want 2 and the missing flag named", code, stderr)
+		tests := []struct {
+			args []string
+			want string
+		}{
+			{[]string{"--terraform", "../../examples/acme"}, `"sim" not set`},
+			{[]string{"--terraform", "", "--sim", "../../examples/acme/simulator.hcl"}, "--terraform is empty: pass the directory that holds your .tf files"},
+			{[]string{"--terraform=", "--sim", "../../examples/acme/simulator.hcl"}, "--terraform is empty"},
+			{[]string{"--terraform", "../../examples/acme", "--sim", ""}, "--sim is empty: pass the simulator file"},
+		}
+		for _, tt := range tests {
+			stdout, stderr, code := runEdged(t, bin, append([]string{"validate"}, tt.args...)...)
+			if code != 2 || !strings.Contains(stderr, tt.want) || stdout != "" {
+				t.Errorf("edged validate %q: exit %d, stderr %q; want 2 and %q", tt.args, code, stderr, tt.want)
+			}
 		}
 	})
+}
+
+// TestValidateLinksOnlyLoadedConfigs: when one side fails to load, the
+// cross-checks between Terraform and the simulator file do not run, so
+// the output holds the real errors only: not "idp.plays names entra_id,
+// but no … is declared" because main.tf did not parse, nor "no record"
+// warnings because the simulator file did not.
+func TestValidateLinksOnlyLoadedConfigs(t *testing.T) {
+	example, err := os.ReadFile("../../examples/acme/main.tf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	exampleSim, err := os.ReadFile("../../examples/acme/simulator.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		tf, sim string
+		want    string // the file of the one diagnostic that is not info
+	}{
+		{"terraform does not parse", string(example) + "\nresource \"x\" \"y\" {\n", string(exampleSim), "main.tf:"},
+		{"simulator file does not parse", string(example), string(exampleSim) + "\nnetwork {\n", "sim.hcl:"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, "main.tf"), []byte(tt.tf), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			simPath := filepath.Join(dir, "sim.hcl")
+			if err := os.WriteFile(simPath, []byte(tt.sim), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			var stdout, stderr strings.Builder
+			if err := validate(&stdout, &stderr, dir, simPath); !errors.Is(err, errInvalid) {
+				t.Fatalf("validate = %v, want errInvalid", err)
+			}
+			var lines []string
+			for _, line := range strings.Split(strings.TrimSpace(stderr.String()), "\n") {
+				if !strings.Contains(line, ": info: ") {
+					lines = append(lines, line)
+				}
+			}
+			if len(lines) != 1 || !strings.HasPrefix(lines[0], filepath.Join(dir, tt.want)) || !strings.Contains(lines[0], "Unclosed configuration block") {
+				t.Errorf("stderr:\n%s\nwant one error or warning, the syntax error in %s", stderr.String(), tt.want)
+			}
+		})
+	}
 }

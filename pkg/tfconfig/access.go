@@ -32,19 +32,23 @@ func (l *loader) decodeIdentityProvider(res Resource, o *object) {
 	idp.Name, _ = o.required("name", `"Entra ID"`)
 	typ, tf := o.required("type", `"azureAD"`)
 	idp.Type = typ
-	if tf != nil && typ != "" && !slices.Contains(idpTypes, typ) {
-		l.d.errorf(tf.rng, "identity provider type %q is not a Cloudflare type; use one of %s", typ, strings.Join(idpTypes, ", "))
+	typeOK := tf != nil && typ != ""
+	if typeOK && !slices.Contains(idpTypes, typ) {
+		tf.errorf("identity provider type %q is not a Cloudflare type%s; use one of %s (the spelling is case-sensitive)", typ, suggest(typ, idpTypes), strings.Join(idpTypes, ", "))
+		typeOK = false
 	}
 	if cf := o.get("config"); cf != nil {
 		if c, ok := cf.object(); ok {
-			l.decodeIdPConfig(idp, c)
+			l.decodeIdPConfig(idp, typeOK, c)
 			c.finish()
 		}
 	}
 	l.cfg.IdentityProviders = append(l.cfg.IdentityProviders, idp)
 }
 
-func (l *loader) decodeIdPConfig(idp *IdentityProvider, c *object) {
+// decodeIdPConfig reads the config attribute; typeOK says the provider's
+// type is a valid one, so that rules that depend on it may apply.
+func (l *loader) decodeIdPConfig(idp *IdentityProvider, typeOK bool, c *object) {
 	c.ignore(idpConfigIgnored...)
 	cfg := &idp.Config
 	cfg.ClientID = c.str("client_id")
@@ -69,10 +73,13 @@ func (l *loader) decodeIdPConfig(idp *IdentityProvider, c *object) {
 		prompt, ok := pf.str()
 		switch {
 		case !ok:
+		case !typeOK:
+			// The type is wrong or missing (reported); whether prompt
+			// belongs depends on what it should have been.
 		case idp.Type != IdPAzureAD:
 			l.d.errorf(pf.keyRng, "config.prompt is only supported for azureAD identity providers (S11), and %s is type %q; remove prompt", idp.Address(), idp.Type)
 		case !slices.Contains(azurePrompts, prompt):
-			l.d.errorf(pf.rng, "config.prompt %q is not an Entra ID prompt; use \"login\" (always ask for credentials), \"select_account\" or \"none\"", prompt)
+			pf.errorf("config.prompt %q is not an Entra ID prompt%s; use \"login\" (always ask for credentials), \"select_account\" or \"none\"", prompt, suggest(prompt, azurePrompts))
 		default:
 			cfg.Prompt = prompt
 		}
@@ -117,11 +124,15 @@ func (l *loader) decodeAccessApplication(res Resource, o *object) {
 	o.ignore(appIgnored...)
 	app.Name, _ = o.required("name", `"Wiki"`)
 	app.Type = "self_hosted"
+	typeOK := true
 	if tf := o.get("type"); tf != nil {
-		if t, ok := tf.str(); ok {
+		t, ok := tf.str()
+		typeOK = ok
+		if ok {
 			app.Type = t
 			if !slices.Contains(appTypes, t) {
-				l.d.errorf(tf.rng, "application type %q is not a Cloudflare type; use one of %s", t, strings.Join(appTypes, ", "))
+				tf.errorf("application type %q is not a Cloudflare type%s; use one of %s", t, suggest(t, appTypes), strings.Join(appTypes, ", "))
+				typeOK = false
 			}
 		}
 	}
@@ -138,7 +149,7 @@ func (l *loader) decodeAccessApplication(res Resource, o *object) {
 			continue
 		}
 		v, ok := f.boolean()
-		if !ok {
+		if !ok || !typeOK {
 			continue
 		}
 		if !slices.Contains(deviceIdentityTypes, app.Type) {
@@ -213,8 +224,19 @@ var accessSelectors = map[string]string{
 }
 
 // simulatedSelectors are the selectors the simulator can match against its
-// built-in users: email, domain, IdP group names and everyone.
-var simulatedSelectors = []string{"email", "email_domain", "everyone", "group", "azure_ad", "okta", "gsuite", "login_method"}
+// built-in users: email, domain, IdP groups and everyone. group and
+// login_method are not among them: in provider v5, group = { id } is the ID
+// of an Access group (cloudflare_zero_trust_access_group, which the
+// simulator does not load) and login_method = { id } the ID of an identity
+// provider, not names of IdP groups.
+var simulatedSelectors = []string{"email", "email_domain", "everyone", "azure_ad", "okta", "gsuite"}
+
+// unsimulatedSelectors explains, for selectors that look simulated but are
+// not, what they match in Cloudflare.
+var unsimulatedSelectors = map[string]string{
+	"group":        "it matches members of an Access group (its id is a cloudflare_zero_trust_access_group ID, not an IdP group name), and the simulator does not load Access groups; to match IdP groups write azure_ad = { id = \"GROUP\", identity_provider_id = ... } (or okta, gsuite), or match users by email",
+	"login_method": "it matches users who logged in with the identity provider whose ID it holds, and the simulator does not evaluate login methods",
+}
 
 var accessPolicyIgnored = []string{
 	"approval_groups", "approval_required", "isolation_required", "purpose_justification_prompt",
@@ -230,7 +252,7 @@ func (l *loader) decodeAccessPolicy(res Resource, o *object) *AccessPolicy {
 	decision, df := o.required("decision", `"allow"`)
 	p.Decision = decision
 	if df != nil && decision != "" && !slices.Contains(accessDecisions, decision) {
-		l.d.errorf(df.rng, "decision %q is not an Access decision; use one of %s", decision, strings.Join(accessDecisions, ", "))
+		df.errorf("decision %q is not an Access decision%s; use one of %s", decision, suggest(decision, accessDecisions), strings.Join(accessDecisions, ", "))
 	}
 	if f := o.get("session_duration"); f != nil {
 		p.SessionDuration, _ = f.duration()
@@ -240,7 +262,7 @@ func (l *loader) decodeAccessPolicy(res Resource, o *object) *AccessPolicy {
 		if elems, ok := f.list(); ok && len(elems) == 0 {
 			l.d.errorf(f.rng, `include is empty, so the policy matches no one; add a selector such as { email_domain = { domain = "example.com" } }`)
 		}
-	} else {
+	} else if !o.hasBlock("include") { // a v4 include block is reported by finish
 		l.d.errorf(o.rng, `%s has no include; add include = [{ email_domain = { domain = "example.com" } }]`, o.desc)
 	}
 	if f := o.get("exclude"); f != nil {
@@ -284,7 +306,9 @@ func (l *loader) decodeAccessRules(f *field) []AccessRule {
 				r.Value, _ = vf.str()
 			}
 			r.IdentityProviderID = inner.str("identity_provider_id")
-			if !slices.Contains(simulatedSelectors, kind) {
+			if why := unsimulatedSelectors[kind]; why != "" {
+				l.d.warnf(kf.keyRng, "the %s selector is not simulated, so the simulator never matches it: %s", kind, why)
+			} else if !slices.Contains(simulatedSelectors, kind) {
 				l.d.warnf(kf.keyRng, "the %s selector is not simulated: the simulator never matches it", kind)
 			}
 			out = append(out, r)

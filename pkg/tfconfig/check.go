@@ -3,7 +3,9 @@ package tfconfig
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/ztagent/ztagent/pkg/policy"
@@ -52,26 +54,91 @@ func (l *loader) compileExpressions() {
 		}
 		if m.traffic != nil && m.trafficOK {
 			_, err := policy.CompileTraffic(m.p.Traffic, m.p.Filters, lists)
-			l.exprError(m.traffic, "traffic", err)
+			l.exprError(m.traffic, m.p.Traffic, "traffic", err)
 		}
 		if m.identity != nil && m.identityOK {
 			_, err := policy.CompileIdentity(m.p.Identity, lists)
-			l.exprError(m.identity, "identity", err)
+			l.exprError(m.identity, m.p.Identity, "identity", err)
 		}
 	}
 }
 
-// exprError reports a rule-language error at its place in the file.
-func (l *loader) exprError(f *field, part string, err error) {
+// exprError reports a rule-language error at its place in the file, with
+// a hint for the usual ways of getting a list reference wrong, and where
+// the text was set when it came from a variable.
+func (l *loader) exprError(f *field, expr, part string, err error) {
 	if err == nil {
 		return
 	}
 	var pe *policy.Error
-	if errors.As(err, &pe) {
-		l.d.at(Error, l.exprPos(f, pe.Offset), "%s expression: %s", part, pe.Msg)
+	if !errors.As(err, &pe) {
+		f.errorf("%s expression: %v", part, err)
 		return
 	}
-	l.d.errorf(f.rng, "%s expression: %v", part, err)
+	hint, reported := l.listRefHint(expr, pe)
+	if reported {
+		return
+	}
+	pos, from := l.exprPos(f, pe.Offset)
+	origin := f.origin()
+	if from != nil {
+		origin = l.origin(from, 0)
+	}
+	l.d.at(Error, pos, "%s expression: %s%s%s", part, pe.Msg, hint, origin)
+}
+
+// listRefRE matches a list reference written as "$${type.name.id}" (HCL
+// turns "$${" into a literal "${", so no reference is made) or as
+// "$type.name.id" (a literal "$" followed by text).
+var listRefRE = regexp.MustCompile(`^\$\{?\s*(cloudflare_[a-z0-9_]+)\.([A-Za-z0-9_-]+)`)
+
+// listRefHint returns what to add to a rule-language error about a list
+// reference: how to write one in HCL, or which resource an unknown list ID
+// belongs to. reported is true when the error follows from one reported
+// already (a reference to a provider v4 list resource).
+func (l *loader) listRefHint(expr string, pe *policy.Error) (hint string, reported bool) {
+	off := min(max(pe.Offset, 0), len(expr))
+	start := off
+	for start > 0 && isListByte(expr[start-1]) {
+		start--
+	}
+	if start > 0 && expr[start-1] == '$' {
+		start--
+	}
+	tok := expr[start:]
+	if m := listRefRE.FindStringSubmatch(tok); m != nil {
+		return fmt.Sprintf(`; to reference a list, write ${"$"}${%s.%s.id} in the HCL string (a literal "$" followed by the list's ID)`, m[1], m[2]), false
+	}
+	if !strings.HasPrefix(pe.Msg, "unknown list $") || !strings.HasPrefix(tok, "$") {
+		return "", false
+	}
+	end := 1
+	for end < len(tok) && isListByte(tok[end]) {
+		end++
+	}
+	rd := l.resourceByID(tok[1:end])
+	switch {
+	case rd == nil || rd.Type == TypeList:
+		return "", false
+	case renamedInV5[rd.Type] != "":
+		return "", true
+	}
+	return fmt.Sprintf(`: that is the ID of %s, not of a list; reference a list as ${"$"}${%s.NAME.id}`, rd.Address(), TypeList), false
+}
+
+func isListByte(c byte) bool {
+	return c == '_' || c == '-' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+}
+
+// resourceByID returns the declared resource with that synthetic ID, or
+// nil.
+func (l *loader) resourceByID(id string) *resourceDecl {
+	for _, rd := range l.decls {
+		if rd.ID == id {
+			return rd
+		}
+	}
+	return nil
 }
 
 func (l *loader) resolveAppPolicies() {
@@ -101,14 +168,17 @@ func (l *loader) resolveAppPolicies() {
 // duration.
 func (l *loader) checkDeviceIdentity() {
 	org := l.cfg.Organization
-	if org != nil && org.AllowAuthenticateViaWARP && org.WarpAuthSessionDuration == 0 {
+	if org != nil && org.AllowAuthenticateViaWARP && !l.orgWarpSet {
 		l.d.at(Warning, org.Pos, "%s sets allow_authenticate_via_warp but no warp_auth_session_duration, so device identity never applies; add warp_auth_session_duration = \"24h\"", org.Address())
 	}
+	// A warp_auth_session_duration that could not be read was reported
+	// where it is written; applications need not say so again.
+	badDuration := org != nil && l.orgWarpSet && org.WarpAuthSessionDuration == 0
 	for _, m := range l.apps {
 		if m.warpField == nil || !*m.app.AllowAuthenticateViaWARP {
 			continue
 		}
-		if di := l.cfg.DeviceIdentity(m.app); !di.Enabled {
+		if di := l.cfg.DeviceIdentity(m.app); !di.Enabled && !(badDuration && di.Reason == reasonNoWarpDuration) {
 			l.d.warnf(m.warpField.keyRng, "allow_authenticate_via_warp is on, but device identity cannot apply to %s: %s", m.app.Address(), di.Reason)
 		}
 	}
@@ -137,6 +207,8 @@ func (c *Config) Rules() []policy.Rule {
 	slices.SortStableFunc(rules, func(a, b policy.Rule) int { return a.Precedence - b.Precedence })
 	return rules
 }
+
+const reasonNoWarpDuration = "the organization has no warp_auth_session_duration"
 
 // DeviceIdentity is whether an Access application authenticates requests
 // from registered devices by their client session (S9).
@@ -168,7 +240,7 @@ func (c *Config) DeviceIdentity(app *AccessApplication) DeviceIdentity {
 	case app.EnableBindingCookie:
 		di.Reason = "its binding cookie is enabled, and device identity does not work with the binding cookie"
 	case org == nil || org.WarpAuthSessionDuration == 0:
-		di.Reason = "the organization has no warp_auth_session_duration"
+		di.Reason = reasonNoWarpDuration
 	default:
 		for _, ap := range app.Policies {
 			if ap.Policy != nil && ap.Policy.Decision != "allow" && ap.Policy.Decision != "deny" {

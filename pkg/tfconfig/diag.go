@@ -42,8 +42,11 @@ type Pos struct {
 	Column int
 }
 
-// String returns "file:line:col", or just the file when the position is
-// the file as a whole (a missing file, an empty directory).
+// String returns "file:line:col". A position without a line is a
+// directory as a whole (one that cannot be read, or holds no .tf file, or
+// a warning about the whole configuration): String returns just its path.
+// Problems with a file as a whole (it cannot be read) are at its line 1,
+// column 1.
 func (p Pos) String() string {
 	if p.Line == 0 {
 		return p.File
@@ -135,9 +138,11 @@ func (d *diags) at(sev Severity, p Pos, format string, args ...any) {
 	d.list = append(d.list, Diagnostic{Severity: sev, Pos: p, Message: fmt.Sprintf(format, args...)})
 }
 
-// hcl converts HCL's own diagnostics (syntax errors, unknown functions…),
-// keeping their positions and joining summary and detail into one line.
-func (d *diags) hcl(hds hcl.Diagnostics) {
+// hcl converts HCL's own diagnostics (syntax errors, type errors…),
+// keeping their positions and joining summary and detail into one line. A
+// diagnostic without a subject is placed at fallback, so that every
+// diagnostic names a file and a line.
+func (d *diags) hcl(hds hcl.Diagnostics, fallback hcl.Range) {
 	for _, hd := range hds {
 		sev := Error
 		if hd.Severity == hcl.DiagWarning {
@@ -147,7 +152,7 @@ func (d *diags) hcl(hds hcl.Diagnostics) {
 		if hd.Detail != "" {
 			msg += ": " + strings.TrimSuffix(hd.Detail, ".")
 		}
-		var p Pos
+		p := posOf(fallback)
 		if hd.Subject != nil {
 			p = posOf(*hd.Subject)
 		}

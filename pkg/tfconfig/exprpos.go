@@ -15,15 +15,16 @@ import (
 // byte, so that a rule-language error points into the .tf file. Literal
 // text maps exactly, escapes included; text from an interpolation maps to
 // the "${" that opened it; anything else maps to the start of the value.
-func (l *loader) exprPos(f *field, off int) Pos {
+// from is the interpolated expression that produced the byte, or nil.
+func (l *loader) exprPos(f *field, off int) (pos Pos, from hclsyntax.Expression) {
 	fallback := posOf(f.rng)
 	t, ok := f.syntax().(*hclsyntax.TemplateExpr)
 	if !ok {
-		return fallback
+		return fallback, nil
 	}
 	file := l.parser.Files()[t.SrcRange.Filename]
 	if file == nil || t.SrcRange.End.Byte > len(file.Bytes) || t.SrcRange.Start.Byte >= t.SrcRange.End.Byte {
-		return fallback
+		return fallback, nil
 	}
 	src := file.Bytes
 	quoted := src[t.SrcRange.Start.Byte] == '"'
@@ -31,7 +32,7 @@ func (l *loader) exprPos(f *field, off int) Pos {
 	for i, part := range t.Parts {
 		s, ok := l.partString(part)
 		if !ok {
-			return fallback
+			return fallback, nil
 		}
 		last := i == len(t.Parts)-1
 		if off < out+len(s) || (last && off == out+len(s)) {
@@ -39,16 +40,16 @@ func (l *loader) exprPos(f *field, off int) Pos {
 			if lit, ok := part.(*hclsyntax.LiteralValueExpr); ok {
 				r := lit.SrcRange
 				offs := mapLiteral(src[r.Start.Byte:r.End.Byte], s, quoted)
-				return posAtByte(t.SrcRange.Start, src, r.Start.Byte+offs[rel], t.SrcRange.Filename)
+				return posAtByte(t.SrcRange.Start, src, r.Start.Byte+offs[rel], t.SrcRange.Filename), nil
 			}
 			if last && rel == len(s) {
-				return posAtByte(t.SrcRange.Start, src, part.Range().End.Byte, t.SrcRange.Filename)
+				return posAtByte(t.SrcRange.Start, src, part.Range().End.Byte, t.SrcRange.Filename), nil
 			}
-			return posAtByte(t.SrcRange.Start, src, interpStart(src, part.Range().Start.Byte), t.SrcRange.Filename)
+			return posAtByte(t.SrcRange.Start, src, interpStart(src, part.Range().Start.Byte), t.SrcRange.Filename), part
 		}
 		out += len(s)
 	}
-	return fallback
+	return fallback, nil
 }
 
 // partString evaluates one template part the way the template did;

@@ -20,6 +20,10 @@ type gwMeta struct {
 	// valid is false when a field the expressions depend on (filters,
 	// action) was wrong, so compiling them would only add noise.
 	valid bool
+	// actionOK and filtersOK say the action and the filters were read
+	// and are Gateway values, so that rules about them (S5) may apply.
+	actionOK  bool
+	filtersOK bool
 }
 
 // gatewayActions are the actions of the provider v5 schema.
@@ -51,12 +55,14 @@ func (l *loader) decodeGatewayPolicy(res Resource, o *object) {
 	}
 
 	action, af := o.required("action", `"allow"`)
-	p.Action = policy.Action(action)
-	if af != nil && action != "" && !slices.Contains(gatewayActions, action) {
-		l.d.errorf(af.rng, "action %q is not a Gateway action; use one of %s", action, strings.Join(gatewayActions, ", "))
-		m.valid = false
+	m.actionOK = af != nil && action != ""
+	if m.actionOK && !slices.Contains(gatewayActions, action) {
+		af.errorf("action %q is not a Gateway action%s; use one of %s", action, suggest(action, gatewayActions), strings.Join(gatewayActions, ", "))
+		m.actionOK = false
 	}
-	if af == nil {
+	if m.actionOK {
+		p.Action = policy.Action(action)
+	} else {
 		m.valid = false
 	}
 
@@ -84,7 +90,7 @@ func (l *loader) decodeGatewayPolicy(res Resource, o *object) {
 
 	var checkSessionKey *field
 	if rs := o.get("rule_settings"); rs != nil {
-		checkSessionKey = l.decodeRuleSettings(p, rs)
+		checkSessionKey = l.decodeRuleSettings(p, m, rs)
 	}
 
 	switch {
@@ -103,7 +109,9 @@ func (l *loader) decodeGatewayPolicy(res Resource, o *object) {
 func (l *loader) decodeFilters(p *GatewayPolicy, m *gwMeta, o *object) {
 	ff := o.get("filters")
 	if ff == nil {
-		l.d.errorf(o.rng, `%s has no filters; add filters = ["l4"] (or "dns", "http")`, p.Address())
+		if !o.hasBlock("filters") {
+			l.d.errorf(o.rng, `%s has no filters; add filters = ["l4"] (or "dns", "http")`, p.Address())
+		}
 		m.valid = false
 		return
 	}
@@ -113,13 +121,14 @@ func (l *loader) decodeFilters(p *GatewayPolicy, m *gwMeta, o *object) {
 		return
 	}
 	if len(elems) == 0 {
-		l.d.errorf(ff.rng, `filters is empty; name the traffic the policy applies to: filters = ["l4"] (or "dns", "http")`)
+		ff.errorf(`filters is empty; name the traffic the policy applies to: filters = ["l4"] (or "dns", "http")`)
 		m.valid = false
 	}
+	m.filtersOK = len(elems) > 0
 	for _, e := range elems {
 		s, ok := e.str()
 		if !ok {
-			m.valid = false
+			m.valid, m.filtersOK = false, false
 			continue
 		}
 		switch policy.Filter(s) {
@@ -128,20 +137,24 @@ func (l *loader) decodeFilters(p *GatewayPolicy, m *gwMeta, o *object) {
 			l.d.warnf(e.rng, "%s policies are not simulated; this policy is loaded but never evaluated", s)
 			m.valid = false
 		default:
-			l.d.errorf(e.rng, `filter %q is not a Gateway filter; use "dns", "l4" or "http"`, s)
-			m.valid = false
+			e.errorf(`filter %q is not a Gateway filter%s; use "dns", "l4" or "http"`, s, suggest(s, gatewayFilters))
+			m.valid, m.filtersOK = false, false
+			continue
 		}
 		if slices.Contains(p.Filters, policy.Filter(s)) {
-			l.d.errorf(e.rng, "filter %q is listed twice; list it once", s)
+			e.errorf("filter %q is listed twice; list it once", s)
 			continue
 		}
 		p.Filters = append(p.Filters, policy.Filter(s))
 	}
 }
 
+// gatewayFilters are the filters of the provider v5 schema.
+var gatewayFilters = []string{"dns", "l4", "http", "egress", "dns_resolver"}
+
 // decodeRuleSettings reads block_reason and check_session; it returns the
 // check_session field, for the enabled warnings, or nil.
-func (l *loader) decodeRuleSettings(p *GatewayPolicy, rs *field) *field {
+func (l *loader) decodeRuleSettings(p *GatewayPolicy, m *gwMeta, rs *field) *field {
 	o, ok := rs.object()
 	if !ok {
 		return nil
@@ -150,19 +163,21 @@ func (l *loader) decodeRuleSettings(p *GatewayPolicy, rs *field) *field {
 	p.BlockReason = o.str("block_reason")
 	cs := o.get("check_session")
 	if cs != nil {
-		l.decodeCheckSession(p, cs)
+		l.decodeCheckSession(p, m, cs)
 	}
 	o.finish()
 	return cs
 }
 
 // decodeCheckSession applies S5: only allow policies with l4 or http
-// filters may check the session, for a positive Go duration.
-func (l *loader) decodeCheckSession(p *GatewayPolicy, cs *field) {
-	if slices.Contains(p.Filters, policy.FilterDNS) {
+// filters may check the session, for a positive Go duration. Each rule
+// applies only to values that were read: a misspelt action is reported
+// once, as a misspelt action.
+func (l *loader) decodeCheckSession(p *GatewayPolicy, m *gwMeta, cs *field) {
+	if m.filtersOK && slices.Contains(p.Filters, policy.FilterDNS) {
 		l.d.errorf(cs.keyRng, "check_session is only allowed on l4 and http policies: DNS policies never check the client session (S6); remove check_session from %s or change its filters", p.Address())
 	}
-	if p.Action != "" && p.Action != policy.ActionAllow {
+	if m.actionOK && p.Action != policy.ActionAllow {
 		l.d.errorf(cs.keyRng, "check_session is only allowed on allow policies, and the action of %s is %q; remove check_session or set action = \"allow\"", p.Address(), p.Action)
 	}
 	o, ok := cs.object()
@@ -170,17 +185,20 @@ func (l *loader) decodeCheckSession(p *GatewayPolicy, cs *field) {
 		return
 	}
 	c := &policy.CheckSession{}
-	enforce, enforceSet := o.boolean("enforce")
-	c.Enforce = enforce
+	ef := o.get("enforce")
+	enforceOK := true
+	if ef != nil {
+		c.Enforce, enforceOK = ef.boolean()
+	}
 	if df := o.get("duration"); df != nil {
 		c.Duration, _ = df.duration()
-	} else if enforce {
+	} else if c.Enforce {
 		l.d.errorf(cs.keyRng, `check_session has enforce = true but no duration; add duration = "1h30m0s" (a positive Go duration)`)
 	}
-	if !enforce {
+	if !c.Enforce && enforceOK {
 		rng := cs.keyRng
-		if f := o.get("enforce"); f != nil && enforceSet {
-			rng = f.keyRng
+		if ef != nil {
+			rng = ef.keyRng
 		}
 		l.d.warnf(rng, "check_session of %s does not set enforce = true, so the session is not checked (S4); add enforce = true or remove check_session", p.Address())
 	}

@@ -5,7 +5,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/hashicorp/hcl/v2"
 	"github.com/ztagent/ztagent/pkg/policy"
 )
 
@@ -21,7 +20,7 @@ func (l *loader) decodeList(res Resource, o *object) {
 	list.Type = policy.ListType(typ)
 	typeOK := tf != nil && slices.Contains(listTypes, typ)
 	if tf != nil && typ != "" && !typeOK {
-		l.d.errorf(tf.rng, "list type %q is not a Cloudflare list type; use one of %s (upper case)", typ, strings.Join(listTypes, ", "))
+		tf.errorf("list type %q is not a Cloudflare list type%s; use one of %s (upper case)", typ, suggest(typ, listTypes), strings.Join(listTypes, ", "))
 	}
 	if f := o.get("items"); f != nil {
 		elems, _ := f.list()
@@ -31,7 +30,7 @@ func (l *loader) decodeList(res Resource, o *object) {
 				continue
 			}
 			if typeOK {
-				l.checkListItem(list.Type, item.Value, at)
+				checkListItem(list.Type, item.Value, at)
 			}
 			list.Items = append(list.Items, item)
 		}
@@ -40,32 +39,32 @@ func (l *loader) decodeList(res Resource, o *object) {
 }
 
 // decodeListItem accepts the v5 form {value, description} and the older
-// plain string. It returns where the value was written.
-func (l *loader) decodeListItem(e *field) (ListItem, hcl.Range, bool) {
+// plain string. It returns the field that holds the value.
+func (l *loader) decodeListItem(e *field) (ListItem, *field, bool) {
 	if !e.isObject() {
 		s, ok := e.str()
-		return ListItem{Value: s}, e.rng, ok
+		return ListItem{Value: s}, e, ok
 	}
 	o, ok := e.object()
 	if !ok {
-		return ListItem{}, e.rng, false
+		return ListItem{}, e, false
 	}
 	var it ListItem
-	at := e.rng
+	at := e
 	vf := o.get("value")
 	if vf == nil {
-		l.d.errorf(e.rng, `list item has no value; write {value = "10.0.0.10", description = "..."}`)
+		e.errorf(`list item has no value; write {value = "10.0.0.10", description = "..."}`)
 		ok = false
 	} else {
 		it.Value, ok = vf.str()
-		at = vf.rng
+		at = vf
 	}
 	it.Description = o.str("description")
 	o.finish()
 	return it, at, ok
 }
 
-func (l *loader) checkListItem(typ policy.ListType, v string, rng hcl.Range) {
+func checkListItem(typ policy.ListType, v string, f *field) {
 	switch typ {
 	case policy.ListIP:
 		if _, err := netip.ParsePrefix(v); err == nil {
@@ -74,14 +73,14 @@ func (l *loader) checkListItem(typ policy.ListType, v string, rng hcl.Range) {
 		if _, err := netip.ParseAddr(v); err == nil {
 			return
 		}
-		l.d.errorf(rng, "%q is not an IP address or CIDR; IP lists hold values such as \"10.0.0.10\" or \"10.0.0.0/24\"", v)
+		f.errorf("%q is not an IP address or CIDR; IP lists hold values such as \"10.0.0.10\" or \"10.0.0.0/24\"", v)
 	case policy.ListEmail:
 		if !strings.Contains(v, "@") {
-			l.d.errorf(rng, "%q is not an email address; EMAIL lists hold values such as \"alice@example.com\"", v)
+			f.errorf("%q is not an email address; EMAIL lists hold values such as \"alice@example.com\"", v)
 		}
 	default:
 		if strings.TrimSpace(v) == "" {
-			l.d.errorf(rng, "list item is empty; remove it or give it a value")
+			f.errorf("list item is empty; remove it or give it a value")
 		}
 	}
 }

@@ -30,12 +30,23 @@ type loader struct {
 	tfvars     map[string]tfvar
 	localDecls map[string]*hclsyntax.Attribute
 	localOrder []string
+	// tfvarsBroken is set when a tfvars file could not be read or parsed:
+	// a variable without a value may have been set there, so that is not
+	// reported as well.
+	tfvarsBroken bool
 
 	// resources indexes every resource block, simulated or not, by type and
 	// label, so that references to any of them resolve to a synthetic ID.
 	resources map[string]map[string]*resourceDecl
 	decls     []*resourceDecl
 	skipped   []*skipGroup
+	// v4 is set when a provider v4 resource type was declared (an error
+	// each): the configuration is a v4 one, and checks that assume v5
+	// would only add noise.
+	v4 bool
+	// orgWarpSet says the organization sets warp_auth_session_duration,
+	// whether or not its value could be read.
+	orgWarpSet bool
 
 	cfg *Config
 	// Positions the cross-resource checks need, kept beside the typed
@@ -63,26 +74,20 @@ var supported = map[string]bool{
 	TypeAccessPolicy: true, TypeOrganization: true, TypeDeviceProfile: true,
 }
 
-// renamedInV5 maps provider v4 resource types to their v5 names, so that a v4
-// configuration is an error rather than a valid one with nothing loaded.
-var renamedInV5 = map[string]string{
-	"cloudflare_teams_rule":                     TypeGatewayPolicy,
-	"cloudflare_zero_trust_gateway_rule":        TypeGatewayPolicy,
-	"cloudflare_teams_list":                     TypeList,
-	"cloudflare_access_identity_provider":       TypeIdentityProvider,
-	"cloudflare_access_application":             TypeAccessApplication,
-	"cloudflare_access_policy":                  TypeAccessPolicy,
-	"cloudflare_access_organization":            TypeOrganization,
-	"cloudflare_zero_trust_access_organization": TypeOrganization,
-	"cloudflare_device_settings_policy":         TypeDeviceProfile,
-	"cloudflare_zero_trust_device_profiles":     TypeDeviceProfile,
-}
+// metaArguments are resource arguments that tell Terraform how to apply a
+// resource, not what it configures. The simulator never evaluates them:
+// provider = cloudflare.zt names a provider configuration, not a value.
+// (count and for_each are reported as unsupported by decode.)
+var metaArguments = []string{"provider", "depends_on"}
 
 // Load reads every *.tf file in dir, the variable values of
 // terraform.tfvars and *.auto.tfvars (and their .json forms) and variable
 // defaults, and returns the simulated resources with references resolved.
-// It collects every problem rather than stopping at the first; the Config is
-// fit for use only when the Diagnostics hold no error.
+// Override files (override.tf, *_override.tf) are merged into the others
+// as Terraform merges them. It collects every problem rather than stopping
+// at the first; the Config is fit for use only when the Diagnostics hold no
+// error. When a .tf file cannot be read or parsed, only those problems are
+// reported: nothing is decoded, as Terraform does not go on either.
 func Load(dir string) (*Config, Diagnostics) {
 	return load(os.DirFS(dir), dir)
 }
@@ -99,7 +104,10 @@ func load(fsys fs.FS, dir string) (*Config, Diagnostics) {
 		resources:  map[string]map[string]*resourceDecl{},
 		cfg:        &Config{Dir: dir},
 	}
-	l.parseDir(fsys)
+	if !l.parseDir(fsys) {
+		l.d.list.sort()
+		return l.cfg, l.d.list
+	}
 	l.loadVarValues(fsys)
 	l.buildContext()
 	l.evalLocals()
@@ -109,60 +117,131 @@ func load(fsys fs.FS, dir string) (*Config, Diagnostics) {
 		}
 	}
 	l.check()
+	if len(l.cfg.GatewayPolicies) == 0 && !l.d.list.HasErrors() {
+		l.d.at(Warning, Pos{File: l.dir}, "no %s is declared in this directory, so the edge enforces no Gateway policy and allows every DNS query, connection and request (reason no_match); add one, or pass the directory that holds your policies to --terraform", TypeGatewayPolicy)
+	}
 	l.d.list.sort()
 	return l.cfg, l.d.list
 }
 
 func (l *loader) filename(name string) string { return filepath.Join(l.dir, name) }
 
-// parseDir parses the *.tf files in name order and indexes their blocks.
-func (l *loader) parseDir(fsys fs.FS) {
+// parseDir parses the *.tf files in name order, indexes their blocks and
+// merges the override files into them. It returns false when the directory
+// or one of its .tf files could not be read or parsed: HCL recovers only
+// part of a broken file, and decoding that part, or references into what
+// was lost, would report mistakes that are not there.
+func (l *loader) parseDir(fsys fs.FS) bool {
 	entries, err := fs.ReadDir(fsys, ".")
 	if err != nil {
 		l.d.at(Error, Pos{File: l.dir}, "cannot read the Terraform directory: %v; pass the directory that holds your .tf files to --terraform", unwrapPathError(err))
-		return
+		return false
 	}
-	var found bool
+	var primary, overrides []*hclsyntax.Body
+	found, ok := false, true
 	for _, e := range entries {
 		name := e.Name()
-		if e.IsDir() || ignoredFile(name) {
+		if ignoredFile(name) {
 			continue
 		}
 		if strings.HasSuffix(name, ".tf.json") {
-			l.d.at(Info, Pos{File: l.filename(name)}, "skipping %s: the simulator reads Terraform's native syntax (.tf), not its JSON form", name)
+			l.d.at(Info, l.filePos(name), "skipping %s: the simulator reads Terraform's native syntax (.tf), not its JSON form", name)
 			continue
 		}
 		if !strings.HasSuffix(name, ".tf") {
 			continue
 		}
-		if !e.Type().IsRegular() {
-			// A FIFO or device would block ReadFile forever.
-			l.d.at(Info, Pos{File: l.filename(name), Line: 1, Column: 1}, "skipping %s: not a regular file", name)
+		regular, readable := l.regularFile(fsys, name)
+		if !regular {
+			ok = ok && readable
+			found = found || !readable
 			continue
 		}
 		found = true
-		src, err := fs.ReadFile(fsys, name)
-		if err != nil {
-			l.d.at(Error, Pos{File: l.filename(name), Line: 1, Column: 1}, "cannot read this file: %v; check its permissions (the simulator needs to read every .tf file)", unwrapPathError(err))
-			continue
-		}
-		f, hd := l.parser.ParseHCL(src, l.filename(name))
-		l.d.hcl(hd)
-		if f == nil || hd.HasErrors() {
-			// A partly parsed file would add false errors ("has no
-			// action") about attributes the parser never reached.
-			continue
-		}
-		if body, ok := f.Body.(*hclsyntax.Body); ok {
-			l.index(body)
+		body, parsed := l.parseFile(fsys, name)
+		switch {
+		case !parsed:
+			ok = false
+		case isOverrideFile(name):
+			overrides = append(overrides, body)
+		default:
+			primary = append(primary, body)
 		}
 	}
 	if !found {
 		l.d.at(Error, Pos{File: l.dir}, "no .tf files in this directory; pass the directory that holds your Terraform configuration to --terraform")
+		return false
+	}
+	if !ok {
+		return false
+	}
+	for _, body := range primary {
+		l.index(body)
+	}
+	for _, body := range overrides {
+		l.override(body)
 	}
 	for _, g := range l.skipped {
 		l.d.infof(g.first, "skipping %s (%s): %s", g.key, strings.Join(g.names, ", "), g.reason)
 	}
+	return true
+}
+
+// filePos is the position of a file as a whole: its first line.
+func (l *loader) filePos(name string) Pos {
+	return Pos{File: l.filename(name), Line: 1, Column: 1}
+}
+
+// regularFile reports whether name (after symbolic links) is a regular
+// file. A named pipe, socket or device named *.tf is skipped with an info
+// line, since reading it could block forever; so is a directory. readable
+// is false when name could not be examined at all (reported as an error).
+func (l *loader) regularFile(fsys fs.FS, name string) (regular, readable bool) {
+	fi, err := fs.Stat(fsys, name)
+	if err != nil {
+		l.d.at(Error, l.filePos(name), "cannot read this file: %v; check that it exists and that you may read it (a symbolic link must point to an existing file)", unwrapPathError(err))
+		return false, false
+	}
+	m := fi.Mode()
+	switch {
+	case m.IsRegular():
+		return true, true
+	case m.IsDir():
+		l.d.at(Info, l.filePos(name), "skipping %s: it is a directory, not a .tf file", name)
+	default:
+		l.d.at(Info, l.filePos(name), "skipping %s: it is a %s, not a regular file, and reading it could block forever", name, fileKind(m))
+	}
+	return false, true
+}
+
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeNamedPipe != 0:
+		return "named pipe (FIFO)"
+	case m&fs.ModeSocket != 0:
+		return "socket"
+	case m&fs.ModeDevice != 0:
+		return "device"
+	default:
+		return "special file"
+	}
+}
+
+// parseFile reads and parses one .tf file; ok is false when it could not
+// be read or has syntax errors (both reported).
+func (l *loader) parseFile(fsys fs.FS, name string) (*hclsyntax.Body, bool) {
+	src, err := fs.ReadFile(fsys, name)
+	if err != nil {
+		l.d.at(Error, l.filePos(name), "cannot read this file: %v; check its permissions (the simulator reads every .tf file of the directory)", unwrapPathError(err))
+		return nil, false
+	}
+	f, hd := l.parser.ParseHCL(src, l.filename(name))
+	l.d.hcl(hd, hcl.Range{Filename: l.filename(name), Start: hcl.InitialPos, End: hcl.InitialPos})
+	if f == nil || hd.HasErrors() {
+		return nil, false
+	}
+	body, ok := f.Body.(*hclsyntax.Body)
+	return body, ok
 }
 
 // ignoredFile reports whether Terraform itself would ignore the file: hidden
@@ -204,6 +283,10 @@ func (l *loader) index(body *hclsyntax.Body) {
 			l.d.warnf(b.TypeRange, "%s is not a Terraform top-level block; it is ignored", b.Type)
 		}
 	}
+	l.topLevelAttributes(body)
+}
+
+func (l *loader) topLevelAttributes(body *hclsyntax.Body) {
 	for name, a := range body.Attributes {
 		l.d.errorf(a.NameRange, "%s = ... is not allowed at the top level of a .tf file; put it inside a resource, variable or locals block", name)
 	}
@@ -237,7 +320,8 @@ func (l *loader) declare(b *hclsyntax.Block) {
 	byName[name] = rd
 	l.decls = append(l.decls, rd)
 	if v5, ok := renamedInV5[typ]; ok {
-		l.d.errorf(b.LabelRanges[0], "%s is a Cloudflare provider v4 resource; the simulator reads provider v5, where it is %s (see Cloudflare's v5 upgrade guide)", typ, v5)
+		l.v4 = true
+		l.d.errorf(b.LabelRanges[0], "%s is a Cloudflare provider v4 resource type; the simulator reads provider v5, where it is %s: rename the type and convert the block to v5 syntax (Cloudflare's tf-migrate tool does both)", typ, v5)
 		return
 	}
 	if !supported[typ] {
@@ -248,7 +332,9 @@ func (l *loader) declare(b *hclsyntax.Block) {
 // decode turns one supported resource block into its typed struct.
 func (l *loader) decode(rd *resourceDecl) {
 	o := bodyObject(l, rd.block.Body, rd.block.DefRange(), rd.Address())
-	o.ignore("depends_on", "provider", "account_id", "zone_id")
+	o.typ = rd.Type
+	o.skip(metaArguments...)
+	o.ignore("account_id", "zone_id")
 	for _, meta := range []string{"count", "for_each"} {
 		if f := o.get(meta); f != nil {
 			l.d.errorf(f.keyRng, "%s is not supported by the simulator: it loads each resource block as one resource; write one block per %s", meta, strings.TrimPrefix(rd.Type, "cloudflare_zero_trust_"))
@@ -278,15 +364,20 @@ func (l *loader) decode(rd *resourceDecl) {
 // eval evaluates an expression in the configuration's context. An unknown
 // result means an error has been reported.
 func (l *loader) eval(expr hcl.Expression) cty.Value {
-	if expr == nil || (!l.static && !l.checkRefs(expr)) {
+	return l.evalIn(expr, l.ctx)
+}
+
+// evalIn evaluates an expression in ctx, after checking its references
+// and function calls against what the simulator provides.
+func (l *loader) evalIn(expr hcl.Expression, ctx *hcl.EvalContext) cty.Value {
+	if expr == nil || (!l.static && !l.checkExpr(expr)) {
 		return cty.DynamicVal
 	}
-	ctx := l.ctx
 	if l.static {
 		ctx = nil
 	}
 	v, hd := expr.Value(ctx)
-	l.d.hcl(hd)
+	l.d.hcl(hd, expr.Range())
 	if hd.HasErrors() {
 		return cty.DynamicVal
 	}
@@ -295,16 +386,25 @@ func (l *loader) eval(expr hcl.Expression) cty.Value {
 }
 
 // suggest returns ` (did you mean "x"?)` for the closest of names to
-// name, or "".
+// name, or "" when none is close: at most one edit in three characters,
+// or one name the start of the other. Case differences count for nothing,
+// so that "AzureAD" finds "azureAD"; ties go to the name that sorts first.
+// names is not modified.
 func suggest(name string, names []string) string {
-	best, bestDist := "", len(name)/2+2
-	slices.Sort(names)
+	lname := strings.ToLower(name)
+	best, bestDist := "", -1
 	for _, n := range names {
-		if d := editDistance(strings.ToLower(name), strings.ToLower(n)); d < bestDist {
+		ln := strings.ToLower(n)
+		d := editDistance(lname, ln)
+		prefix := len(lname) >= 3 && len(ln) >= 3 && (strings.HasPrefix(ln, lname) || strings.HasPrefix(lname, ln))
+		if d > max(1, len(name)/3) && !prefix {
+			continue
+		}
+		if bestDist < 0 || d < bestDist || (d == bestDist && n < best) {
 			best, bestDist = n, d
 		}
 	}
-	if best == "" {
+	if best == "" || best == name {
 		return ""
 	}
 	return fmt.Sprintf(" (did you mean %q?)", best)
@@ -328,4 +428,14 @@ func editDistance(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(b)]
+}
+
+// sortedKeys returns the keys of m in order, for suggest and messages.
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
 }

@@ -2,10 +2,12 @@ package tfconfig
 
 import (
 	"fmt"
+	"os"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/ztagent/ztagent/pkg/policy"
@@ -199,6 +201,13 @@ resource "cloudflare_dns_record" "api" { name = "api" }
 resource "cloudflare_zero_trust_tunnel_cloudflared" "t" { name = "t" }
 data "cloudflare_zone" "z" {}
 output "x" { value = 1 }
+resource "cloudflare_zero_trust_gateway_policy" "p" {
+  name       = "P"
+  enabled    = true
+  precedence = 1
+  action     = "block"
+  filters    = ["dns"]
+}
 `
 	_, diags := loadString(t, src)
 	var infos []string
@@ -311,7 +320,7 @@ func TestLoadDirectoryProblems(t *testing.T) {
 	}{
 		{"missing", "testdata/no-such-dir", "testdata/no-such-dir: cannot read the Terraform directory"},
 		{"a file", "load_test.go", "load_test.go: cannot read the Terraform directory"},
-		{"no .tf files", "testdata/sim", "testdata/sim: no .tf files in this directory"},
+		{"no .tf files", "testdata/sim", "testdata/sim: no .tf files in this directory; pass the directory that holds your Terraform configuration to --terraform"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -322,7 +331,107 @@ func TestLoadDirectoryProblems(t *testing.T) {
 		})
 	}
 	_, diags := LoadSim("testdata/no-such.hcl")
-	if len(diags) != 1 || !strings.HasPrefix(diags[0].String(), "testdata/no-such.hcl: cannot read the simulator file") {
+	if len(diags) != 1 || !strings.HasPrefix(diags[0].String(), "testdata/no-such.hcl:1:1: cannot read the simulator file: no such file or directory; check the path given to --sim") {
 		t.Errorf("LoadSim of a missing file: %s", diags.String())
+	}
+}
+
+// TestValidFeatures loads valid Terraform that uses what real
+// configurations use: provider = alias and depends_on (never evaluated),
+// lifecycle blocks, optional attributes with defaults, functions, and
+// override files merged as Terraform merges them.
+func TestValidFeatures(t *testing.T) {
+	cfg, diags := loadOK(t, "testdata/valid/features")
+	for _, d := range diags {
+		if d.Severity != Info {
+			t.Errorf("unexpected diagnostic: %s", d)
+		}
+	}
+	if len(cfg.Lists) != 2 || cfg.Lists[0].Label != "wiki" || cfg.Lists[1].Label != "hosts" {
+		t.Fatalf("lists = %+v", cfg.Lists)
+	}
+	wikiList, hosts := cfg.Lists[0], cfg.Lists[1]
+	if wikiList.Name != "Company wiki (3 addresses)" || len(wikiList.Items) != 3 || wikiList.Items[1] != (ListItem{Value: "10.0.1.0/24", Description: "security"}) {
+		t.Errorf("wiki list = %+v; want the optional name default, three trimmed items and the overridden local", wikiList)
+	}
+	if wikiList.Description != `{"owner":"security","team":"ENG"}` {
+		t.Errorf("description = %q, want local.meta from extra_override.tf", wikiList.Description)
+	}
+	if hosts.Name != "Hosts: 2" || len(hosts.Items) != 2 {
+		t.Errorf("hosts = %+v", hosts)
+	}
+	wiki := findPolicy(t, cfg, "wiki")
+	if wiki.Action != policy.ActionAllow || !wiki.Enabled || wiki.Precedence != 10 || wiki.SessionLimit() != 2*time.Hour || wiki.Identity == "" {
+		t.Errorf("wiki policy = %+v; want the session from override.tf's default (optional defaults applied)", wiki)
+	}
+	git := findPolicy(t, cfg, "git")
+	if !git.Enabled || git.Traffic != `dns.fqdn == "git.acme.internal"` || git.Precedence != 20 {
+		t.Errorf("git policy = %+v; want enabled by override.tf, the rest from main.tf", git)
+	}
+}
+
+// TestNoGatewayPolicyWarns: a configuration that loads but holds no
+// gateway policy (only other resources, say) enforces nothing, which is
+// worth a warning about the directory.
+func TestNoGatewayPolicyWarns(t *testing.T) {
+	_, diags := loadString(t, `resource "cloudflare_zero_trust_list" "l" {
+  name  = "L"
+  type  = "IP"
+  items = ["10.0.0.10"]
+}
+resource "cloudflare_dns_record" "www" { name = "www" }
+`)
+	w := diags.Warnings()
+	if diags.HasErrors() || len(w) != 1 || !strings.HasPrefix(w[0].String(), "t: warning: no cloudflare_zero_trust_gateway_policy is declared in this directory, so the edge enforces no Gateway policy") {
+		t.Errorf("diagnostics:\n%s\nwant one warning about the directory", diags.String())
+	}
+}
+
+// BenchmarkLoadManyLocals loads 5,000 locals, each depending on the one
+// before: loading must stay linear in their number (it was quadratic when
+// local.* was rebuilt after each one).
+func BenchmarkLoadManyLocals(b *testing.B) {
+	var src strings.Builder
+	src.WriteString("locals {\n  l0 = 1\n")
+	for i := 1; i < 5000; i++ {
+		fmt.Fprintf(&src, "  l%d = local.l%d + 1\n", i, i-1)
+	}
+	src.WriteString("}\n" + `resource "cloudflare_zero_trust_gateway_policy" "p" {
+  name       = "P"
+  enabled    = true
+  precedence = local.l4999
+  action     = "block"
+  filters    = ["dns"]
+}
+`)
+	fsys := fstest.MapFS{"main.tf": {Data: []byte(src.String())}}
+	b.ReportAllocs()
+	for b.Loop() {
+		cfg, diags := load(fsys, "bench")
+		if diags.HasErrors() || cfg.GatewayPolicies[0].Precedence != 5000 {
+			b.Fatalf("precedence %d:\n%s", cfg.GatewayPolicies[0].Precedence, diags.String())
+		}
+	}
+}
+
+// TestREADMEListsFunctions keeps the README's list of supported functions
+// in step with the functions the loader registers.
+func TestREADMEListsFunctions(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(readme), "### Terraform functions\n")
+	if !ok {
+		t.Fatal(`README.md has no "### Terraform functions" section`)
+	}
+	section, _, _ = strings.Cut(section, "\n#")
+	_, list, _ := strings.Cut(section, "simulator:\n")
+	var listed []string
+	for _, m := range regexp.MustCompile("`([a-z]+)`").FindAllStringSubmatch(list, -1) {
+		listed = append(listed, m[1])
+	}
+	if want := sortedKeys(functions); !slices.Equal(listed, want) {
+		t.Errorf("README.md lists\n%v\nthe loader has\n%v", listed, want)
 	}
 }

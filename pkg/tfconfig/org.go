@@ -1,8 +1,11 @@
 package tfconfig
 
 import (
+	"fmt"
+	"regexp"
 	"slices"
 	"strings"
+	"time"
 )
 
 var orgIgnored = []string{
@@ -12,12 +15,24 @@ var orgIgnored = []string{
 	"mfa_ssh_piv_key_requirements",
 }
 
+// secondSingleton reports a second resource of a type an account has one
+// of (the organization, the device default profile) and marks its
+// attributes known, so that only that one error is reported for it. It
+// returns true when prev, the first, exists.
+func (l *loader) secondSingleton(prev *Resource, o *object, what string) bool {
+	if prev == nil {
+		return false
+	}
+	l.d.errorf(o.rng, "a second %s (the first is %s at %s); an account has one %s, keep one", prev.Type, prev.Address(), prev.Pos, what)
+	for name := range o.fields {
+		o.skip(name)
+	}
+	o.blocks = nil
+	return true
+}
+
 func (l *loader) decodeOrganization(res Resource, o *object) {
-	if prev := l.cfg.Organization; prev != nil {
-		l.d.errorf(o.rng, "a second %s (the first is %s at %s); an account has one organization, keep one", TypeOrganization, prev.Address(), prev.Pos)
-		for name := range o.fields {
-			o.ignore(name)
-		}
+	if prev := l.cfg.Organization; prev != nil && l.secondSingleton(&prev.Resource, o, "organization") {
 		return
 	}
 	org := &Organization{Resource: res}
@@ -26,12 +41,53 @@ func (l *loader) decodeOrganization(res Resource, o *object) {
 	org.AuthDomain = o.str("auth_domain")
 	org.AllowAuthenticateViaWARP, _ = o.boolean("allow_authenticate_via_warp")
 	if f := o.get("warp_auth_session_duration"); f != nil {
-		org.WarpAuthSessionDuration, _ = f.duration()
+		org.WarpAuthSessionDuration, _ = warpAuthDuration(f)
+		l.orgWarpSet = true
 	}
 	if f := o.get("session_duration"); f != nil {
 		org.SessionDuration, _ = f.duration()
 	}
 	l.cfg.Organization = org
+}
+
+// hoursMinutes is the form Cloudflare accepts for
+// warp_auth_session_duration: hours and minutes only.
+var hoursMinutes = regexp.MustCompile(`^(?:[0-9]+h)?(?:[0-9]+m)?$`)
+
+// warpAuthDuration reads warp_auth_session_duration, which Cloudflare
+// accepts in hours and minutes only ("30m", "2h45m"): "300s" is a valid Go
+// duration that the API rejects.
+func warpAuthDuration(f *field) (time.Duration, bool) {
+	s, ok := f.str()
+	if !ok {
+		return 0, false
+	}
+	if s != "" && hoursMinutes.MatchString(s) {
+		return f.duration()
+	}
+	msg := fmt.Sprintf(`%s %q: Cloudflare accepts only hours (h) and minutes (m) here, such as "30m", "12h" or "2h45m"`, f.path, s)
+	if d, err := time.ParseDuration(s); err == nil && d > 0 {
+		if hm := formatHoursMinutes(d.Round(time.Minute)); hm != "" {
+			msg += fmt.Sprintf("; write %q", hm)
+		}
+	}
+	f.errorf("%s", msg)
+	return 0, false
+}
+
+// formatHoursMinutes writes d as "2h45m", "12h" or "5m"; "" below a
+// minute.
+func formatHoursMinutes(d time.Duration) string {
+	h, m := int64(d/time.Hour), int64(d%time.Hour/time.Minute)
+	switch {
+	case h > 0 && m > 0:
+		return fmt.Sprintf("%dh%dm", h, m)
+	case h > 0:
+		return fmt.Sprintf("%dh", h)
+	case m > 0:
+		return fmt.Sprintf("%dm", m)
+	}
+	return ""
 }
 
 // serviceModes are the device profile's service_mode_v2 modes.
@@ -45,11 +101,7 @@ var deviceProfileIgnored = []string{
 }
 
 func (l *loader) decodeDeviceProfile(res Resource, o *object) {
-	if prev := l.cfg.DeviceProfile; prev != nil {
-		l.d.errorf(o.rng, "a second %s (the first is %s at %s); an account has one default profile, keep one", TypeDeviceProfile, prev.Address(), prev.Pos)
-		for name := range o.fields {
-			o.ignore(name)
-		}
+	if prev := l.cfg.DeviceProfile; prev != nil && l.secondSingleton(&prev.Resource, o, "default profile") {
 		return
 	}
 	dp := &DeviceProfile{Resource: res, AllowedToLeave: true}
@@ -61,13 +113,13 @@ func (l *loader) decodeDeviceProfile(res Resource, o *object) {
 		if sm, ok := f.object(); ok {
 			mode, mf := sm.required("mode", `"warp"`)
 			if mf != nil && mode != "" && !slices.Contains(serviceModes, mode) {
-				l.d.errorf(mf.rng, "service_mode_v2.mode %q is not a client mode; use one of %s", mode, strings.Join(serviceModes, ", "))
+				mf.errorf("service_mode_v2.mode %q is not a client mode%s; use one of %s", mode, suggest(mode, serviceModes), strings.Join(serviceModes, ", "))
 			}
 			dp.ServiceMode = mode
 			if pf := sm.get("port"); pf != nil {
 				if port, ok := pf.integer(); ok {
 					if port < 1 || port > 65535 {
-						l.d.errorf(pf.rng, "service_mode_v2.port %d is not a TCP port; use 1-65535 (the client's default proxy port is 40000)", port)
+						pf.errorf("service_mode_v2.port %d is not a TCP port; use 1-65535 (the client's default proxy port is 40000)", port)
 					}
 					dp.ServicePort = port
 				}

@@ -105,7 +105,7 @@ func LoadSim(path string) (*Sim, Diagnostics) {
 	src, err := os.ReadFile(path)
 	if err != nil {
 		var d diags
-		d.at(Error, Pos{File: path}, "cannot read the simulator file: %v; pass it with --sim", unwrapPathError(err))
+		d.at(Error, Pos{File: path, Line: 1, Column: 1}, "cannot read the simulator file: %v; check the path given to --sim and that you may read the file", unwrapPathError(err))
 		return &Sim{File: path}, d.list
 	}
 	return loadSim(src, path)

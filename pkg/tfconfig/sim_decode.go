@@ -53,7 +53,7 @@ func loadSim(src []byte, filename string) (*Sim, Diagnostics) {
 		Network: Network{Resolver: DefaultResolver, AddressPool: DefaultAddressPool},
 	}
 	f, hd := l.parser.ParseHCL(src, filename)
-	l.d.hcl(hd)
+	l.d.hcl(hd, hcl.Range{Filename: filename, Start: hcl.InitialPos, End: hcl.InitialPos})
 	if f == nil || hd.HasErrors() {
 		l.d.list.sort()
 		return s, l.d.list
@@ -91,7 +91,7 @@ func loadSim(src []byte, filename string) (*Sim, Diagnostics) {
 // simulator file is ztagent's own format, so a misspelling is an error).
 func (l *loader) content(body hcl.Body, schema *hcl.BodySchema) *hcl.BodyContent {
 	c, hd := body.Content(schema)
-	l.d.hcl(hd)
+	l.d.hcl(hd, body.MissingItemRange())
 	return c
 }
 
@@ -347,7 +347,9 @@ func (l *loader) simUpstream(b *hcl.Block, pool netip.Prefix) *Upstream {
 // Link resolves the simulator file's references into the Terraform
 // configuration: the identity provider the built-in IdP plays (the only
 // one, when the file does not name it), and warns about Access
-// applications whose domain has no record in the virtual network.
+// applications whose domain has no record in the virtual network. Call it
+// only when Load and LoadSim reported no errors: after a failure it would
+// report what is merely unread.
 func Link(cfg *Config, sim *Sim) Diagnostics {
 	var d diags
 	idps := cfg.IdentityProviders

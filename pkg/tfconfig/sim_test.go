@@ -90,9 +90,23 @@ idp {
   user "a@b.test" { password = "`+pw+`" }
 }
 `), "pw.hcl")
-	out := fmt.Sprintf("%v %+v %#v %s", s, s.IdP, *s.IdP.Users[0], diags.String())
-	if strings.Contains(out, pw) {
-		t.Errorf("a password is printed: %s", out)
+	if len(s.IdP.Users) == 0 {
+		t.Fatal("no user loaded")
+	}
+	outs := []string{fmt.Sprintf("%v %+v %#v", s, s.IdP, s.IdP), diags.String()}
+	for _, u := range s.IdP.Users {
+		// The users themselves, as pointers and as structs, in every verb
+		// a log line or a test failure might use.
+		outs = append(outs, fmt.Sprintf("%v %+v %#v %s", u, u, u, u), fmt.Sprintf("%v %+v %#v", *u, *u, *u),
+			fmt.Sprintf("%v %+v %#v %s %q", u.Password, u.Password, u.Password, u.Password, u.Password))
+	}
+	for _, out := range outs {
+		if strings.Contains(out, pw) {
+			t.Errorf("a password is printed: %s", out)
+		}
+	}
+	if s.IdP.Users[0].Password.Reveal() != pw {
+		t.Errorf("the password was not loaded, so this test proves nothing")
 	}
 	if !diags.HasErrors() {
 		t.Errorf("want errors for the empty group and the duplicate user")

@@ -204,11 +204,13 @@ type AccessPolicy struct {
 // AccessRule is one selector of an Access policy's include, exclude or
 // require list, such as { email = { email = "a@example.com" } }.
 type AccessRule struct {
-	// Kind is the selector: email, email_domain, group, everyone, azure_ad,
-	// okta, …
+	// Kind is the selector: email, email_domain, everyone, azure_ad, okta,
+	// group (an Access group, not simulated), …
 	Kind string
-	// Value is the selector's main value (the email, the domain, the group
-	// ID or name); "" for everyone and other valueless selectors.
+	// Value is the selector's main value (the email, the domain, the IdP
+	// group ID or name; for group the Access group ID, for login_method
+	// the identity provider ID); "" for everyone and other valueless
+	// selectors.
 	Value string
 	// IdentityProviderID is set for IdP-specific group selectors.
 	IdentityProviderID string

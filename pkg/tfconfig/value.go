@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/big"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
@@ -24,6 +25,53 @@ type field struct {
 	expr   hcl.Expression // nil when the value came out of a variable or function
 	val    cty.Value
 	done   bool
+	// from is where the value was set when it came out of a variable whose
+	// value is set elsewhere (a tfvars line, a default): see origin.
+	from string
+}
+
+// errorf reports a problem with the field's value, at the value, adding
+// where the value was set when that is another place (a tfvars file), so
+// that the message says which line to change.
+func (f *field) errorf(format string, args ...any) {
+	f.l.d.errorf(f.rng, "%s%s", fmt.Sprintf(format, args...), f.origin())
+}
+
+// origin returns " (value set at FILE:LINE:COL)" when the value comes from
+// a variable (directly or through locals) whose value was set in a tfvars
+// file or a default, or "".
+func (f *field) origin() string {
+	if f.from != "" || f.expr == nil {
+		return f.from
+	}
+	return f.l.origin(f.expr, 0)
+}
+
+// origin follows an expression that is a reference (var.x, var.x.y,
+// local.z, "${var.x}") to where its value was set.
+func (l *loader) origin(expr hcl.Expression, depth int) string {
+	if depth > 8 {
+		return ""
+	}
+	switch e := expr.(type) {
+	case *hclsyntax.ParenthesesExpr:
+		return l.origin(e.Expression, depth+1)
+	case *hclsyntax.TemplateWrapExpr:
+		return l.origin(e.Wrapped, depth+1)
+	case *hclsyntax.ScopeTraversalExpr:
+		name := attrStep(e.Traversal, 1)
+		switch e.Traversal.RootName() {
+		case "var":
+			if v := l.varDecls[name]; v != nil && v.hasSet {
+				return fmt.Sprintf(" (value set at %s)", posOf(v.set))
+			}
+		case "local":
+			if a := l.localDecls[name]; a != nil {
+				return l.origin(a.Expr, depth+1)
+			}
+		}
+	}
+	return ""
 }
 
 // value returns the evaluated value; an unknown value means an error was
@@ -68,7 +116,7 @@ func (f *field) str() (string, bool) {
 	}
 	s, err := convert.Convert(v, cty.String)
 	if err != nil {
-		f.l.d.errorf(f.rng, "%s must be a string, not %s", f.path, v.Type().FriendlyName())
+		f.errorf("%s must be a string, not %s", f.path, v.Type().FriendlyName())
 		return "", false
 	}
 	return s.AsString(), true
@@ -81,7 +129,7 @@ func (f *field) boolean() (bool, bool) {
 	}
 	b, err := convert.Convert(v, cty.Bool)
 	if err != nil {
-		f.l.d.errorf(f.rng, "%s must be true or false, not %s", f.path, v.Type().FriendlyName())
+		f.errorf("%s must be true or false, not %s", f.path, v.Type().FriendlyName())
 		return false, false
 	}
 	return b.True(), true
@@ -94,13 +142,13 @@ func (f *field) integer() (int, bool) {
 	}
 	n, err := convert.Convert(v, cty.Number)
 	if err != nil {
-		f.l.d.errorf(f.rng, "%s must be a whole number, not %s", f.path, v.Type().FriendlyName())
+		f.errorf("%s must be a whole number, not %s", f.path, v.Type().FriendlyName())
 		return 0, false
 	}
 	bf := n.AsBigFloat()
 	i, acc := bf.Int64()
 	if acc != big.Exact || i < -1<<31 || i > 1<<31-1 {
-		f.l.d.errorf(f.rng, "%s must be a whole number between %d and %d, not %s", f.path, -1<<31, 1<<31-1, bf.Text('g', 10))
+		f.errorf("%s must be a whole number between %d and %d, not %s", f.path, -1<<31, 1<<31-1, bf.Text('g', 10))
 		return 0, false
 	}
 	return int(i), true
@@ -115,7 +163,7 @@ func (f *field) duration() (time.Duration, bool) {
 	}
 	d, err := session.ParseDuration(s)
 	if err != nil {
-		f.l.d.errorf(f.rng, "%s: %v", f.path, err)
+		f.errorf("%s: %v", f.path, err)
 		return 0, false
 	}
 	return d, true
@@ -152,13 +200,13 @@ func (f *field) list() ([]*field, bool) {
 		return nil, false
 	}
 	if !v.Type().IsListType() && !v.Type().IsTupleType() && !v.Type().IsSetType() {
-		f.l.d.errorf(f.rng, "%s must be a list such as [...], not %s", f.path, v.Type().FriendlyName())
+		f.errorf("%s must be a list such as [...], not %s", f.path, v.Type().FriendlyName())
 		return nil, false
 	}
 	var out []*field
 	for it := v.ElementIterator(); it.Next(); {
 		_, ev := it.Element()
-		out = append(out, &field{l: f.l, path: fmt.Sprintf("%s[%d]", f.path, len(out)), keyRng: f.rng, rng: f.rng, val: ev, done: true})
+		out = append(out, &field{l: f.l, path: fmt.Sprintf("%s[%d]", f.path, len(out)), keyRng: f.rng, rng: f.rng, val: ev, done: true, from: f.origin()})
 	}
 	return out, true
 }
@@ -200,13 +248,13 @@ func (f *field) object() (*object, bool) {
 		return o, false
 	}
 	if !v.Type().IsObjectType() && !v.Type().IsMapType() {
-		f.l.d.errorf(f.rng, "%s must be an object such as { key = value }, not %s", f.path, v.Type().FriendlyName())
+		f.errorf("%s must be an object such as { key = value }, not %s", f.path, v.Type().FriendlyName())
 		return o, false
 	}
 	for it := v.ElementIterator(); it.Next(); {
 		k, ev := it.Element()
 		name := k.AsString()
-		o.add(&field{l: f.l, path: f.path + "." + name, keyRng: f.rng, rng: f.rng, val: ev, done: true})
+		o.add(&field{l: f.l, path: f.path + "." + name, keyRng: f.rng, rng: f.rng, val: ev, done: true, from: f.origin()})
 	}
 	return o, true
 }
@@ -218,6 +266,7 @@ type object struct {
 	l      *loader
 	path   string    // "" for a resource body, else the attribute path
 	desc   string    // what messages call it: a resource address or the path
+	typ    string    // the resource type, for a resource body
 	rng    hcl.Range // where "missing X" errors point
 	fields map[string]*field
 	order  []*field
@@ -239,7 +288,12 @@ func bodyObject(l *loader, body *hclsyntax.Body, rng hcl.Range, desc string) *ob
 	for _, a := range body.Attributes {
 		attrs = append(attrs, a)
 	}
-	slices.SortFunc(attrs, func(a, b *hclsyntax.Attribute) int { return a.NameRange.Start.Byte - b.NameRange.Start.Byte })
+	slices.SortFunc(attrs, func(a, b *hclsyntax.Attribute) int {
+		if a.NameRange.Filename != b.NameRange.Filename { // merged from an override file
+			return strings.Compare(a.NameRange.Filename, b.NameRange.Filename)
+		}
+		return a.NameRange.Start.Byte - b.NameRange.Start.Byte
+	})
 	for _, a := range attrs {
 		o.add(&field{l: l, path: a.Name, keyRng: a.NameRange, rng: a.Expr.Range(), expr: a.Expr})
 	}
@@ -276,11 +330,27 @@ func (o *object) get(name string) *field {
 }
 
 // ignore marks attributes that the provider accepts but the simulator does
-// not use, so that they are not reported as unknown.
+// not use, so that they are not reported as unknown. finish still
+// evaluates them.
 func (o *object) ignore(names ...string) {
 	for _, n := range names {
 		o.known[n] = true
 	}
+}
+
+// skip marks attributes that are never evaluated: Terraform meta-arguments
+// such as provider = cloudflare.zt, whose expressions are not values.
+func (o *object) skip(names ...string) {
+	for _, n := range names {
+		o.known[n] = true
+		o.got[n] = true
+	}
+}
+
+// hasBlock reports whether the body has a nested block of that type (the
+// provider v4 syntax for an attribute, reported by finish).
+func (o *object) hasBlock(typ string) bool {
+	return slices.ContainsFunc(o.blocks, func(b *hclsyntax.Block) bool { return b.Type == typ })
 }
 
 func (o *object) str(name string) string {
@@ -298,10 +368,14 @@ func (o *object) boolean(name string) (v, set bool) {
 	return false, false
 }
 
-// required returns the named string and reports its absence.
+// required returns the named string and reports its absence. The string
+// is "" when the value could not be read (reported already).
 func (o *object) required(name, example string) (string, *field) {
 	f := o.get(name)
 	if f == nil {
+		if o.hasBlock(name) {
+			return "", nil // finish reports the v4 block
+		}
 		o.l.d.errorf(o.rng, "%s has no %s; add %s = %s", o.desc, name, name, example)
 		return "", nil
 	}
@@ -313,24 +387,33 @@ func (o *object) required(name, example string) (string, *field) {
 // nested blocks: provider v5 writes nested settings as attributes, so a
 // block named like a known attribute is the v4 syntax. Attributes the
 // decoder ignored are still evaluated, so that a broken reference in, say,
-// account_id is reported as Terraform would.
+// account_id is reported as Terraform would; skipped ones are not.
 func (o *object) finish() {
 	for _, f := range o.order {
 		name := f.path[len(o.prefix()):]
 		if !o.got[name] {
 			f.value()
 		}
+		if hint := v4Attributes[o.typ][name]; hint != "" {
+			o.l.d.errorf(f.keyRng, "%s is a Cloudflare provider v4 attribute; provider v5, which the simulator reads, writes %s", name, hint)
+			continue
+		}
 		if !o.known[name] {
 			o.l.d.warnf(f.keyRng, "%s is not an attribute of %s that the simulator knows; it is ignored (check the spelling against the Cloudflare provider v5 schema)", f.path, o.desc)
 		}
 	}
 	for _, b := range o.blocks {
+		hint := v4Blocks[o.typ][b.Type]
 		switch {
 		case b.Type == "lifecycle" || b.Type == "provisioner" || b.Type == "connection":
 			// Terraform meta-blocks: they change how Terraform applies the
 			// resource, not what it configures.
 		case b.Type == "dynamic":
 			o.l.d.errorf(b.TypeRange, "dynamic blocks are not supported by the simulator; write the attribute out in provider v5 attribute syntax (name = [...] or name = {...})")
+		case hint != "":
+			o.l.d.errorf(b.TypeRange, "%s is written as a block, the Cloudflare provider v4 syntax; provider v5, which the simulator reads, takes an attribute instead: write %s", b.Type, hint)
+		case o.known[b.Type] && v5Lists[b.Type]:
+			o.l.d.errorf(b.TypeRange, "%s is written as a block, the Cloudflare provider v4 syntax; provider v5, which the simulator reads, takes it as a list attribute: write %s = [{ ... }] (with an equals sign, one object per entry, nested settings as key = value)", b.Type, b.Type)
 		case o.known[b.Type]:
 			o.l.d.errorf(b.TypeRange, "%s is written as a block, the Cloudflare provider v4 syntax; provider v5, which the simulator reads, takes it as an attribute: write %s = { ... } (with an equals sign, and nested settings as key = value)", b.Type, b.Type)
 		default:

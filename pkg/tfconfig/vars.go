@@ -2,7 +2,6 @@ package tfconfig
 
 import (
 	"io/fs"
-	"maps"
 	"slices"
 	"strings"
 
@@ -11,17 +10,16 @@ import (
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
-	"github.com/zclconf/go-cty/cty/function"
-	"github.com/zclconf/go-cty/cty/function/stdlib"
 )
 
 type varDecl struct {
-	name   string
-	rng    hcl.Range
-	def    hcl.Expression // nil without a default
-	typ    cty.Type       // cty.DynamicPseudoType without a type
-	typRng hcl.Range
-	value  cty.Value
+	name  string
+	block *hclsyntax.Block // merged with its overrides
+	value cty.Value
+	// set is where the value came from: the tfvars line or the default,
+	// so that errors a value causes elsewhere can say where to change it.
+	set    hcl.Range
+	hasSet bool
 }
 
 type tfvar struct {
@@ -36,30 +34,48 @@ func (l *loader) declareVariable(b *hclsyntax.Block) {
 	}
 	name := b.Labels[0]
 	if prev, ok := l.varDecls[name]; ok {
-		l.d.errorf(b.LabelRanges[0], "variable %q is declared twice (first at %s); remove one", name, posOf(prev.rng))
+		l.d.errorf(b.LabelRanges[0], "variable %q is declared twice (first at %s); remove one", name, posOf(prev.block.DefRange()))
 		return
 	}
-	v := &varDecl{name: name, rng: b.DefRange(), typ: cty.DynamicPseudoType}
-	for an, a := range b.Body.Attributes {
+	l.varDecls[name] = &varDecl{name: name, block: b, value: cty.DynamicVal}
+}
+
+// varSpec is what a variable block says about its value.
+type varSpec struct {
+	def      hcl.Expression // nil without a default
+	typ      cty.Type       // cty.DynamicPseudoType without a type
+	defaults *typeexpr.Defaults
+	typRng   hcl.Range
+	ok       bool // false when the type could not be parsed (reported)
+}
+
+// spec reads a variable block, once overrides are merged into it.
+func (l *loader) spec(v *varDecl) varSpec {
+	s := varSpec{typ: cty.DynamicPseudoType, ok: true}
+	attrs := v.block.Body.Attributes
+	for _, an := range sortedKeys(attrs) {
+		a := attrs[an]
 		switch an {
 		case "default":
-			v.def = a.Expr
+			s.def = a.Expr
 		case "type":
-			t, hd := typeexpr.TypeConstraint(a.Expr)
-			l.d.hcl(hd)
-			if !hd.HasErrors() {
-				v.typ, v.typRng = t, a.Expr.Range()
+			t, defaults, hd := typeexpr.TypeConstraintWithDefaults(a.Expr)
+			l.d.hcl(hd, a.Expr.Range())
+			if hd.HasErrors() {
+				s.ok = false
+				continue
 			}
+			s.typ, s.defaults, s.typRng = t, defaults, a.Expr.Range()
 		case "description", "sensitive", "nullable", "ephemeral":
 		default:
 			l.d.warnf(a.NameRange, "%s is not an attribute of a variable block; it is ignored", an)
 		}
 	}
-	l.varDecls[name] = v
+	return s
 }
 
 func (l *loader) declareLocals(b *hclsyntax.Block) {
-	names := slices.Collect(maps.Keys(b.Body.Attributes))
+	names := sortedKeys(b.Body.Attributes)
 	slices.SortFunc(names, func(x, y string) int {
 		return b.Body.Attributes[x].NameRange.Start.Byte - b.Body.Attributes[y].NameRange.Start.Byte
 	})
@@ -75,7 +91,9 @@ func (l *loader) declareLocals(b *hclsyntax.Block) {
 }
 
 // loadVarValues reads the tfvars files Terraform reads automatically, in
-// its order (later files win), then gives every variable its value.
+// its order (later files win), then gives every variable its value: the
+// tfvars value or the default, with the type's optional-attribute defaults
+// applied and converted to the type, as Terraform does.
 func (l *loader) loadVarValues(fsys fs.FS) {
 	var names []string
 	for _, n := range []string{"terraform.tfvars", "terraform.tfvars.json"} {
@@ -90,38 +108,54 @@ func (l *loader) loadVarValues(fsys fs.FS) {
 	for _, n := range append(names, auto...) {
 		l.readTfvars(fsys, n)
 	}
-	for _, name := range slices.Sorted(maps.Keys(l.varDecls)) {
-		v := l.varDecls[name]
-		var val cty.Value
-		var rng hcl.Range
-		if tv, ok := l.tfvars[name]; ok {
-			val, rng = tv.value, tv.rng
-		} else if v.def != nil {
-			dv, hd := v.def.Value(nil)
-			l.d.hcl(hd)
-			if hd.HasErrors() {
-				v.value = cty.DynamicVal
-				continue
-			}
-			val, rng = dv, v.def.Range()
-		} else {
-			l.d.errorf(v.rng, "variable %q has no value; give it a default, or set %s = ... in terraform.tfvars", name, name)
-			v.value = cty.DynamicVal
-			continue
-		}
-		cv, err := convert.Convert(val, v.typ)
-		if err != nil {
-			l.d.errorf(rng, "the value of var.%s does not fit its type %s (declared at %s): %v", name, typeexpr.TypeString(v.typ), posOf(v.typRng), err)
-			cv = cty.DynamicVal
-		}
-		v.value = cv
+	for _, name := range sortedKeys(l.varDecls) {
+		l.varValue(l.varDecls[name])
 	}
 }
 
+func (l *loader) varValue(v *varDecl) {
+	s := l.spec(v)
+	var val cty.Value
+	var rng hcl.Range
+	if tv, ok := l.tfvars[v.name]; ok {
+		val, rng = tv.value, tv.rng
+	} else if s.def != nil {
+		dv, hd := s.def.Value(nil)
+		l.d.hcl(hd, s.def.Range())
+		if hd.HasErrors() {
+			return
+		}
+		val, rng = dv, s.def.Range()
+	} else {
+		if !l.tfvarsBroken && s.ok {
+			l.d.errorf(v.block.DefRange(), "variable %q has no value; give it a default, or set %s = ... in terraform.tfvars", v.name, v.name)
+		}
+		return
+	}
+	v.set, v.hasSet = rng, true
+	if !s.ok {
+		return
+	}
+	if s.defaults != nil {
+		val = s.defaults.Apply(val)
+	}
+	cv, err := convert.Convert(val, s.typ)
+	if err != nil {
+		l.d.errorf(rng, "the value of var.%s does not fit its type %s (declared at %s): %v", v.name, typeexpr.TypeString(s.typ), posOf(s.typRng), err)
+		return
+	}
+	v.value = cv
+}
+
 func (l *loader) readTfvars(fsys fs.FS, name string) {
+	if regular, _ := l.regularFile(fsys, name); !regular {
+		l.tfvarsBroken = true
+		return
+	}
 	src, err := fs.ReadFile(fsys, name)
 	if err != nil {
-		l.d.at(Error, Pos{File: l.filename(name)}, "cannot read: %v", unwrapPathError(err))
+		l.d.at(Error, l.filePos(name), "cannot read this file: %v; check its permissions (Terraform reads it for variable values, and so does the simulator)", unwrapPathError(err))
+		l.tfvarsBroken = true
 		return
 	}
 	var f *hcl.File
@@ -131,28 +165,33 @@ func (l *loader) readTfvars(fsys fs.FS, name string) {
 	} else {
 		f, hd = l.parser.ParseHCL(src, l.filename(name))
 	}
-	l.d.hcl(hd)
+	filePos := hcl.Range{Filename: l.filename(name), Start: hcl.InitialPos, End: hcl.InitialPos}
+	l.d.hcl(hd, filePos)
 	if f == nil || hd.HasErrors() {
+		l.tfvarsBroken = true
 		return
 	}
 	attrs, hd := f.Body.JustAttributes()
-	l.d.hcl(hd)
-	for name, a := range attrs {
+	l.d.hcl(hd, filePos)
+	for _, name := range sortedKeys(attrs) {
+		a := attrs[name]
 		v, hd := a.Expr.Value(nil)
-		l.d.hcl(hd)
+		l.d.hcl(hd, a.Expr.Range())
 		if hd.HasErrors() {
+			l.tfvarsBroken = true
 			continue
 		}
 		if _, ok := l.varDecls[name]; !ok {
-			l.d.warnf(a.NameRange, "%s is set here but no variable %q is declared%s; declare it or remove the line", name, name, suggest(name, slices.Collect(maps.Keys(l.varDecls))))
+			l.d.warnf(a.NameRange, "%s is set here but no variable %q is declared%s; declare it or remove the line", name, name, suggest(name, sortedKeys(l.varDecls)))
 			continue
 		}
 		l.tfvars[name] = tfvar{value: v, rng: a.Expr.Range()}
 	}
 }
 
-// buildContext makes var.*, every resource's .id and a few string functions
-// available to expressions. local.* is filled in by evalLocals.
+// buildContext makes var.*, every resource's .id and the functions of
+// functions.go available to expressions. local.* is filled in by
+// evalLocals.
 func (l *loader) buildContext() {
 	vars := map[string]cty.Value{}
 	for name, v := range l.varDecls {
@@ -160,11 +199,7 @@ func (l *loader) buildContext() {
 	}
 	l.ctx = &hcl.EvalContext{
 		Variables: map[string]cty.Value{"var": cty.ObjectVal(vars), "local": cty.EmptyObjectVal},
-		Functions: map[string]function.Function{
-			"lower": stdlib.LowerFunc, "upper": stdlib.UpperFunc, "join": stdlib.JoinFunc,
-			"format": stdlib.FormatFunc, "concat": stdlib.ConcatFunc, "trimspace": stdlib.TrimSpaceFunc,
-			"replace": stdlib.ReplaceFunc, "jsonencode": stdlib.JSONEncodeFunc,
-		},
+		Functions: functions,
 	}
 	for typ, byName := range l.resources {
 		objs := map[string]cty.Value{}
@@ -175,49 +210,74 @@ func (l *loader) buildContext() {
 	}
 }
 
-// evalLocals evaluates locals in dependency order: each pass evaluates
-// those whose local.* references are all known, until none is left or a
-// pass makes no progress (a cycle).
+// evalLocals evaluates locals in dependency order, depth first. Each local
+// is evaluated in a context holding only the locals it references, and
+// local.* of the configuration's context is built once at the end, so that
+// loading stays linear in the number of locals. Locals on a cycle are
+// reported once each; those that depend on them are unknown, silently.
 func (l *loader) evalLocals() {
-	values := map[string]cty.Value{}
-	pending := slices.Clone(l.localOrder)
-	for len(pending) > 0 {
-		var next []string
-		for _, name := range pending {
-			a := l.localDecls[name]
-			if !l.localDepsReady(a.Expr, values) {
-				next = append(next, name)
-				continue
+	const (
+		unvisited = iota
+		active
+		done
+	)
+	values := make(map[string]cty.Value, len(l.localOrder))
+	state := make(map[string]int, len(l.localOrder))
+	var stack []string
+	var visit func(name string)
+	visit = func(name string) {
+		switch state[name] {
+		case done:
+			return
+		case active:
+			for _, n := range stack[slices.Index(stack, name):] {
+				if _, reported := values[n]; !reported {
+					l.d.errorf(l.localDecls[n].NameRange, "local.%s depends on itself through other locals; break the cycle", n)
+					values[n] = cty.DynamicVal
+				}
 			}
-			values[name] = l.eval(a.Expr)
-			l.ctx.Variables["local"] = cty.ObjectVal(values)
-		}
-		if len(next) == len(pending) {
-			for _, name := range next {
-				l.d.errorf(l.localDecls[name].NameRange, "local.%s depends on itself through other locals; break the cycle", name)
-				values[name] = cty.DynamicVal
-			}
-			l.ctx.Variables["local"] = cty.ObjectVal(values)
 			return
 		}
-		pending = next
+		state[name] = active
+		stack = append(stack, name)
+		a := l.localDecls[name]
+		deps := l.localDeps(a.Expr)
+		for _, dep := range deps {
+			visit(dep)
+		}
+		stack = stack[:len(stack)-1]
+		state[name] = done
+		if _, onCycle := values[name]; onCycle {
+			return
+		}
+		obj := make(map[string]cty.Value, len(deps))
+		for _, dep := range deps {
+			obj[dep] = values[dep]
+		}
+		ctx := l.ctx.NewChild()
+		ctx.Variables = map[string]cty.Value{"local": cty.ObjectVal(obj)}
+		values[name] = l.evalIn(a.Expr, ctx)
 	}
+	for _, name := range l.localOrder {
+		visit(name)
+	}
+	l.ctx.Variables["local"] = cty.ObjectVal(values)
 }
 
-func (l *loader) localDepsReady(expr hcl.Expression, values map[string]cty.Value) bool {
+// localDeps returns the declared locals an expression references, once
+// each; undeclared ones are reported when it is evaluated.
+func (l *loader) localDeps(expr hcl.Expression) []string {
+	var deps []string
 	for _, tr := range expr.Variables() {
 		if tr.RootName() != "local" {
 			continue
 		}
 		name := attrStep(tr, 1)
-		if _, declared := l.localDecls[name]; !declared {
-			continue // eval reports it
-		}
-		if _, ok := values[name]; !ok {
-			return false
+		if _, declared := l.localDecls[name]; declared && !slices.Contains(deps, name) {
+			deps = append(deps, name)
 		}
 	}
-	return true
+	return deps
 }
 
 // attrStep returns the attribute name at step i of a traversal, or "".
@@ -236,22 +296,23 @@ func attrStep(tr hcl.Traversal, i int) string {
 	return ""
 }
 
-// checkRefs reports references the simulator cannot resolve, with what to
-// write instead, before HCL's own, less specific "unknown variable".
-func (l *loader) checkRefs(expr hcl.Expression) bool {
-	ok := true
+// checkExpr reports references the simulator cannot resolve and functions
+// it does not provide, with what to write instead, before HCL's own, less
+// specific "unknown variable" or "unknown function".
+func (l *loader) checkExpr(expr hcl.Expression) bool {
+	ok := l.checkFunctions(expr)
 	for _, tr := range expr.Variables() {
 		root, rng := tr.RootName(), tr.SourceRange()
 		name := attrStep(tr, 1)
 		switch root {
 		case "var":
 			if _, declared := l.varDecls[name]; name != "" && !declared {
-				l.d.errorf(rng, "var.%s is not declared%s; add variable %q { default = ... } to a .tf file", name, suggest(name, slices.Collect(maps.Keys(l.varDecls))), name)
+				l.d.errorf(rng, "var.%s is not declared%s; add variable %q { default = ... } to a .tf file", name, suggest(name, sortedKeys(l.varDecls)), name)
 				ok = false
 			}
 		case "local":
 			if _, declared := l.localDecls[name]; name != "" && !declared {
-				l.d.errorf(rng, "local.%s is not defined%s; add it to a locals block", name, suggest(name, slices.Collect(maps.Keys(l.localDecls))))
+				l.d.errorf(rng, "local.%s is not defined%s; add it to a locals block", name, suggest(name, sortedKeys(l.localDecls)))
 				ok = false
 			}
 		case "data":
@@ -261,27 +322,31 @@ func (l *loader) checkRefs(expr hcl.Expression) bool {
 			l.d.errorf(rng, "%s.* references are not supported by the simulator; write the value literally or pass it in a variable", root)
 			ok = false
 		default:
-			byName, isType := l.resources[root]
-			if !isType {
-				if strings.HasPrefix(root, "cloudflare_") {
-					l.d.errorf(rng, "no %s resource is declared in this directory; declare it or fix the reference", root)
-					ok = false
-				}
-				continue // HCL reports other unknown names itself
-			}
-			if name == "" {
-				continue
-			}
-			if _, declared := byName[name]; !declared {
-				l.d.errorf(rng, "no %s named %q is declared%s; declare it or fix the reference", root, name, suggest(name, slices.Collect(maps.Keys(byName))))
-				ok = false
-				continue
-			}
-			if attr := attrStep(tr, 2); attr != "" && attr != "id" {
-				l.d.errorf(rng, "%s.%s.%s: the simulator can only resolve .id of a resource (there is no API to read other attributes back); use .id or write the value literally", root, name, attr)
-				ok = false
-			}
+			ok = l.checkResourceRef(tr, root, name, rng) && ok
 		}
 	}
 	return ok
+}
+
+func (l *loader) checkResourceRef(tr hcl.Traversal, root, name string, rng hcl.Range) bool {
+	byName, isType := l.resources[root]
+	if !isType {
+		if strings.HasPrefix(root, "cloudflare_") {
+			l.d.errorf(rng, "no %s resource is declared in this directory; declare it or fix the reference", root)
+			return false
+		}
+		return true // HCL reports other unknown names itself
+	}
+	if name == "" {
+		return true
+	}
+	if _, declared := byName[name]; !declared {
+		l.d.errorf(rng, "no %s named %q is declared%s; declare it or fix the reference", root, name, suggest(name, sortedKeys(byName)))
+		return false
+	}
+	if attr := attrStep(tr, 2); attr != "" && attr != "id" {
+		l.d.errorf(rng, "%s.%s.%s: the simulator can only resolve .id of a resource (there is no API to read other attributes back); use .id or write the value literally", root, name, attr)
+		return false
+	}
+	return true
 }

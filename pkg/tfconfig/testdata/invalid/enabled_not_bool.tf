@@ -1,4 +1,5 @@
-# want: 7:16: ...
+# want: 8:16: enabled must be true or false, not string
+# One mistake, one message: no "disabled, so its check_session never applies" too.
 resource "cloudflare_zero_trust_gateway_policy" "p" {
   name       = "Enabled is not a bool"
   precedence = 1

@@ -1,0 +1,3 @@
+locals {
+  meta = { owner = "security", team = "ENG" }
+}
