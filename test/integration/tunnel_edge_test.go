@@ -46,10 +46,11 @@ type env struct {
 	decided atomic.Int64 // how many flows the hook saw
 }
 
-func startEnv(t *testing.T) *env {
+func startEnv(t testing.TB) *env {
 	t.Helper()
 	echo := startTCPEcho(t)
 	udpEcho := startUDPEcho(t)
+	sink := startSink(t)
 	web := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "wiki page %s for %s", r.URL.Path, r.Host)
 	}))
@@ -73,6 +74,7 @@ func startEnv(t *testing.T) *env {
 				{Address: netip.AddrPortFrom(wikiVIP, 22), Protocol: wg.TCP, Target: echo},
 				{Address: netip.AddrPortFrom(wikiVIP, 7), Protocol: wg.UDP, Target: udpEcho},
 				{Address: netip.AddrPortFrom(webVIP, 80), Protocol: wg.TCP, Target: strings.TrimPrefix(web.URL, "http://")},
+				{Address: netip.MustParseAddrPort("10.0.0.30:9"), Protocol: wg.TCP, Target: sink},
 			},
 		},
 		FlowHook: wg.FlowHookFunc(func(ctx context.Context, f wg.Flow) wg.Verdict {
@@ -119,7 +121,7 @@ func startEnv(t *testing.T) *env {
 	return e
 }
 
-func startTCPEcho(t *testing.T) string {
+func startTCPEcho(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -140,7 +142,7 @@ func startTCPEcho(t *testing.T) string {
 	return l.Addr().String()
 }
 
-func startUDPEcho(t *testing.T) string {
+func startUDPEcho(t testing.TB) string {
 	t.Helper()
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
