@@ -108,6 +108,9 @@ func (s *Server) handleUDP(id stack.TransportEndpointID, pkt *stack.PacketBuffer
 	}
 	lf, err := s.openFlow(f)
 	if err != nil {
+		// Remembered like a hook's refusal, so the hook is not asked
+		// again for every datagram of this flow (S7: once per flow).
+		s.udp.refuse(id, now.Add(s.limits.UDPIdleTimeout), now)
 		s.logFlow("flow refused", f, zap.Error(err))
 		return false
 	}
@@ -116,6 +119,7 @@ func (s *Server) handleUDP(id stack.TransportEndpointID, pkt *stack.PacketBuffer
 	if err != nil {
 		s.logFlow("upstream dial failed; flow refused", f, zap.Error(err))
 		s.flows.finish(lf)
+		s.udp.refuse(id, now.Add(s.limits.UDPIdleTimeout), now)
 		return false
 	}
 	st := &udpStart{lf: lf, up: up}
