@@ -44,7 +44,7 @@ func TestCloseWhileFlowsAreActive(t *testing.T) {
 		return forward
 	})
 	edge, err := New(Config{ListenAddr: netip.MustParseAddrPort("127.0.0.1:0"), Network: srv.network(), FlowHook: h,
-		Limits: Limits{HookTimeout: time.Hour}})
+		Limits: Limits{HookTimeout: time.Hour, UDPHookTimeout: time.Hour}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -148,6 +148,11 @@ type Limits struct {
 	MaxDNSInFlight int
 	// HookTimeout bounds each hook call's context (default 5s).
 	HookTimeout time.Duration
+	// UDPHookTimeout bounds the context of a hook call for a new UDP flow
+	// (default 100ms). That call runs on the peer's packet path, so that a
+	// refusal can be answered with ICMP, and every packet of the device
+	// waits for it: the hook must decide UDP flows from memory.
+	UDPHookTimeout time.Duration
 	// DialTimeout bounds each upstream dial (default 5s).
 	DialTimeout time.Duration
 }
@@ -170,6 +175,7 @@ func (l Limits) withDefaults() Limits {
 	def(&l.MaxDNSInFlight, 256)
 	defDur(&l.UDPIdleTimeout, 60*time.Second)
 	defDur(&l.HookTimeout, 5*time.Second)
+	defDur(&l.UDPHookTimeout, 100*time.Millisecond)
 	defDur(&l.DialTimeout, 5*time.Second)
 	return l
 }

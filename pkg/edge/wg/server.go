@@ -329,7 +329,11 @@ func (s *Server) decide(f Flow) Verdict {
 	if s.flowHook == nil {
 		return Verdict{Action: Forward, Reason: "no flow hook"}
 	}
-	ctx, cancel := context.WithTimeout(s.ctx, s.limits.HookTimeout)
+	timeout := s.limits.HookTimeout
+	if f.Protocol == UDP {
+		timeout = s.limits.UDPHookTimeout
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, timeout)
 	defer cancel()
 	return s.flowHook.DecideFlow(ctx, f)
 }

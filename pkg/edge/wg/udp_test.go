@@ -2,6 +2,7 @@ package wg
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"net"
 	"net/netip"
@@ -155,5 +156,31 @@ func writeDatagram(t testing.TB, c net.Conn, msg string) {
 	}
 	if err != nil {
 		t.Fatalf("write %q: %v", msg, err)
+	}
+}
+
+// TestUDPHookHasAShortDeadline: a new UDP flow is decided on the device's
+// packet path, so its hook call gets UDPHookTimeout, not HookTimeout.
+func TestUDPHookHasAShortDeadline(t *testing.T) {
+	checkLeaks(t)
+	srv := startServers(t)
+	budgets := make(chan time.Duration, 4)
+	hook := FlowHookFunc(func(ctx context.Context, f Flow) Verdict {
+		if dl, ok := ctx.Deadline(); ok && f.Protocol == UDP {
+			budgets <- time.Until(dl)
+		}
+		return forward
+	})
+	edge := newEdge(t, Config{Network: srv.network(), FlowHook: hook,
+		Limits: Limits{HookTimeout: time.Hour, UDPHookTimeout: 50 * time.Millisecond}})
+	c := newClient(t, edge, clientAddr, "dev-1")
+	conn, err := c.net.DialUDPAddrPort(netip.AddrPort{}, echoAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	udpEcho(t, conn, "decided quickly")
+	if b := <-budgets; b > 50*time.Millisecond {
+		t.Fatalf("UDP hook got %v to decide, want at most 50ms", b)
 	}
 }
