@@ -13,6 +13,7 @@ import (
 
 	"go.uber.org/zap/zaptest"
 
+	"github.com/ztagent/ztagent/internal/testenv/syncbuf"
 	"github.com/ztagent/ztagent/pkg/session"
 )
 
@@ -78,7 +79,7 @@ func TestInteropWireGuardGo(t *testing.T) {
 // deleted: cleanups run last-in first-out).
 func startWireGuardGo(t *testing.T, iface string) {
 	t.Helper()
-	log := &syncBuffer{}
+	log := &syncbuf.Buffer{}
 	cmd := exec.Command("wireguard-go", "-f", iface)
 	cmd.Env = append(os.Environ(), "WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD=1", "LOG_LEVEL=verbose")
 	cmd.Stdout, cmd.Stderr = log, log

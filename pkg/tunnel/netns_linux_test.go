@@ -2,7 +2,6 @@ package tunnel
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,13 +11,14 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"golang.org/x/net/icmp"
 	"golang.org/x/net/ipv4"
+
+	"github.com/ztagent/ztagent/internal/testenv/syncbuf"
 )
 
 // Tests with real network namespaces, TUN devices and wireguard-go run as
@@ -92,7 +92,7 @@ type nsProc struct {
 	cmd   *exec.Cmd
 	stdin io.WriteCloser
 	lines chan string
-	log   *syncBuffer
+	log   *syncbuf.Buffer
 	done  chan error
 }
 
@@ -107,7 +107,7 @@ func startInNetns(t *testing.T, ns string, args ...string) *nsProc {
 		t.Fatal(err)
 	}
 	enc, _ := json.Marshal(args)
-	p := &nsProc{cmd: exec.Command("ip", "netns", "exec", ns, self), lines: make(chan string, 16), log: &syncBuffer{}, done: make(chan error, 1)}
+	p := &nsProc{cmd: exec.Command("ip", "netns", "exec", ns, self), lines: make(chan string, 16), log: &syncbuf.Buffer{}, done: make(chan error, 1)}
 	p.cmd.Env = append(os.Environ(), helperEnv+"="+string(enc))
 	p.cmd.Stderr = p.log
 	if p.stdin, err = p.cmd.StdinPipe(); err != nil {
@@ -159,23 +159,6 @@ func runInNetns(t *testing.T, ns string, args ...string) {
 	t.Helper()
 	p := startInNetns(t, ns, args...)
 	p.expect(t, "ok")
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // runNetnsHelper is called by TestMain: when this process is a helper it

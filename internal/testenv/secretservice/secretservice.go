@@ -13,10 +13,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ztagent/ztagent/internal/testenv/syncbuf"
 )
 
 // RequireEnv, when set to 1 (make test sets it), turns a missing tool into a
@@ -107,7 +108,7 @@ func Start(t testing.TB, opts Options) *Bus {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stderr := &lockedBuffer{}
+	stderr := &syncbuf.Buffer{}
 	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start dbus-run-session: %v", err)
@@ -168,22 +169,4 @@ func Start(t testing.TB, opts Options) *Bus {
 // String describes the bus for test logs.
 func (b *Bus) String() string {
 	return fmt.Sprintf("session bus %s, gnome-keyring-daemon pid %d", b.Address, b.KeyringPID)
-}
-
-// lockedBuffer collects a child's standard error while the test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

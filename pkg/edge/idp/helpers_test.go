@@ -1,7 +1,6 @@
 package idp
 
 import (
-	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -26,6 +25,7 @@ import (
 
 	"github.com/ztagent/ztagent/internal/clock"
 	"github.com/ztagent/ztagent/internal/secret"
+	"github.com/ztagent/ztagent/internal/testenv/syncbuf"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -54,24 +54,6 @@ var testKey = func() *ecdsa.PrivateKey {
 	return k
 }()
 
-// syncBuffer collects log output from concurrent handlers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // env is a provider served over httptest, with a fake clock, captured logs
 // and audit events, and a scripted browser.
 type env struct {
@@ -79,7 +61,7 @@ type env struct {
 	clk   *clock.Fake
 	p     *Provider
 	srv   *httptest.Server
-	logs  *syncBuffer
+	logs  *syncbuf.Buffer
 	mu    sync.Mutex
 	audit []AuditEvent
 }
@@ -93,7 +75,7 @@ func testUsers() []User {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	e := &env{t: t, clk: clock.NewFake(epoch), logs: &syncBuffer{}}
+	e := &env{t: t, clk: clock.NewFake(epoch), logs: &syncbuf.Buffer{}}
 	var h http.Handler = http.NotFoundHandler()
 	e.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
 	t.Cleanup(e.srv.Close)
