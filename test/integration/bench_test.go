@@ -2,7 +2,6 @@ package integration
 
 import (
 	"bufio"
-	"encoding/binary"
 	"io"
 	"net"
 	"os"
@@ -10,57 +9,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ztagent/ztagent/internal/testenv/loopback"
 )
-
-// startSink accepts connections, counts what each sends until it
-// half-closes, and answers with the count.
-func startSink(b testing.TB) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				n, _ := io.Copy(io.Discard, c)
-				binary.Write(c, binary.BigEndian, n)
-			}()
-		}
-	}()
-	b.Cleanup(func() { l.Close(); <-done })
-	return l.Addr().String()
-}
-
-// push writes b.N 64 KiB chunks on c, half-closes it and checks the sink's
-// count.
-func push(b *testing.B, c net.Conn) {
-	chunk := make([]byte, 64<<10)
-	b.SetBytes(int64(len(chunk)))
-	b.ResetTimer()
-	for range b.N {
-		if _, err := c.Write(chunk); err != nil {
-			b.Fatal(err)
-		}
-	}
-	if err := c.(interface{ CloseWrite() error }).CloseWrite(); err != nil {
-		b.Fatal(err)
-	}
-	var got int64
-	if err := binary.Read(c, binary.BigEndian, &got); err != nil {
-		b.Fatal(err)
-	}
-	b.StopTimer()
-	if want := int64(b.N) * int64(len(chunk)); got != want {
-		b.Fatalf("sink got %d bytes, sent %d", got, want)
-	}
-}
 
 // socksConnectRaw performs a SOCKS5 CONNECT by hand, so that the caller
 // keeps the *net.TCPConn (and its CloseWrite).
@@ -109,18 +60,18 @@ func peakRSSMiB() float64 {
 // process (agent and edge together), an upper bound for the agent side.
 func BenchmarkChainThroughput(b *testing.B) {
 	b.Run("raw-loopback-tcp", func(b *testing.B) {
-		c, err := net.Dial("tcp", startSink(b))
+		c, err := net.Dial("tcp", loopback.Sink(b))
 		if err != nil {
 			b.Fatal(err)
 		}
 		defer c.Close()
-		push(b, c)
+		loopback.Push(b, c)
 	})
 	b.Run("socks5-agent-edge-upstream", func(b *testing.B) {
 		e := startEnv(b)
 		c := socksConnectRaw(b, e.tun.ProxyAddr(), [4]byte{10, 0, 0, 30}, 9)
 		defer c.Close()
-		push(b, c)
+		loopback.Push(b, c)
 		b.ReportMetric(peakRSSMiB(), "peak-RSS-MiB")
 	})
 }

@@ -22,6 +22,7 @@ import (
 	"go.uber.org/goleak"
 	"golang.org/x/net/proxy"
 
+	"github.com/ztagent/ztagent/internal/testenv/loopback"
 	"github.com/ztagent/ztagent/pkg/edge/wg"
 	"github.com/ztagent/ztagent/pkg/session"
 	"github.com/ztagent/ztagent/pkg/tunnel"
@@ -50,7 +51,7 @@ func startEnv(t testing.TB) *env {
 	t.Helper()
 	echo := startTCPEcho(t)
 	udpEcho := startUDPEcho(t)
-	sink := startSink(t)
+	sink := loopback.Sink(t)
 	web := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "wiki page %s for %s", r.URL.Path, r.Host)
 	}))

@@ -1,9 +1,7 @@
 package wg
 
 import (
-	"encoding/binary"
 	"fmt"
-	"io"
 	"net"
 	"net/netip"
 	"strings"
@@ -15,31 +13,8 @@ import (
 	"golang.zx2c4.com/wireguard/tun/netstack"
 
 	"github.com/ztagent/ztagent/internal/secret"
+	"github.com/ztagent/ztagent/internal/testenv/loopback"
 )
-
-// sink reads each connection to EOF and answers with the byte count, so
-// that the sender knows when everything arrived.
-func sink(b *testing.B) net.Listener {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			n, _ := io.Copy(io.Discard, c)
-			binary.Write(c, binary.BigEndian, n)
-			c.Close()
-		}
-	}()
-	b.Cleanup(func() { l.Close(); <-done })
-	return l
-}
 
 // BenchmarkEdgeTCPThroughput measures one TCP stream from a stock
 // wireguard-go netstack client through the edge to a loopback upstream.
@@ -58,13 +33,13 @@ func BenchmarkEdgeTCPThroughput(b *testing.B) {
 			bind = "default"
 		}
 		b.Run(fmt.Sprintf("bind=%s/mtu=%d", bind, tc.mtu), func(b *testing.B) {
-			l := sink(b)
+			sinkAddr := loopback.Sink(b)
 			dst := netip.MustParseAddrPort("10.0.0.1:9")
 			edge := newEdge(b, Config{
 				ListenAddr: netip.MustParseAddrPort(tc.listen),
 				MTU:        tc.mtu,
 				Logger:     zap.NewNop(),
-				Network:    Network{Upstreams: []Upstream{{Address: dst, Protocol: TCP, Target: l.Addr().String()}}},
+				Network:    Network{Upstreams: []Upstream{{Address: dst, Protocol: TCP, Target: sinkAddr}}},
 			})
 			c := newClient(b, edge, clientAddr, "bench")
 			conn, err := c.dialTCP(ctxT(b), dst)
@@ -72,7 +47,7 @@ func BenchmarkEdgeTCPThroughput(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer conn.Close()
-			pushThrough(b, conn)
+			loopback.Push(b, conn)
 		})
 	}
 	// The reference: two stock wireguard-go netstack devices, the sink
@@ -80,32 +55,8 @@ func BenchmarkEdgeTCPThroughput(b *testing.B) {
 	b.Run("reference=stock-netstack-pair/mtu=1280", func(b *testing.B) {
 		conn := stockPair(b, DefaultMTU)
 		defer conn.Close()
-		pushThrough(b, conn)
+		loopback.Push(b, conn)
 	})
-}
-
-// pushThrough writes b.N chunks on conn, half-closes it, and waits for the
-// sink's byte count.
-func pushThrough(b *testing.B, conn net.Conn) {
-	chunk := make([]byte, 64<<10)
-	b.SetBytes(int64(len(chunk)))
-	b.ResetTimer()
-	for range b.N {
-		if _, err := conn.Write(chunk); err != nil {
-			b.Fatal(err)
-		}
-	}
-	if err := conn.(interface{ CloseWrite() error }).CloseWrite(); err != nil {
-		b.Fatal(err)
-	}
-	var got int64
-	if err := binary.Read(conn, binary.BigEndian, &got); err != nil {
-		b.Fatal(err)
-	}
-	b.StopTimer()
-	if want := int64(b.N) * int64(len(chunk)); got != want {
-		b.Fatalf("upstream got %d bytes; sent %d", got, want)
-	}
 }
 
 // stockPair connects two stock netstack devices over loopback UDP and
@@ -153,18 +104,7 @@ func stockPair(b *testing.B, mtu int) net.Conn {
 	if err != nil {
 		b.Fatal(err)
 	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		c, err := l.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		n, _ := io.Copy(io.Discard, c)
-		binary.Write(c, binary.BigEndian, n)
-	}()
-	b.Cleanup(func() { l.Close(); <-done })
+	loopback.ServeSink(b, l)
 	c, err := netA.DialContextTCPAddrPort(ctxT(b), netip.AddrPortFrom(sinkAddr, 9))
 	if err != nil {
 		b.Fatal(err)
