@@ -1,0 +1,280 @@
+package access
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2"
+
+	"github.com/ztagent/ztagent/internal/secret"
+	"github.com/ztagent/ztagent/pkg/tfconfig"
+)
+
+// IdP is the organization's identity provider, as the team domain signs
+// users in with it.
+type IdP struct {
+	// Type is the Cloudflare type: "azureAD", "oidc", "okta", …
+	Type string
+	// Issuer is the IdP's issuer URL: ID tokens must carry it as iss, and
+	// unless AuthURL, TokenURL and JWKSURL are all set the endpoints are
+	// discovered at Issuer + /.well-known/openid-configuration.
+	Issuer string
+	// ClientID and ClientSecret are the team domain's credentials at the
+	// IdP; a zero secret makes it a public client (PKCE is always sent).
+	ClientID     string
+	ClientSecret secret.Value
+	// Scopes requested; openid is always added. "openid email profile"
+	// when empty.
+	Scopes []string
+	// Prompt is sent as the prompt parameter of every authorize request:
+	// "login", "select_account", "none" or "". Only azureAD carries one
+	// (S11).
+	Prompt string
+	// AuthURL, TokenURL and JWKSURL skip discovery when all three are set,
+	// as a generic OIDC provider's auth_url, token_url and certs_url do.
+	AuthURL  string
+	TokenURL string
+	JWKSURL  string
+	// EmailClaim names the ID token claim that holds the email; "email"
+	// when empty.
+	EmailClaim string
+}
+
+// prompts are the values config.prompt may take (Entra ID's).
+var prompts = []string{"login", "select_account", "none"}
+
+// signingAlgs are accepted for ID tokens when discovery does not say which
+// the IdP uses.
+var signingAlgs = []string{oidc.RS256, oidc.RS384, oidc.RS512, oidc.ES256, oidc.ES384, oidc.ES512, oidc.PS256, oidc.PS384, oidc.PS512, oidc.EdDSA}
+
+func (p IdP) validate() error {
+	var errs []error
+	if p.Type == "" {
+		errs = append(errs, errors.New("access: the identity provider has no type; set it (azureAD, oidc, …)"))
+	}
+	if err := checkHTTPURL("issuer", p.Issuer); err != nil {
+		errs = append(errs, err)
+	}
+	if p.ClientID == "" {
+		errs = append(errs, errors.New("access: the identity provider's client_id is empty; set the client ID the IdP registered for the team domain"))
+	}
+	switch {
+	case p.Prompt == "":
+	case p.Type != tfconfig.IdPAzureAD:
+		errs = append(errs, fmt.Errorf("access: config.prompt is only supported for azureAD identity providers (S11), and this one is type %q; remove prompt", p.Type))
+	case !slices.Contains(prompts, p.Prompt):
+		errs = append(errs, fmt.Errorf("access: config.prompt %q is not an Entra ID prompt; use \"login\", \"select_account\" or \"none\"", p.Prompt))
+	}
+	set := 0
+	for _, e := range []struct{ name, v string }{{"auth_url", p.AuthURL}, {"token_url", p.TokenURL}, {"certs_url", p.JWKSURL}} {
+		if e.v == "" {
+			continue
+		}
+		set++
+		if err := checkHTTPURL(e.name, e.v); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if set != 0 && set != 3 {
+		errs = append(errs, errors.New("access: give all of auth_url, token_url and certs_url, or none of them to use discovery at the issuer"))
+	}
+	return errors.Join(errs...)
+}
+
+func checkHTTPURL(name, s string) error {
+	u, err := url.Parse(s)
+	if s == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.Fragment != "" {
+		return fmt.Errorf("access: the identity provider's %s %q must be an absolute http(s) URL, e.g. http://idp.localhost:8782", name, s)
+	}
+	return nil
+}
+
+func (p IdP) clone() IdP {
+	p.Scopes = slices.Clone(p.Scopes)
+	return p
+}
+
+func (p IdP) scopes() []string {
+	s := slices.Clone(p.Scopes)
+	if len(s) == 0 {
+		s = []string{"email", "profile"}
+	}
+	if !slices.Contains(s, oidc.ScopeOpenID) {
+		s = append([]string{oidc.ScopeOpenID}, s...)
+	}
+	return s
+}
+
+// IdPFromTerraform returns the IdP a Terraform identity provider
+// describes. issuer is where its ID tokens come from: the built-in IdP's
+// URL when the simulator plays this provider, else the config's issuer_url.
+func IdPFromTerraform(p *tfconfig.IdentityProvider, issuer string) IdP {
+	return IdP{
+		Type: p.Type, Issuer: issuer, ClientID: p.Config.ClientID, ClientSecret: p.Config.ClientSecret,
+		Scopes: slices.Clone(p.Config.Scopes), Prompt: p.Config.Prompt, EmailClaim: p.Config.EmailClaimName,
+		AuthURL: p.Config.AuthURL, TokenURL: p.Config.TokenURL, JWKSURL: p.Config.CertsURL,
+	}
+}
+
+// relyingParty is the team domain's client at one IdP configuration.
+type relyingParty struct {
+	cfg      IdP
+	oauth    oauth2.Config
+	verifier *oidc.IDTokenVerifier
+}
+
+// unreachableError says the IdP's discovery failed.
+type unreachableError struct {
+	issuer string
+	err    error
+}
+
+func (e *unreachableError) Error() string {
+	// The cause may quote the IdP's answer: keep one short line of it.
+	cause := truncate(strings.Join(strings.Fields(e.err.Error()), " "), 200)
+	return fmt.Sprintf("the identity provider at %s could not be reached or answered badly (%s)", e.issuer, cause)
+}
+
+// relyingParty returns the relying party for the current IdP, running
+// discovery the first time. A failed discovery is not kept: the next
+// request tries again.
+func (t *TeamDomain) relyingParty(ctx context.Context) (*relyingParty, error) {
+	t.discoverMu.Lock()
+	defer t.discoverMu.Unlock()
+	t.mu.Lock()
+	rp, cfg, gen := t.rp, t.idp, t.gen
+	t.mu.Unlock()
+	if rp != nil {
+		return rp, nil
+	}
+	rp, err := t.discover(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	t.mu.Lock()
+	if t.gen == gen {
+		t.rp = rp
+	}
+	t.mu.Unlock()
+	return rp, nil
+}
+
+func (t *TeamDomain) discover(ctx context.Context, cfg IdP) (*relyingParty, error) {
+	ctx = oidc.ClientContext(ctx, t.client)
+	vc := &oidc.Config{ClientID: cfg.ClientID, Now: t.clock.Now}
+	var p *oidc.Provider
+	if cfg.AuthURL != "" {
+		p = (&oidc.ProviderConfig{IssuerURL: cfg.Issuer, AuthURL: cfg.AuthURL, TokenURL: cfg.TokenURL, JWKSURL: cfg.JWKSURL}).NewProvider(ctx)
+		vc.SupportedSigningAlgs = signingAlgs
+	} else {
+		dctx, cancel := context.WithTimeout(ctx, defaultHTTPTimeout)
+		defer cancel()
+		var err error
+		if p, err = oidc.NewProvider(dctx, cfg.Issuer); err != nil {
+			return nil, &unreachableError{issuer: cfg.Issuer, err: err}
+		}
+	}
+	return &relyingParty{
+		cfg: cfg,
+		oauth: oauth2.Config{
+			ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret.Reveal(), Endpoint: p.Endpoint(),
+			RedirectURL: t.CallbackURL(), Scopes: cfg.scopes(),
+		},
+		// The verifier fetches the JWKS with t.client, in the background
+		// context go-oidc keeps for key refreshes.
+		verifier: p.Verifier(vc),
+	}, nil
+}
+
+// flowError is a failure of a sign-in, with what the person in the browser
+// is told and a short reason for the log and the audit.
+type flowError struct {
+	status int
+	reason string // an OAuth-style code: invalid_id_token, token_exchange_failed, …
+	msg    string // for the page
+}
+
+func (e *flowError) Error() string { return e.reason + ": " + e.msg }
+
+// complete redeems the IdP's code and verifies the ID token it returns:
+// signature (JWKS), issuer, audience, expiry, nonce, and an auth_time.
+func (rp *relyingParty) complete(ctx context.Context, client *http.Client, code, verifier, nonce string) (Identity, error) {
+	ctx = context.WithValue(ctx, oauth2.HTTPClient, client)
+	tok, err := rp.oauth.Exchange(ctx, code, oauth2.VerifierOption(verifier))
+	if err != nil {
+		msg := "The identity provider refused to complete the sign-in"
+		var re *oauth2.RetrieveError
+		if errors.As(err, &re) && re.ErrorCode != "" {
+			msg += fmt.Sprintf(" (%s: %s)", re.ErrorCode, truncate(re.ErrorDescription, 200))
+		} else {
+			msg = "The identity provider could not be reached to complete the sign-in"
+		}
+		return Identity{}, &flowError{status: http.StatusBadGateway, reason: "token_exchange_failed", msg: msg + ". Start the sign-in again; if it keeps failing, ask your administrator to check the identity provider settings (client ID, secret, redirect URI)."}
+	}
+	raw, _ := tok.Extra("id_token").(string)
+	if raw == "" {
+		return Identity{}, &flowError{status: http.StatusBadGateway, reason: "invalid_id_token", msg: "The identity provider returned no ID token. Ask your administrator to check that it is an OpenID Connect provider and that the openid scope is allowed."}
+	}
+	idt, err := rp.verifier.Verify(ctx, raw)
+	if err != nil {
+		return Identity{}, &flowError{status: http.StatusBadGateway, reason: "invalid_id_token", msg: "The identity provider's ID token could not be verified (" + truncate(err.Error(), 200) + "). Ask your administrator to check the issuer and client ID configured for it."}
+	}
+	if subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(nonce)) != 1 {
+		return Identity{}, &flowError{status: http.StatusBadRequest, reason: "invalid_nonce", msg: "The identity provider's answer belongs to another sign-in (the nonce does not match). Start the sign-in again."}
+	}
+	return rp.identity(idt)
+}
+
+func (rp *relyingParty) identity(idt *oidc.IDToken) (Identity, error) {
+	var claims map[string]json.RawMessage
+	if err := idt.Claims(&claims); err != nil {
+		return Identity{}, &flowError{status: http.StatusBadGateway, reason: "invalid_id_token", msg: "The identity provider's ID token could not be read. Ask your administrator to check the identity provider."}
+	}
+	emailClaim := rp.cfg.EmailClaim
+	if emailClaim == "" {
+		emailClaim = "email"
+	}
+	var id Identity
+	id.Issuer, id.Subject = idt.Issuer, idt.Subject
+	_ = json.Unmarshal(claims[emailClaim], &id.Email)
+	_ = json.Unmarshal(claims["name"], &id.Name)
+	id.Email = strings.TrimSpace(id.Email)
+	if id.Email == "" {
+		return Identity{}, &flowError{status: http.StatusBadGateway, reason: "missing_email", msg: fmt.Sprintf("The identity provider did not send your email address (claim %q). Ask your administrator to release it or to set email_claim_name.", emailClaim)}
+	}
+	if g := claims["groups"]; len(g) > 0 {
+		if json.Unmarshal(g, &id.Groups) != nil {
+			var one string
+			if json.Unmarshal(g, &one) == nil && one != "" {
+				id.Groups = []string{one}
+			}
+		}
+	}
+	var at float64
+	if json.Unmarshal(claims["auth_time"], &at) != nil || at <= 0 {
+		return Identity{}, &flowError{status: http.StatusBadGateway, reason: "missing_auth_time", msg: "The identity provider did not say when you signed in (auth_time), so the device session cannot be measured. Ask your administrator to configure the IdP to include auth_time in ID tokens."}
+	}
+	id.AuthTime = time.Unix(int64(at), 0).UTC()
+	id.AuthenticatedAt = idt.IssuedAt.UTC()
+	if id.AuthenticatedAt.Before(id.AuthTime) {
+		// An IdP without iat, or with a clock behind its auth_time.
+		id.AuthenticatedAt = id.AuthTime
+	}
+	return id, nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
