@@ -1,0 +1,207 @@
+// Package control is the control API between the agent and the edge (DESIGN
+// §5): its protocol types, shared by the edge's server (pkg/edge/controlapi,
+// pkg/edge/admin) and the agent's client. Field names and shapes are an
+// external contract: any standard WireGuard peer or script can use them.
+package control
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// APIVersion is the version of this protocol; every response carries it in
+// the VersionHeader header.
+const (
+	APIVersion    = "1"
+	VersionHeader = "Ztagent-Api-Version"
+)
+
+// IdP is how the edge describes the identity provider a team signs in with.
+type IdP struct {
+	// Type is the Cloudflare identity provider type: azureAD, oidc, okta…
+	Type string `json:"type"`
+	// Prompt is the prompt every re-authentication asks of the IdP
+	// (S11): login, select_account, or "" for none.
+	Prompt string `json:"prompt,omitempty"`
+}
+
+// Team answers GET /v1/teams/{name}: where the team domain is.
+type Team struct {
+	Name string `json:"name"`
+	// Domain is the team domain's origin, e.g. http://acme.localhost:8781.
+	Domain string `json:"domain"`
+	IdP    IdP    `json:"idp"`
+}
+
+// RegisterRequest is the body of POST /v1/registrations: the enrollment
+// code the team domain handed to the agent's loopback callback, the PKCE
+// verifier that proves the agent started that enrollment, and the device.
+type RegisterRequest struct {
+	Code              string `json:"code"`
+	CodeVerifier      string `json:"code_verifier"`
+	WGPublicKey       string `json:"wg_public_key"`
+	DeviceFingerprint string `json:"device_fingerprint"`
+	Name              string `json:"name"`
+	OS                string `json:"os"`
+}
+
+// User is the identity a device is registered to.
+type User struct {
+	Email  string   `json:"email"`
+	Name   string   `json:"name"`
+	Groups []string `json:"groups"`
+}
+
+// TeamInfo is the team part of a registration.
+type TeamInfo struct {
+	Name   string `json:"name"`
+	Domain string `json:"domain"`
+	// RefreshIdentityURL is the page that re-authenticates the user and
+	// resets the client session (S12).
+	RefreshIdentityURL string `json:"refresh_identity_url"`
+}
+
+// Tunnel is everything a standard WireGuard peer needs to reach the edge.
+type Tunnel struct {
+	// Endpoint is the edge's WireGuard UDP address, host:port.
+	Endpoint string `json:"endpoint"`
+	// EdgePublicKey is base64, as in wg(8).
+	EdgePublicKey string `json:"edge_public_key"`
+	// Addresses are the device's tunnel addresses (CIDR).
+	Addresses []string `json:"addresses"`
+	// DNS are the resolvers inside the tunnel.
+	DNS []string `json:"dns"`
+	// AllowedIPs are the prefixes routed into the tunnel.
+	AllowedIPs []string `json:"allowed_ips"`
+	MTU        int      `json:"mtu"`
+}
+
+// Registration answers POST /v1/registrations. DeviceToken is the device's
+// bearer credential: it is shown once and must be kept in the keyring.
+type Registration struct {
+	DeviceID    string    `json:"device_id"`
+	DeviceToken string    `json:"device_token"`
+	User        User      `json:"user"`
+	IdP         IdP       `json:"idp"`
+	AuthTime    time.Time `json:"auth_time"`
+	ServerTime  time.Time `json:"server_time"`
+	Team        TeamInfo  `json:"team"`
+	Tunnel      Tunnel    `json:"tunnel"`
+}
+
+// Device answers GET /v1/registrations/{id} and lists devices in the admin
+// API. It holds no secret.
+type Device struct {
+	ID           string    `json:"id"`
+	Name         string    `json:"name"`
+	OS           string    `json:"os"`
+	Fingerprint  string    `json:"fingerprint"`
+	User         User      `json:"user"`
+	AuthTime     time.Time `json:"auth_time"`
+	WGPublicKey  string    `json:"wg_public_key"`
+	Addresses    []string  `json:"addresses"`
+	State        string    `json:"state"` // active, revoked, left
+	RegisteredAt time.Time `json:"registered_at"`
+	ServerTime   time.Time `json:"server_time"`
+}
+
+// Event types on a device's stream (GET /v1/registrations/{id}/events).
+const (
+	EventSessionExpired   = "session_expired"
+	EventSessionRefreshed = "session_refreshed"
+	EventDeviceRevoked    = "device_revoked"
+	EventPolicyChanged    = "policy_changed"
+)
+
+// Event is one line of a device's NDJSON event stream. Seq increases
+// strictly; a client resumes with ?after=<the last Seq it handled> and gets
+// every later event exactly once.
+type Event struct {
+	Seq     int64           `json:"seq"`
+	Type    string          `json:"type"`
+	Time    time.Time       `json:"time"`
+	Payload json.RawMessage `json:"payload,omitempty"`
+}
+
+// SessionExpired is the payload of a session_expired event: the policy whose
+// check_session blocked a flow (S3).
+type SessionExpired struct {
+	PolicyID   string `json:"policy_id"`
+	PolicyName string `json:"policy_name"`
+	Filter     string `json:"filter"`
+}
+
+// SessionRefreshed is the payload of a session_refreshed event: the user
+// authenticated again (S2) and these are the new auth_time and groups (S12).
+type SessionRefreshed struct {
+	AuthTime time.Time `json:"auth_time"`
+	Groups   []string  `json:"groups"`
+}
+
+// ErrorBody is every error response: {"error":{"code","message","hint"}}.
+type ErrorBody struct {
+	Error ErrorDetail `json:"error"`
+}
+
+// ErrorDetail is a refusal explained to a person. Code is stable and
+// machine-readable; Message says what happened, Hint what to do; User names
+// the user a device belongs to for device_registered_to_other_user (S13).
+type ErrorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Hint    string `json:"hint,omitempty"`
+	User    string `json:"user,omitempty"`
+}
+
+// Error codes the control and admin APIs answer with, besides the
+// registry's (device_registered_to_other_user, not_allowed_to_leave,
+// device_revoked, device_left, invalid_token, not_found) and the team
+// domain's enrollment codes (invalid_grant…).
+const (
+	CodeUnknownTeam    = "unknown_team"
+	CodeBadRequest     = "bad_request"
+	CodeUnauthorized   = "unauthorized"
+	CodeForbidden      = "forbidden"
+	CodeNotFound       = "not_found"
+	CodeInvalidConfig  = "invalid_config"
+	CodeNotImplemented = "not_implemented"
+	CodeInternal       = "internal"
+)
+
+// ClockRequest is the body of POST /admin/v1/clock.
+type ClockRequest struct {
+	// Advance is a positive Go duration ("2h", "90m").
+	Advance string `json:"advance"`
+}
+
+// ClockState answers POST /admin/v1/clock: the simulated time now and how
+// far it is ahead of the real clock.
+type ClockState struct {
+	Now    time.Time `json:"now"`
+	Offset string    `json:"offset"`
+}
+
+// ReloadResult answers POST /admin/v1/reload. On failure (422) Errors lists
+// every problem as file:line:col: message and the old configuration stays.
+type ReloadResult struct {
+	Reloaded bool     `json:"reloaded"`
+	Errors   []string `json:"errors,omitempty"`
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+// AuditRecord is one entry of GET /admin/v1/audit.
+type AuditRecord struct {
+	Seq      int64           `json:"seq"`
+	Time     time.Time       `json:"time"`
+	Kind     string          `json:"kind"`
+	Actor    string          `json:"actor,omitempty"`
+	DeviceID string          `json:"device_id,omitempty"`
+	Detail   json.RawMessage `json:"detail,omitempty"`
+}
+
+// AuditPage answers GET /admin/v1/audit?after=SEQ: the records after SEQ,
+// oldest first, and the Seq to pass next.
+type AuditPage struct {
+	Records []AuditRecord `json:"records"`
+	Next    int64         `json:"next"`
+}

@@ -1,0 +1,103 @@
+package controlapi
+
+import (
+	"net/http"
+
+	"go.uber.org/zap"
+
+	"github.com/ztagent/ztagent/internal/secret"
+	"github.com/ztagent/ztagent/pkg/control"
+	"github.com/ztagent/ztagent/pkg/edge/internal/httpapi"
+	"github.com/ztagent/ztagent/pkg/edge/registry"
+	"github.com/ztagent/ztagent/pkg/edge/wg"
+)
+
+// maxField bounds the free-text fields a device sends about itself.
+const maxField = 256
+
+func (s *Server) register(w http.ResponseWriter, r *http.Request) {
+	var req control.RegisterRequest
+	if err := httpapi.DecodeJSON(w, r, &req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	// The code and verifier are credentials: make sure no log line can
+	// carry them, whatever path they take from here.
+	code, verifier := secret.New(req.Code), secret.New(req.CodeVerifier)
+	if err := validateRegisterRequest(req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	login, err := s.opts.Enroller.RedeemEnrollment(r.Context(), code.Reveal(), verifier.Reveal())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	dev, token, err := s.opts.Registry.Register(r.Context(), registry.Registration{
+		Fingerprint: req.DeviceFingerprint,
+		UserEmail:   login.Email,
+		UserName:    login.Name,
+		Name:        req.Name,
+		OS:          req.OS,
+		Groups:      login.Groups,
+		AuthTime:    login.AuthTime,
+		WGPublicKey: req.WGPublicKey,
+	})
+	if err != nil {
+		s.audit(r.Context(), "registration_refused", login.Email, "", map[string]any{
+			"user": login.Email, "fingerprint": req.DeviceFingerprint, "reason": httpapi.Classify(err).Code,
+		})
+		s.fail(w, r, err)
+		return
+	}
+	if err := s.opts.Peers.Add(dev); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.audit(r.Context(), "registration", login.Email, dev.ID, map[string]any{
+		"user": login.Email, "name": dev.Name, "os": dev.OS, "auth_time": dev.AuthTime,
+		"wg_public_key": dev.WGPublicKey, "addresses": prefixStrings(dev.Addresses),
+	})
+	s.log.Info("device registered", zap.String("device", dev.ID), zap.String("user", dev.UserEmail))
+
+	st := s.opts.Settings()
+	tun := st.Tunnel
+	tun.Addresses = prefixStrings(dev.Addresses)
+	httpapi.WriteJSON(w, http.StatusCreated, control.Registration{
+		DeviceID:    dev.ID,
+		DeviceToken: token.Reveal(),
+		User:        control.User{Email: dev.UserEmail, Name: dev.UserName, Groups: nonNil(dev.Groups)},
+		IdP:         st.Team.IdP,
+		AuthTime:    dev.AuthTime,
+		ServerTime:  s.opts.Clock.Now(),
+		Team: control.TeamInfo{
+			Name:               st.Team.Name,
+			Domain:             st.Team.Domain,
+			RefreshIdentityURL: st.RefreshIdentityURL,
+		},
+		Tunnel: tun,
+	})
+}
+
+func validateRegisterRequest(req control.RegisterRequest) error {
+	bad := func(format string, args ...any) error {
+		return httpapi.Errorf(http.StatusBadRequest, control.CodeBadRequest,
+			"send code, code_verifier, wg_public_key, device_fingerprint, name and os as DESIGN §5 describes", format, args...)
+	}
+	switch {
+	case req.Code == "":
+		return bad("code is missing: pass the code the team domain sent to the enrollment callback")
+	case req.CodeVerifier == "":
+		return bad("code_verifier is missing: pass the PKCE verifier of the enrollment")
+	case req.WGPublicKey == "":
+		return bad("wg_public_key is missing")
+	case req.DeviceFingerprint == "":
+		return bad("device_fingerprint is missing")
+	case len(req.DeviceFingerprint) > maxField || len(req.Name) > maxField || len(req.OS) > maxField:
+		return bad("device_fingerprint, name and os must each be at most %d bytes", maxField)
+	}
+	if _, err := wg.ParseKey(req.WGPublicKey); err != nil {
+		return bad("wg_public_key is not a WireGuard key (32 bytes, base64 as wg(8) prints it): %v", err)
+	}
+	return nil
+}
