@@ -17,19 +17,20 @@ build:
 	@for d in cmd/*/; do [ -d "$$d" ] || continue; $(GO) build -o $(BIN)/ ./$$d || exit 1; done
 
 EXAMPLE := examples/acme
+# make run keeps its state here, out of the way of a system install.
+RUNDIR := .run
 
 # Until `edged run` (issue #5) and cmd/agentd (issue #7) exist there is
 # nothing to start; show what the simulator would enforce and say so plainly.
 run: build
-	@if [ -x $(BIN)/agentd ]; then \
-		echo "make run: starting the edge simulator and the agent is wired in issue #8"; exit 1; \
-	fi
 	@echo "== edged validate --terraform $(EXAMPLE) --sim $(EXAMPLE)/simulator.hcl"
 	@$(BIN)/edged validate --terraform $(EXAMPLE) --sim $(EXAMPLE)/simulator.hcl
 	@echo
-	@echo "make run: that is all there is to start today:"
-	@echo "  - edged run (the edge simulator) arrives with issue #5"
-	@echo "  - agentd (the daemon) and agentctl arrive with issue #7"
+	@echo "== edged run (state in $(RUNDIR)/edged; Ctrl-C stops it)"
+	@echo "   agentd and agentctl arrive with issue #7; until then, drive the edge with"
+	@echo "   $(BIN)/edged devices list --state-dir $(RUNDIR)/edged"
+	@echo "   $(BIN)/edged clock advance 2h --state-dir $(RUNDIR)/edged"
+	@exec $(BIN)/edged run --terraform $(EXAMPLE) --sim $(EXAMPLE)/simulator.hcl --state-dir $(RUNDIR)/edged
 
 deps:
 	@scripts/deps.sh

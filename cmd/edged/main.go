@@ -1,7 +1,8 @@
 // Command edged is ztagent's edge simulator: it loads real Cloudflare
-// Terraform and a simulator file, and (in a later release) serves the
-// control API, the team domain, the IdP and WireGuard. Today it validates
-// configurations: edged validate --terraform DIR --sim FILE.
+// Terraform and a simulator file and serves the control and admin API, the
+// team domain, the built-in IdP and WireGuard (edged run). Its other
+// commands validate a configuration and drive a running edged through the
+// admin API: devices list|revoke, clock show|advance, reload.
 package main
 
 import (
@@ -13,16 +14,21 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// Exit codes, as for agentctl: 1 a failure (an invalid configuration), 2 a
-// usage error.
+// Exit codes, as for agentctl: 1 a failure (an invalid configuration, an
+// edge that cannot start or be reached), 2 a usage error.
 const (
 	exitInvalid = 1
+	exitFailure = 1
 	exitUsage   = 2
 )
 
 // errInvalid reports that the configuration has errors, which were
 // already printed.
 var errInvalid = errors.New("invalid configuration")
+
+// usageError is a mistake in how a command was called, found by the
+// command itself (an empty flag value).
+type usageError struct{ error }
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
@@ -36,7 +42,23 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newValidateCmd())
+	root.AddCommand(newValidateCmd(), newRunCmd(), newDevicesCmd(), newClockCmd(), newReloadCmd())
+	// Cobra checks flags and arguments before RunE: an error from RunE is
+	// a failure of the command, not of its usage.
+	ran := false
+	var markRun func(*cobra.Command)
+	markRun = func(c *cobra.Command) {
+		if run := c.RunE; run != nil {
+			c.RunE = func(cmd *cobra.Command, args []string) error {
+				ran = true
+				return run(cmd, args)
+			}
+		}
+		for _, sub := range c.Commands() {
+			markRun(sub)
+		}
+	}
+	markRun(root)
 	root.SetArgs(args)
 	err := root.Execute()
 	switch {
@@ -44,6 +66,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	case errors.Is(err, errInvalid):
 		return exitInvalid
+	case ran && !errors.As(err, new(usageError)):
+		fmt.Fprintf(stderr, "edged: %v\n", err)
+		return exitFailure
 	default:
 		fmt.Fprintf(stderr, "edged: %v\nRun 'edged --help' for usage.\n", err)
 		return exitUsage

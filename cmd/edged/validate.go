@@ -24,9 +24,9 @@ and exits 0.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			switch {
 			case tfDir == "":
-				return errors.New(`--terraform is empty: pass the directory that holds your .tf files, e.g. --terraform examples/acme`)
+				return usageError{errors.New(`--terraform is empty: pass the directory that holds your .tf files, e.g. --terraform examples/acme`)}
 			case simFile == "":
-				return errors.New(`--sim is empty: pass the simulator file, e.g. --sim examples/acme/simulator.hcl`)
+				return usageError{errors.New(`--sim is empty: pass the simulator file, e.g. --sim examples/acme/simulator.hcl`)}
 			}
 			return validate(cmd.OutOrStdout(), cmd.ErrOrStderr(), tfDir, simFile)
 		},

@@ -1,0 +1,208 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ztagent/ztagent/internal/secret"
+	"github.com/ztagent/ztagent/pkg/edge/admin"
+	"github.com/ztagent/ztagent/pkg/session"
+)
+
+// adminFlags locate a running edged's admin API and its token.
+type adminFlags struct {
+	api, stateDir, tokenFile string
+	json                     bool
+}
+
+func (f *adminFlags) register(cmd *cobra.Command) {
+	fl := cmd.PersistentFlags()
+	fl.StringVar(&f.api, "api", "http://127.0.0.1:8780", "the edge's control and admin API")
+	fl.StringVar(&f.stateDir, "state-dir", defaultStateDir(), "edged's state directory (where admin.token is)")
+	fl.StringVar(&f.tokenFile, "admin-token-file", "", "file holding the admin token (default <state-dir>/admin.token)")
+	fl.BoolVar(&f.json, "json", false, "print JSON")
+}
+
+func (f *adminFlags) client() (*admin.Client, error) {
+	file := f.tokenFile
+	if file == "" {
+		file = filepath.Join(f.stateDir, "admin.token")
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("read the admin token: %w (pass --state-dir or --admin-token-file as given to edged run)", err)
+	}
+	api := f.api
+	if !strings.Contains(api, "://") {
+		api = "http://" + api
+	}
+	return &admin.Client{BaseURL: api, Token: secret.New(strings.TrimSpace(string(b)))}, nil
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func newDevicesCmd() *cobra.Command {
+	var f adminFlags
+	cmd := &cobra.Command{Use: "devices", Short: "List or revoke the devices registered at a running edged"}
+	f.register(cmd)
+	cmd.AddCommand(&cobra.Command{
+		Use:   "list",
+		Short: "List every device, in any state",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := f.client()
+			if err != nil {
+				return err
+			}
+			devs, err := c.Devices(ctxOf(cmd))
+			if err != nil {
+				return err
+			}
+			if f.json {
+				return printJSON(cmd.OutOrStdout(), devs)
+			}
+			if len(devs) == 0 {
+				fmt.Fprintln(cmd.OutOrStdout(), "no devices are registered")
+				return nil
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tUSER\tSTATE\tNAME\tADDRESSES\tAUTH TIME (AGE)")
+			for _, d := range devs {
+				age := d.ServerTime.Sub(d.AuthTime).Round(time.Second)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s (%v)\n", d.ID, d.User.Email, d.State, d.Name,
+					strings.Join(d.Addresses, ","), d.AuthTime.Format(time.RFC3339), age)
+			}
+			return tw.Flush()
+		},
+	})
+	cmd.AddCommand(&cobra.Command{
+		Use:   "revoke ID",
+		Short: "Revoke a device: the edge signals it and stops its traffic (S14)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := f.client()
+			if err != nil {
+				return err
+			}
+			d, err := c.Revoke(ctxOf(cmd), args[0])
+			if err != nil {
+				return err
+			}
+			if f.json {
+				return printJSON(cmd.OutOrStdout(), d)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "revoked device %s of %s\n", d.ID, d.User.Email)
+			return nil
+		},
+	})
+	return cmd
+}
+
+func newClockCmd() *cobra.Command {
+	var f adminFlags
+	cmd := &cobra.Command{Use: "clock", Short: "Show or advance a running edged's simulated time"}
+	f.register(cmd)
+	show := func(cmd *cobra.Command, now time.Time, offset string) {
+		fmt.Fprintf(cmd.OutOrStdout(), "simulated time %s (%s ahead of the real clock)\n", now.Format(time.RFC3339), offset)
+	}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "show",
+		Short: "Print the simulated time",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := f.client()
+			if err != nil {
+				return err
+			}
+			st, err := c.Clock(ctxOf(cmd))
+			if err != nil {
+				return err
+			}
+			if f.json {
+				return printJSON(cmd.OutOrStdout(), st)
+			}
+			show(cmd, st.Now, st.Offset)
+			return nil
+		},
+	})
+	cmd.AddCommand(&cobra.Command{
+		Use:   "advance DURATION",
+		Short: "Move the simulated time forward, e.g. 'edged clock advance 2h'",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			d, err := session.ParseDuration(args[0])
+			if err != nil {
+				return err
+			}
+			c, err := f.client()
+			if err != nil {
+				return err
+			}
+			st, err := c.AdvanceClock(ctxOf(cmd), d)
+			if err != nil {
+				return err
+			}
+			if f.json {
+				return printJSON(cmd.OutOrStdout(), st)
+			}
+			show(cmd, st.Now, st.Offset)
+			return nil
+		},
+	})
+	return cmd
+}
+
+func newReloadCmd() *cobra.Command {
+	var f adminFlags
+	cmd := &cobra.Command{
+		Use:   "reload",
+		Short: "Ask a running edged to load its configuration again",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := f.client()
+			if err != nil {
+				return err
+			}
+			res, err := c.Reload(ctxOf(cmd))
+			var apiErr *admin.APIError
+			if errors.As(err, &apiErr) && apiErr.Reload != nil {
+				for _, e := range apiErr.Reload.Errors {
+					fmt.Fprintln(cmd.ErrOrStderr(), e)
+				}
+				fmt.Fprintln(cmd.ErrOrStderr(), "edged: reload refused; the old configuration stays in force")
+				return errInvalid
+			}
+			if err != nil {
+				return err
+			}
+			for _, w := range res.Warnings {
+				fmt.Fprintln(cmd.ErrOrStderr(), w)
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), "configuration reloaded")
+			return nil
+		},
+	}
+	f.register(cmd)
+	return cmd
+}
+
+func ctxOf(cmd *cobra.Command) context.Context {
+	if ctx := cmd.Context(); ctx != nil {
+		return ctx
+	}
+	return context.Background()
+}

@@ -1,0 +1,129 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestRunBinary runs edged as users do: it starts, prints where it
+// listens, answers the admin commands, and stops cleanly on SIGTERM.
+func TestRunBinary(t *testing.T) {
+	bin := buildEdged(t)
+	state := filepath.Join(t.TempDir(), "state")
+	cmd := exec.Command(bin, "run", "--terraform", "../../examples/acme", "--sim", "../../examples/acme/simulator.hcl",
+		"--state-dir", state, "--api", "127.0.0.1:0", "--team-domain", "127.0.0.1:0", "--idp", "127.0.0.1:0", "--wireguard", "127.0.0.1:0")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	defer func() {
+		_ = cmd.Process.Kill()
+		<-exited
+	}()
+
+	apiURL := make(chan string, 1)
+	go func() {
+		defer func() { exited <- cmd.Wait() }()
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if f := strings.Fields(sc.Text()); len(f) >= 5 && f[0] == "control" {
+				apiURL <- f[4]
+			}
+		}
+	}()
+	var api string
+	select {
+	case api = <-apiURL:
+	case err := <-exited:
+		exited <- err
+		t.Fatalf("edged run exited: %v\n%s", err, stderr.String())
+	case <-time.After(30 * time.Second):
+		t.Fatalf("edged run printed no API address within 30s\n%s", stderr.String())
+	}
+
+	admin := func(args ...string) string {
+		t.Helper()
+		out, stderrOut, code := runEdged(t, bin, append(args, "--api", api, "--state-dir", state)...)
+		if code != 0 {
+			t.Fatalf("edged %v: exit %d\n%s", args, code, stderrOut)
+		}
+		return out
+	}
+	if out := admin("devices", "list"); !strings.Contains(out, "no devices are registered") {
+		t.Errorf("devices list: %q", out)
+	}
+	if out := admin("clock", "advance", "2h"); !strings.Contains(out, "2h0m0s ahead") {
+		t.Errorf("clock advance: %q", out)
+	}
+	if out := admin("reload"); !strings.Contains(out, "configuration reloaded") {
+		t.Errorf("reload: %q", out)
+	}
+	if _, stderrOut, code := runEdged(t, bin, "devices", "revoke", "nope", "--api", api, "--state-dir", state); code != 1 || !strings.Contains(stderrOut, "404") {
+		t.Errorf("revoke of an unknown device: exit %d, %q", code, stderrOut)
+	}
+	if fi, err := os.Stat(filepath.Join(state, "admin.token")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("admin.token: %v %v", fi, err)
+	}
+
+	start := time.Now()
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		exited <- err
+		if err != nil {
+			t.Fatalf("edged run after SIGTERM: %v\n%s", err, stderr.String())
+		}
+		if d := time.Since(start); d > 5*time.Second {
+			t.Errorf("SIGTERM took %v; REL5 wants under 5s", d)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("edged run did not stop within 10s of SIGTERM")
+	}
+}
+
+// TestRunRefusesBadStarts: a bad configuration lists every error and does
+// not start (REL7); a busy port names the flag that moves it.
+func TestRunRefusesBadStarts(t *testing.T) {
+	bin := buildEdged(t)
+	dir := t.TempDir()
+	tf, err := os.ReadFile("../../examples/acme/main.tf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := strings.Replace(string(tf), `duration = "1h"`, `duration = "soon"`, 1)
+	bad = strings.Replace(bad, `duration = "1h30m0s"`, `duration = "0s"`, 1)
+	if err := os.WriteFile(filepath.Join(dir, "main.tf"), []byte(bad), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, code := runEdged(t, bin, "run", "--terraform", dir, "--sim", "../../examples/acme/simulator.hcl", "--state-dir", filepath.Join(dir, "state"))
+	if code != 1 || strings.Count(stderr, "main.tf:") < 2 || !strings.Contains(stderr, "not started") {
+		t.Errorf("bad config: exit %d\n%s", code, stderr)
+	}
+
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	_, stderr, code = runEdged(t, bin, "run", "--terraform", "../../examples/acme", "--sim", "../../examples/acme/simulator.hcl",
+		"--state-dir", filepath.Join(dir, "state2"), "--api", busy.Addr().String(), "--team-domain", "127.0.0.1:0", "--idp", "127.0.0.1:0", "--wireguard", "127.0.0.1:0")
+	if code != 1 || !strings.Contains(stderr, "--api") {
+		t.Errorf("busy port: exit %d\n%s", code, stderr)
+	}
+}

@@ -1,0 +1,75 @@
+package simulator
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/ztagent/ztagent/pkg/edge/registry"
+	"github.com/ztagent/ztagent/pkg/edge/wg"
+)
+
+// peers keeps the WireGuard server's peers equal to the registry's active
+// devices: one peer per device, replaced when the device registers again
+// with a new key, removed on revocation or departure.
+type peers struct {
+	srv *wg.Server
+
+	mu       sync.Mutex
+	byDevice map[string]wg.Key
+}
+
+func newPeers(srv *wg.Server) *peers {
+	return &peers{srv: srv, byDevice: make(map[string]wg.Key)}
+}
+
+// Add installs d's peer, replacing the one of its previous registration.
+func (p *peers) Add(d registry.Device) error {
+	key, err := wg.ParseKey(d.WGPublicKey)
+	if err != nil {
+		return fmt.Errorf("device %s has an unusable WireGuard key: %w", d.ID, err)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if old, ok := p.byDevice[d.ID]; ok && old != key {
+		if err := p.srv.RemovePeer(old); err != nil {
+			return fmt.Errorf("remove the old WireGuard peer of device %s: %w", d.ID, err)
+		}
+	}
+	if err := p.srv.AddPeer(wg.Peer{PublicKey: key, DeviceID: d.ID, Addresses: d.Addresses}); err != nil {
+		return fmt.Errorf("add the WireGuard peer of device %s: %w", d.ID, err)
+	}
+	p.byDevice[d.ID] = key
+	return nil
+}
+
+// Remove takes d's peer away, so that its new flows stop.
+func (p *peers) Remove(d registry.Device) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	key, ok := p.byDevice[d.ID]
+	if !ok {
+		return nil
+	}
+	delete(p.byDevice, d.ID)
+	return p.srv.RemovePeer(key)
+}
+
+// restore adds the peer of every active device, after a restart (REL6).
+func (p *peers) restore(ctx context.Context, reg *registry.Registry) (int, error) {
+	devs, err := reg.List(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, d := range devs {
+		if d.State != registry.StateActive {
+			continue
+		}
+		if err := p.Add(d); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}

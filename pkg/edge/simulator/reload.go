@@ -1,0 +1,115 @@
+package simulator
+
+import (
+	"context"
+
+	"go.uber.org/zap"
+
+	"github.com/ztagent/ztagent/pkg/control"
+	"github.com/ztagent/ztagent/pkg/edge/registry"
+)
+
+// Reload loads the configuration files again and applies them: IdP users
+// and groups (S12), the IdP's prompt (S11), Gateway policies, the virtual
+// network and the device profile. A configuration with errors changes
+// nothing and the result lists every error (REL7). Listeners, the IdP's
+// client credentials and the address pool need a restart; a change to them
+// is reported as a warning.
+func (s *Simulator) Reload(ctx context.Context) control.ReloadResult {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	old := s.cfg.Load()
+	next, err := loadConfig(s.opts.TerraformDir, s.opts.SimFile, s.opts.Listen)
+	if err != nil {
+		return s.reloadFailed(ctx, err)
+	}
+	var warnings []string
+	if next.sim.Listen != s.fileListen {
+		warnings = append(warnings, "listener changes take effect after a restart of edged")
+	}
+	// Listeners stay where they are until a restart.
+	next.sim.Listen = old.sim.Listen
+	if next.sim.Team != old.sim.Team {
+		warnings = append(warnings, "the team name changes after a restart of edged; the old one stays in force")
+		next.sim.Team = old.sim.Team
+	}
+	if next.clientID() != old.clientID() || !next.sim.IdP.Provider.Config.ClientSecret.Equal(old.sim.IdP.Provider.Config.ClientSecret) {
+		warnings = append(warnings, "the identity provider's client_id and client_secret change after a restart of edged")
+	}
+	if next.sim.Network.AddressPool != old.sim.Network.AddressPool || next.sim.Network.Resolver != old.sim.Network.Resolver {
+		warnings = append(warnings, "the address pool and the resolver change after a restart of edged")
+	}
+
+	// Prepare everything that can fail before changing anything, so that
+	// a refused reload leaves the old configuration whole.
+	network, err := next.network()
+	if err != nil {
+		return s.reloadFailed(ctx, err)
+	}
+	applyGateway, err := s.gateway.prepare(next)
+	if err != nil {
+		return s.reloadFailed(ctx, err)
+	}
+	applyTeam, err := s.team.prepare(next)
+	if err != nil {
+		return s.reloadFailed(ctx, err)
+	}
+	users, _ := idpUsers(next)
+	if err := s.idp.SetUsers(users); err != nil {
+		return s.reloadFailed(ctx, err)
+	}
+	if err := s.wg.SetNetwork(network); err != nil {
+		// The users changed already; the network is the edge's own
+		// construction and was checked above, so this is a bug.
+		s.log.Error("applying the virtual network of a reload", zap.Error(err))
+	}
+	applyTeam()
+	applyGateway()
+	s.cfg.Store(next)
+
+	for _, d := range next.diags {
+		warnings = append(warnings, d.String())
+	}
+	s.audit(ctx, "config_reloaded", map[string]any{"warnings": len(warnings)})
+	s.notifyPolicyChanged(ctx)
+	s.log.Info("configuration reloaded", zap.Int("warnings", len(warnings)))
+	return control.ReloadResult{Reloaded: true, Warnings: warnings}
+}
+
+func (s *Simulator) reloadFailed(ctx context.Context, err error) control.ReloadResult {
+	res := control.ReloadResult{}
+	if ce, ok := err.(*ConfigError); ok {
+		for _, d := range ce.Diagnostics.Errors() {
+			res.Errors = append(res.Errors, d.String())
+		}
+	} else {
+		res.Errors = []string{err.Error()}
+	}
+	s.audit(ctx, "config_reload_refused", map[string]any{"errors": res.Errors})
+	s.log.Warn("configuration reload refused; the old configuration stays in force", zap.Strings("errors", res.Errors))
+	return res
+}
+
+// notifyPolicyChanged appends policy_changed to every active device's
+// stream, so that agents fetch their session map again.
+func (s *Simulator) notifyPolicyChanged(ctx context.Context) {
+	devs, err := s.reg.List(ctx)
+	if err != nil {
+		s.log.Error("listing devices to announce the new policies", zap.Error(err))
+		return
+	}
+	for _, d := range devs {
+		if d.State != registry.StateActive {
+			continue
+		}
+		if _, err := s.reg.Append(ctx, d.ID, control.EventPolicyChanged, struct{}{}); err != nil {
+			s.log.Error("announcing the new policies", zap.String("device", d.ID), zap.Error(err))
+		}
+	}
+}
+
+func (s *Simulator) audit(ctx context.Context, kind string, detail any) {
+	if _, err := s.reg.Audit(ctx, kind, "edged", "", detail); err != nil {
+		s.log.Error("writing the audit log", zap.String("kind", kind), zap.Error(err))
+	}
+}

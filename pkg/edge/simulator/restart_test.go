@@ -1,0 +1,187 @@
+package simulator
+
+import (
+	"errors"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ztagent/ztagent/internal/secret"
+	"github.com/ztagent/ztagent/pkg/control"
+	"github.com/ztagent/ztagent/pkg/edge/admin"
+)
+
+// REL6: after a restart of the edge on the same state directory the device
+// token still works, the edge keeps its WireGuard key and the device's
+// peer, and a tunnel carries traffic again without a new registration.
+// (An already-running tunnel recovers by itself too, but only after
+// WireGuard's rekey timeout of about 15 s, too slow for this test.)
+func TestREL6_RestartKeepsRegistrations(t *testing.T) {
+	tc := newTestConfig(t)
+	state := stateDir(t)
+	opts := tc.options(state)
+	opts.Listen = freeListeners(t)
+	s1, err := Start(ctxT(t), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := newAgent(t, s1, "fp-1")
+	reg := a.enroll(alice)
+	tn := a.startTunnel()
+	if status, _, err := getThrough(ctxT(t), tn, "http://wiki.acme.internal/"); err != nil || status != 200 {
+		t.Fatalf("before restart: %d %v", status, err)
+	}
+	if err := s1.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s2 := startSim(t, opts)
+	a.sim = s2
+	d, err := a.api().Device(ctxT(t), reg.DeviceID)
+	if err != nil || d.State != "active" {
+		t.Fatalf("after restart: %+v %v", d, err)
+	}
+	if got := s2.cfg.Load().settings(s2.wg).Tunnel.EdgePublicKey; got != reg.Tunnel.EdgePublicKey {
+		t.Fatalf("the edge's WireGuard key changed across a restart: %s → %s", reg.Tunnel.EdgePublicKey, got)
+	}
+	// The agent's next tunnel (after its own restart, or a re-handshake
+	// when its control stream reconnects) works with the same
+	// registration: the edge restored the device's peer.
+	if err := tn.Close(); err != nil {
+		t.Fatal(err)
+	}
+	tn = a.startTunnel()
+	if status, body, err := getThrough(ctxT(t), tn, "http://wiki.acme.internal/again"); err != nil || status != 200 {
+		t.Fatalf("after restart the tunnel does not carry traffic: %d %q %v", status, body, err)
+	}
+	for _, f := range []string{dbFile, adminTokenFile, wgKeyFile} {
+		fi, err := os.Stat(filepath.Join(state, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm()&0o077 != 0 {
+			t.Errorf("%s has mode %v; want no access for group and others", f, fi.Mode().Perm())
+		}
+	}
+}
+
+// REL7: a configuration with errors does not start, and every error is
+// listed; a reload with errors keeps the old configuration and reports
+// them.
+func TestREL7_BadConfig(t *testing.T) {
+	tc := newTestConfig(t)
+	good := tc.readTF(t)
+	tc.editTF(t, `duration\s*=\s*"1h30m0s"`, `duration = "soon"`)
+	bad := tc.readTF(t)
+	tc.writeTF(t, strings.Replace(bad, `duration = "1h"`, `duration = "-1h"`, 1))
+	_, err := Start(ctxT(t), tc.options(stateDir(t)))
+	var ce *ConfigError
+	if !errors.As(err, &ce) || len(ce.Diagnostics.Errors()) < 2 || !strings.Contains(ce.Error(), "main.tf:") {
+		t.Fatalf("Start with two bad durations: %v", err)
+	}
+
+	tc.writeTF(t, good)
+	s := startSim(t, tc.options(stateDir(t)))
+	tc.writeTF(t, bad)
+	_, err = adminClient(s).Reload(ctxT(t))
+	var apiErr *admin.APIError
+	if !errors.As(err, &apiErr) || apiErr.Reload == nil || len(apiErr.Reload.Errors) == 0 || !strings.Contains(apiErr.Reload.Errors[0], "main.tf:") {
+		t.Fatalf("bad reload: %v", err)
+	}
+	// The old configuration is in force: enrollment still works.
+	a := newAgent(t, s, "fp-1")
+	a.enroll(alice)
+	kinds := auditKinds(t, s)
+	if !containsKind(kinds, "config_reload_refused") {
+		t.Fatalf("audit log lacks the refused reload: %v", kinds)
+	}
+}
+
+func containsKind(kinds []string, k string) bool {
+	for _, x := range kinds {
+		if x == k {
+			return true
+		}
+	}
+	return false
+}
+
+// The event stream resumes: reconnecting with the last sequence number
+// seen gives every later event once, nothing before it.
+func TestEventsResume(t *testing.T) {
+	tc := newTestConfig(t)
+	s := startSim(t, tc.options(stateDir(t)))
+	a := newAgent(t, s, "fp-1")
+	reg := a.enroll(alice)
+	for i := range 5 {
+		if _, err := s.Registry().Append(ctxT(t), reg.DeviceID, control.EventPolicyChanged, map[string]int{"n": i}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, err := a.api().Events(ctxT(t), reg.DeviceID, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := nextEvent(t, st)
+	second := nextEvent(t, st)
+	st.Close()
+
+	st, err = a.api().Events(ctxT(t), reg.DeviceID, second.Seq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	// Appended while connected: arrives after the backlog.
+	if _, err := s.Registry().Append(ctxT(t), reg.DeviceID, control.EventPolicyChanged, map[string]int{"n": 5}); err != nil {
+		t.Fatal(err)
+	}
+	var seqs []int64
+	for range 4 {
+		seqs = append(seqs, nextEvent(t, st).Seq)
+	}
+	if first.Seq >= second.Seq {
+		t.Fatalf("sequence numbers do not increase: %d, %d", first.Seq, second.Seq)
+	}
+	for i, seq := range seqs {
+		if seq <= second.Seq || (i > 0 && seq <= seqs[i-1]) {
+			t.Fatalf("after resuming at %d got %v", second.Seq, seqs)
+		}
+	}
+	if _, err := a.api().Events(ctxT(t), reg.DeviceID, -1); !control.IsCode(err, control.CodeBadRequest) {
+		t.Fatalf("after=-1: %v", err)
+	}
+}
+
+// The admin API needs its token; the clock moves simulated time, which the
+// device's age follows.
+func TestAdminAPI(t *testing.T) {
+	tc := newTestConfig(t)
+	s := startSim(t, tc.options(stateDir(t)))
+	wrong := &admin.Client{BaseURL: s.APIURL(), Token: secret.New("wrong-admin-token")}
+	if _, err := wrong.Devices(ctxT(t)); err == nil || !strings.Contains(err.Error(), "unauthorized") {
+		t.Fatalf("wrong admin token: %v", err)
+	}
+	noToken, err := http.Get(s.APIURL() + "/admin/v1/devices")
+	if err != nil {
+		t.Fatal(err)
+	}
+	noToken.Body.Close()
+	if noToken.StatusCode != http.StatusUnauthorized || noToken.Header.Get(control.VersionHeader) != control.APIVersion {
+		t.Fatalf("no admin token: %d, version %q", noToken.StatusCode, noToken.Header.Get(control.VersionHeader))
+	}
+
+	before := s.Clock().Now()
+	st, err := adminClient(s).AdvanceClock(ctxT(t), 90*time.Minute)
+	if err != nil || st.Now.Sub(before) < 90*time.Minute || st.Offset != "1h30m0s" {
+		t.Fatalf("advance: %+v %v", st, err)
+	}
+	if _, err := adminClient(s).AdvanceClock(ctxT(t), -time.Hour); err == nil {
+		t.Fatal("the clock moved back")
+	}
+	if _, err := adminClient(s).Revoke(ctxT(t), "no-such-device"); err == nil || !strings.Contains(err.Error(), "404") {
+		t.Fatalf("revoke of an unknown device: %v", err)
+	}
+}

@@ -1,0 +1,273 @@
+package simulator
+
+import (
+	"encoding/json"
+	"io"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ztagent/ztagent/internal/testenv/scriptbrowser"
+	"github.com/ztagent/ztagent/pkg/control"
+	"github.com/ztagent/ztagent/pkg/edge/registry"
+)
+
+// nextEvent reads one event with a deadline.
+func nextEvent(t *testing.T, st *control.EventStream) control.Event {
+	t.Helper()
+	type res struct {
+		ev  control.Event
+		err error
+	}
+	ch := make(chan res, 1)
+	go func() {
+		ev, err := st.Next()
+		ch <- res{ev, err}
+	}()
+	select {
+	case r := <-ch:
+		if r.err != nil {
+			t.Fatalf("event stream: %v", r.err)
+		}
+		return r.ev
+	case <-time.After(15 * time.Second):
+		t.Fatal("no event within 15s")
+		return control.Event{}
+	}
+}
+
+func refreshIdentity(t *testing.T, a *testAgent, user *scriptbrowser.Credentials) *scriptbrowser.Result {
+	t.Helper()
+	res, err := a.browser.Visit(ctxT(t), a.reg.Team.RefreshIdentityURL, scriptbrowser.VisitOptions{Login: user})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != 200 {
+		t.Fatalf("refresh-identity ended with %d at %s: %s %s", res.Status, res.URL, res.ErrorText, res.Body)
+	}
+	return res
+}
+
+// S2: any successful IdP authentication of the user resets the age of every
+// device of that user: here the enrollment of a second device, then a
+// refresh-identity from it, each move the first device's auth_time and put
+// a session_refreshed event on its stream.
+func TestS2_AnyLoginResetsSession(t *testing.T) {
+	tc := newTestConfig(t)
+	s := startSim(t, tc.options(stateDir(t)))
+	laptop := newAgent(t, s, "fp-laptop")
+	first := laptop.enroll(alice)
+	st, err := laptop.api().Events(ctxT(t), first.DeviceID, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+
+	if _, err := adminClient(s).AdvanceClock(ctxT(t), 2*time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	phone := newAgent(t, s, "fp-phone")
+	second := phone.enroll(alice)
+	if !second.AuthTime.After(first.AuthTime.Add(2*time.Hour - time.Minute)) {
+		t.Fatalf("second login auth_time %v is not ~2h after the first %v", second.AuthTime, first.AuthTime)
+	}
+	ev := nextEvent(t, st)
+	var p control.SessionRefreshed
+	if ev.Type != control.EventSessionRefreshed || json.Unmarshal(ev.Payload, &p) != nil || !p.AuthTime.Equal(second.AuthTime) {
+		t.Fatalf("laptop got %+v (%s), want session_refreshed at %v", ev, ev.Payload, second.AuthTime)
+	}
+	d, err := laptop.api().Device(ctxT(t), first.DeviceID)
+	if err != nil || !d.AuthTime.Equal(second.AuthTime) {
+		t.Fatalf("laptop auth_time %v, %v; want %v", d.AuthTime, err, second.AuthTime)
+	}
+
+	// refresh-identity from the phone's browser resets the laptop too.
+	if _, err := adminClient(s).AdvanceClock(ctxT(t), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	refreshIdentity(t, phone, alice)
+	ev = nextEvent(t, st)
+	if ev.Type != control.EventSessionRefreshed || json.Unmarshal(ev.Payload, &p) != nil || !p.AuthTime.After(second.AuthTime) {
+		t.Fatalf("after refresh-identity the laptop got %+v", ev)
+	}
+}
+
+// S11: with an IdP browser session, prompt=login (azureAD) still shows the
+// form on refresh-identity; once a reload removes the prompt, the IdP
+// session re-authenticates silently. The audit log shows each prompt.
+func TestS11_PromptLoginForcesForm(t *testing.T) {
+	tc := newTestConfig(t)
+	s := startSim(t, tc.options(stateDir(t)))
+	a := newAgent(t, s, "fp-1")
+	a.enroll(alice) // leaves an IdP session cookie in the browser
+
+	res := refreshIdentity(t, a, alice)
+	if res.FormsShown != 1 {
+		t.Fatalf("prompt=login: %d login forms shown, want 1", res.FormsShown)
+	}
+
+	tc.editTF(t, `(?m)^\s*prompt\s*=\s*"login"\s*$`, "")
+	if res, err := adminClient(s).Reload(ctxT(t)); err != nil || !res.Reloaded {
+		t.Fatalf("reload: %+v %v", res, err)
+	}
+	team, err := a.api().Team(ctxT(t), "acme")
+	if err != nil || team.IdP.Prompt != "" {
+		t.Fatalf("after reload the team says prompt %q (%v)", team.IdP.Prompt, err)
+	}
+	res = refreshIdentity(t, a, nil)
+	if res.FormShown() {
+		t.Fatal("without prompt, the IdP session did not re-authenticate silently")
+	}
+
+	page, err := adminClient(s).Audit(ctxT(t), 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var prompts []string
+	for _, r := range page.Records {
+		if r.Kind != "idp_authorize" {
+			continue
+		}
+		var d struct {
+			Prompt        string `json:"prompt"`
+			SessionReused bool   `json:"session_reused"`
+		}
+		if err := json.Unmarshal(r.Detail, &d); err != nil {
+			t.Fatal(err)
+		}
+		prompts = append(prompts, d.Prompt)
+	}
+	if len(prompts) < 3 || prompts[len(prompts)-2] != "login" || prompts[len(prompts)-1] != "" {
+		t.Fatalf("authorize prompts in the audit log: %q", prompts)
+	}
+}
+
+// S11: prompt on an IdP that is not azureAD is a configuration error.
+func TestS11_PromptOnOtherIdPRefused(t *testing.T) {
+	tc := newTestConfig(t)
+	tc.editTF(t, `type\s*=\s*"azureAD"`, `type = "okta"`)
+	_, err := Start(ctxT(t), tc.options(stateDir(t)))
+	var ce *ConfigError
+	if err == nil || !asConfigError(err, &ce) || !strings.Contains(ce.Error(), "prompt") {
+		t.Fatalf("Start = %v, want a configuration error about prompt", err)
+	}
+}
+
+func asConfigError(err error, dst **ConfigError) bool {
+	ce, ok := err.(*ConfigError)
+	*dst = ce
+	return ok
+}
+
+// S12: a group change in the simulator file, reloaded, reaches the device
+// after refresh-identity.
+func TestS12_GroupChangeAfterRefreshIdentity(t *testing.T) {
+	tc := newTestConfig(t)
+	s := startSim(t, tc.options(stateDir(t)))
+	a := newAgent(t, s, "fp-1")
+	reg := a.enroll(alice)
+
+	sim := tc.readSim(t)
+	changed := strings.Replace(sim, `groups   = ["engineering"]`, `groups   = ["engineering", "sre"]`, 1)
+	if changed == sim {
+		t.Fatal("the example simulator file changed shape; update the test")
+	}
+	tc.writeSim(t, changed)
+	if res, err := adminClient(s).Reload(ctxT(t)); err != nil || !res.Reloaded {
+		t.Fatalf("reload: %+v %v", res, err)
+	}
+	d, _ := a.api().Device(ctxT(t), reg.DeviceID)
+	if slices.Contains(d.User.Groups, "sre") {
+		t.Fatal("groups changed before the user re-authenticated")
+	}
+	refreshIdentity(t, a, alice)
+	d, err := a.api().Device(ctxT(t), reg.DeviceID)
+	if err != nil || !slices.Equal(d.User.Groups, []string{"engineering", "sre"}) {
+		t.Fatalf("groups after refresh-identity: %v (%v)", d.User.Groups, err)
+	}
+}
+
+// S13: one user per device. Bob is refused on alice's device (409 naming
+// alice) until alice leaves; leaving is refused when the device profile
+// does not allow it; an admin revoke frees the device too.
+func TestS13_OneUserPerDevice(t *testing.T) {
+	tc := newTestConfig(t)
+	s := startSim(t, tc.options(stateDir(t)))
+	a := newAgent(t, s, "fp-shared")
+	regA := a.enroll(alice)
+
+	b := newAgent(t, s, "fp-shared")
+	_, err := b.register(b.login(bob))
+	var apiErr *control.APIError
+	if !asAPIError(err, &apiErr) || apiErr.Status != 409 || apiErr.Code != registry.CodeOtherUser || apiErr.User != alice.Email {
+		t.Fatalf("bob on alice's device: %v", err)
+	}
+	if err := a.api().Leave(ctxT(t), regA.DeviceID); err != nil {
+		t.Fatalf("alice leaves: %v", err)
+	}
+	regB := b.enroll(bob)
+
+	// Not allowed to leave: bob stays until an admin revokes the device.
+	tc.editTF(t, `allowed_to_leave\s*=\s*true`, "allowed_to_leave = false")
+	if res, err := adminClient(s).Reload(ctxT(t)); err != nil || !res.Reloaded {
+		t.Fatalf("reload: %+v %v", res, err)
+	}
+	err = b.api().Leave(ctxT(t), regB.DeviceID)
+	if !asAPIError(err, &apiErr) || apiErr.Status != 403 || apiErr.Code != registry.CodeNotAllowedLeave {
+		t.Fatalf("leave while not allowed: %v", err)
+	}
+	if _, err := adminClient(s).Revoke(ctxT(t), regB.DeviceID); err != nil {
+		t.Fatal(err)
+	}
+	c := newAgent(t, s, "fp-shared")
+	if reg := c.enroll(alice); reg.User.Email != alice.Email {
+		t.Fatalf("alice after revoke: %+v", reg.User)
+	}
+}
+
+func asAPIError(err error, dst **control.APIError) bool {
+	e, ok := err.(*control.APIError)
+	*dst = e
+	return ok
+}
+
+// S14: an admin revoke puts device_revoked on the device's stream (its last
+// line), the token stops working and the WireGuard peer goes away, so the
+// tunnel carries no new flow.
+func TestS14_RevokeSignalsAndStopsTraffic(t *testing.T) {
+	tc := newTestConfig(t)
+	s := startSim(t, tc.options(stateDir(t)))
+	a := newAgent(t, s, "fp-1")
+	reg := a.enroll(alice)
+	tn := a.startTunnel()
+	if status, _, err := getThrough(ctxT(t), tn, "http://wiki.acme.internal/"); err != nil || status != 200 {
+		t.Fatalf("before revoke: %d %v", status, err)
+	}
+	st, err := a.api().Events(ctxT(t), reg.DeviceID, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+
+	if _, err := adminClient(s).Revoke(ctxT(t), reg.DeviceID); err != nil {
+		t.Fatal(err)
+	}
+	if ev := nextEvent(t, st); ev.Type != control.EventDeviceRevoked {
+		t.Fatalf("event after revoke: %+v", ev)
+	}
+	if _, err := st.Next(); err != io.EOF {
+		t.Fatalf("the stream went on after device_revoked: %v", err)
+	}
+	if _, err := a.api().Events(ctxT(t), reg.DeviceID, 0); !control.IsCode(err, registry.CodeRevoked) {
+		t.Fatalf("reconnecting a revoked device's stream: %v", err)
+	}
+	ctx := ctxT(t)
+	if status, body, err := getThrough(ctx, tn, "http://wiki.acme.internal/"); err == nil && status == 200 {
+		t.Fatalf("a revoked device still reaches the wiki: %s", body)
+	}
+	devs, err := adminClient(s).Devices(ctxT(t))
+	if err != nil || len(devs) != 1 || devs[0].State != "revoked" {
+		t.Fatalf("devices after revoke: %+v %v", devs, err)
+	}
+}
