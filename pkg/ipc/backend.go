@@ -1,0 +1,72 @@
+// Package ipc is agentd's local API (DESIGN §4): HTTP/1.1 over a unix
+// socket, callers identified by their kernel peer credentials and held to
+// the permission table, JSON bodies from pkg/ipc/ipcproto, an NDJSON event
+// stream, and the one typed client agentctl, tray apps and tests use.
+package ipc
+
+import (
+	"context"
+	"encoding/json"
+
+	"github.com/ztagent/ztagent/pkg/ipc/ipcproto"
+)
+
+// Caller is who sent a request, from the socket's peer credentials.
+type Caller struct {
+	UID int
+	GID int
+	PID int
+}
+
+// IsRoot reports whether the caller is the superuser.
+func (c Caller) IsRoot() bool { return c.UID == 0 }
+
+// Backend is what the IPC server serves: the agent (pkg/agent). Errors that
+// are *ipcproto-coded (see Error) keep their code and status; others become
+// 500 internal with a generic message.
+type Backend interface {
+	// Status returns the current status; it must answer at once, whatever
+	// the keyring or the edge are doing (REL2, REL3).
+	Status(ctx context.Context) ipcproto.Status
+	// Session returns the per-policy expiry map.
+	Session(ctx context.Context) (ipcproto.Session, error)
+	// Explain returns the edge's decision trace for a flow to dst.
+	Explain(ctx context.Context, dst, proto string) (json.RawMessage, error)
+	// Register starts an enrollment for caller, who becomes the operator
+	// when it completes, and returns the URL to open.
+	Register(ctx context.Context, caller Caller, req ipcproto.RegisterRequest) (ipcproto.AuthURL, error)
+	// Leave leaves the organization, if the edge allows it.
+	Leave(ctx context.Context) error
+	// Connect and Disconnect start and stop the tunnel.
+	Connect(ctx context.Context) error
+	Disconnect(ctx context.Context) error
+	// Reauth publishes the refresh-identity URL (a manual re-authentication
+	// is never deduplicated, S16) and returns it.
+	Reauth(ctx context.Context) (ipcproto.AuthURL, error)
+	// Settings returns the settings; SetSettings changes the non-empty ones.
+	Settings(ctx context.Context) ipcproto.Settings
+	SetSettings(ctx context.Context, s ipcproto.Settings) error
+	// Subscribe returns the current status and a channel of later events,
+	// closed when the subscription is dropped (too slow) or cancel is
+	// called. The channel must never block the agent: a subscriber that
+	// falls behind is dropped.
+	Subscribe() (snapshot ipcproto.Status, events <-chan ipcproto.Event, cancel func())
+	// Operator returns the uid that registered the device, and whether the
+	// device is registered.
+	Operator() (uid int, registered bool)
+}
+
+// Error is an error with an IPC code and HTTP status, which the server
+// answers with as is. Backends return it for refusals a person must read.
+type Error struct {
+	Status int
+	Detail ipcproto.Error
+}
+
+// Error returns the message and the hint.
+func (e *Error) Error() string {
+	if e.Detail.Hint == "" {
+		return e.Detail.Message
+	}
+	return e.Detail.Message + "; " + e.Detail.Hint
+}

@@ -1,0 +1,230 @@
+// Package ipcproto holds the types of the IPC between agentd and its
+// front-ends (agentctl, a tray app) (DESIGN §4): the agent's states, the
+// JSON bodies of every route and the events of the stream. It has no code
+// that talks: pkg/ipc serves and calls these, pkg/agent fills them in.
+// Field names are an external contract; add fields, never rename them.
+package ipcproto
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Version is the IPC protocol version, sent in the APIVersionHeader of every
+// response and in the path prefix (/v1/). A client that sees another
+// version warns.
+const (
+	Version             = "1"
+	APIVersionHeader    = "Ztagent-Api-Version"
+	DaemonVersionHeader = "Ztagent-Daemon-Version"
+)
+
+// State is the agent's state: one enum, shared by the daemon and every
+// front-end.
+type State string
+
+// The agent's states.
+const (
+	// StateUnregistered: no registration; `agentctl register` starts one.
+	StateUnregistered State = "unregistered"
+	// StateRegistering: an enrollment is waiting for the browser login.
+	StateRegistering State = "registering"
+	// StateConnecting: registered; the tunnel or the control stream is
+	// coming up (or retrying after an edge outage).
+	StateConnecting State = "connecting"
+	// StateConnected: the tunnel is up and the control stream follows the
+	// edge.
+	StateConnected State = "connected"
+	// StateDisconnected: registered, tunnel stopped at the user's request.
+	StateDisconnected State = "disconnected"
+	// StateReauthRequired: the edge blocked a flow because the client
+	// session expired (S16); the tunnel stays up.
+	StateReauthRequired State = "reauth_required"
+	// StateRevoked: an administrator revoked the device (S14); the
+	// registration was deleted.
+	StateRevoked State = "revoked"
+	// StateKeyringUnavailable: the keyring did not answer in time or is
+	// locked (REL2).
+	StateKeyringUnavailable State = "keyring_unavailable"
+)
+
+// States lists every state, in the order above.
+var States = []State{StateUnregistered, StateRegistering, StateConnecting, StateConnected,
+	StateDisconnected, StateReauthRequired, StateRevoked, StateKeyringUnavailable}
+
+// Registration is the registration as front-ends see it: no secret.
+type Registration struct {
+	DeviceID     string    `json:"device_id"`
+	User         string    `json:"user"`
+	Team         string    `json:"team"`
+	IdP          string    `json:"idp"`
+	RegisteredAt time.Time `json:"registered_at"`
+}
+
+// Tunnel is the tunnel's state.
+type Tunnel struct {
+	Mode      string    `json:"mode"` // proxy or tun
+	ProxyAddr string    `json:"proxy_addr,omitempty"`
+	Interface string    `json:"interface,omitempty"`
+	Endpoint  string    `json:"endpoint"`
+	Addresses []string  `json:"addresses"`
+	Up        bool      `json:"up"`
+	Since     time.Time `json:"since,omitempty"`
+	// LastHandshake is the last WireGuard handshake with the edge.
+	LastHandshake time.Time `json:"last_handshake,omitempty"`
+	RxBytes       uint64    `json:"rx_bytes"`
+	TxBytes       uint64    `json:"tx_bytes"`
+}
+
+// SessionClock is the session's timestamps on the edge's clock (S1).
+type SessionClock struct {
+	AuthTime   time.Time `json:"auth_time"`
+	ServerTime time.Time `json:"server_time"`
+}
+
+// Status answers GET /v1/status.
+type Status struct {
+	State        State         `json:"state"`
+	Registration *Registration `json:"registration"`
+	Tunnel       *Tunnel       `json:"tunnel"`
+	Session      *SessionClock `json:"session"`
+	// ReauthURL is the refresh-identity URL while reauth_required.
+	ReauthURL string `json:"reauth_url,omitempty"`
+	// Message says what the state means for the user and what to do.
+	Message string `json:"message,omitempty"`
+}
+
+// PolicyExpiry is one Gateway policy's session deadline.
+type PolicyExpiry struct {
+	PolicyID  string    `json:"policy_id"`
+	Name      string    `json:"name"`
+	Filter    string    `json:"filter"`
+	Duration  string    `json:"duration"`
+	ExpiresAt time.Time `json:"expires_at"`
+	Expired   bool      `json:"expired"`
+}
+
+// AccessExpiry is the Access device session's deadline (S9).
+type AccessExpiry struct {
+	Duration  string    `json:"duration"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// Session answers GET /v1/session: the per-policy expiry map.
+type Session struct {
+	AuthTime   time.Time      `json:"auth_time"`
+	ServerTime time.Time      `json:"server_time"`
+	Gateway    []PolicyExpiry `json:"gateway"`
+	Access     *AccessExpiry  `json:"access"`
+}
+
+// AuthURL answers POST /v1/registration and POST /v1/reauth: the URL the
+// user opens in a browser.
+type AuthURL struct {
+	AuthURL string `json:"auth_url"`
+}
+
+// RegisterRequest is the body of POST /v1/registration.
+type RegisterRequest struct {
+	// Team is the team name; empty uses the configured one.
+	Team string `json:"team,omitempty"`
+}
+
+// Settings answers GET /v1/settings and is the body of PATCH /v1/settings
+// (fields left empty are not changed).
+type Settings struct {
+	Mode      string `json:"mode,omitempty"`
+	ProxyAddr string `json:"proxy_addr,omitempty"`
+}
+
+// Event types on GET /v1/events.
+const (
+	EventSnapshot         = "snapshot"
+	EventStateChanged     = "state_changed"
+	EventBrowseToURL      = "browse_to_url"
+	EventSessionExpired   = "session_expired"
+	EventSessionRefreshed = "session_refreshed"
+	EventExpiryWarning    = "expiry_warning"
+	EventDeviceRevoked    = "device_revoked"
+	EventTunnelUp         = "tunnel_up"
+	EventTunnelDown       = "tunnel_down"
+	EventError            = "error"
+)
+
+// Event is one line of the NDJSON event stream. The first line of every
+// stream is a snapshot whose Data is a Status.
+type Event struct {
+	Type string          `json:"type"`
+	Time time.Time       `json:"time"`
+	Data json.RawMessage `json:"data,omitempty"`
+}
+
+// StateChanged is the data of state_changed.
+type StateChanged struct {
+	From    State  `json:"from"`
+	To      State  `json:"to"`
+	Message string `json:"message,omitempty"`
+}
+
+// BrowseToURL is the data of browse_to_url: a URL, already validated (SEC4),
+// that a front-end opens once. Reason is "register", "reauth" or
+// "session_expired".
+type BrowseToURL struct {
+	URL    string `json:"url"`
+	Reason string `json:"reason"`
+}
+
+// SessionExpired is the data of session_expired.
+type SessionExpired struct {
+	PolicyID   string `json:"policy_id"`
+	PolicyName string `json:"policy_name"`
+	Filter     string `json:"filter"`
+}
+
+// SessionRefreshed is the data of session_refreshed.
+type SessionRefreshed struct {
+	AuthTime time.Time `json:"auth_time"`
+	Groups   []string  `json:"groups"`
+}
+
+// ExpiryWarning is the data of expiry_warning.
+type ExpiryWarning struct {
+	PolicyName string    `json:"policy_name"`
+	ExpiresAt  time.Time `json:"expires_at"`
+}
+
+// ErrorEvent is the data of an error event.
+type ErrorEvent struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// ErrorBody is every error response.
+type ErrorBody struct {
+	Error Error `json:"error"`
+}
+
+// Error is a refusal explained to a person. Hint says what to do, such as
+// the command to re-run and as whom.
+type Error struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Hint    string `json:"hint,omitempty"`
+}
+
+// Error codes.
+const (
+	CodePermissionDenied   = "permission_denied"
+	CodeBadRequest         = "bad_request"
+	CodeNotFound           = "not_found"
+	CodeConflict           = "conflict"
+	CodeNotRegistered      = "not_registered"
+	CodeAlreadyRegistered  = "already_registered"
+	CodeOtherUser          = "device_registered_to_other_user"
+	CodeNotAllowedToLeave  = "not_allowed_to_leave"
+	CodeKeyringUnavailable = "keyring_unavailable"
+	CodeEdgeUnreachable    = "edge_unreachable"
+	CodeForbiddenOrigin    = "forbidden_origin"
+	CodeTooManyClients     = "too_many_clients"
+	CodeInternal           = "internal"
+)
