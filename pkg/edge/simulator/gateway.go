@@ -1,19 +1,189 @@
 package simulator
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/ztagent/ztagent/pkg/control"
 	"github.com/ztagent/ztagent/pkg/edge/controlapi"
+	"github.com/ztagent/ztagent/pkg/edge/gateway"
+	"github.com/ztagent/ztagent/pkg/edge/internal/httpapi"
+	"github.com/ztagent/ztagent/pkg/edge/registry"
 	"github.com/ztagent/ztagent/pkg/edge/wg"
 )
 
-// gatewayHooks connects the Gateway to the WireGuard server and the
-// control API.
+// gatewayHooks connects the Gateway to the registry (who a device is, where
+// its signals go, the audit log), the WireGuard server (its hooks) and the
+// control API (session and explain).
 type gatewayHooks struct {
-	s *Simulator
+	s   *Simulator
+	gw  *gateway.Gateway
+	ids *identityCache
 }
 
-func newGatewayHooks(s *Simulator, _ *config) *gatewayHooks { return &gatewayHooks{s: s} }
+func newGatewayHooks(s *Simulator, cfg *config) (*gatewayHooks, error) {
+	g := &gatewayHooks{s: s, ids: newIdentityCache(s)}
+	network, err := cfg.network()
+	if err != nil {
+		return nil, err
+	}
+	g.gw, err = gateway.New(gateway.Options{
+		Policies:           gateway.PoliciesFrom(cfg.tf),
+		Network:            network,
+		Devices:            g.ids,
+		Clock:              s.clock,
+		Signal:             g.signal,
+		Audit:              g.audit,
+		RefreshIdentityURL: cfg.refreshIdentityURL(),
+		Logger:             s.log.Named("gateway"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("start the Gateway: %w", err)
+	}
+	return g, nil
+}
 
-func (g *gatewayHooks) flowHook() wg.FlowHook           { return nil }
-func (g *gatewayHooks) dnsHook() wg.DNSHook             { return nil }
-func (g *gatewayHooks) decisions() controlapi.Decisions { return nil }
-func (g *gatewayHooks) prepare(*config) (func(), error) { return func() {}, nil }
+func (g *gatewayHooks) flowHook() wg.FlowHook { return g.gw }
+func (g *gatewayHooks) dnsHook() wg.DNSHook   { return g.gw }
+
+// decisions returns the control API's view of the Gateway.
+func (g *gatewayHooks) decisions() controlapi.Decisions { return g }
+
+// prepare checks a reload's policies and returns the function that swaps
+// them in. SetPolicies compiles before it swaps, so a compile error here
+// leaves the running policies alone.
+func (g *gatewayHooks) prepare(cfg *config) (func(), error) {
+	network, err := cfg.network()
+	if err != nil {
+		return nil, err
+	}
+	pol := gateway.PoliciesFrom(cfg.tf)
+	check, err := gateway.New(gateway.Options{Policies: pol, Devices: g.ids})
+	if err != nil {
+		return nil, err
+	}
+	_ = check.Close()
+	return func() {
+		if err := g.gw.SetPolicies(pol); err != nil {
+			g.s.log.Error("swapping in the reloaded Gateway policies", zap.Error(err))
+		}
+		g.gw.SetNetwork(network)
+	}, nil
+}
+
+func (g *gatewayHooks) close() error {
+	if g == nil || g.gw == nil {
+		return nil
+	}
+	return g.gw.Close()
+}
+
+// signal appends session_expired to the device's stream (S3, S16).
+func (g *gatewayHooks) signal(ctx context.Context, se gateway.SessionExpired) error {
+	_, err := g.s.reg.Append(ctx, se.DeviceID, control.EventSessionExpired, se)
+	return err
+}
+
+func (g *gatewayHooks) audit(ctx context.Context, d gateway.Decision) error {
+	_, err := g.s.reg.Audit(ctx, "gateway_decision", d.User, d.DeviceID, d)
+	return err
+}
+
+// sessionView is GET /v1/registrations/{id}/session: the Gateway's
+// per-policy map and the Access device session (S9).
+type sessionView struct {
+	gateway.Session
+	Access *accessExpiry `json:"access"`
+}
+
+type accessExpiry struct {
+	Duration  string    `json:"duration"`
+	ExpiresAt time.Time `json:"expires_at"`
+	Expired   bool      `json:"expired"`
+}
+
+// Session returns the device's expiry map.
+func (g *gatewayHooks) Session(ctx context.Context, deviceID string) (any, error) {
+	sess, err := g.gw.Session(ctx, deviceID)
+	if err != nil {
+		return nil, err
+	}
+	v := sessionView{Session: sess}
+	if org := g.s.cfg.Load().tf.Organization; org != nil && org.WarpAuthSessionDuration > 0 {
+		exp := sess.AuthTime.Add(org.WarpAuthSessionDuration)
+		v.Access = &accessExpiry{Duration: org.WarpAuthSessionDuration.String(), ExpiresAt: exp, Expired: !sess.ServerTime.Before(exp)}
+	}
+	return v, nil
+}
+
+// Explain returns the decision trace of a hypothetical flow.
+func (g *gatewayHooks) Explain(ctx context.Context, deviceID, dst, proto string) (any, error) {
+	ex, err := g.gw.Explain(ctx, deviceID, dst, proto)
+	if errors.Is(err, gateway.ErrBadDestination) {
+		return nil, httpapi.Errorf(http.StatusBadRequest, control.CodeBadRequest,
+			"pass ?dst=host:port&proto=tcp|udp, e.g. dst=wiki.acme.internal:80", "%v", err)
+	}
+	return ex, err
+}
+
+// identityCache answers the Gateway's per-flow identity lookups from
+// memory: a SQLite read per flow would sit on every device's packet path
+// for UDP. Entries are dropped whenever the registry changes a device
+// (registration, login, departure, revocation), all of which pass through
+// the simulator.
+type identityCache struct {
+	s   *Simulator
+	mu  sync.Mutex
+	m   map[string]gateway.Identity
+	gen uint64 // bumped by forget, so that a lookup racing it stores nothing stale
+}
+
+func newIdentityCache(s *Simulator) *identityCache {
+	return &identityCache{s: s, m: make(map[string]gateway.Identity)}
+}
+
+// DeviceIdentity returns who an active device belongs to.
+func (c *identityCache) DeviceIdentity(ctx context.Context, deviceID string) (gateway.Identity, error) {
+	c.mu.Lock()
+	id, ok := c.m[deviceID]
+	gen := c.gen
+	c.mu.Unlock()
+	if ok {
+		return id, nil
+	}
+	d, err := c.s.reg.Get(ctx, deviceID)
+	if err != nil {
+		return gateway.Identity{}, err
+	}
+	if d.State != registry.StateActive {
+		return gateway.Identity{}, fmt.Errorf("device %s is %s", d.ID, d.State)
+	}
+	id = gateway.Identity{Email: d.UserEmail, Name: d.UserName, Groups: d.Groups, AuthTime: d.AuthTime}
+	c.mu.Lock()
+	if c.gen == gen {
+		c.m[deviceID] = id
+	}
+	c.mu.Unlock()
+	return id, nil
+}
+
+// forget drops the cached identities of the given devices, or of every
+// device when none is given.
+func (c *identityCache) forget(ids ...string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	if len(ids) == 0 {
+		clear(c.m)
+		return
+	}
+	for _, id := range ids {
+		delete(c.m, id)
+	}
+}

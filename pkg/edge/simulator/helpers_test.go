@@ -53,7 +53,7 @@ func ctxT(t *testing.T) context.Context {
 // tests can edit it and reload.
 type testConfig struct {
 	tfDir, simFile string
-	wiki           *httptest.Server
+	wiki, git      *httptest.Server
 }
 
 func newTestConfig(t *testing.T) *testConfig {
@@ -76,7 +76,12 @@ func newTestConfig(t *testing.T) *testConfig {
 	if err != nil {
 		t.Fatal(err)
 	}
+	tc.git = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "git: %s %s", r.Method, r.URL.Path)
+	}))
+	t.Cleanup(tc.git.Close)
 	s := strings.ReplaceAll(string(sim), `"127.0.0.1:9080"`, `"`+tc.wiki.Listener.Addr().String()+`"`)
+	s = strings.ReplaceAll(s, `"127.0.0.1:9081"`, `"`+tc.git.Listener.Addr().String()+`"`)
 	tc.writeSim(t, s)
 	return tc
 }

@@ -14,13 +14,16 @@ import (
 // with a new key, removed on revocation or departure.
 type peers struct {
 	srv *wg.Server
+	// changed is told about every device whose peer changed, so that
+	// cached identities go.
+	changed func(deviceID string)
 
 	mu       sync.Mutex
 	byDevice map[string]wg.Key
 }
 
-func newPeers(srv *wg.Server) *peers {
-	return &peers{srv: srv, byDevice: make(map[string]wg.Key)}
+func newPeers(srv *wg.Server, changed func(deviceID string)) *peers {
+	return &peers{srv: srv, changed: changed, byDevice: make(map[string]wg.Key)}
 }
 
 // Add installs d's peer, replacing the one of its previous registration.
@@ -29,6 +32,7 @@ func (p *peers) Add(d registry.Device) error {
 	if err != nil {
 		return fmt.Errorf("device %s has an unusable WireGuard key: %w", d.ID, err)
 	}
+	p.changed(d.ID)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if old, ok := p.byDevice[d.ID]; ok && old != key {
@@ -45,6 +49,7 @@ func (p *peers) Add(d registry.Device) error {
 
 // Remove takes d's peer away, so that its new flows stop.
 func (p *peers) Remove(d registry.Device) error {
+	p.changed(d.ID)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	key, ok := p.byDevice[d.ID]

@@ -65,6 +65,7 @@ func (s *Simulator) Reload(ctx context.Context) control.ReloadResult {
 	}
 	applyTeam()
 	applyGateway()
+	s.gateway.ids.forget()
 	s.cfg.Store(next)
 
 	for _, d := range next.diags {

@@ -276,7 +276,9 @@ func (s *Simulator) startWireGuard(cfg *config, key secret.Value) error {
 	if err != nil {
 		return err
 	}
-	s.gateway = newGatewayHooks(s, cfg)
+	if s.gateway, err = newGatewayHooks(s, cfg); err != nil {
+		return err
+	}
 	srv, err := wg.New(wg.Config{
 		ListenAddr: cfg.sim.Listen.WireGuard,
 		PrivateKey: key,
@@ -289,7 +291,7 @@ func (s *Simulator) startWireGuard(cfg *config, key secret.Value) error {
 		return fmt.Errorf("start WireGuard on %v: %w (pass --wireguard with a free UDP address if the port is taken)", cfg.sim.Listen.WireGuard, err)
 	}
 	s.wg = srv
-	s.peers = newPeers(srv)
+	s.peers = newPeers(srv, func(id string) { s.gateway.ids.forget(id) })
 	return nil
 }
 
@@ -330,8 +332,14 @@ func (s *Simulator) Close() error {
 		var errs []error
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 		defer cancel()
-		// Close the registry first: it ends the event streams, which
-		// Shutdown would otherwise wait for.
+		// WireGuard first (no new decisions), then the Gateway (it
+		// delivers its queued audit records and signals), then the
+		// registry, which ends the event streams that Shutdown would
+		// otherwise wait for.
+		if s.wg != nil {
+			errs = append(errs, s.wg.Close())
+		}
+		errs = append(errs, s.gateway.close())
 		if s.reg != nil {
 			errs = append(errs, s.reg.Close())
 		}
@@ -341,9 +349,6 @@ func (s *Simulator) Close() error {
 			}
 		}
 		s.serving.Wait()
-		if s.wg != nil {
-			errs = append(errs, s.wg.Close())
-		}
 		if s.team != nil {
 			errs = append(errs, s.team.Close())
 		}

@@ -97,6 +97,7 @@ func (s *Simulator) onLogin(ctx context.Context, l access.Login) error {
 		s.log.Error("resetting the session of the user's devices", zap.String("user", l.Email), zap.Error(err))
 		return errSessionNotReset
 	}
+	s.gateway.ids.forget()
 	s.log.Info("user authenticated", zap.String("user", l.Email), zap.String("via", string(l.Trigger)),
 		zap.Time("auth_time", l.AuthenticatedAt), zap.Time("idp_auth_time", l.AuthTime), zap.Int("devices_refreshed", len(devs)))
 	return nil
