@@ -28,6 +28,13 @@ func New(s string) Value {
 	return Value{s: s}
 }
 
+// Wrap returns a Value for text the program neither made nor verified, such
+// as a bearer token a client presented: it prints and marshals redacted
+// like any Value, but it is not remembered by the scrubber, which holds a
+// bounded number of values and must not be flooded with a stranger's
+// guesses (they would push out the real secrets).
+func Wrap(s string) Value { return Value{s: s} }
+
 // Reveal returns the secret text; call it only where the secret is sent to
 // its one rightful destination (a keyring, an Authorization header, a
 // WireGuard device).

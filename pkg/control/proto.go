@@ -22,7 +22,7 @@ type IdP struct {
 	Type string `json:"type"`
 	// Prompt is the prompt every re-authentication asks of the IdP
 	// (S11): login, select_account, or "" for none.
-	Prompt string `json:"prompt,omitempty"`
+	Prompt string `json:"prompt"`
 }
 
 // Team answers GET /v1/teams/{name}: where the team domain is.

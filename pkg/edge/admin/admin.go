@@ -74,7 +74,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, s.log, r, err)
 		return
 	}
-	s.mux.ServeHTTP(w, r)
+	httpapi.Routed(s.mux).ServeHTTP(w, r)
 }
 
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {

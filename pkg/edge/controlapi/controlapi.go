@@ -77,6 +77,9 @@ type Options struct {
 	// WriteTimeout bounds each write of the event stream, so that a client
 	// that stops reading is dropped; default 10s.
 	WriteTimeout time.Duration
+	// Heartbeat is how often an idle event stream carries a blank line;
+	// default 20s.
+	Heartbeat time.Duration
 }
 
 // Server is the control API's HTTP handler.
@@ -97,6 +100,9 @@ func New(opts Options) *Server {
 	if opts.WriteTimeout <= 0 {
 		opts.WriteTimeout = 10 * time.Second
 	}
+	if opts.Heartbeat <= 0 {
+		opts.Heartbeat = 20 * time.Second
+	}
 	s := &Server{opts: opts, log: opts.Logger, mux: http.NewServeMux()}
 	s.mux.HandleFunc("GET /v1/teams/{name}", s.team)
 	s.mux.HandleFunc("POST /v1/registrations", s.register)
@@ -110,7 +116,7 @@ func New(opts Options) *Server {
 
 // ServeHTTP serves the control API.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	httpapi.Versioned(s.mux).ServeHTTP(w, r)
+	httpapi.Versioned(httpapi.Routed(s.mux)).ServeHTTP(w, r)
 }
 
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {

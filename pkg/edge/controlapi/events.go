@@ -50,6 +50,11 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	if rc.Flush() != nil {
 		return
 	}
+	// A blank line now and then shows both ends that the connection is
+	// alive; a half-open one fails its write deadline and ends here, and
+	// the agent notices the silence (clients skip blank lines).
+	heartbeat := time.NewTicker(s.opts.Heartbeat)
+	defer heartbeat.Stop()
 	for {
 		evs, err := s.opts.Registry.After(r.Context(), d.ID, after, 0)
 		if err != nil {
@@ -71,12 +76,22 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		if len(evs) > 0 {
 			continue // there may be another page
 		}
-		select {
-		case <-r.Context().Done():
-			return
-		case _, ok := <-sub.C():
-			if !ok {
+		for woke := false; !woke; {
+			select {
+			case <-r.Context().Done():
 				return
+			case <-heartbeat.C:
+				if rc.SetWriteDeadline(time.Now().Add(s.opts.WriteTimeout)) != nil {
+					return
+				}
+				if _, err := w.Write([]byte("\n")); err != nil || rc.Flush() != nil {
+					return
+				}
+			case _, ok := <-sub.C():
+				if !ok {
+					return
+				}
+				woke = true
 			}
 		}
 	}

@@ -67,7 +67,13 @@ func Classify(err error) *Error {
 	}
 	var sc StatusCoder
 	if errors.As(err, &sc) {
-		return &Error{Status: sc.Status(), ErrorDetail: control.ErrorDetail{Code: sc.ErrorCode(), Message: sc.Error()}}
+		d := control.ErrorDetail{Code: sc.ErrorCode(), Message: sc.Error()}
+		var h interface{ ErrorHint() string }
+		if errors.As(err, &h) && h.ErrorHint() != "" {
+			d.Hint = h.ErrorHint()
+			d.Message = strings.TrimSuffix(d.Message, "; "+d.Hint)
+		}
+		return &Error{Status: sc.Status(), ErrorDetail: d}
 	}
 	return &Error{Status: http.StatusInternalServerError, ErrorDetail: control.ErrorDetail{
 		Code:    control.CodeInternal,
@@ -121,8 +127,9 @@ func DecodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 	return nil
 }
 
-// BearerToken returns the token of an "Authorization: Bearer …" header,
-// registered with the log scrubber since it is a credential.
+// BearerToken returns the token of an "Authorization: Bearer …" header as a
+// secret.Value that is not registered with the log scrubber: anyone can
+// send one, and the scrubber keeps only a bounded number of values.
 func BearerToken(r *http.Request) (secret.Value, error) {
 	h := r.Header.Get("Authorization")
 	scheme, token, ok := strings.Cut(h, " ")
@@ -135,7 +142,7 @@ func BearerToken(r *http.Request) (secret.Value, error) {
 		return secret.Value{}, Errorf(http.StatusUnauthorized, control.CodeUnauthorized,
 			"send Authorization: Bearer <token>", "the Authorization header is not a bearer token")
 	}
-	return secret.New(token), nil
+	return secret.Wrap(token), nil
 }
 
 // Versioned wraps h so that every response carries the API version header.
@@ -143,5 +150,35 @@ func Versioned(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set(control.VersionHeader, control.APIVersion)
 		h.ServeHTTP(w, r)
+	})
+}
+
+// Routed wraps mux so that a request no route matches gets the API's JSON
+// error (404, or 405 when the path exists for another method) instead of
+// the mux's plain text.
+func Routed(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, pattern := mux.Handler(r); pattern != "" {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		var allowed []string
+		for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+			probe := r.Clone(r.Context())
+			probe.Method = m
+			if _, p := mux.Handler(probe); p != "" {
+				allowed = append(allowed, m)
+			}
+		}
+		if len(allowed) > 0 {
+			w.Header().Set("Allow", strings.Join(allowed, ", "))
+			WriteJSON(w, http.StatusMethodNotAllowed, control.ErrorBody{Error: control.ErrorDetail{
+				Code: control.CodeBadRequest, Message: r.Method + " is not allowed on " + r.URL.Path, Hint: "use " + strings.Join(allowed, " or "),
+			}})
+			return
+		}
+		WriteJSON(w, http.StatusNotFound, control.ErrorBody{Error: control.ErrorDetail{
+			Code: control.CodeNotFound, Message: "no route " + r.Method + " " + r.URL.Path, Hint: "see DESIGN §5 for the routes",
+		}})
 	})
 }
