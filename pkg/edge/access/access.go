@@ -92,13 +92,15 @@ type Identity struct {
 	// AuthTime is the IdP's auth_time: when the user last typed their
 	// credentials.
 	AuthTime time.Time
-	// AuthenticatedAt is when the IdP authenticated the user for this
-	// login: the ID token's iat. After a silent single sign-on it is the
-	// moment of that sign-on, while AuthTime stays at the original
-	// password entry. The device client session counts from it, since the
-	// product resets the session on every successful re-authentication,
-	// cookie-based ones included (S2; prompt=login exists to make those
-	// ask for credentials, S11).
+	// AuthenticatedAt is when the team domain received this successful
+	// authentication, on the edge's clock: the device client session
+	// counts from it. After a silent single sign-on, AuthTime stays at the
+	// original password entry, but the product resets the session on
+	// every successful re-authentication, cookie-based ones included (S2;
+	// prompt=login exists to make those ask for credentials, S11). The
+	// edge's clock rather than the ID token's iat, because S1 lets only
+	// the edge's clock decide (an external IdP's clock, or the simulated
+	// time, may disagree).
 	AuthenticatedAt time.Time
 	// Issuer and Subject identify the user at the IdP.
 	Issuer  string
@@ -126,9 +128,12 @@ type AuditEvent struct {
 	Time    time.Time
 	Trigger Trigger
 	// Prompt is the prompt of the authorize request.
-	Prompt   string
-	User     string
-	AuthTime time.Time
+	Prompt string
+	User   string
+	// AuthTime is the session start (Identity.AuthenticatedAt);
+	// IdPAuthTime the IdP's auth_time claim.
+	AuthTime    time.Time
+	IdPAuthTime time.Time
 	// Reason says why a login or redemption failed: an OAuth error code.
 	Reason string
 }

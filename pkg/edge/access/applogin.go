@@ -122,7 +122,7 @@ func (a *appTokens) issue(id Identity, app string, now time.Time) (string, error
 			Issuer: a.issuer, Subject: id.Subject, Audience: jwt.Audience{app}, ID: randomID(),
 			IssuedAt: jwt.NewNumericDate(now), NotBefore: jwt.NewNumericDate(now), Expiry: jwt.NewNumericDate(now.Add(AppTokenLifetime)),
 		},
-		Email: id.Email, Name: id.Name, Groups: append([]string{}, id.Groups...), AuthTime: id.AuthTime.Unix(), IdPIss: id.Issuer,
+		Email: id.Email, Name: id.Name, Groups: append([]string{}, id.Groups...), AuthTime: id.AuthenticatedAt.Unix(), IdPIss: id.Issuer,
 	}
 	return jwt.Signed(a.signer).Claims(c).Serialize()
 }
@@ -166,7 +166,7 @@ func (a *appTokens) verify(raw, app string) (Identity, error) {
 		return refuse("is not valid here (" + err.Error() + ")")
 	}
 	return Identity{
-		Email: c.Email, Name: c.Name, Groups: c.Groups, AuthTime: time.Unix(c.AuthTime, 0).UTC(),
+		Email: c.Email, Name: c.Name, Groups: c.Groups, AuthTime: time.Unix(c.AuthTime, 0).UTC(), AuthenticatedAt: time.Unix(c.AuthTime, 0).UTC(),
 		Issuer: c.IdPIss, Subject: c.Subject,
 	}, nil
 }

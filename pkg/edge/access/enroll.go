@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"fmt"
+	"github.com/ztagent/ztagent/internal/secret"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -134,6 +135,7 @@ func printable(s string) bool {
 // agent's state, to the agent's loopback listener.
 func (t *TeamDomain) finishEnrollment(w http.ResponseWriter, r *http.Request, pl *pendingLogin, login Login, now time.Time) {
 	code := randomID()
+	secret.New(code) // so that no log line can carry it
 	key := sha256.Sum256([]byte(code))
 	t.mu.Lock()
 	if len(t.codes) >= maxCodes {
@@ -195,7 +197,7 @@ func (t *TeamDomain) RedeemEnrollment(_ context.Context, code, codeVerifier stri
 		return Login{}, t.refuseRedeem(now, e.login.Email, &Error{Code: CodeInvalidGrant, Message: "the code_verifier does not match the code_challenge the enrollment started with; the code is now void",
 			Hint: "run the registration again from the same device client"})
 	}
-	t.emit(AuditEvent{Type: "enrollment_redeemed", Time: now, Trigger: TriggerEnrollment, User: e.login.Email, AuthTime: e.login.AuthTime})
+	t.emit(AuditEvent{Type: "enrollment_redeemed", Time: now, Trigger: TriggerEnrollment, User: e.login.Email, AuthTime: e.login.AuthenticatedAt, IdPAuthTime: e.login.AuthTime})
 	t.log.Info("access: enrollment code redeemed", zap.String("user", e.login.Email))
 	return e.login, nil
 }

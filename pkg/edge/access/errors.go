@@ -45,6 +45,12 @@ func (e *Error) Status() int {
 	return http.StatusBadRequest
 }
 
+// ErrorCode returns Code, for APIs that answer with it.
+func (e *Error) ErrorCode() string { return e.Code }
+
+// ErrorHint returns Hint, for APIs that answer with it.
+func (e *Error) ErrorHint() string { return e.Hint }
+
 // Sentinels for errors.Is; the errors returned carry a specific message.
 var (
 	ErrInvalidRequest = &Error{Code: CodeInvalidRequest}

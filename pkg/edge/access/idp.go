@@ -264,11 +264,6 @@ func (rp *relyingParty) identity(idt *oidc.IDToken) (Identity, error) {
 		return Identity{}, &flowError{status: http.StatusBadGateway, reason: "missing_auth_time", msg: "The identity provider did not say when you signed in (auth_time), so the device session cannot be measured. Ask your administrator to configure the IdP to include auth_time in ID tokens."}
 	}
 	id.AuthTime = time.Unix(int64(at), 0).UTC()
-	id.AuthenticatedAt = idt.IssuedAt.UTC()
-	if id.AuthenticatedAt.Before(id.AuthTime) {
-		// An IdP without iat, or with a clock behind its auth_time.
-		id.AuthenticatedAt = id.AuthTime
-	}
 	return id, nil
 }
 

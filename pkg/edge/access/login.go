@@ -147,20 +147,23 @@ func (t *TeamDomain) serveCallback(w http.ResponseWriter, r *http.Request) {
 		t.errorPage(w, fe.status, "Sign-in failed", fe.msg)
 		return
 	}
+	// The session starts now, on the edge's clock (S1), whatever the IdP's
+	// clock says: see Identity.AuthenticatedAt.
+	id.AuthenticatedAt = now
 	login := Login{Identity: id, Trigger: pl.trigger, IdPType: pl.rp.cfg.Type, Prompt: pl.prompt, AppDomain: pl.appDomain}
 	if t.onLogin != nil {
 		if err := t.onLogin(r.Context(), login); err != nil {
 			t.log.Warn("access: the session could not be updated after a sign-in", zap.String("trigger", string(pl.trigger)),
 				zap.String("user", id.Email), zap.Error(err))
-			t.emit(AuditEvent{Type: "login_failed", Time: now, Trigger: pl.trigger, Prompt: pl.prompt, User: id.Email, AuthTime: id.AuthTime, Reason: "session_update_failed"})
+			t.emit(AuditEvent{Type: "login_failed", Time: now, Trigger: pl.trigger, Prompt: pl.prompt, User: id.Email, AuthTime: id.AuthenticatedAt, Reason: "session_update_failed"})
 			t.errorPage(w, http.StatusInternalServerError, "Sign-in not completed",
 				"You signed in as "+id.Email+", but the team domain could not update your session: "+err.Error())
 			return
 		}
 	}
-	t.emit(AuditEvent{Type: "login", Time: now, Trigger: pl.trigger, Prompt: pl.prompt, User: id.Email, AuthTime: id.AuthTime})
+	t.emit(AuditEvent{Type: "login", Time: now, Trigger: pl.trigger, Prompt: pl.prompt, User: id.Email, AuthTime: id.AuthenticatedAt, IdPAuthTime: id.AuthTime})
 	t.log.Info("access: signed in", zap.String("trigger", string(pl.trigger)), zap.String("user", id.Email),
-		zap.Time("auth_time", id.AuthTime), zap.Strings("groups", id.Groups))
+		zap.Time("session_start", id.AuthenticatedAt), zap.Time("idp_auth_time", id.AuthTime), zap.Strings("groups", id.Groups))
 	switch pl.trigger {
 	case TriggerEnrollment:
 		t.finishEnrollment(w, r, pl, login, now)

@@ -53,7 +53,7 @@ var pageTmpl = template.Must(template.New("page").Parse(`<!DOCTYPE html>
 {{with .Identity}}<dl>
 <dt>Signed in as</dt><dd id="email">{{.Email}}{{if .Name}} ({{.Name}}){{end}}</dd>
 <dt>Groups</dt><dd id="groups">{{range $i, $g := .Groups}}{{if $i}}, {{end}}{{$g}}{{else}}none{{end}}</dd>
-<dt>Identity provider sign-in</dt><dd id="auth-time">{{$.AuthTime}}</dd>
+<dt>Session started</dt><dd id="auth-time">{{$.AuthTime}}</dd>
 </dl>{{end}}
 </body>
 </html>
@@ -82,6 +82,6 @@ func (t *TeamDomain) refreshedPage(w http.ResponseWriter, id Identity) {
 		Title:    "Session refreshed",
 		Message:  "Your " + strings.TrimSpace(t.team) + " session was refreshed and your groups were reloaded from the identity provider. You can close this page and go back to what you were doing.",
 		Identity: &id,
-		AuthTime: id.AuthTime.UTC().Format(time.RFC1123),
+		AuthTime: id.AuthenticatedAt.UTC().Format(time.RFC1123),
 	})
 }
