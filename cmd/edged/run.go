@@ -120,6 +120,11 @@ func runEdge(ctx context.Context, stdout, stderr io.Writer, f runFlags) error {
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// SIGHUP is caught from the start, so that one sent while starting
+	// does not kill the process; it reloads once the edge runs.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 
 	sim, err := simulator.Start(ctx, simulator.Options{
 		TerraformDir:   f.tfDir,
@@ -150,12 +155,11 @@ func runEdge(ctx context.Context, stdout, stderr io.Writer, f runFlags) error {
 Ctrl-C stops it; SIGHUP or 'edged reload' loads the configuration again.
 `, sim.Team(), sim.APIURL(), tokenFile, sim.TeamDomainURL(), sim.IdPURL(), sim.WireGuardAddr(), f.stateDir)
 
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	for {
 		select {
 		case <-ctx.Done():
+			// A second Ctrl-C during a stuck shutdown kills the process.
+			stop()
 			log.Info("stopping")
 			return sim.Close()
 		case <-hup:

@@ -1,8 +1,10 @@
 package simulator
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -99,12 +101,12 @@ func TestEnrollmentRefusals(t *testing.T) {
 	e := a.login(alice)
 	good := e.verifier
 	e.verifier = randomString(t)
-	if _, err := a.register(e); err == nil {
-		t.Fatal("a wrong code_verifier was accepted")
+	if _, err := a.register(e); !isAPIError(err, 400, "invalid_grant") {
+		t.Fatalf("a wrong code_verifier: %v; want 400 invalid_grant", err)
 	}
 	e.verifier = good
-	if _, err := a.register(e); err == nil {
-		t.Fatal("a code survived a wrong verifier")
+	if _, err := a.register(e); !isAPIError(err, 400, "invalid_grant") {
+		t.Fatalf("a code after a wrong verifier: %v; want 400 invalid_grant", err)
 	}
 	if n := devices(); n != 0 {
 		t.Fatalf("%d devices stored after refusals", n)
@@ -115,8 +117,8 @@ func TestEnrollmentRefusals(t *testing.T) {
 	if _, err := a.register(e); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.register(e); err == nil {
-		t.Fatal("a code was redeemed twice")
+	if _, err := a.register(e); !isAPIError(err, 400, "invalid_grant") {
+		t.Fatalf("a code redeemed twice: %v; want 400 invalid_grant", err)
 	}
 	if n := devices(); n != 1 {
 		t.Fatalf("%d devices after one registration", n)
@@ -136,13 +138,21 @@ func TestEnrollmentRefusals(t *testing.T) {
 
 	// A redirect_uri that is not a loopback IP literal never gets a code.
 	for _, bad := range []string{"http://localhost:1234/callback", "http://10.0.0.1:1234/callback", "https://evil.example/callback"} {
-		res, err := a.browser.Visit(ctxT(t), s.TeamDomainURL()+"/warp?redirect_uri="+bad+"&state=s&code_challenge=c&code_challenge_method=S256", scriptbrowser.VisitOptions{})
+		// Everything else is valid, so only redirect_uri can be refused.
+		q := url.Values{"redirect_uri": {bad}, "state": {randomString(t)}, "code_challenge": {randomString(t)}, "code_challenge_method": {"S256"}}
+		res, err := a.browser.Visit(ctxT(t), s.TeamDomainURL()+"/warp?"+q.Encode(), scriptbrowser.VisitOptions{Login: alice, StopAt: []string{bad}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if res.Stopped || res.Status != http.StatusBadRequest {
+		if res.Stopped || res.Status != http.StatusBadRequest || !strings.Contains(res.Body, "redirect_uri") {
 			t.Errorf("redirect_uri %s: status %d, stopped %v", bad, res.Status, res.Stopped)
 		}
+	}
+	// The same request with a loopback redirect_uri gets through, so the
+	// refusals above are about redirect_uri alone.
+	q := url.Values{"redirect_uri": {callbackURL}, "state": {randomString(t)}, "code_challenge": {randomString(t)}, "code_challenge_method": {"S256"}}
+	if res, err := a.browser.Visit(ctxT(t), s.TeamDomainURL()+"/warp?"+q.Encode(), scriptbrowser.VisitOptions{Login: alice, StopAt: []string{callbackURL}}); err != nil || !res.Stopped {
+		t.Fatalf("a valid /warp did not reach the callback: %+v %v", res, err)
 	}
 
 	// Bad token; revoked token.
@@ -177,5 +187,35 @@ func TestTokenOpensOnlyItsDevice(t *testing.T) {
 	}
 	if err := a.api().Leave(ctxT(t), b.reg.DeviceID); !control.IsCode(err, control.CodeForbidden) {
 		t.Fatalf("alice's token removed bob's device: %v", err)
+	}
+}
+
+func isAPIError(err error, status int, code string) bool {
+	e, ok := err.(*control.APIError)
+	return ok && e.Status == status && e.Code == code
+}
+
+// Unknown routes and wrong methods answer the API's JSON error.
+func TestUnknownRoutesAnswerJSON(t *testing.T) {
+	tc := newTestConfig(t)
+	s := startSim(t, tc.options(stateDir(t)))
+	for _, tt := range []struct {
+		method, path string
+		status       int
+	}{
+		{"GET", "/v1/nope", 404},
+		{"PUT", "/v1/registrations", 405},
+	} {
+		req, _ := http.NewRequest(tt.method, s.APIURL()+tt.path, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body control.ErrorBody
+		err = json.NewDecoder(resp.Body).Decode(&body)
+		resp.Body.Close()
+		if resp.StatusCode != tt.status || err != nil || body.Error.Code == "" {
+			t.Errorf("%s %s: %d %+v %v", tt.method, tt.path, resp.StatusCode, body, err)
+		}
 	}
 }

@@ -14,6 +14,7 @@ import (
 // with a new key, removed on revocation or departure.
 type peers struct {
 	srv *wg.Server
+	reg *registry.Registry
 	// changed is told about every device whose peer changed, so that
 	// cached identities go.
 	changed func(deviceID string)
@@ -22,11 +23,13 @@ type peers struct {
 	byDevice map[string]wg.Key
 }
 
-func newPeers(srv *wg.Server, changed func(deviceID string)) *peers {
-	return &peers{srv: srv, changed: changed, byDevice: make(map[string]wg.Key)}
+func newPeers(srv *wg.Server, reg *registry.Registry, changed func(deviceID string)) *peers {
+	return &peers{srv: srv, reg: reg, changed: changed, byDevice: make(map[string]wg.Key)}
 }
 
 // Add installs d's peer, replacing the one of its previous registration.
+// It reads the device again under the lock Remove takes, so that a revoke
+// that ran between the registration and this call wins.
 func (p *peers) Add(d registry.Device) error {
 	key, err := wg.ParseKey(d.WGPublicKey)
 	if err != nil {
@@ -35,6 +38,13 @@ func (p *peers) Add(d registry.Device) error {
 	p.changed(d.ID)
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	cur, err := p.reg.Get(context.Background(), d.ID)
+	if err != nil {
+		return fmt.Errorf("read device %s before adding its WireGuard peer: %w", d.ID, err)
+	}
+	if cur.State != registry.StateActive || cur.WGPublicKey != d.WGPublicKey {
+		return nil // revoked, left or registered again meanwhile
+	}
 	if old, ok := p.byDevice[d.ID]; ok && old != key {
 		if err := p.srv.RemovePeer(old); err != nil {
 			return fmt.Errorf("remove the old WireGuard peer of device %s: %w", d.ID, err)

@@ -33,11 +33,17 @@ func (s *Simulator) Reload(ctx context.Context) control.ReloadResult {
 		warnings = append(warnings, "the team name changes after a restart of edged; the old one stays in force")
 		next.sim.Team = old.sim.Team
 	}
-	if next.clientID() != old.clientID() || !next.sim.IdP.Provider.Config.ClientSecret.Equal(old.sim.IdP.Provider.Config.ClientSecret) {
-		warnings = append(warnings, "the identity provider's client_id and client_secret change after a restart of edged")
+	// What the running parts were built with stays until a restart: the
+	// IdP knows only the old client, the registry hands out addresses from
+	// the old pool.
+	nextIdP, oldIdP := &next.sim.IdP.Provider.Config, &old.sim.IdP.Provider.Config
+	if next.clientID() != old.clientID() || !nextIdP.ClientSecret.Equal(oldIdP.ClientSecret) {
+		warnings = append(warnings, "the identity provider's client_id and client_secret change after a restart of edged; the old ones stay in force")
+		nextIdP.ClientID, nextIdP.ClientSecret = old.clientID(), oldIdP.ClientSecret
 	}
 	if next.sim.Network.AddressPool != old.sim.Network.AddressPool || next.sim.Network.Resolver != old.sim.Network.Resolver {
-		warnings = append(warnings, "the address pool and the resolver change after a restart of edged")
+		warnings = append(warnings, "the address pool and the resolver change after a restart of edged; the old ones stay in force")
+		next.sim.Network.AddressPool, next.sim.Network.Resolver = old.sim.Network.AddressPool, old.sim.Network.Resolver
 	}
 
 	// Prepare everything that can fail before changing anything, so that
@@ -54,21 +60,24 @@ func (s *Simulator) Reload(ctx context.Context) control.ReloadResult {
 	if err != nil {
 		return s.reloadFailed(ctx, err)
 	}
-	users, _ := idpUsers(next)
-	if err := s.idp.SetUsers(users); err != nil {
+	// The two steps that can still fail go first, the second undoing the
+	// first on failure; the rest cannot fail.
+	if err := s.wg.SetNetwork(network); err != nil {
 		return s.reloadFailed(ctx, err)
 	}
-	if err := s.wg.SetNetwork(network); err != nil {
-		// The users changed already; the network is the edge's own
-		// construction and was checked above, so this is a bug.
-		s.log.Error("applying the virtual network of a reload", zap.Error(err))
+	users, _ := idpUsers(next)
+	if err := s.idp.SetUsers(users); err != nil {
+		if old, oerr := old.network(); oerr == nil {
+			_ = s.wg.SetNetwork(old)
+		}
+		return s.reloadFailed(ctx, err)
 	}
 	applyTeam()
 	applyGateway()
 	s.gateway.ids.forget()
 	s.cfg.Store(next)
 
-	for _, d := range next.diags {
+	for _, d := range next.diags.Warnings() {
 		warnings = append(warnings, d.String())
 	}
 	s.audit(ctx, "config_reloaded", map[string]any{"warnings": len(warnings)})

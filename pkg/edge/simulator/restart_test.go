@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -85,15 +86,23 @@ func TestREL7_BadConfig(t *testing.T) {
 
 	tc.writeTF(t, good)
 	s := startSim(t, tc.options(stateDir(t)))
-	tc.writeTF(t, bad)
+	// The bad file also drops the prompt: a reload that applied part of
+	// it would show.
+	tc.writeTF(t, regexp.MustCompile(`(?m)^\s*prompt\s*=\s*"login"\s*$`).ReplaceAllString(bad, ""))
 	_, err = adminClient(s).Reload(ctxT(t))
 	var apiErr *admin.APIError
 	if !errors.As(err, &apiErr) || apiErr.Reload == nil || len(apiErr.Reload.Errors) == 0 || !strings.Contains(apiErr.Reload.Errors[0], "main.tf:") {
 		t.Fatalf("bad reload: %v", err)
 	}
-	// The old configuration is in force: enrollment still works.
+	// The old configuration is in force, prompt included.
 	a := newAgent(t, s, "fp-1")
+	if team, err := a.api().Team(ctxT(t), "acme"); err != nil || team.IdP.Prompt != "login" {
+		t.Fatalf("after a refused reload the prompt is %q (%v)", team.IdP.Prompt, err)
+	}
 	a.enroll(alice)
+	if res := refreshIdentity(t, a, alice); res.FormsShown != 1 {
+		t.Fatal("after a refused reload, refresh-identity no longer asks for credentials")
+	}
 	kinds := auditKinds(t, s)
 	if !containsKind(kinds, "config_reload_refused") {
 		t.Fatalf("audit log lacks the refused reload: %v", kinds)
@@ -183,5 +192,66 @@ func TestAdminAPI(t *testing.T) {
 	}
 	if _, err := adminClient(s).Revoke(ctxT(t), "no-such-device"); err == nil || !strings.Contains(err.Error(), "404") {
 		t.Fatalf("revoke of an unknown device: %v", err)
+	}
+}
+
+// Settings that need a restart stay as they were after a reload that
+// changes them, and the reload says so: a new client_id would not be known
+// to the running IdP.
+func TestReloadKeepsRestartOnlySettings(t *testing.T) {
+	tc := newTestConfig(t)
+	s := startSim(t, tc.options(stateDir(t)))
+	a := newAgent(t, s, "fp-1")
+	a.enroll(alice)
+	tc.editTF(t, `client_id\s*=\s*"[^"]*"`, `client_id = "another-client"`)
+	res, err := adminClient(s).Reload(ctxT(t))
+	if err != nil || !res.Reloaded || !strings.Contains(strings.Join(res.Warnings, "\n"), "client_id") {
+		t.Fatalf("reload: %+v %v", res, err)
+	}
+	refreshIdentity(t, a, alice) // fails unless the old client is still used
+}
+
+// The simulated time survives a restart: auth_times stamped after an
+// advance would otherwise lie in the future.
+func TestClockOffsetSurvivesRestart(t *testing.T) {
+	tc := newTestConfig(t)
+	opts := tc.options(stateDir(t))
+	s1, err := Start(ctxT(t), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := adminClient(s1).AdvanceClock(ctxT(t), 2*time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if err := s1.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s2 := startSim(t, opts)
+	if got := s2.Clock().Offset(); got != 2*time.Hour {
+		t.Fatalf("offset after restart: %v, want 2h", got)
+	}
+}
+
+// Close ends open event streams, even one whose client reads nothing, in
+// well under REL5's 5 seconds.
+func TestCloseWithOpenStream(t *testing.T) {
+	tc := newTestConfig(t)
+	s, err := Start(ctxT(t), tc.options(stateDir(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := newAgent(t, s, "fp-1")
+	reg := a.enroll(alice)
+	st, err := a.api().Events(ctxT(t), reg.DeviceID, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	start := time.Now()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("Close took %v with an open event stream", d)
 	}
 }

@@ -111,6 +111,13 @@ func TestS11_PromptLoginForcesForm(t *testing.T) {
 	if res, err := adminClient(s).Reload(ctxT(t)); err != nil || !res.Reloaded {
 		t.Fatalf("reload: %+v %v", res, err)
 	}
+	before, err := a.api().Device(ctxT(t), a.reg.DeviceID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := adminClient(s).AdvanceClock(ctxT(t), time.Hour); err != nil {
+		t.Fatal(err)
+	}
 	team, err := a.api().Team(ctxT(t), "acme")
 	if err != nil || team.IdP.Prompt != "" {
 		t.Fatalf("after reload the team says prompt %q (%v)", team.IdP.Prompt, err)
@@ -118,6 +125,12 @@ func TestS11_PromptLoginForcesForm(t *testing.T) {
 	res = refreshIdentity(t, a, nil)
 	if res.FormShown() {
 		t.Fatal("without prompt, the IdP session did not re-authenticate silently")
+	}
+	// The silent re-authentication resets the session (S2), although the
+	// IdP's own auth_time is still that of the password entry.
+	after, err := a.api().Device(ctxT(t), a.reg.DeviceID)
+	if err != nil || after.AuthTime.Sub(before.AuthTime) < time.Hour {
+		t.Fatalf("auth_time %v → %v (%v) after a silent re-authentication an hour later", before.AuthTime, after.AuthTime, err)
 	}
 
 	page, err := adminClient(s).Audit(ctxT(t), 0, 1000)

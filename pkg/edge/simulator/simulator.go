@@ -69,6 +69,12 @@ type Simulator struct {
 	cfg        atomic.Pointer[config]
 	fileListen tfconfig.Listeners // as configured, before free ports were picked
 	reloadMu   sync.Mutex         // one reload at a time
+	clockSave  sync.Mutex         // one save of the clock offset at a time
+
+	// baseCtx is every request's parent; Close cancels it first, so that
+	// event streams end and Shutdown does not wait for them.
+	baseCtx    context.Context
+	cancelBase context.CancelFunc
 
 	apiAddr, teamAddr, idpAddr netip.AddrPort
 	servers                    []*http.Server
@@ -93,6 +99,7 @@ func Start(ctx context.Context, opts Options) (_ *Simulator, err error) {
 		return nil, err
 	}
 	s := &Simulator{opts: opts, log: opts.Logger, clock: clock.NewOffset(opts.Clock)}
+	s.baseCtx, s.cancelBase = context.WithCancel(context.Background())
 	defer func() {
 		if err != nil {
 			_ = s.Close()
@@ -100,6 +107,11 @@ func Start(ctx context.Context, opts Options) (_ *Simulator, err error) {
 	}()
 	s.cfg.Store(cfg)
 
+	offset, err := loadClockOffset(opts.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	_ = s.clock.Advance(offset) // non-negative, checked by loadClockOffset
 	if s.adminToken, s.adminTokenPath, err = adminToken(opts.StateDir, opts.AdminTokenFile); err != nil {
 		return nil, err
 	}
@@ -180,7 +192,14 @@ func Start(ctx context.Context, opts Options) (_ *Simulator, err error) {
 		Clock:    s.clock,
 		Peers:    s.peers,
 		Reload:   s.Reload,
-		Logger:   s.log.Named("admin"),
+		OnClockAdvanced: func() {
+			s.clockSave.Lock()
+			defer s.clockSave.Unlock()
+			if err := saveClockOffset(opts.StateDir, s.clock.Offset()); err != nil {
+				s.log.Error("saving the simulated time; a restart will move it back", zap.Error(err))
+			}
+		},
+		Logger: s.log.Named("admin"),
 	}))
 	s.serve(listeners["api"], api)
 	s.serve(listeners["team domain"], s.team.Handler())
@@ -209,6 +228,7 @@ func (s *Simulator) serve(l net.Listener, h http.Handler) {
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
+		BaseContext:       func(net.Listener) context.Context { return s.baseCtx },
 		ErrorLog:          zap.NewStdLog(s.log.Named("http")),
 	}
 	s.servers = append(s.servers, srv)
@@ -291,7 +311,7 @@ func (s *Simulator) startWireGuard(cfg *config, key secret.Value) error {
 		return fmt.Errorf("start WireGuard on %v: %w (pass --wireguard with a free UDP address if the port is taken)", cfg.sim.Listen.WireGuard, err)
 	}
 	s.wg = srv
-	s.peers = newPeers(srv, func(id string) { s.gateway.ids.forget(id) })
+	s.peers = newPeers(srv, s.reg, func(id string) { s.gateway.ids.forget(id) })
 	return nil
 }
 
@@ -332,10 +352,16 @@ func (s *Simulator) Close() error {
 		var errs []error
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 		defer cancel()
-		// WireGuard first (no new decisions), then the Gateway (it
-		// delivers its queued audit records and signals), then the
-		// registry, which ends the event streams that Shutdown would
-		// otherwise wait for.
+		// End the event streams, let the other requests finish, then stop
+		// WireGuard (no new decisions) and the Gateway (it delivers its
+		// queued audit records and signals), and close the registry last.
+		s.cancelBase()
+		for _, srv := range s.servers {
+			if err := srv.Shutdown(ctx); err != nil {
+				errs = append(errs, srv.Close())
+			}
+		}
+		s.serving.Wait()
 		if s.wg != nil {
 			errs = append(errs, s.wg.Close())
 		}
@@ -343,12 +369,6 @@ func (s *Simulator) Close() error {
 		if s.reg != nil {
 			errs = append(errs, s.reg.Close())
 		}
-		for _, srv := range s.servers {
-			if err := srv.Shutdown(ctx); err != nil {
-				errs = append(errs, srv.Close())
-			}
-		}
-		s.serving.Wait()
 		if s.team != nil {
 			errs = append(errs, s.team.Close())
 		}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/google/renameio/v2"
 
@@ -112,4 +113,29 @@ func wireGuardKey(stateDir string) (secret.Value, error) {
 		return secret.Value{}, fmt.Errorf("%s does not hold a WireGuard private key (%v): delete it to have a new one made, then register devices again", filepath.Join(stateDir, wgKeyFile), err)
 	}
 	return k, nil
+}
+
+// clockFile keeps how far the simulated time was advanced, so that a
+// restart does not move time back: auth_times stamped in simulated time
+// would otherwise lie in the future and never be replaced (REL6).
+const clockFile = "clock.offset"
+
+func loadClockOffset(stateDir string) (time.Duration, error) {
+	path := filepath.Join(stateDir, clockFile)
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read %s: %w", path, err)
+	}
+	d, err := time.ParseDuration(strings.TrimSpace(string(b)))
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("%s does not hold a non-negative duration (%q): fix or delete it (deleting moves simulated time back to the real time)", path, strings.TrimSpace(string(b)))
+	}
+	return d, nil
+}
+
+func saveClockOffset(stateDir string, d time.Duration) error {
+	return renameio.WriteFile(filepath.Join(stateDir, clockFile), []byte(d.String()+"\n"), 0o600)
 }

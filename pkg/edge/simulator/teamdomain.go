@@ -63,14 +63,17 @@ func appDomains(cfg *config) []string {
 	return out
 }
 
-// prepare checks what a reload would change and returns the function that
-// applies it.
+// prepare checks what a reload would change, with a throwaway team domain
+// (New validates everything and contacts nobody), and returns the function
+// that applies it, which then cannot fail.
 func (t *teamDomain) prepare(cfg *config) (func(), error) {
-	// SetIdP and SetAppDomains validate as they apply; the values come
-	// from a configuration that loaded without errors.
+	idp, apps := accessIdP(cfg), appDomains(cfg)
+	if _, err := access.New(access.Options{TeamName: cfg.sim.Team, PublicURL: cfg.sim.TeamDomainURL(), IdP: idp, AppDomains: apps}); err != nil {
+		return nil, err
+	}
 	return func() {
-		_ = t.SetIdP(accessIdP(cfg))
-		_ = t.SetAppDomains(appDomains(cfg))
+		_ = t.SetIdP(idp)
+		_ = t.SetAppDomains(apps)
 	}, nil
 }
 
@@ -113,6 +116,9 @@ func (s *Simulator) auditAccess(ev access.AuditEvent) {
 	detail := map[string]any{"trigger": ev.Trigger, "prompt": ev.Prompt}
 	if !ev.AuthTime.IsZero() {
 		detail["auth_time"] = ev.AuthTime
+	}
+	if !ev.IdPAuthTime.IsZero() {
+		detail["idp_auth_time"] = ev.IdPAuthTime
 	}
 	if ev.Reason != "" {
 		detail["reason"] = ev.Reason
