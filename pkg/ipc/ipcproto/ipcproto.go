@@ -227,4 +227,9 @@ const (
 	CodeForbiddenOrigin    = "forbidden_origin"
 	CodeTooManyClients     = "too_many_clients"
 	CodeInternal           = "internal"
+	CodeMethodNotAllowed   = "method_not_allowed"
+	CodeBodyTooLarge       = "body_too_large"
 )
+
+// MaxBodyBytes bounds every request body (SEC3).
+const MaxBodyBytes = 64 << 10

@@ -1,0 +1,157 @@
+package ipc
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os/user"
+	"strconv"
+
+	"github.com/ztagent/ztagent/pkg/ipc/ipcproto"
+)
+
+// Who names the callers a route admits (DESIGN §4).
+type Who int
+
+// The caller classes of the permission table.
+const (
+	// Anyone admits every local user who can reach the socket.
+	Anyone Who = iota + 1
+	// RootOrOperator admits root and the operator, the uid that registered
+	// the device.
+	RootOrOperator
+	// RootOrUnregistered admits root, and any local user while the device
+	// is not registered (that user then becomes the operator).
+	RootOrUnregistered
+)
+
+// String returns the class as the DESIGN table words it.
+func (w Who) String() string {
+	switch w {
+	case Anyone:
+		return "any local user"
+	case RootOrOperator:
+		return "root or operator"
+	case RootOrUnregistered:
+		return "root, or any local user when unregistered"
+	}
+	return "who(" + strconv.Itoa(int(w)) + ")"
+}
+
+// Route is one row of the permission table: a method and path, who may call
+// it, and the agentctl command that calls it (named in refusals).
+type Route struct {
+	Method  string
+	Path    string
+	Who     Who
+	Command string
+
+	serve func(*Server, http.ResponseWriter, *http.Request, Caller)
+}
+
+// routes is the permission table and the router in one: a handler that is not
+// listed here is not reachable, so no route can be served without a rule.
+var routes = []Route{
+	{http.MethodGet, "/v1/status", Anyone, "agentctl status", (*Server).handleStatus},
+	{http.MethodGet, "/v1/session", Anyone, "agentctl session", (*Server).handleSession},
+	{http.MethodGet, "/v1/events", Anyone, "agentctl watch", (*Server).handleEvents},
+	{http.MethodGet, "/v1/explain", Anyone, "agentctl why", (*Server).handleExplain},
+	{http.MethodPost, "/v1/registration", RootOrUnregistered, "agentctl register", (*Server).handleRegister},
+	{http.MethodDelete, "/v1/registration", RootOrOperator, "agentctl logout", (*Server).handleLeave},
+	{http.MethodPost, "/v1/connect", RootOrOperator, "agentctl connect", (*Server).handleConnect},
+	{http.MethodPost, "/v1/disconnect", RootOrOperator, "agentctl disconnect", (*Server).handleDisconnect},
+	{http.MethodPost, "/v1/reauth", RootOrOperator, "agentctl reauth", (*Server).handleReauth},
+	{http.MethodGet, "/v1/settings", Anyone, "agentctl settings get", (*Server).handleSettings},
+	{http.MethodPatch, "/v1/settings", RootOrOperator, "agentctl settings set", (*Server).handleSetSettings},
+}
+
+// Routes returns a copy of the permission table, every route the server
+// serves, so that tests and documentation can enumerate it.
+func Routes() []Route {
+	out := make([]Route, len(routes))
+	copy(out, routes)
+	return out
+}
+
+// routeIndex maps each path to its routes, one per method.
+type routeIndex map[string][]*Route
+
+func newRouteIndex() routeIndex {
+	idx := routeIndex{}
+	for i := range routes {
+		r := &routes[i]
+		idx[r.Path] = append(idx[r.Path], r)
+	}
+	return idx
+}
+
+// lookup returns the route for method and path; when the path exists under
+// other methods it returns them for the Allow header instead.
+func (idx routeIndex) lookup(method, path string) (rt *Route, allowed []string) {
+	for _, r := range idx[path] {
+		if r.Method == method {
+			return r, nil
+		}
+		allowed = append(allowed, r.Method)
+	}
+	return nil, allowed
+}
+
+// authorize applies rt's rule to caller and returns the refusal, or nil. The
+// registration state is read here, once per request: a Backend must still
+// refuse a second enrollment that races with the first (two users passing
+// this check while unregistered), since only it knows an enrollment started.
+func authorize(ctx context.Context, b Backend, rt *Route, c Caller) *Error {
+	if rt.Who == Anyone || c.IsRoot() {
+		return nil
+	}
+	op, registered := b.Operator()
+	switch rt.Who {
+	case RootOrOperator:
+		if registered && c.UID == op {
+			return nil
+		}
+		if !registered {
+			return denied(
+				fmt.Sprintf("this device is not registered, so only root may run `%s`", rt.Command),
+				fmt.Sprintf("run `agentctl register` first, or run `sudo %s`", rt.Command))
+		}
+		return denied(
+			fmt.Sprintf("only root or the user who registered this device may run `%s`", rt.Command),
+			fmt.Sprintf("run `sudo %s`, or run it as %s, who registered this device", rt.Command, describeUID(op)))
+	case RootOrUnregistered:
+		if !registered {
+			return nil
+		}
+		if c.UID == op {
+			return denied("this device is already registered, by you",
+				fmt.Sprintf("run `agentctl logout` first, then `%s` again", rt.Command))
+		}
+		owner := describeUID(op)
+		if st := b.Status(ctx); st.Registration != nil && st.Registration.User != "" {
+			owner = st.Registration.User + ", " + owner
+		}
+		return denied(
+			fmt.Sprintf("this device is registered to %s; only root may register it again", owner),
+			fmt.Sprintf("ask %s to run `agentctl logout` (if your organization allows it), or run `sudo %s`", describeUID(op), rt.Command))
+	}
+	// A route with no known class admits nobody but root: failing closed
+	// keeps a table typo from opening a route.
+	return denied(fmt.Sprintf("only root may run `%s`", rt.Command), fmt.Sprintf("run `sudo %s`", rt.Command))
+}
+
+func denied(msg, hint string) *Error {
+	return &Error{Status: http.StatusForbidden, Detail: ipcproto.Error{
+		Code: ipcproto.CodePermissionDenied, Message: msg, Hint: hint,
+	}}
+}
+
+// describeUID returns "alice (uid 1000)", or "uid 1000" for a uid with no
+// account name, so a person knows whom to ask.
+func describeUID(uid int) string {
+	id := strconv.Itoa(uid)
+	if u, err := user.LookupId(id); err == nil && u.Username != "" {
+		return u.Username + " (uid " + id + ")"
+	}
+	return "uid " + id
+}

@@ -1,0 +1,299 @@
+package ipc
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/ztagent/ztagent/internal/clock"
+	"github.com/ztagent/ztagent/pkg/ipc/ipcproto"
+	"github.com/ztagent/ztagent/platform/peercred"
+)
+
+// Defaults of ServerOptions.
+const (
+	DefaultMaxConns          = 64
+	DefaultMaxSubscribers    = 16
+	DefaultReadTimeout       = 10 * time.Second
+	DefaultWriteTimeout      = 60 * time.Second
+	DefaultIdleTimeout       = 60 * time.Second
+	DefaultEventWriteTimeout = 5 * time.Second
+)
+
+// closeGrace is how long Close lets in-flight requests finish before it cuts
+// their connections.
+const closeGrace = 2 * time.Second
+
+// ServerOptions configures NewServer.
+//
+// The socket is created with mode 0666: every local user must reach the GET
+// routes (DESIGN §4), and who may do what is decided per request from the
+// kernel's peer credentials by the permission table, never by file modes.
+// What file modes must guarantee is that nobody else can replace the socket,
+// so its directory must be a real directory (not a symlink), owned by root
+// or by the daemon's user, and not writable by group or others (SEC1). The
+// directory is created with mode 0755 when it is missing (its parent must
+// exist). A daemon in user mode may keep its directory at 0700; other users
+// then cannot reach it at all, which is what a per-user daemon wants.
+type ServerOptions struct {
+	// SocketPath is the unix socket to listen on. Required.
+	SocketPath string
+	// Backend answers the routes. Required.
+	Backend Backend
+	// DaemonVersion is sent in the Ztagent-Daemon-Version header.
+	DaemonVersion string
+	// Logger receives internal errors and dropped subscribers; none by
+	// default.
+	Logger *zap.Logger
+	// Clock stamps the snapshot event; the real clock by default. Socket
+	// deadlines always use the real clock, since the kernel enforces them.
+	Clock clock.Clock
+	// MaxConns caps open connections; callers beyond it are answered 503
+	// too_many_clients and disconnected. DefaultMaxConns when zero.
+	MaxConns int
+	// MaxSubscribers caps concurrent event streams (each also holds a
+	// connection). DefaultMaxSubscribers when zero.
+	MaxSubscribers int
+	// ReadTimeout bounds reading a whole request; WriteTimeout bounds a
+	// request from its start to the end of its response (event streams set
+	// a deadline per line instead); IdleTimeout closes idle keep-alive
+	// connections. Defaults above when zero.
+	ReadTimeout  time.Duration
+	WriteTimeout time.Duration
+	IdleTimeout  time.Duration
+	// EventWriteTimeout bounds writing one event line: a subscriber that
+	// cannot take a line within it is dropped. DefaultEventWriteTimeout when
+	// zero.
+	EventWriteTimeout time.Duration
+}
+
+// Server is agentd's IPC server on a unix socket. It never listens on TCP.
+type Server struct {
+	opts    ServerOptions
+	backend Backend
+	log     *zap.Logger
+	clock   clock.Clock
+	index   routeIndex
+
+	ln     *net.UnixListener
+	sockFI os.FileInfo
+	hs     *http.Server
+
+	// ctx is the parent of every request; cancelling it ends event streams
+	// and backend calls when the server closes.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	conns     atomic.Int64
+	subs      chan struct{}
+	closeOnce sync.Once
+	closeErr  error
+
+	// Test hooks, called when a connection closes or a stream ends.
+	testHookConnClosed func()
+	testHookStreamDone func()
+}
+
+// NewServer returns a server listening on opts.SocketPath, after checking the
+// socket's directory and removing a stale socket that nothing answers on.
+// Call Serve to answer requests and Close to stop.
+func NewServer(opts ServerOptions) (*Server, error) {
+	if opts.Backend == nil {
+		return nil, errors.New("ipc: ServerOptions.Backend is required")
+	}
+	s := newServer(opts)
+	ln, fi, err := listenSocket(opts.SocketPath)
+	if err != nil {
+		s.cancel()
+		return nil, err
+	}
+	s.ln, s.sockFI = ln, fi
+	return s, nil
+}
+
+// newServer returns a server without a socket, whose ServeHTTP tests can
+// call directly.
+func newServer(opts ServerOptions) *Server {
+	if opts.Logger == nil {
+		opts.Logger = zap.NewNop()
+	}
+	if opts.Clock == nil {
+		opts.Clock = clock.Real()
+	}
+	setDefault(&opts.MaxConns, DefaultMaxConns)
+	setDefault(&opts.MaxSubscribers, DefaultMaxSubscribers)
+	setDefault(&opts.ReadTimeout, DefaultReadTimeout)
+	setDefault(&opts.WriteTimeout, DefaultWriteTimeout)
+	setDefault(&opts.IdleTimeout, DefaultIdleTimeout)
+	setDefault(&opts.EventWriteTimeout, DefaultEventWriteTimeout)
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Server{
+		opts:    opts,
+		backend: opts.Backend,
+		log:     opts.Logger.Named("ipc"),
+		clock:   opts.Clock,
+		index:   newRouteIndex(),
+		ctx:     ctx,
+		cancel:  cancel,
+		subs:    make(chan struct{}, opts.MaxSubscribers),
+	}
+	s.hs = &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: opts.ReadTimeout,
+		ReadTimeout:       opts.ReadTimeout,
+		WriteTimeout:      opts.WriteTimeout,
+		IdleTimeout:       opts.IdleTimeout,
+		MaxHeaderBytes:    16 << 10,
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+		ConnContext:       s.connContext,
+		ConnState:         s.connState,
+		ErrorLog:          zap.NewStdLog(opts.Logger.Named("ipc.http")),
+	}
+	return s
+}
+
+func setDefault[T int | time.Duration](v *T, def T) {
+	if *v <= 0 {
+		*v = def
+	}
+}
+
+// SocketPath returns the path the server listens on.
+func (s *Server) SocketPath() string { return s.opts.SocketPath }
+
+// Serve answers requests until Close; it returns nil after Close, or the
+// listener's error.
+func (s *Server) Serve() error {
+	if s.ln == nil {
+		return errors.New("ipc: Serve on a server made without NewServer")
+	}
+	err := s.hs.Serve(s.ln)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Close stops the server: event streams end, requests in flight get a short
+// grace period, every connection is closed and the socket file is removed
+// (when it is still the one this server made). It is safe to call more than
+// once.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() {
+		s.cancel()
+		ctx, cancel := context.WithTimeout(context.Background(), closeGrace)
+		defer cancel()
+		if err := s.hs.Shutdown(ctx); err != nil {
+			_ = s.hs.Close()
+		}
+		if s.ln != nil {
+			// Shutdown closes only listeners Serve has seen.
+			_ = s.ln.Close()
+			s.closeErr = removeSocket(s.opts.SocketPath, s.sockFI)
+		}
+	})
+	return s.closeErr
+}
+
+type connInfoKey struct{}
+
+// connInfo is what the server knows about a connection, read once when it
+// is accepted.
+type connInfo struct {
+	caller  Caller
+	credErr error
+	// overLimit marks a connection accepted beyond MaxConns: it is answered
+	// too_many_clients and closed.
+	overLimit bool
+}
+
+func (s *Server) connContext(ctx context.Context, c net.Conn) context.Context {
+	n := s.conns.Add(1)
+	info := &connInfo{overLimit: n > int64(s.opts.MaxConns)}
+	cred, err := peercred.Get(c)
+	if err != nil {
+		info.credErr = err
+		s.log.Warn("refusing a caller whose credentials cannot be read", zap.Error(err))
+	} else {
+		info.caller = Caller{UID: cred.UID, GID: cred.GID, PID: cred.PID}
+	}
+	return context.WithValue(ctx, connInfoKey{}, info)
+}
+
+func (s *Server) connState(_ net.Conn, st http.ConnState) {
+	if st == http.StateClosed || st == http.StateHijacked {
+		s.conns.Add(-1)
+		if h := s.testHookConnClosed; h != nil {
+			h()
+		}
+	}
+}
+
+// ServeHTTP applies the checks every request passes (version headers,
+// connection cap, Origin/Referer, caller identity, route, permission, body
+// bound) and then the route's handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set(ipcproto.APIVersionHeader, ipcproto.Version)
+	h.Set(ipcproto.DaemonVersionHeader, s.opts.DaemonVersion)
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+
+	info, _ := r.Context().Value(connInfoKey{}).(*connInfo)
+	if info == nil {
+		s.writeError(w, http.StatusInternalServerError, ipcproto.Error{Code: ipcproto.CodeInternal, Message: "request did not arrive on the IPC socket"})
+		return
+	}
+	if info.overLimit {
+		h.Set("Connection", "close")
+		s.writeError(w, http.StatusServiceUnavailable, ipcproto.Error{
+			Code: ipcproto.CodeTooManyClients, Message: "agentd has too many open IPC connections",
+			Hint: "close other agentctl or tray instances, then try again",
+		})
+		return
+	}
+	// A browser is the only client that sends these; a page must never
+	// drive the daemon, even through a local proxy that reaches the socket.
+	if r.Header.Get("Origin") != "" || r.Header.Get("Referer") != "" {
+		s.writeError(w, http.StatusForbidden, ipcproto.Error{
+			Code: ipcproto.CodeForbiddenOrigin, Message: "requests from web pages are refused",
+		})
+		return
+	}
+	if info.credErr != nil {
+		s.writeError(w, http.StatusForbidden, ipcproto.Error{
+			Code: ipcproto.CodePermissionDenied, Message: "agentd could not identify the calling process",
+		})
+		return
+	}
+	rt, allowed := s.index.lookup(r.Method, r.URL.Path)
+	if rt == nil {
+		if len(allowed) == 0 {
+			s.writeError(w, http.StatusNotFound, ipcproto.Error{
+				Code: ipcproto.CodeNotFound, Message: "no such IPC route: " + r.URL.Path,
+				Hint: "agentctl and agentd may be of different versions",
+			})
+			return
+		}
+		for _, m := range allowed {
+			h.Add("Allow", m)
+		}
+		s.writeError(w, http.StatusMethodNotAllowed, ipcproto.Error{
+			Code: ipcproto.CodeMethodNotAllowed, Message: r.Method + " is not allowed on " + r.URL.Path,
+		})
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, ipcproto.MaxBodyBytes)
+	if e := authorize(r.Context(), s.backend, rt, info.caller); e != nil {
+		s.writeError(w, e.Status, e.Detail)
+		return
+	}
+	rt.serve(s, w, r, info.caller)
+}
