@@ -60,7 +60,7 @@ bench:
 
 # Run each fuzz target for FUZZTIME (go test already runs their seed corpora).
 FUZZTIME ?= 30s
-FUZZ_TARGETS := FuzzValidateBrowseURL:./pkg/session/ FuzzCompile:./pkg/policy/ \
+FUZZ_TARGETS := FuzzDecodeRequest:./pkg/ipc/ FuzzValidateBrowseURL:./pkg/session/ FuzzCompile:./pkg/policy/ \
 	FuzzLoadTerraform:./pkg/tfconfig/ FuzzLoadSim:./pkg/tfconfig/
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \
