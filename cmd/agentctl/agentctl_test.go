@@ -1,0 +1,248 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/ztagent/ztagent/pkg/ipc"
+	"github.com/ztagent/ztagent/pkg/ipc/ipcproto"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// fakeAgent is a Backend whose state tests drive.
+type fakeAgent struct {
+	mu         sync.Mutex
+	status     ipcproto.Status
+	subs       []chan ipcproto.Event
+	authURL    string
+	onRegister func()
+	subscribed chan struct{} // gets a value per Subscribe, when not nil
+}
+
+func (f *fakeAgent) Status(context.Context) ipcproto.Status {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.status
+}
+func (f *fakeAgent) Session(context.Context) (ipcproto.Session, error) {
+	now := time.Now()
+	return ipcproto.Session{AuthTime: now.Add(-time.Hour), ServerTime: now, Gateway: []ipcproto.PolicyExpiry{
+		{Name: "Git over HTTP", Filter: "http", Duration: "1h0m0s", ExpiresAt: now, Expired: true},
+		{Name: "Company Wiki Network policy", Filter: "l4", Duration: "1h30m0s", ExpiresAt: now.Add(30 * time.Minute)},
+	}}, nil
+}
+func (f *fakeAgent) Explain(context.Context, string, string) (json.RawMessage, error) {
+	return json.RawMessage(`{"dst":"wiki.acme.internal:80","user":"alice@example.com","session_age":"1h0m0s","action":"allow","stages":[{"filter":"l4","flow":"net.dst.ip=10.0.0.10","action":"allow","policy_name":"Company Wiki Network policy","trace":[{"name":"Company Wiki Network policy","outcome":"allowed"}]}]}`), nil
+}
+func (f *fakeAgent) Register(context.Context, ipc.Caller, ipcproto.RegisterRequest) (ipcproto.AuthURL, error) {
+	if f.onRegister != nil {
+		go f.onRegister()
+	}
+	return ipcproto.AuthURL{AuthURL: f.authURL}, nil
+}
+func (f *fakeAgent) Leave(context.Context) error      { return nil }
+func (f *fakeAgent) Connect(context.Context) error    { return nil }
+func (f *fakeAgent) Disconnect(context.Context) error { return nil }
+func (f *fakeAgent) Reauth(context.Context) (ipcproto.AuthURL, error) {
+	return ipcproto.AuthURL{AuthURL: f.authURL}, nil
+}
+func (f *fakeAgent) Settings(context.Context) ipcproto.Settings {
+	return ipcproto.Settings{Mode: "proxy", ProxyAddr: "127.0.0.1:40000"}
+}
+func (f *fakeAgent) SetSettings(context.Context, ipcproto.Settings) error { return nil }
+func (f *fakeAgent) Subscribe() (ipcproto.Status, <-chan ipcproto.Event, func()) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	ch := make(chan ipcproto.Event, 16)
+	f.subs = append(f.subs, ch)
+	if f.subscribed != nil {
+		f.subscribed <- struct{}{}
+	}
+	var once sync.Once
+	return f.status, ch, func() {
+		once.Do(func() {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			for i, c := range f.subs {
+				if c == ch {
+					f.subs = append(f.subs[:i], f.subs[i+1:]...)
+					close(ch)
+				}
+			}
+		})
+	}
+}
+func (f *fakeAgent) Operator() (int, bool) { return os.Getuid(), true }
+
+// emit sends an event to every subscriber.
+func (f *fakeAgent) emit(typ string, data any) {
+	raw, _ := json.Marshal(data)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, c := range f.subs {
+		c <- ipcproto.Event{Type: typ, Time: time.Now(), Data: raw}
+	}
+}
+
+func (f *fakeAgent) setState(s ipcproto.State) {
+	f.mu.Lock()
+	f.status.State = s
+	f.mu.Unlock()
+}
+
+func startDaemon(t *testing.T, f *fakeAgent) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "agentctl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(dir, "agentd.sock")
+	srv, err := ipc.NewServer(ipc.ServerOptions{SocketPath: sock, Backend: f, DaemonVersion: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve() }()
+	t.Cleanup(func() {
+		srv.Close()
+		<-done
+	})
+	return sock
+}
+
+func agentctl(t *testing.T, sock string, args ...string) (string, string, int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	code := run(ctx, append(args, "--socket", sock), &out, &errb)
+	return out.String(), errb.String(), code
+}
+
+func TestStatusSessionWhy(t *testing.T) {
+	f := &fakeAgent{status: ipcproto.Status{State: ipcproto.StateConnected, Registration: &ipcproto.Registration{User: "alice@example.com", Team: "acme", IdP: "azureAD", DeviceID: "dev-1"}}}
+	sock := startDaemon(t, f)
+	out, _, code := agentctl(t, sock, "status")
+	if code != 0 || !strings.Contains(out, "connected") || !strings.Contains(out, "alice@example.com") {
+		t.Fatalf("status: %d\n%s", code, out)
+	}
+	out, _, code = agentctl(t, sock, "status", "--json")
+	var st ipcproto.Status
+	if code != 0 || json.Unmarshal([]byte(out), &st) != nil || st.State != ipcproto.StateConnected {
+		t.Fatalf("status --json: %d %q", code, out)
+	}
+	out, _, code = agentctl(t, sock, "session")
+	if code != 0 || !strings.Contains(out, "Git over HTTP") || !strings.Contains(out, "expired: run 'agentctl reauth'") {
+		t.Fatalf("session: %d\n%s", code, out)
+	}
+	out, _, code = agentctl(t, sock, "why", "wiki.acme.internal:80")
+	if code != 0 || !strings.Contains(out, "Decision: allow") {
+		t.Fatalf("why: %d\n%s", code, out)
+	}
+	if _, _, code := agentctl(t, sock, "why", "no-port"); code != exitUsage {
+		t.Fatalf("why without a port: exit %d", code)
+	}
+	out, _, code = agentctl(t, sock, "settings", "get", "mode")
+	if code != 0 || strings.TrimSpace(out) != "proxy" {
+		t.Fatalf("settings get mode: %d %q", code, out)
+	}
+	if _, _, code := agentctl(t, sock, "settings", "set", "mode", "bogus"); code != exitUsage {
+		t.Fatalf("settings set mode bogus: exit %d", code)
+	}
+}
+
+func TestExitCodes(t *testing.T) {
+	_, errOut, code := agentctl(t, filepath.Join(t.TempDir(), "none.sock"), "status")
+	if code != exitUnreachable || !strings.Contains(errOut, "agentd") {
+		t.Fatalf("no daemon: exit %d %q", code, errOut)
+	}
+	if _, _, code := agentctl(t, "x", "no-such-command"); code != exitUsage {
+		t.Fatalf("unknown command: exit %d", code)
+	}
+	if _, _, code := agentctl(t, "x", "status", "extra"); code != exitUsage {
+		t.Fatalf("extra argument: exit %d", code)
+	}
+}
+
+// register prints the URL on a line of its own and waits until the agent
+// is connected.
+func TestRegisterWaits(t *testing.T) {
+	const u = "http://acme.localhost:8781/warp?state=x"
+	f := &fakeAgent{status: ipcproto.Status{State: ipcproto.StateUnregistered}, authURL: u}
+	// register subscribes before it asks, so the subscriber exists here.
+	f.onRegister = func() {
+		f.setState(ipcproto.StateConnected)
+		f.emit(ipcproto.EventStateChanged, ipcproto.StateChanged{From: ipcproto.StateRegistering, To: ipcproto.StateConnected})
+	}
+	sock := startDaemon(t, f)
+	out, errOut, code := agentctl(t, sock, "register", "--no-browser", "--wait", "20s")
+	if code != 0 {
+		t.Fatalf("register: exit %d\n%s\n%s", code, out, errOut)
+	}
+	lines := strings.Split(out, "\n")
+	if len(lines) < 2 || lines[1] != u || !strings.Contains(out, "Done: connected") {
+		t.Fatalf("register output:\n%s", out)
+	}
+}
+
+// watch --open-browser opens each URL once, and refuses invalid ones.
+func TestWatchOpensEachURLOnce(t *testing.T) {
+	f := &fakeAgent{status: ipcproto.Status{State: ipcproto.StateConnected}, subscribed: make(chan struct{}, 1)}
+	sock := startDaemon(t, f)
+	opened := make(chan string, 8)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	var out, errb bytes.Buffer
+	a := &app{stdout: &out, stderr: &errb, open: func(ctx context.Context, u string) error {
+		err := checkOwnURL(u)
+		if err == nil {
+			opened <- u
+		}
+		return err
+	}}
+	go func() { done <- runApp(ctx, a, []string{"watch", "--open-browser", "--socket", sock}) }()
+	select {
+	case <-f.subscribed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("watch did not subscribe")
+	}
+	const u = "http://acme.localhost:8781/cdn-cgi/access/refresh-identity"
+	f.emit(ipcproto.EventBrowseToURL, ipcproto.BrowseToURL{URL: u, Reason: "session_expired"})
+	f.emit(ipcproto.EventBrowseToURL, ipcproto.BrowseToURL{URL: u, Reason: "session_expired"})
+	f.emit(ipcproto.EventBrowseToURL, ipcproto.BrowseToURL{URL: "-evil", Reason: "session_expired"})
+	const marker = "http://acme.localhost:8781/last"
+	f.emit(ipcproto.EventBrowseToURL, ipcproto.BrowseToURL{URL: marker, Reason: "reauth"})
+	var got []string
+	for len(got) < 2 {
+		select {
+		case x := <-opened:
+			got = append(got, x)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("opened %v so far", got)
+		}
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("watch: exit %d %s", code, errb.String())
+	}
+	if got[0] != u || got[1] != marker {
+		t.Fatalf("opened %v; want %s once, then %s", got, u, marker)
+	}
+	if !strings.Contains(errb.String(), "could not open -evil") {
+		t.Fatalf("an invalid URL was not refused: %s", errb.String())
+	}
+}

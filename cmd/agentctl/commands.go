@@ -1,0 +1,333 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ztagent/ztagent/pkg/ipc/ipcproto"
+)
+
+func (a *app) printJSON(v any) error {
+	enc := json.NewEncoder(a.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func ago(t, now time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	d := now.Sub(t).Round(time.Second)
+	if d < 0 {
+		return "in " + (-d).String()
+	}
+	return d.String() + " ago"
+}
+
+func (a *app) printStatus(st ipcproto.Status) {
+	now := time.Now()
+	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	state := string(st.State)
+	if st.Message != "" {
+		state += " — " + st.Message
+	}
+	fmt.Fprintf(tw, "State:\t%s\n", state)
+	if r := st.Registration; r != nil {
+		fmt.Fprintf(tw, "User:\t%s (team %s, IdP %s)\n", r.User, r.Team, r.IdP)
+		fmt.Fprintf(tw, "Device:\t%s, registered %s\n", r.DeviceID, r.RegisteredAt.Local().Format(time.RFC1123))
+	}
+	if t := st.Tunnel; t != nil {
+		where := t.Mode
+		if t.ProxyAddr != "" {
+			where += " on " + t.ProxyAddr
+		}
+		if t.Interface != "" {
+			where += " on " + t.Interface
+		}
+		up := "down"
+		if t.Up {
+			up = "up since " + t.Since.Local().Format(time.Kitchen)
+		}
+		fmt.Fprintf(tw, "Tunnel:\t%s, %s, edge %s, address %s, last handshake %s\n", where, up, t.Endpoint,
+			strings.Join(t.Addresses, ","), ago(t.LastHandshake, now))
+	}
+	if s := st.Session; s != nil {
+		fmt.Fprintf(tw, "Session:\tsigned in %s (edge clock)\n", ago(s.AuthTime, s.ServerTime))
+	}
+	if st.ReauthURL != "" {
+		fmt.Fprintf(tw, "Re-authenticate:\t%s\n", st.ReauthURL)
+	}
+	_ = tw.Flush()
+}
+
+func (a *app) statusCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "status",
+		Short: "Show the agent's state, registration, tunnel and session",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			st, err := a.ipc().Status(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if a.json {
+				return a.printJSON(st)
+			}
+			a.printStatus(st)
+			return nil
+		},
+	}
+}
+
+// statusCommand makes connect, disconnect and logout: one IPC call that
+// answers the status after the change.
+func (a *app) statusCommand(use, short string, call func(*cobra.Command) (ipcproto.Status, error)) *cobra.Command {
+	return &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			st, err := call(cmd)
+			if err != nil {
+				return err
+			}
+			if a.json {
+				return a.printJSON(st)
+			}
+			a.printStatus(st)
+			return nil
+		},
+	}
+}
+
+func (a *app) connectCmd() *cobra.Command {
+	return a.statusCommand("connect", "Bring the tunnel up", func(cmd *cobra.Command) (ipcproto.Status, error) {
+		return a.ipc().Connect(cmd.Context())
+	})
+}
+
+func (a *app) disconnectCmd() *cobra.Command {
+	return a.statusCommand("disconnect", "Take the tunnel down (the registration stays)", func(cmd *cobra.Command) (ipcproto.Status, error) {
+		return a.ipc().Disconnect(cmd.Context())
+	})
+}
+
+func (a *app) logoutCmd() *cobra.Command {
+	return a.statusCommand("logout", "Leave the organization and delete this device's registration (if your organization allows it)", func(cmd *cobra.Command) (ipcproto.Status, error) {
+		return a.ipc().Leave(cmd.Context())
+	})
+}
+
+func (a *app) sessionCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "session",
+		Short: "Show when each policy's client session expires",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			s, err := a.ipc().Session(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if a.json {
+				return a.printJSON(s)
+			}
+			fmt.Fprintf(a.stdout, "Signed in %s (edge clock %s).\n", ago(s.AuthTime, s.ServerTime), s.ServerTime.Local().Format(time.RFC1123))
+			if len(s.Gateway) == 0 {
+				fmt.Fprintln(a.stdout, "No Gateway policy limits your session.")
+			} else {
+				tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "POLICY\tFILTER\tDURATION\tEXPIRES")
+				for _, p := range s.Gateway {
+					exp := p.ExpiresAt.Local().Format(time.RFC1123)
+					if p.Expired {
+						exp += " (expired: run 'agentctl reauth')"
+					} else {
+						exp += " (in " + p.ExpiresAt.Sub(s.ServerTime).Round(time.Second).String() + ")"
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", p.Name, p.Filter, p.Duration, exp)
+				}
+				_ = tw.Flush()
+			}
+			if ac := s.Access; ac != nil {
+				fmt.Fprintf(a.stdout, "Access applications accept this device until %s (%s after sign-in).\n", ac.ExpiresAt.Local().Format(time.RFC1123), ac.Duration)
+			}
+			return nil
+		},
+	}
+}
+
+func (a *app) whyCmd() *cobra.Command {
+	var proto string
+	cmd := &cobra.Command{
+		Use:   "why HOST:PORT",
+		Short: "Show how the edge would decide a new connection from this device",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if _, _, err := net.SplitHostPort(args[0]); err != nil {
+				return usageError{fmt.Errorf("%q is not HOST:PORT, e.g. wiki.acme.internal:80", args[0])}
+			}
+			raw, err := a.ipc().Explain(cmd.Context(), args[0], proto)
+			if err != nil {
+				return err
+			}
+			if a.json {
+				_, err := a.stdout.Write(append(raw, '\n'))
+				return err
+			}
+			return a.printExplanation(raw)
+		},
+	}
+	cmd.Flags().StringVar(&proto, "proto", "tcp", "tcp or udp")
+	return cmd
+}
+
+// printExplanation prints the edge's trace for people, reading only the
+// fields it knows and falling back to the JSON.
+func (a *app) printExplanation(raw json.RawMessage) error {
+	var ex struct {
+		Dst        string `json:"dst"`
+		User       string `json:"user"`
+		SessionAge string `json:"session_age"`
+		Action     string `json:"action"`
+		Reason     string `json:"reason"`
+		PolicyName string `json:"policy_name"`
+		Stages     []struct {
+			Filter     string `json:"filter"`
+			Flow       string `json:"flow"`
+			Action     string `json:"action"`
+			Reason     string `json:"reason"`
+			PolicyName string `json:"policy_name"`
+			Note       string `json:"note"`
+			Trace      []struct {
+				Name    string `json:"name"`
+				Outcome string `json:"outcome"`
+				Session string `json:"session"`
+			} `json:"trace"`
+		} `json:"stages"`
+	}
+	if json.Unmarshal(raw, &ex) != nil || len(ex.Stages) == 0 {
+		_, err := a.stdout.Write(append(raw, '\n'))
+		return err
+	}
+	fmt.Fprintf(a.stdout, "%s as %s, signed in %s ago\n", ex.Dst, ex.User, ex.SessionAge)
+	for _, st := range ex.Stages {
+		fmt.Fprintf(a.stdout, "%s  %s\n", strings.ToUpper(st.Filter), st.Flow)
+		if st.Note != "" {
+			fmt.Fprintf(a.stdout, "  (%s)\n", st.Note)
+		}
+		for _, s := range st.Trace {
+			line := "  " + s.Name + ": " + s.Outcome
+			if s.Session != "" {
+				line += " (" + s.Session + ")"
+			}
+			fmt.Fprintln(a.stdout, line)
+		}
+		fmt.Fprintf(a.stdout, "  → %s%s\n", st.Action, decidedBy(st.PolicyName, st.Reason))
+	}
+	fmt.Fprintf(a.stdout, "Decision: %s%s\n", ex.Action, decidedBy(ex.PolicyName, ex.Reason))
+	return nil
+}
+
+func decidedBy(policy, reason string) string {
+	s := ""
+	if policy != "" {
+		s += fmt.Sprintf(" by %q", policy)
+	}
+	if reason != "" {
+		s += ": " + reason
+	}
+	return s
+}
+
+func (a *app) settingsCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "settings", Short: "Show or change the agent's settings (mode, proxy-addr)"}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "get [KEY]",
+		Short: "Show the settings, or one of them",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := a.ipc().Settings(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if len(args) == 1 {
+				v, err := settingValue(s, args[0])
+				if err != nil {
+					return err
+				}
+				fmt.Fprintln(a.stdout, v)
+				return nil
+			}
+			if a.json {
+				return a.printJSON(s)
+			}
+			fmt.Fprintf(a.stdout, "mode        %s\nproxy-addr  %s\n", s.Mode, s.ProxyAddr)
+			return nil
+		},
+	})
+	cmd.AddCommand(&cobra.Command{
+		Use:   "set KEY VALUE",
+		Short: "Change a setting: mode (proxy|tun) or proxy-addr (127.0.0.1:40000)",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var set ipcproto.Settings
+			switch args[0] {
+			case "mode":
+				if args[1] != "proxy" && args[1] != "tun" {
+					return usageError{fmt.Errorf("mode %q: use proxy or tun", args[1])}
+				}
+				set.Mode = args[1]
+			case "proxy-addr", "proxy_addr":
+				set.ProxyAddr = args[1]
+			default:
+				return usageError{fmt.Errorf("unknown setting %q: use mode or proxy-addr", args[0])}
+			}
+			s, err := a.ipc().SetSettings(cmd.Context(), set)
+			if err != nil {
+				return err
+			}
+			if a.json {
+				return a.printJSON(s)
+			}
+			fmt.Fprintf(a.stdout, "mode        %s\nproxy-addr  %s\n", s.Mode, s.ProxyAddr)
+			return nil
+		},
+	})
+	return cmd
+}
+
+func settingValue(s ipcproto.Settings, key string) (string, error) {
+	switch key {
+	case "mode":
+		return s.Mode, nil
+	case "proxy-addr", "proxy_addr":
+		return s.ProxyAddr, nil
+	}
+	return "", usageError{fmt.Errorf("unknown setting %q: use mode or proxy-addr", key)}
+}
+
+func (a *app) versionCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print agentctl's version and, when reachable, agentd's",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			daemon := "not reachable"
+			if _, err := a.ipc().Status(cmd.Context()); err == nil {
+				v := a.ipc().Versions()
+				daemon = v.Daemon + " (IPC " + v.API + ")"
+			}
+			if a.json {
+				return a.printJSON(map[string]string{"agentctl": version, "ipc": ipcproto.Version, "agentd": daemon})
+			}
+			fmt.Fprintf(a.stdout, "agentctl %s (IPC %s)\nagentd   %s\n", version, ipcproto.Version, daemon)
+			return nil
+		},
+	}
+}

@@ -1,0 +1,224 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ztagent/ztagent/pkg/ipc/ipcproto"
+	"github.com/ztagent/ztagent/pkg/session"
+	"github.com/ztagent/ztagent/platform/browser"
+)
+
+// loginFlags are register's and reauth's.
+type loginFlags struct {
+	noBrowser bool
+	wait      time.Duration
+}
+
+func (f *loginFlags) register(cmd *cobra.Command) {
+	cmd.Flags().BoolVar(&f.noBrowser, "no-browser", false, "print the URL only; do not open a browser")
+	cmd.Flags().DurationVar(&f.wait, "wait", 10*time.Minute, "how long to wait for the login to complete (0 does not wait)")
+}
+
+func (a *app) registerCmd() *cobra.Command {
+	var f loginFlags
+	var team string
+	cmd := &cobra.Command{
+		Use:   "register [--team NAME]",
+		Short: "Register this device with your organization (opens the login page)",
+		Long: `register asks agentd to enroll this device: it prints the team domain's login
+URL on a line of its own, opens it in your browser (unless --no-browser), and
+waits until the login completes and the tunnel is up, or --wait runs out.
+One user per device: if someone else registered it, they run 'agentctl logout'
+first (or an administrator revokes the device).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return a.login(cmd.Context(), f, "register", func(ctx context.Context) (ipcproto.AuthURL, error) {
+				return a.ipc().Register(ctx, ipcproto.RegisterRequest{Team: team})
+			}, func(st ipcproto.Status) bool {
+				return st.State == ipcproto.StateConnected || st.State == ipcproto.StateDisconnected
+			})
+		},
+	}
+	cmd.Flags().StringVar(&team, "team", "", "your organization's team name (default: the one agentd is configured with)")
+	f.register(cmd)
+	return cmd
+}
+
+func (a *app) reauthCmd() *cobra.Command {
+	var f loginFlags
+	cmd := &cobra.Command{
+		Use:   "reauth",
+		Short: "Re-authenticate with your identity provider to reset your client session",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var before time.Time
+			if st, err := a.ipc().Status(cmd.Context()); err == nil && st.Session != nil {
+				before = st.Session.AuthTime
+			}
+			return a.login(cmd.Context(), f, "reauth", a.ipc().Reauth, func(st ipcproto.Status) bool {
+				return st.Session != nil && st.Session.AuthTime.After(before) && st.State != ipcproto.StateReauthRequired
+			})
+		},
+	}
+	f.register(cmd)
+	return cmd
+}
+
+// login starts an enrollment or a re-authentication, prints and opens its
+// URL, then follows the event stream until done reports true.
+func (a *app) login(ctx context.Context, f loginFlags, what string, start func(context.Context) (ipcproto.AuthURL, error), done func(ipcproto.Status) bool) error {
+	// Subscribe first, so that a login completed quickly is not missed.
+	var events eventSource
+	if f.wait > 0 {
+		st, err := a.ipc().Events(ctx)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		events = st
+	}
+	au, err := start(ctx)
+	if err != nil {
+		return err
+	}
+	if a.json {
+		if err := a.printJSON(au); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintf(a.stdout, "Open this URL in a browser to sign in:\n%s\n", au.AuthURL)
+	}
+	if !f.noBrowser {
+		if err := a.open(ctx, au.AuthURL); err != nil {
+			fmt.Fprintf(a.stderr, "agentctl: could not open a browser (%v); open the URL above yourself\n", err)
+		}
+	}
+	if f.wait <= 0 {
+		return nil
+	}
+	return a.waitFor(ctx, events, f.wait, what, done)
+}
+
+// openOwnURL opens a URL the daemon returned. The daemon validated it
+// against the team domain and the IdP; here it is checked again against its
+// own origin, which keeps the structural checks of SEC4 (http(s), no
+// userinfo, no control characters, no leading '-').
+func openOwnURL(ctx context.Context, raw string) error {
+	if err := checkOwnURL(raw); err != nil {
+		return err
+	}
+	u, _ := url.Parse(raw)
+	b := &browser.System{Allowed: []string{u.Scheme + "://" + u.Host}}
+	return b.Open(ctx, raw)
+}
+
+func checkOwnURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return err
+	}
+	_, err = session.ValidateBrowseURL(raw, u.Scheme+"://"+u.Host)
+	return err
+}
+
+type eventSource interface {
+	Next() (ipcproto.Event, error)
+	Close() error
+}
+
+// waitFor follows the stream, showing a live status line on a terminal,
+// until done, a terminal failure, or the deadline.
+func (a *app) waitFor(ctx context.Context, events eventSource, wait time.Duration, what string, done func(ipcproto.Status) bool) error {
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	go func() {
+		<-ctx.Done()
+		_ = events.Close() // unblocks Next
+	}()
+	live := isTerminal(a.stderr) && !a.json
+	start := time.Now()
+	var st ipcproto.Status
+	for {
+		ev, err := events.Next()
+		if err != nil {
+			if live {
+				fmt.Fprintln(a.stderr)
+			}
+			if ctx.Err() != nil {
+				return fmt.Errorf("%s did not complete within %v (state %s); finish the login in the browser, then check with 'agentctl status'", what, wait, st.State)
+			}
+			if errors.Is(err, io.EOF) {
+				return errors.New("agentd closed the event stream; check 'agentctl status'")
+			}
+			return err
+		}
+		switch ev.Type {
+		case ipcproto.EventSnapshot:
+			_ = json.Unmarshal(ev.Data, &st)
+		case ipcproto.EventStateChanged:
+			var sc ipcproto.StateChanged
+			_ = json.Unmarshal(ev.Data, &sc)
+			st.State = sc.To
+			if sc.Message != "" {
+				st.Message = sc.Message
+			}
+		case ipcproto.EventSessionRefreshed:
+			var sr ipcproto.SessionRefreshed
+			_ = json.Unmarshal(ev.Data, &sr)
+			if st.Session == nil {
+				st.Session = &ipcproto.SessionClock{}
+			}
+			st.Session.AuthTime = sr.AuthTime
+		case ipcproto.EventError:
+			var ee ipcproto.ErrorEvent
+			_ = json.Unmarshal(ev.Data, &ee)
+			if live {
+				fmt.Fprintln(a.stderr)
+			}
+			return fmt.Errorf("%s failed: %s", what, ee.Message)
+		}
+		if ev.Type != ipcproto.EventSnapshot {
+			// Ask for the whole status: events carry only their part.
+			if full, err := a.ipc().Status(ctx); err == nil {
+				st = full
+			}
+		}
+		if live {
+			fmt.Fprintf(a.stderr, "\r\033[Kwaiting for the login to complete… %s, %s", st.State, time.Since(start).Round(time.Second))
+		}
+		if st.State == ipcproto.StateRevoked || st.State == ipcproto.StateKeyringUnavailable {
+			if live {
+				fmt.Fprintln(a.stderr)
+			}
+			return fmt.Errorf("%s stopped: agentd is %s: %s", what, st.State, st.Message)
+		}
+		if ev.Type != ipcproto.EventSnapshot && done(st) {
+			if live {
+				fmt.Fprintln(a.stderr)
+			}
+			if !a.json {
+				fmt.Fprintf(a.stdout, "Done: %s.\n", st.State)
+			}
+			return nil
+		}
+	}
+}
+
+// isTerminal reports whether w is a character device (a terminal).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}

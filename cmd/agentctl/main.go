@@ -1,0 +1,135 @@
+// Command agentctl is the command line of the ztagent agent: it talks to
+// agentd over its unix socket (pkg/ipc) and never holds a secret itself.
+//
+// Exit codes: 0 ok, 1 failure, 2 usage, 3 permission denied, 4 daemon not
+// reachable.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ztagent/ztagent/internal/paths"
+	"github.com/ztagent/ztagent/pkg/ipc"
+)
+
+// Exit codes (DESIGN §3).
+const (
+	exitOK          = 0
+	exitFailure     = 1
+	exitUsage       = 2
+	exitPermission  = 3
+	exitUnreachable = 4
+)
+
+// version is set by the build (-ldflags "-X main.version=…").
+var version = "dev"
+
+// app is what every command shares: the flags and the output.
+type app struct {
+	socket string
+	json   bool
+	stdout io.Writer
+	stderr io.Writer
+	client *ipc.Client
+	// open opens a URL the daemon returned; openOwnURL unless a test
+	// records instead.
+	open func(ctx context.Context, rawURL string) error
+}
+
+func (a *app) ipc() *ipc.Client {
+	if a.client == nil {
+		a.client = ipc.NewClient(a.socket)
+		a.client.OnVersionMismatch(func(v ipc.Versions) {
+			fmt.Fprintf(a.stderr, "agentctl: warning: agentd speaks IPC version %s (daemon %s), this agentctl speaks %s; upgrade the older one\n",
+				v.API, v.Daemon, "1")
+		})
+	}
+	return a.client
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// usageError is a mistake in how a command was called that the command
+// itself found.
+type usageError struct{ error }
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return runApp(ctx, &app{stdout: stdout, stderr: stderr, open: openOwnURL}, args)
+}
+
+func runApp(ctx context.Context, a *app, args []string) int {
+	stdout, stderr := a.stdout, a.stderr
+	root := &cobra.Command{
+		Use:   "agentctl",
+		Short: "Control the ztagent agent (agentd)",
+		Long: `agentctl controls agentd, the ztagent agent: register this device with your
+organization, connect, see your client session, and re-authenticate.
+
+Exit codes: 0 ok, 1 failure, 2 usage, 3 permission denied, 4 agentd not reachable.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.PersistentFlags().StringVar(&a.socket, "socket", paths.DefaultSocket(), "agentd's socket (or set ZTAGENT_SOCKET)")
+	root.PersistentFlags().BoolVar(&a.json, "json", false, "print JSON")
+	root.AddCommand(
+		a.statusCmd(), a.registerCmd(), a.connectCmd(), a.disconnectCmd(), a.reauthCmd(),
+		a.sessionCmd(), a.logoutCmd(), a.watchCmd(), a.settingsCmd(), a.whyCmd(), a.versionCmd(),
+	)
+	ran := false
+	var mark func(*cobra.Command)
+	mark = func(c *cobra.Command) {
+		if f := c.RunE; f != nil {
+			c.RunE = func(cmd *cobra.Command, args []string) error { ran = true; return f(cmd, args) }
+		}
+		for _, sub := range c.Commands() {
+			mark(sub)
+		}
+	}
+	mark(root)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if a.client != nil {
+		_ = a.client.Close()
+	}
+	return exitCode(err, ran, stderr)
+}
+
+func exitCode(err error, ran bool, stderr io.Writer) int {
+	if err == nil {
+		return exitOK
+	}
+	if errors.Is(err, errReported) {
+		return exitFailure
+	}
+	fmt.Fprintf(stderr, "agentctl: %v\n", err)
+	switch {
+	case errors.Is(err, ipc.ErrDaemonUnreachable):
+		fmt.Fprintln(stderr, "Is agentd running? Start it with 'agentd run' (or 'sudo agentd start' for the service), or pass --socket.")
+		return exitUnreachable
+	case errors.Is(err, ipc.ErrPermissionDenied):
+		return exitPermission
+	case !ran || errors.As(err, new(usageError)):
+		fmt.Fprintln(stderr, "Run 'agentctl --help' for usage.")
+		return exitUsage
+	default:
+		return exitFailure
+	}
+}
+
+// errReported is returned by a command that already printed its failure.
+var errReported = errors.New("reported")

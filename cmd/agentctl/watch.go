@@ -1,0 +1,116 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ztagent/ztagent/pkg/ipc/ipcproto"
+)
+
+// watchCmd is the reference tray: it follows agentd's events and, with
+// --open-browser, opens each browse_to_url once.
+func (a *app) watchCmd() *cobra.Command {
+	var open bool
+	cmd := &cobra.Command{
+		Use:   "watch [--open-browser]",
+		Short: "Follow agentd's events; with --open-browser, open re-authentication pages as a tray app would",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return a.watch(cmd.Context(), open)
+		},
+	}
+	cmd.Flags().BoolVar(&open, "open-browser", false, "open each browse_to_url in the browser, once")
+	return cmd
+}
+
+func (a *app) watch(ctx context.Context, open bool) error {
+	st, err := a.ipc().Events(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	go func() {
+		<-ctx.Done()
+		_ = st.Close()
+	}()
+	opened := map[string]bool{}
+	for {
+		ev, err := st.Next()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil // interrupted: a normal end
+			}
+			if errors.Is(err, io.EOF) {
+				return errors.New("agentd ended the event stream (did it stop?)")
+			}
+			return err
+		}
+		if a.json {
+			if err := a.printJSON(ev); err != nil {
+				return err
+			}
+		} else {
+			fmt.Fprintf(a.stdout, "%s  %s\n", ev.Time.Local().Format(time.TimeOnly), describe(ev))
+		}
+		if !open || ev.Type != ipcproto.EventBrowseToURL {
+			continue
+		}
+		var b ipcproto.BrowseToURL
+		if json.Unmarshal(ev.Data, &b) != nil || opened[b.URL] {
+			continue
+		}
+		opened[b.URL] = true
+		if err := a.open(ctx, b.URL); err != nil {
+			fmt.Fprintf(a.stderr, "agentctl: could not open %s: %v\n", b.URL, err)
+		}
+	}
+}
+
+// describe renders an event for people.
+func describe(ev ipcproto.Event) string {
+	switch ev.Type {
+	case ipcproto.EventSnapshot:
+		var s ipcproto.Status
+		_ = json.Unmarshal(ev.Data, &s)
+		return "state " + string(s.State) + suffix(s.Message)
+	case ipcproto.EventStateChanged:
+		var s ipcproto.StateChanged
+		_ = json.Unmarshal(ev.Data, &s)
+		return fmt.Sprintf("state %s → %s%s", s.From, s.To, suffix(s.Message))
+	case ipcproto.EventBrowseToURL:
+		var b ipcproto.BrowseToURL
+		_ = json.Unmarshal(ev.Data, &b)
+		return fmt.Sprintf("open in a browser (%s): %s", b.Reason, b.URL)
+	case ipcproto.EventSessionExpired:
+		var s ipcproto.SessionExpired
+		_ = json.Unmarshal(ev.Data, &s)
+		return fmt.Sprintf("session expired for policy %q (%s): run 'agentctl reauth'", s.PolicyName, s.Filter)
+	case ipcproto.EventSessionRefreshed:
+		var s ipcproto.SessionRefreshed
+		_ = json.Unmarshal(ev.Data, &s)
+		return fmt.Sprintf("session refreshed (signed in %s, groups %v)", s.AuthTime.Local().Format(time.TimeOnly), s.Groups)
+	case ipcproto.EventExpiryWarning:
+		var w ipcproto.ExpiryWarning
+		_ = json.Unmarshal(ev.Data, &w)
+		return fmt.Sprintf("session for %q expires at %s", w.PolicyName, w.ExpiresAt.Local().Format(time.TimeOnly))
+	case ipcproto.EventError:
+		var e ipcproto.ErrorEvent
+		_ = json.Unmarshal(ev.Data, &e)
+		return "error: " + e.Message
+	default:
+		return ev.Type + " " + string(ev.Data)
+	}
+}
+
+func suffix(msg string) string {
+	if msg == "" {
+		return ""
+	}
+	return ": " + msg
+}
