@@ -126,26 +126,42 @@ func ServiceForURL(origin string, virtualIP netip.Addr, target netip.AddrPort) (
 
 // Limits bound what the edge holds at once. Zero fields take the default
 // given with each.
+//
+// Each total has a per-device share, so that one device (a scanner, a
+// runaway client) that reaches its own limit leaves the rest for the
+// others. A per-device default is a quarter of its total, which keeps room
+// for at least three other devices when one is at its limit.
 type Limits struct {
 	// MaxFlows is the number of TCP and UDP flows open at once (default
 	// 4096); new flows past it are refused.
 	MaxFlows int
+	// MaxFlowsPerDevice is the number of flows one device may hold open
+	// (default MaxFlows/4, 1024); its new flows past it are refused.
+	MaxFlowsPerDevice int
 	// MaxPendingTCP is the number of TCP connection attempts waiting for
 	// the hook or the upstream dial (default 256); SYNs past it are dropped
 	// and retried by the client.
 	MaxPendingTCP int
+	// MaxPendingTCPPerDevice is the number of those attempts one device
+	// may have (default MaxPendingTCP/4, 64); its SYNs past it are dropped.
+	MaxPendingTCPPerDevice int
 	// UDPIdleTimeout ends a UDP flow after this long without a datagram in
 	// either direction (default 60s); the next datagram is a new flow.
 	UDPIdleTimeout time.Duration
 	// TCPBufferSize caps each TCP connection's send and receive buffers in
-	// the stack (default 4 MiB).
+	// the stack (default 256 KiB; see the package's Memory section).
 	TCPBufferSize int
 	// QueueLen is the number of packets queued from the stack to WireGuard
 	// (default 1024); packets past it are dropped, as on a full NIC ring.
 	QueueLen int
 	// MaxDNSInFlight is the number of DNS queries answered at once, and of
-	// DNS-over-TCP connections (default 256); queries past it are dropped.
+	// DNS-over-TCP connections (default 256); queries past it are dropped,
+	// and connections past it wait to be accepted.
 	MaxDNSInFlight int
+	// MaxDNSPerDevice is the share of one device in each of those
+	// (default MaxDNSInFlight/4, 64); its queries past it are dropped and
+	// its DNS-over-TCP connections past it are closed at once.
+	MaxDNSPerDevice int
 	// HookTimeout bounds each hook call's context (default 5s).
 	HookTimeout time.Duration
 	// UDPHookTimeout bounds the context of a hook call for a new UDP flow
@@ -170,9 +186,12 @@ func (l Limits) withDefaults() Limits {
 	}
 	def(&l.MaxFlows, 4096)
 	def(&l.MaxPendingTCP, 256)
-	def(&l.TCPBufferSize, 4<<20)
+	def(&l.TCPBufferSize, 256<<10)
 	def(&l.QueueLen, 1024)
 	def(&l.MaxDNSInFlight, 256)
+	def(&l.MaxFlowsPerDevice, max(l.MaxFlows/4, 1))
+	def(&l.MaxPendingTCPPerDevice, max(l.MaxPendingTCP/4, 1))
+	def(&l.MaxDNSPerDevice, max(l.MaxDNSInFlight/4, 1))
 	defDur(&l.UDPIdleTimeout, 60*time.Second)
 	defDur(&l.HookTimeout, 5*time.Second)
 	defDur(&l.UDPHookTimeout, 100*time.Millisecond)

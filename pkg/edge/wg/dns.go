@@ -25,7 +25,7 @@ const dnsShutdownTimeout = 5 * time.Second
 type dnsServer struct {
 	servers []*dns.Server
 	wg      sync.WaitGroup
-	slots   chan struct{} // queries answered at once
+	queries *quota // queries being answered, per device
 }
 
 func (s *Server) startDNS(resolver netip.Addr) (*dnsServer, error) {
@@ -40,10 +40,20 @@ func (s *Server) startDNS(resolver netip.Addr) (*dnsServer, error) {
 		pc.Close()
 		return nil, fmt.Errorf("edge resolver: listen on TCP %v:53: %w", resolver, err)
 	}
-	d := &dnsServer{slots: make(chan struct{}, s.limits.MaxDNSInFlight)}
+	d := &dnsServer{queries: newQuota(s.limits.MaxDNSInFlight, s.limits.MaxDNSPerDevice)}
 	h := dns.HandlerFunc(func(w dns.ResponseWriter, req *dns.Msg) { s.serveDNS(d, w, req) })
 	udpSrv := &dns.Server{PacketConn: pc, Handler: h}
-	tcpSrv := &dns.Server{Listener: newLimitListener(ln, s.limits.MaxDNSInFlight), Handler: h}
+	tcpSrv := &dns.Server{Listener: newLimitListener(ln, limitListenerOptions{
+		Max:          s.limits.MaxDNSInFlight,
+		MaxPerDevice: s.limits.MaxDNSPerDevice,
+		DeviceOf: func(c net.Conn) string {
+			src, _ := addrPortOf(c.RemoteAddr())
+			return s.deviceAt(src.Addr())
+		},
+		Refused: func(device string) {
+			s.log.Debug("DNS-over-TCP connection closed: the device has too many", zap.String("device_id", device))
+		},
+	}), Handler: h}
 	for _, srv := range []*dns.Server{udpSrv, tcpSrv} {
 		if err := d.start(srv); err != nil {
 			d.close()
@@ -89,12 +99,17 @@ func (d *dnsServer) close() {
 
 // serveDNS answers one query from a device.
 func (s *Server) serveDNS(d *dnsServer, w dns.ResponseWriter, req *dns.Msg) {
-	select {
-	case d.slots <- struct{}{}:
-		defer func() { <-d.slots }()
-	default:
-		return // overloaded: dropped, the client retries
+	src, _ := addrPortOf(w.RemoteAddr())
+	peer, known := s.peers.lookup(src.Addr())
+	device := "" // the share of sources no peer owns
+	if known {
+		device = peer.DeviceID
 	}
+	if hit := d.queries.acquire(device); hit != withinLimits {
+		s.log.Debug("DNS query dropped: too many in flight", zap.String("device_id", device), zap.Stringer("limit", hit))
+		return // the client retries
+	}
+	defer d.queries.release(device)
 	m := new(dns.Msg)
 	m.SetReply(req)
 	m.RecursionAvailable = true
@@ -108,9 +123,7 @@ func (s *Server) serveDNS(d *dnsServer, w dns.ResponseWriter, req *dns.Msg) {
 		return
 	}
 	q := req.Question[0]
-	src, _ := addrPortOf(w.RemoteAddr())
-	peer, ok := s.peers.lookup(src.Addr())
-	if !ok {
+	if !known {
 		m.SetRcode(req, dns.RcodeRefused)
 		w.WriteMsg(m)
 		return

@@ -24,13 +24,34 @@
 // A Handle verdict gives the Gateway the accepted TCP connection and a dialer
 // for the upstream, to read HTTP requests on the connection and decide each.
 //
+// # Peers and devices
+//
+// Each flow belongs to the peer entry it started under. RemovePeer ends the
+// entry's flows; so does an AddPeer that changes a known key's device ID or
+// addresses (a re-registration), since those flows were decided for an
+// identity that is gone. AddPeer with the same identity changes nothing.
+//
+// Every bound on flows, pending TCP connections and DNS work has a
+// per-device share beside its total (Limits.MaxFlowsPerDevice and the
+// like), so that one device at its limit cannot starve the others.
+//
 // # Memory
 //
 // Limits bound what the edge holds: at most MaxFlows flows, each with two
 // copy buffers (32 KiB for TCP, 64 KiB for UDP) and, for TCP, the stack's
-// send and receive buffers (each up to TCPBufferSize); MaxPendingTCP
-// connection attempts; QueueLen packets waiting for WireGuard. wireguard-go's
-// own buffer pools are bounded only by its queues (1024 packets per queue).
+// send and receive buffers (each up to TCPBufferSize, 256 KiB by default);
+// MaxPendingTCP connection attempts; QueueLen packets waiting for
+// WireGuard, which with segmentation offload reference the send buffers
+// rather than copy them.
+//
+// wireguard-go's buffer pools have no bound of their own on Linux and hold
+// 64 KiB for every packet in flight, however small: what bounds them is the
+// packets in flight, which TCPBufferSize bounds per flow (256 KiB is ~200
+// packets at a 1280-byte MTU, so up to ~13 MiB of pooled buffers per busy
+// flow). TCPBufferSize is 256 KiB because the tunnel is no faster with more
+// on loopback (BenchmarkEdgeTCPBuffer in test/integration, medians of five
+// interleaved runs: 191, 187, 163 and 155 MB/s at 128 KiB, 256 KiB, 1 MiB
+// and 4 MiB). The stack and its device are internal/gvisorstack's.
 //
 // # DNS
 //

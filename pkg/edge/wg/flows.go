@@ -10,15 +10,17 @@ import (
 )
 
 var (
-	errClosed     = errors.New("the edge is shutting down")
-	errTooMany    = errors.New("too many open flows; raise Limits.MaxFlows or wait for flows to end")
-	errNoUpstream = errors.New("the virtual network has no upstream for this destination")
+	errClosed           = errors.New("the edge is shutting down")
+	errTooMany          = errors.New("too many open flows; raise Limits.MaxFlows or wait for flows to end")
+	errTooManyForDevice = errors.New("this device has too many open flows; raise Limits.MaxFlowsPerDevice or wait for its flows to end")
+	errNoUpstream       = errors.New("the virtual network has no upstream for this destination")
+	errPeerChanged      = errors.New("the peer was removed or changed while the flow started")
 )
 
 // flowTable holds the open flows and counts every goroutine that serves
 // one, so that shutdown can close them all and wait.
 type flowTable struct {
-	max int
+	quota *quota
 
 	mu         sync.Mutex
 	closed     bool
@@ -28,9 +30,9 @@ type flowTable struct {
 	wg         sync.WaitGroup
 }
 
-func newFlowTable(max int) *flowTable {
+func newFlowTable(l Limits) *flowTable {
 	return &flowTable{
-		max:        max,
+		quota:      newQuota(l.MaxFlows, l.MaxFlowsPerDevice),
 		live:       make(map[uint64]*liveFlow),
 		byUpstream: make(map[netip.AddrPort]*liveFlow),
 		changed:    make(chan struct{}),
@@ -66,7 +68,11 @@ func (t *flowTable) goRun(f func()) bool {
 
 // liveFlow is an open flow: its context and what to close when it ends.
 type liveFlow struct {
-	flow   Flow
+	flow Flow
+	// peer is the peer table entry the flow started under; a new entry
+	// for the same key (a changed device or addresses) is another
+	// identity, and ends the flows of this one.
+	peer   *Peer
 	ctx    context.Context
 	cancel context.CancelFunc
 
@@ -75,17 +81,21 @@ type liveFlow struct {
 	closers []io.Closer
 }
 
-// open reserves a place for f among the open flows.
-func (t *flowTable) open(parent context.Context, f Flow) (*liveFlow, error) {
+// open reserves a place for f, which came from peer p, among the open
+// flows, within the total and the device's limits.
+func (t *flowTable) open(parent context.Context, f Flow, p *Peer) (*liveFlow, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.closed {
 		return nil, errClosed
 	}
-	if len(t.live) >= t.max {
+	switch t.quota.acquire(f.DeviceID) {
+	case totalLimit:
 		return nil, errTooMany
+	case deviceLimit:
+		return nil, errTooManyForDevice
 	}
-	lf := &liveFlow{flow: f}
+	lf := &liveFlow{flow: f, peer: p}
 	lf.ctx, lf.cancel = context.WithCancel(parent)
 	t.live[f.ID] = lf
 	t.notifyLocked()
@@ -126,6 +136,7 @@ func (t *flowTable) finish(lf *liveFlow) {
 	t.mu.Lock()
 	if _, ok := t.live[lf.flow.ID]; ok {
 		delete(t.live, lf.flow.ID)
+		t.quota.release(lf.flow.DeviceID)
 		t.notifyLocked()
 	}
 	for a, f := range t.byUpstream {
@@ -170,12 +181,13 @@ func (t *flowTable) lookupUpstream(local netip.AddrPort) (Flow, bool) {
 	return lf.flow, true
 }
 
-// endPeer ends the open flows of a removed peer.
-func (t *flowTable) endPeer(k Key) {
+// endPeer ends the open flows that started under p, a peer table entry
+// that was removed or replaced.
+func (t *flowTable) endPeer(p *Peer) {
 	t.mu.Lock()
 	var victims []*liveFlow
 	for _, lf := range t.live {
-		if lf.flow.Peer == k {
+		if lf.peer == p {
 			victims = append(victims, lf)
 		}
 	}

@@ -20,6 +20,8 @@ import (
 	"golang.zx2c4.com/wireguard/tun"
 	"golang.zx2c4.com/wireguard/tun/netstack"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
+
+	"github.com/ztagent/ztagent/internal/secret"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -282,17 +284,22 @@ func isPortUnreachable(p []byte) bool {
 
 func newClient(t testing.TB, edge *Server, addr netip.Addr, deviceID string, more ...netip.Addr) *client {
 	t.Helper()
-	addrs := append([]netip.Addr{addr}, more...)
+	priv, err := GeneratePrivateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return newClientWithKey(t, edge, priv, append([]netip.Addr{addr}, more...), deviceID)
+}
+
+// newClientWithKey is newClient with a private key the test chose.
+func newClientWithKey(t testing.TB, edge *Server, priv secret.Value, addrs []netip.Addr, deviceID string) *client {
+	t.Helper()
 	tunDev, tnet, err := netstack.CreateNetTUN(addrs, []netip.Addr{edge.Resolver()}, edge.MTU())
 	if err != nil {
 		t.Fatal(err)
 	}
 	sniff := &sniffTUN{Device: tunDev, unreachable: make(chan []byte, 64)}
 	dev := device.NewDevice(sniff, conn.NewDefaultBind(), device.NewLogger(device.LogLevelSilent, ""))
-	priv, err := GeneratePrivateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
 	pk, _ := parsePrivate(priv)
 	pub, _ := PublicKeyOf(priv)
 	edgeAddr := edge.Addr()

@@ -33,7 +33,7 @@ func TestLimitListener(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := newLimitListener(inner, 1)
+	l := newLimitListener(inner, limitListenerOptions{Max: 1})
 	defer l.Close()
 	for range 2 {
 		c, err := net.Dial("tcp", inner.Addr().String())
@@ -82,5 +82,48 @@ func TestLimitListener(t *testing.T) {
 	l.Close()
 	if err := <-got; !errors.Is(err, net.ErrClosed) {
 		t.Fatalf("Accept after Close: %v", err)
+	}
+}
+
+func TestQuotaBoundsTotalAndEachDevice(t *testing.T) {
+	q := newQuota(3, 2)
+	for _, step := range []struct {
+		device string
+		want   limitHit
+	}{
+		{"a", withinLimits},
+		{"a", withinLimits},
+		{"a", deviceLimit},
+		{"b", withinLimits},
+		{"c", totalLimit},
+		{"b", totalLimit},
+	} {
+		if got := q.acquire(step.device); got != step.want {
+			t.Fatalf("acquire(%q) = %v; want %v", step.device, got, step.want)
+		}
+	}
+	q.release("a")
+	if got := q.acquire("c"); got != withinLimits {
+		t.Fatalf("after a release, acquire(c) = %v", got)
+	}
+	for _, d := range []string{"a", "b", "c"} {
+		q.release(d)
+	}
+	if byDevice, total := q.holding("a"); byDevice != 0 || total != 0 {
+		t.Fatalf("after every release: %d held by a, %d in total", byDevice, total)
+	}
+	if len(q.byDevice) != 0 {
+		t.Fatalf("the quota still remembers devices that hold nothing: %v", q.byDevice)
+	}
+}
+
+func TestPerDeviceLimitDefaults(t *testing.T) {
+	l := Limits{}.withDefaults()
+	if l.MaxFlowsPerDevice != 1024 || l.MaxPendingTCPPerDevice != 64 || l.MaxDNSPerDevice != 64 {
+		t.Fatalf("per-device defaults %d/%d/%d; want 1024/64/64", l.MaxFlowsPerDevice, l.MaxPendingTCPPerDevice, l.MaxDNSPerDevice)
+	}
+	l = Limits{MaxFlows: 2, MaxPendingTCP: 1, MaxDNSInFlight: 40}.withDefaults()
+	if l.MaxFlowsPerDevice != 1 || l.MaxPendingTCPPerDevice != 1 || l.MaxDNSPerDevice != 10 {
+		t.Fatalf("per-device defaults follow their totals: got %d/%d/%d; want 1/1/10", l.MaxFlowsPerDevice, l.MaxPendingTCPPerDevice, l.MaxDNSPerDevice)
 	}
 }

@@ -2,6 +2,7 @@ package wg
 
 import (
 	"context"
+	"io"
 	"net/netip"
 	"strings"
 	"testing"
@@ -154,4 +155,84 @@ func TestPeerTableLookup(t *testing.T) {
 	if _, ok := tab.lookup(netip.MustParseAddr("10.9.200.1")); ok {
 		t.Fatal("a removed wide peer still matched")
 	}
+}
+
+// AddPeer for a known key with another device ID (a re-registration) or
+// other addresses is another identity: the flows decided for the old one
+// end, as on RemovePeer, and new flows carry the new identity. The same
+// identity again changes nothing.
+func TestAddPeerUpdateEndsTheOldIdentitysFlows(t *testing.T) {
+	checkLeaks(t)
+	srv := startServers(t)
+	h := newHook(forward)
+	edge := newEdge(t, Config{Network: srv.network(), FlowHook: h})
+	a := newClient(t, edge, clientAddr, "dev-a")
+	other := newClient(t, edge, client2Addr, "dev-b")
+	only := []netip.Prefix{netip.PrefixFrom(clientAddr, 32)}
+
+	tcpA, err := a.dialTCP(ctxT(t), echoAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tcpA.Close()
+	echo(t, tcpA, "before the update")
+	udpA, err := a.net.DialUDPAddrPort(netip.AddrPort{}, echoAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer udpA.Close()
+	udpEcho(t, udpA, "before the update")
+	kept, err := other.dialTCP(ctxT(t), echoAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kept.Close()
+	echo(t, kept, "another device")
+	waitFlows(t, edge, 3)
+
+	// The same identity: the flows go on (the edge would have closed
+	// them by now, since ending a flow closes its conns at once).
+	if err := edge.AddPeer(Peer{PublicKey: a.key, DeviceID: "dev-a", Addresses: only}); err != nil {
+		t.Fatal(err)
+	}
+	echo(t, tcpA, "after the same identity again")
+	udpEcho(t, udpA, "after the same identity again")
+	if n := len(h.calls()); n != 3 {
+		t.Fatalf("hook asked %d times; want 3 (no flow started again)", n)
+	}
+
+	// A new device ID for the key.
+	if err := edge.AddPeer(Peer{PublicKey: a.key, DeviceID: "dev-a2", Addresses: only}); err != nil {
+		t.Fatal(err)
+	}
+	waitFlows(t, edge, 1)
+	echo(t, kept, "the other device's flow is untouched")
+	tcpA.SetDeadline(time.Now().Add(waitTimeout))
+	if _, err := io.ReadAll(tcpA); err != nil && !isReset(err) {
+		t.Fatalf("the old identity's TCP connection: %v; want it ended", err)
+	}
+	udpEcho(t, udpA, "a new flow for the new identity")
+	renamed, err := a.dialTCP(ctxT(t), echoAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer renamed.Close()
+	echo(t, renamed, "after the update")
+	calls := h.calls()
+	if len(calls) != 5 || calls[3].DeviceID != "dev-a2" || calls[3].Protocol != UDP || calls[4].DeviceID != "dev-a2" {
+		t.Fatalf("after the update the hook saw %+v; want a UDP and a TCP flow of dev-a2", calls[3:])
+	}
+	waitFlows(t, edge, 3)
+
+	// The same device at other addresses.
+	more := append(only, netip.MustParsePrefix("100.96.0.9/32"))
+	if err := edge.AddPeer(Peer{PublicKey: a.key, DeviceID: "dev-a2", Addresses: more}); err != nil {
+		t.Fatal(err)
+	}
+	waitFlows(t, edge, 1)
+	echo(t, kept, "the other device's flow is untouched")
+}
+
+func isReset(err error) bool {
+	return strings.Contains(err.Error(), "reset") || strings.Contains(err.Error(), "closed")
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 )
@@ -50,6 +51,16 @@ func (t *peerTable) lookup(a netip.Addr) (*Peer, bool) {
 	return nil, false
 }
 
+// deviceAt returns the device whose peer owns tunnel address a, or "" when
+// none does: such sources share one name in the per-device limits (their
+// flows and queries are refused anyway).
+func (s *Server) deviceAt(a netip.Addr) string {
+	if p, ok := s.peers.lookup(a); ok {
+		return p.DeviceID
+	}
+	return ""
+}
+
 // normalize checks p and returns it with masked, unmapped prefixes.
 func (p Peer) normalize() (Peer, error) {
 	if p.PublicKey.IsZero() {
@@ -72,7 +83,9 @@ func (p Peer) normalize() (Peer, error) {
 	return out, nil
 }
 
-// put adds or replaces p; it fails when an address overlaps another peer's.
+// put adds or replaces p and returns the entry it replaced (or kept, when
+// it is the same identity); it fails when an address overlaps another
+// peer's.
 func (t *peerTable) put(p *Peer) (old *Peer, err error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -89,6 +102,10 @@ func (t *peerTable) put(p *Peer) (old *Peer, err error) {
 		}
 	}
 	old = t.byKey[p.PublicKey]
+	if old != nil && old.sameIdentity(p) {
+		// Kept, not replaced: its flows belong to p as much as to old.
+		return old, nil
+	}
 	if old != nil {
 		t.dropLocked(old)
 	}
@@ -126,6 +143,21 @@ func (t *peerTable) dropLocked(p *Peer) {
 			break
 		}
 	}
+}
+
+// sameIdentity reports whether p and o are the same device at the same
+// tunnel addresses (in any order), so that a flow decided for one holds
+// for the other.
+func (p *Peer) sameIdentity(o *Peer) bool {
+	if p.PublicKey != o.PublicKey || p.DeviceID != o.DeviceID || len(p.Addresses) != len(o.Addresses) {
+		return false
+	}
+	for i := range p.Addresses {
+		if !slices.Contains(o.Addresses, p.Addresses[i]) || !slices.Contains(p.Addresses, o.Addresses[i]) {
+			return false
+		}
+	}
+	return true
 }
 
 func containsPeer(ps []*Peer, p *Peer) bool {

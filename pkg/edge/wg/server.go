@@ -14,12 +14,12 @@ import (
 
 	"go.uber.org/zap"
 	"golang.zx2c4.com/wireguard/device"
-	"gvisor.dev/gvisor/pkg/tcpip/link/channel"
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
 
 	"github.com/ztagent/ztagent/internal/clock"
+	"github.com/ztagent/ztagent/internal/gvisorstack"
 	"github.com/ztagent/ztagent/internal/secret"
 )
 
@@ -40,7 +40,7 @@ type Server struct {
 	cancel context.CancelFunc
 
 	stack  *stack.Stack
-	ep     *channel.Endpoint
+	net    *gvisorstack.Stack // owns stack and the device side of its NIC
 	dev    *device.Device
 	tcpFwd *tcp.Forwarder
 	udpFwd *udp.Forwarder
@@ -87,18 +87,19 @@ func New(cfg Config) (*Server, error) {
 		mtu:      cfg.MTU,
 		priv:     priv,
 		peers:    newPeerTable(),
-		flows:    newFlowTable(cfg.Limits.MaxFlows),
-		tcpWait:  newPendingSYNs(cfg.Limits.MaxPendingTCP),
+		flows:    newFlowTable(cfg.Limits),
+		tcpWait:  newPendingSYNs(cfg.Limits),
 	}
 	copy(s.pub[:], pk.PublicKey().Bytes())
 	s.netmap.Store(nm)
 	s.udp = newUDPState(cfg.Limits.MaxFlows)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 
-	if s.stack, s.ep, err = newStack(cfg.MTU, cfg.Limits, nm.resolver); err != nil {
+	if s.net, err = newStack(cfg.MTU, cfg.Limits, nm.resolver); err != nil {
 		s.cancel()
 		return nil, err
 	}
+	s.stack = s.net.Stack()
 	// The forwarder's own in-flight cap is above ours, so that every SYN
 	// pendingSYNs admits really starts a handler goroutine.
 	s.tcpFwd = tcp.NewForwarder(s.stack, 0, 2*cfg.Limits.MaxPendingTCP, s.acceptTCP)
@@ -110,12 +111,8 @@ func New(cfg Config) (*Server, error) {
 		s.Close()
 		return nil, err
 	}
-	tunDev := newLinkTUN(s.ep, cfg.MTU)
-	wgLog := s.log.Named("wireguard").Sugar()
-	s.dev = device.NewDevice(tunDev, newBind(cfg.ListenAddr), &device.Logger{
-		Verbosef: wgLog.Debugf,
-		Errorf:   wgLog.Warnf,
-	})
+	tunDev := s.net.Device()
+	s.dev = device.NewDevice(tunDev, newBind(cfg.ListenAddr), deviceLogger(s.log))
 	uapi := fmt.Sprintf("private_key=%s\nlisten_port=%d\n", privHex, cfg.ListenAddr.Port())
 	if err := s.dev.IpcSet(uapi); err != nil {
 		s.Close()
@@ -223,6 +220,12 @@ func (s *Server) AddPeer(p Peer) error {
 		}
 		return fmt.Errorf("add WireGuard peer %v (device %s): %w", p.PublicKey, p.DeviceID, err)
 	}
+	if old != nil && !old.sameIdentity(&p) {
+		// The old identity's flows were decided for another device or
+		// address: they end, as on RemovePeer.
+		s.flows.endPeer(old)
+		s.udp.forgetSources(old.Addresses)
+	}
 	s.log.Debug("peer added", zap.Stringer("peer", p.PublicKey), zap.String("device_id", p.DeviceID))
 	return nil
 }
@@ -240,7 +243,7 @@ func (s *Server) RemovePeer(k Key) error {
 	if err := s.dev.IpcSet(fmt.Sprintf("public_key=%s\nremove=true\n", k.hex())); err != nil {
 		return fmt.Errorf("remove WireGuard peer %v (device %s): %w", k, p.DeviceID, err)
 	}
-	s.flows.endPeer(k)
+	s.flows.endPeer(p)
 	s.udp.forgetSources(p.Addresses)
 	s.log.Debug("peer removed", zap.Stringer("peer", k), zap.String("device_id", p.DeviceID))
 	return nil
@@ -275,9 +278,7 @@ func (s *Server) Close() error {
 		}
 		s.flows.shutdown()
 		if s.stack != nil {
-			s.stack.Wait()
-			s.stack.RemoveNIC(nicID)
-			s.ep.Close()
+			s.net.Wait()
 		}
 		s.log.Debug("edge WireGuard closed")
 	})
@@ -305,17 +306,22 @@ func (s *Server) newFlow(proto Protocol, id stack.TransportEndpointID) (Flow, bo
 	}, true
 }
 
-// openFlow reserves f's place among the open flows. It re-checks the peer
-// afterwards: a RemovePeer that ran since newFlow has already ended the
-// peer's flows, and must not miss this one.
+// openFlow reserves f's place among the open flows, under the peer entry
+// f was decided for. It re-checks the entry afterwards: a RemovePeer or a
+// changing AddPeer that ran since has already ended the entry's flows, and
+// must not miss this one.
 func (s *Server) openFlow(f Flow) (*liveFlow, error) {
-	lf, err := s.flows.open(s.ctx, f)
+	p, ok := s.peers.lookup(f.Src.Addr())
+	if !ok || p.PublicKey != f.Peer || p.DeviceID != f.DeviceID {
+		return nil, errPeerChanged
+	}
+	lf, err := s.flows.open(s.ctx, f, p)
 	if err != nil {
 		return nil, err
 	}
-	if p, ok := s.peers.lookup(f.Src.Addr()); !ok || p.PublicKey != f.Peer {
+	if now, ok := s.peers.lookup(f.Src.Addr()); !ok || now != p {
 		s.flows.finish(lf)
-		return nil, errors.New("the peer was removed")
+		return nil, errPeerChanged
 	}
 	return lf, nil
 }

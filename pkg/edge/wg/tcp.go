@@ -2,8 +2,6 @@ package wg
 
 import (
 	"context"
-	"errors"
-	"io"
 	"net"
 	"sync"
 
@@ -13,38 +11,50 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
 	"gvisor.dev/gvisor/pkg/waiter"
+
+	"github.com/ztagent/ztagent/internal/relay"
 )
 
 // pendingSYNs are the TCP connection attempts between their SYN and the
 // verdict (plus the upstream dial). Tracking them here, not only inside
-// gVisor's forwarder, bounds them and lets the flow table count the
-// forwarder's handler goroutines exactly.
+// gVisor's forwarder, bounds them, in total and per device, and lets the
+// flow table count the forwarder's handler goroutines exactly.
 type pendingSYNs struct {
-	max int
-	mu  sync.Mutex
-	ids map[stack.TransportEndpointID]struct{}
+	quota *quota
+	mu    sync.Mutex
+	ids   map[stack.TransportEndpointID]string // → the device it counts against
 }
 
-func newPendingSYNs(max int) *pendingSYNs {
-	return &pendingSYNs{max: max, ids: make(map[stack.TransportEndpointID]struct{})}
+func newPendingSYNs(l Limits) *pendingSYNs {
+	return &pendingSYNs{
+		quota: newQuota(l.MaxPendingTCP, l.MaxPendingTCPPerDevice),
+		ids:   make(map[stack.TransportEndpointID]string),
+	}
 }
 
-// admit reports whether a SYN starts a new attempt: false for a
-// retransmission of one under way, or when too many are.
-func (p *pendingSYNs) admit(id stack.TransportEndpointID) bool {
+// admit reports whether a SYN from device starts a new attempt: false for
+// a retransmission of one under way, or, with the bound it hit, when the
+// device or all devices together have too many.
+func (p *pendingSYNs) admit(id stack.TransportEndpointID, device string) (bool, limitHit) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if _, dup := p.ids[id]; dup || len(p.ids) >= p.max {
-		return false
+	if _, dup := p.ids[id]; dup {
+		return false, withinLimits
 	}
-	p.ids[id] = struct{}{}
-	return true
+	if hit := p.quota.acquire(device); hit != withinLimits {
+		return false, hit
+	}
+	p.ids[id] = device
+	return true, withinLimits
 }
 
 func (p *pendingSYNs) done(id stack.TransportEndpointID) {
 	p.mu.Lock()
-	delete(p.ids, id)
-	p.mu.Unlock()
+	defer p.mu.Unlock()
+	if device, ok := p.ids[id]; ok {
+		delete(p.ids, id)
+		p.quota.release(device)
+	}
 }
 
 // handleTCP sees every TCP segment no endpoint claimed. SYNs become
@@ -55,7 +65,15 @@ func (s *Server) handleTCP(id stack.TransportEndpointID, pkt *stack.PacketBuffer
 	if len(h) < header.TCPMinimumSize || h.Flags()&(header.TCPFlagSyn|header.TCPFlagAck) != header.TCPFlagSyn {
 		return s.tcpFwd.HandlePacket(id, pkt)
 	}
-	if !s.tcpWait.admit(id) {
+	src, dst := endpoints(id)
+	device := s.deviceAt(src.Addr())
+	if ok, hit := s.tcpWait.admit(id, device); !ok {
+		if hit != withinLimits {
+			if ce := s.log.Check(zap.DebugLevel, "TCP SYN dropped: too many pending connections"); ce != nil {
+				ce.Write(zap.String("device_id", device), zap.Stringer("limit", hit),
+					zap.Stringer("src", src), zap.Stringer("dst", dst))
+			}
+		}
 		return true // dropped: the client retransmits the SYN
 	}
 	if !s.flows.enter() {
@@ -127,7 +145,8 @@ func (s *Server) acceptTCP(r *tcp.ForwarderRequest) {
 			return
 		}
 		s.logFlow("flow forwarded", f, zap.String("upstream", f.Upstream), zap.String("reason", v.Reason))
-		splice(client, up)
+		st := relay.Splice(client, up)
+		s.logFlow("flow ended", f, zap.Int64("bytes_up", st.Up), zap.Int64("bytes_down", st.Down))
 		return
 	}
 	client := s.acceptConn(r, lf, complete)
@@ -175,38 +194,4 @@ func (s *Server) dialUpstream(ctx context.Context, lf *liveFlow, network string)
 		return nil, errClosed
 	}
 	return c, nil
-}
-
-// spliceBufSize is the copy buffer per direction of a forwarded TCP flow.
-const spliceBufSize = 32 << 10
-
-var spliceBufs = sync.Pool{New: func() any { b := make([]byte, spliceBufSize); return &b }}
-
-// splice copies both ways until both directions have ended, passing each
-// direction's end on as a half-close.
-func splice(client, up net.Conn) {
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		pipe(up, client)
-	}()
-	pipe(client, up)
-	<-done
-}
-
-// pipe copies src to dst; at EOF it half-closes dst, and on an error it
-// closes both so that the other direction ends too.
-func pipe(dst, src net.Conn) {
-	bp := spliceBufs.Get().(*[]byte)
-	defer spliceBufs.Put(bp)
-	// The wrappers hide ReadFrom and WriteTo, which would bypass the
-	// bounded buffer with one of their own.
-	_, err := io.CopyBuffer(struct{ io.Writer }{dst}, struct{ io.Reader }{src}, *bp)
-	if err == nil || errors.Is(err, io.EOF) {
-		if cw, ok := dst.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
-			return
-		}
-	}
-	dst.Close()
-	src.Close()
 }

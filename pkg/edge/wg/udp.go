@@ -1,10 +1,10 @@
 package wg
 
 import (
+	"errors"
 	"net"
 	"net/netip"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -13,7 +13,7 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
 	"gvisor.dev/gvisor/pkg/waiter"
 
-	"github.com/ztagent/ztagent/internal/clock"
+	"github.com/ztagent/ztagent/internal/relay"
 )
 
 // udpState is what the UDP path keeps between datagrams: flows whose
@@ -109,8 +109,12 @@ func (s *Server) handleUDP(id stack.TransportEndpointID, pkt *stack.PacketBuffer
 	lf, err := s.openFlow(f)
 	if err != nil {
 		// Remembered like a hook's refusal, so the hook is not asked
-		// again for every datagram of this flow (S7: once per flow).
-		s.udp.refuse(id, now.Add(s.limits.UDPIdleTimeout), now)
+		// again for every datagram of this flow (S7: once per flow);
+		// unless the peer changed under it, when the next datagram is
+		// the new identity's to be decided.
+		if !errors.Is(err, errPeerChanged) {
+			s.udp.refuse(id, now.Add(s.limits.UDPIdleTimeout), now)
+		}
 		s.logFlow("flow refused", f, zap.Error(err))
 		return false
 	}
@@ -158,90 +162,24 @@ func (s *Server) acceptUDP(r *udp.ForwarderRequest) {
 	}
 }
 
-// maxDatagram is the largest UDP payload, which the stack may hand over
-// after reassembling fragments.
-const maxDatagram = 65535
-
-var datagramBufs = sync.Pool{New: func() any { b := make([]byte, maxDatagram); return &b }}
-
 // relayUDP copies datagrams both ways until the flow is idle for
 // UDPIdleTimeout or ends otherwise.
 func (s *Server) relayUDP(lf *liveFlow, client, up net.Conn) {
 	defer s.flows.finish(lf)
-	w := startIdleWatch(s.clock, s.limits.UDPIdleTimeout, func() {
+	idle := relay.NewIdleTimer(s.clock, s.limits.UDPIdleTimeout, func() {
 		s.logFlow("UDP flow idle; ended", lf.flow)
 		lf.end()
 	})
-	defer w.stop()
+	defer idle.Stop()
+	var st relay.Stats
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		copyDatagrams(client, up, w.touch)
+		st.Down = relay.CopyDatagrams(client, up, idle.Touch)
 		lf.end()
 	}()
-	copyDatagrams(up, client, w.touch)
+	st.Up = relay.CopyDatagrams(up, client, idle.Touch)
 	lf.end()
 	<-done
-}
-
-// idleWatch calls onIdle once nothing has touched it for idle on its
-// clock. It keeps one timer, re-armed for the remaining quiet time when it
-// fires early, rather than resetting a timer on every datagram.
-type idleWatch struct {
-	clk    clock.Clock
-	idle   time.Duration
-	onIdle func()
-	last   atomic.Int64 // UnixNano of the last touch
-
-	mu      sync.Mutex
-	timer   clock.Timer
-	stopped bool
-}
-
-func startIdleWatch(clk clock.Clock, idle time.Duration, onIdle func()) *idleWatch {
-	w := &idleWatch{clk: clk, idle: idle, onIdle: onIdle}
-	w.touch()
-	w.mu.Lock()
-	w.timer = clk.AfterFunc(idle, w.fire)
-	w.mu.Unlock()
-	return w
-}
-
-func (w *idleWatch) touch() { w.last.Store(w.clk.Now().UnixNano()) }
-
-func (w *idleWatch) fire() {
-	quiet := w.clk.Now().Sub(time.Unix(0, w.last.Load()))
-	if quiet >= w.idle {
-		w.onIdle()
-		return
-	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if !w.stopped {
-		w.timer = w.clk.AfterFunc(w.idle-quiet, w.fire)
-	}
-}
-
-func (w *idleWatch) stop() {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.stopped = true
-	w.timer.Stop()
-}
-
-// copyDatagrams copies datagrams from src to dst until either fails.
-func copyDatagrams(dst, src net.Conn, touch func()) {
-	bp := datagramBufs.Get().(*[]byte)
-	defer datagramBufs.Put(bp)
-	buf := *bp
-	for {
-		n, err := src.Read(buf)
-		if err != nil {
-			return
-		}
-		touch()
-		if _, err := dst.Write(buf[:n]); err != nil {
-			return
-		}
-	}
+	s.logFlow("flow ended", lf.flow, zap.Int64("bytes_up", st.Up), zap.Int64("bytes_down", st.Down))
 }
