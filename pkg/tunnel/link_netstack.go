@@ -8,37 +8,54 @@ import (
 	"net/netip"
 
 	"golang.zx2c4.com/wireguard/tun"
-	"golang.zx2c4.com/wireguard/tun/netstack"
+
+	"github.com/ztagent/ztagent/internal/gvisorstack"
 )
 
-// netstackLink ends the tunnel in wireguard-go's userspace TCP/IP stack:
-// nothing on the host sees the tunnel's addresses, and only the local proxy
-// (or Tunnel.DialContext) can send traffic into it.
+// The proxy-mode stack's bounds. They are what bounds the agent's memory:
+// wireguard-go's buffer pools have no limit of their own on Linux and hold
+// 64 KiB per packet in flight, however small the packet, and the packets
+// in flight are bounded by the TCP windows, which these buffers cap. See
+// the package documentation's Memory section for the measurements.
+const (
+	// proxyTCPBufferSize caps each tunnel TCP connection's send and receive
+	// buffer: 256 KiB is ~200 packets at the default MTU, ~13 MiB of
+	// wireguard-go buffers at most per direction, and already more than
+	// the tunnel's bandwidth-delay product on loopback.
+	proxyTCPBufferSize = 256 << 10
+	// proxyQueueLen is how many packets the stack may queue for
+	// wireguard-go; with segmentation offload each carries up to 64 KiB of
+	// a connection's send buffer, so the queue adds no copies of its own.
+	proxyQueueLen = 256
+)
+
+// netstackLink ends the tunnel in a userspace TCP/IP stack (gVisor, through
+// internal/gvisorstack): nothing on the host sees the tunnel's addresses,
+// and only the local proxy (or Tunnel.DialContext) can send traffic into
+// it.
 type netstackLink struct {
-	dev     tun.Device
-	tnet    *netstack.Net
-	dns     bool
-	lookups group         // resolver goroutines
-	slots   chan struct{} // bounds resolver goroutines, abandoned ones included
+	st  *gvisorstack.Stack
+	dns *tunnelResolver
 }
 
-// maxLookups bounds resolver goroutines: one whose caller gave up keeps
-// running until its query times out, so without a bound abandoned lookups
-// could pile up faster than they end.
-const maxLookups = 64
-
 func newNetstackLink(s settings) (link, error) {
-	dev, tnet, err := netstack.CreateNetTUN(s.hostAddrs(), s.dns, s.mtu)
+	st, err := gvisorstack.New(gvisorstack.Options{
+		MTU:           s.mtu,
+		QueueLen:      proxyQueueLen,
+		TCPBufferSize: proxyTCPBufferSize,
+		Addresses:     s.hostAddrs(),
+		Name:          "ztagent",
+	})
 	if err != nil {
 		return nil, fmt.Errorf("create the userspace network stack: %w", err)
 	}
-	return &netstackLink{dev: dev, tnet: tnet, dns: len(s.dns) > 0, slots: make(chan struct{}, maxLookups)}, nil
+	return &netstackLink{st: st, dns: newTunnelResolver(st, s)}, nil
 }
 
-func (l *netstackLink) device() tun.Device { return l.dev }
+func (l *netstackLink) device() tun.Device { return l.st.Device() }
 
 func (l *netstackLink) dialTCP(ctx context.Context, dst netip.AddrPort) (net.Conn, error) {
-	c, err := l.tnet.DialContextTCPAddrPort(ctx, dst)
+	c, err := l.st.DialTCP(ctx, dst)
 	if err != nil {
 		// gonet returns a nil *TCPConn with the error; keep the interface nil.
 		return nil, err
@@ -47,58 +64,16 @@ func (l *netstackLink) dialTCP(ctx context.Context, dst netip.AddrPort) (net.Con
 }
 
 func (l *netstackLink) listenUDP(local netip.Addr) (net.PacketConn, error) {
-	c, err := l.tnet.ListenUDPAddrPort(netip.AddrPortFrom(local, 0))
+	c, err := l.st.ListenUDP(netip.AddrPortFrom(local, 0))
 	if err != nil {
 		return nil, err
 	}
 	return c, nil
 }
 
-// lookupHost runs the netstack's resolver in a goroutine of its own: the
-// resolver sets socket deadlines from ctx but never watches its
-// cancellation, so an unanswered query would otherwise hold the caller (and
-// Close) for the whole timeout. The goroutine ends when its query does, or
-// when the netstack closes under it; close waits for that.
+// lookupHost resolves host with the tunnel's DNS servers, over the stack.
 func (l *netstackLink) lookupHost(ctx context.Context, host string) ([]netip.Addr, error) {
-	if !l.dns {
-		return nil, errNoTunnelDNS
-	}
-	type result struct {
-		names []string
-		err   error
-	}
-	select {
-	case l.slots <- struct{}{}:
-	case <-ctx.Done():
-		return nil, fmt.Errorf("too many DNS lookups through the tunnel are pending: %w", ctx.Err())
-	}
-	if !l.lookups.enter() {
-		<-l.slots
-		return nil, ErrClosed
-	}
-	ch := make(chan result, 1)
-	go func() {
-		defer func() { <-l.slots }()
-		defer l.lookups.leave()
-		names, err := l.tnet.LookupContextHost(ctx, host)
-		ch <- result{names, err}
-	}()
-	var r result
-	select {
-	case r = <-ch:
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-	if r.err != nil {
-		return nil, r.err
-	}
-	addrs := make([]netip.Addr, 0, len(r.names))
-	for _, n := range r.names {
-		if a, err := netip.ParseAddr(n); err == nil {
-			addrs = append(addrs, a.Unmap())
-		}
-	}
-	return addrs, nil
+	return l.dns.lookup(ctx, host)
 }
 
 // check has nothing to refuse: the netstack owns no host routes.
@@ -110,10 +85,12 @@ func (l *netstackLink) setRoutes([]netip.Prefix) error { return nil }
 
 func (l *netstackLink) name() string { return "" }
 
-// close waits for resolver goroutines, which end once the device has closed
-// the netstack.
+// close closes the stack's connections, DNS queries in flight included,
+// and waits for its goroutines. The WireGuard device has closed the
+// tun.Device already.
 func (l *netstackLink) close() error {
-	l.lookups.closeAndWait()
+	l.st.Close()
+	l.st.Wait()
 	return nil
 }
 

@@ -43,6 +43,11 @@ const (
 	DefaultIdleTimeout         = 90 * time.Second
 	// DefaultMTU is the WARP client's MTU, used when the tunnel block has none.
 	DefaultMTU = 1280
+	// DefaultMemoryLimit is the Go runtime's soft memory limit a tunnel
+	// sets: with it a proxy-mode agent peaked at 40.5 MB of RSS in
+	// 30-second bulk transfers each way, at the same speed as without it,
+	// when it peaked at 93 MB (see the package's Memory section).
+	DefaultMemoryLimit = 48 << 20
 )
 
 // Options tunes a Tunnel; the zero value is proxy mode with every default.
@@ -78,6 +83,13 @@ type Options struct {
 	// IdleTimeout closes idle HTTP keep-alive client connections and idle
 	// SOCKS5 UDP associations (DefaultIdleTimeout).
 	IdleTimeout time.Duration
+	// MemoryLimit is the soft limit on the process's Go memory, in bytes,
+	// that New sets with debug.SetMemoryLimit (DefaultMemoryLimit) and the
+	// last Close restores; a negative value leaves the runtime alone, and
+	// a lower limit already set (GOMEMLIMIT) is kept. It is process-wide:
+	// it bounds wireguard-go's buffer pools, which hold 64 KiB per packet
+	// and are returned to the system only by the garbage collector.
+	MemoryLimit int64
 	// Logger receives the tunnel's logs; nil discards them.
 	Logger *zap.Logger
 	// Clock times handshakes and idle timeouts; nil is the real clock.
@@ -113,6 +125,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.IdleTimeout <= 0 {
 		o.IdleTimeout = DefaultIdleTimeout
+	}
+	if o.MemoryLimit == 0 {
+		o.MemoryLimit = DefaultMemoryLimit
 	}
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()

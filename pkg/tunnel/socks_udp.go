@@ -7,12 +7,10 @@ import (
 	"net"
 	"net/netip"
 	"sync"
-	"sync/atomic"
-	"time"
 
 	"go.uber.org/zap"
 
-	"github.com/ztagent/ztagent/internal/clock"
+	byterelay "github.com/ztagent/ztagent/internal/relay"
 )
 
 const (
@@ -23,6 +21,14 @@ const (
 	// maxResolved bounds the names an association remembers.
 	maxResolved = 64
 )
+
+// udpBufs are the associations' datagram buffers, shared with the rest of
+// the process.
+var udpBufs = byterelay.DatagramPool()
+
+// Each buffer must hold a SOCKS5 header and the largest payload; this
+// constant fails to compile (a negative uint) when it cannot.
+const _ = uint(byterelay.MaxDatagram - (maxSOCKSUDPHeader + maxUDPPayload))
 
 // udpAssoc is one UDP ASSOCIATE (RFC 1928 §7): a UDP socket on the proxy's
 // loopback address whose datagrams, each with a SOCKS5 header naming its
@@ -35,7 +41,7 @@ type udpAssoc struct {
 	local    *net.UDPConn // the socket the client sends its datagrams to
 	clientIP netip.Addr   // datagrams from any other address are dropped
 	wantPort uint16       // the client's declared source port, or 0
-	last     atomic.Int64 // clock time of the last datagram, UnixNano
+	idle     *byterelay.IdleTimer
 
 	mu       sync.Mutex
 	closed   bool
@@ -43,7 +49,6 @@ type udpAssoc struct {
 	tun      map[bool]net.PacketConn // tunnel sockets, keyed by "is IPv4"
 	resolved map[string]netip.Addr
 	readers  sync.WaitGroup
-	idle     clock.Timer
 }
 
 func (p *proxy) socksUDP(c *clientConn, declared socksAddr) {
@@ -76,11 +81,10 @@ func (p *proxy) socksUDP(c *clientConn, declared socksAddr) {
 		return
 	}
 	p.log.Debug("SOCKS5 UDP ASSOCIATE", zap.Stringer("client", c.RemoteAddr()), zap.Stringer("relay", local.LocalAddr()))
-	a.touch()
-	a.mu.Lock()
-	a.idle = p.clock.AfterFunc(p.opts.IdleTimeout, a.checkIdle)
-	timer := a.idle
-	a.mu.Unlock()
+	a.idle = byterelay.NewIdleTimer(p.clock, p.opts.IdleTimeout, func() {
+		p.log.Debug("SOCKS5 UDP association idle: closing it", zap.Duration("idle", p.opts.IdleTimeout))
+		a.close()
+	})
 
 	clientDone := make(chan struct{})
 	go func() {
@@ -90,31 +94,10 @@ func (p *proxy) socksUDP(c *clientConn, declared socksAddr) {
 	// RFC 1928: the association ends with its control connection. Anything
 	// the client sends on it is meaningless and dropped.
 	io.Copy(io.Discard, c)
-	// Close first: once closed, checkIdle no longer re-arms the timer, so
-	// this Stop is final.
 	a.close()
-	timer.Stop()
+	a.idle.Stop()
 	<-clientDone
 	a.readers.Wait()
-}
-
-func (a *udpAssoc) touch() { a.last.Store(a.p.clock.Now().UnixNano()) }
-
-// checkIdle runs on the idle timer: it ends an association that saw no
-// datagram for IdleTimeout, or re-arms for the time left.
-func (a *udpAssoc) checkIdle() {
-	idle := a.p.opts.IdleTimeout
-	quiet := a.p.clock.Now().Sub(time.Unix(0, a.last.Load()))
-	if quiet >= idle {
-		a.p.log.Debug("SOCKS5 UDP association idle: closing it", zap.Duration("idle", quiet))
-		a.close()
-		return
-	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if !a.closed {
-		a.idle.Reset(idle - quiet)
-	}
 }
 
 // close ends the association: every socket, and the control connection.
@@ -136,7 +119,12 @@ func (a *udpAssoc) close() {
 
 // fromClient relays the client's datagrams into the tunnel.
 func (a *udpAssoc) fromClient() {
-	buf := make([]byte, maxSOCKSUDPHeader+maxUDPPayload)
+	bp := udpBufs.Get()
+	defer udpBufs.Put(bp)
+	buf := *bp
+	// One destination address, refilled for each datagram: WriteTo takes
+	// a net.Addr and does not keep it.
+	to := &net.UDPAddr{IP: make(net.IP, 0, net.IPv6len)}
 	for {
 		n, from, err := a.local.ReadFromUDPAddrPort(buf)
 		if err != nil {
@@ -149,7 +137,7 @@ func (a *udpAssoc) fromClient() {
 		if !ok {
 			continue
 		}
-		a.touch()
+		a.idle.Touch()
 		ip, ok := a.destination(dst)
 		if !ok {
 			continue
@@ -159,7 +147,8 @@ func (a *udpAssoc) fromClient() {
 			continue
 		}
 		// A lost datagram is UDP's contract; errors are not the client's to see.
-		pc.WriteTo(payload, net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, dst.port)))
+		setUDPAddr(to, netip.AddrPortFrom(ip, dst.port))
+		pc.WriteTo(payload, to)
 	}
 }
 
@@ -253,7 +242,9 @@ func (a *udpAssoc) tunnelSocket(ip netip.Addr) (net.PacketConn, bool) {
 // SOCKS5 header naming its source. The header is written into the space
 // left in front of the payload, so nothing is copied.
 func (a *udpAssoc) toClient(pc net.PacketConn) {
-	buf := make([]byte, maxSOCKSUDPHeader+maxUDPPayload)
+	bp := udpBufs.Get()
+	defer udpBufs.Put(bp)
+	buf := (*bp)[:maxSOCKSUDPHeader+maxUDPPayload]
 	for {
 		n, from, err := pc.ReadFrom(buf[maxSOCKSUDPHeader:])
 		if err != nil {
@@ -263,13 +254,39 @@ func (a *udpAssoc) toClient(pc net.PacketConn) {
 		if !ok {
 			continue
 		}
-		a.touch()
-		hdr := appendSOCKSAddr([]byte{0, 0, 0}, ua.AddrPort())
-		start := maxSOCKSUDPHeader - len(hdr)
-		copy(buf[start:], hdr)
+		a.idle.Touch()
+		start := putSOCKSUDPHeader(buf[:maxSOCKSUDPHeader], ua.AddrPort())
 		a.mu.Lock()
 		client := a.client
 		a.mu.Unlock()
 		a.local.WriteToUDPAddrPort(buf[start:maxSOCKSUDPHeader+n], client)
 	}
+}
+
+// putSOCKSUDPHeader writes the SOCKS5 UDP header naming src at the end of
+// hdr, which is maxSOCKSUDPHeader bytes long and followed by the payload,
+// and returns where it starts. Appending within hdr's capacity writes it in
+// place, without a slice of its own for each datagram.
+func putSOCKSUDPHeader(hdr []byte, src netip.AddrPort) int {
+	ipLen := net.IPv4len
+	if src.Addr().Unmap().Is6() {
+		ipLen = net.IPv6len
+	}
+	start := maxSOCKSUDPHeader - (3 + 1 + ipLen + 2)
+	appendSOCKSAddr(append(hdr[start:start], 0, 0, 0), src)
+	return start
+}
+
+// setUDPAddr makes ua the address of ap, reusing its IP slice.
+func setUDPAddr(ua *net.UDPAddr, ap netip.AddrPort) {
+	a := ap.Addr().Unmap()
+	if a.Is4() {
+		v := a.As4()
+		ua.IP = append(ua.IP[:0], v[:]...)
+	} else {
+		v := a.As16()
+		ua.IP = append(ua.IP[:0], v[:]...)
+	}
+	ua.Port = int(ap.Port())
+	ua.Zone = a.Zone()
 }

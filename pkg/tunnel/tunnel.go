@@ -29,6 +29,7 @@ type Tunnel struct {
 	proxy  *proxy // nil in tun mode
 	devLog *deviceLog
 	events *eventFilter
+	memLim memoryLimitHold
 
 	mu     sync.Mutex // serializes Reconfigure and Close
 	s      settings
@@ -57,7 +58,9 @@ func New(ctx context.Context, cfg Config, opts Options) (*Tunnel, error) {
 			return nil, err
 		}
 	}
+	t.memLim = holdMemoryLimit(opts.MemoryLimit)
 	fail := func(err error) (*Tunnel, error) {
+		t.memLim.release()
 		if ln != nil {
 			ln.Close()
 		}
@@ -236,6 +239,7 @@ func (t *Tunnel) Close() error {
 	<-t.events.done
 	t.devLog.silence()
 	err := t.link.close()
+	t.memLim.release()
 	t.log.Info("tunnel down")
 	return err
 }

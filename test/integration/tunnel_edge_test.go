@@ -14,6 +14,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -28,7 +29,12 @@ import (
 	"github.com/ztagent/ztagent/pkg/tunnel"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	if os.Getenv(agentChildEnv) != "" {
+		os.Exit(runAgentChild())
+	}
+	goleak.VerifyTestMain(m)
+}
 
 const ioTimeout = 10 * time.Second
 
