@@ -42,6 +42,27 @@ func findLoginForm(doc *html.Node) *loginForm {
 	if f.method == "" {
 		f.method = "GET"
 	}
+	f.fields = formFields(form)
+	return f
+}
+
+// findConsentForm returns the form #consent with its #confirm button (the
+// team domain's enrollment confirmation), or nil when the page has none.
+func findConsentForm(doc *html.Node) *loginForm {
+	form := byID(doc, "consent")
+	if form == nil || form.Data != "form" || byID(form, "confirm") == nil {
+		return nil
+	}
+	f := &loginForm{action: attr(form, "action"), method: strings.ToUpper(attr(form, "method")), fields: formFields(form), submitPresent: true}
+	if f.method == "" {
+		f.method = "GET"
+	}
+	return f
+}
+
+// formFields returns what a browser would send for form's inputs.
+func formFields(form *html.Node) url.Values {
+	fields := url.Values{}
 	walk(form, func(n *html.Node) {
 		if n.Type != html.ElementNode || n.Data != "input" {
 			return
@@ -58,9 +79,9 @@ func findLoginForm(doc *html.Node) *loginForm {
 				return
 			}
 		}
-		f.fields.Add(name, attr(n, "value"))
+		fields.Add(name, attr(n, "value"))
 	})
-	return f
+	return fields
 }
 
 // errorText returns the trimmed text of the page's #error element, or "".

@@ -44,6 +44,10 @@ type VisitOptions struct {
 	Login *Credentials
 	// StopAt adds URL prefixes to the browser's own for this visit.
 	StopAt []string
+	// DeclineConsent ends the visit at a confirmation page (#consent with a
+	// #confirm button) instead of pressing the button, as a careful person
+	// would when they did not start the registration.
+	DeclineConsent bool
 }
 
 // Credentials are what the browser types into a login form.
@@ -77,6 +81,8 @@ type Result struct {
 	// those it filled in and posted.
 	FormsShown     int
 	FormsSubmitted int
+	// Confirmations counts the confirmation pages the browser saw.
+	Confirmations int
 	// ErrorText is the text of the last page's #error element, or "".
 	ErrorText string
 }
@@ -192,7 +198,18 @@ func (b *Browser) Visit(ctx context.Context, rawURL string, opts VisitOptions) (
 		res.ErrorText = errorText(doc)
 		form := findLoginForm(doc)
 		if form == nil {
-			return res, nil
+			consent := findConsentForm(doc)
+			if consent == nil {
+				return res, nil
+			}
+			res.Confirmations++
+			if opts.DeclineConsent || res.Confirmations > 1 {
+				return res, nil
+			}
+			if req, body, err = b.post(ctx, req.URL, consent); err != nil {
+				return res, err
+			}
+			continue
 		}
 		res.FormsShown++
 		if opts.Login == nil || res.FormsSubmitted > 0 {
@@ -212,12 +229,17 @@ func (b *Browser) submit(ctx context.Context, page *url.URL, f *loginForm, login
 	if f.emailName == "" || f.passwordName == "" || !f.submitPresent {
 		return nil, nil, errors.New("scriptbrowser: the login form lacks a named #email or #password input or a #submit button")
 	}
+	f.fields.Set(f.emailName, login.Email)
+	f.fields.Set(f.passwordName, login.Password)
+	return b.post(ctx, page, f)
+}
+
+// post builds the request a browser sends when f's button is pressed.
+func (b *Browser) post(ctx context.Context, page *url.URL, f *loginForm) (*http.Request, []byte, error) {
 	target, err := page.Parse(f.action)
 	if err != nil {
 		return nil, nil, fmt.Errorf("scriptbrowser: form action %q: %w", f.action, err)
 	}
-	f.fields.Set(f.emailName, login.Email)
-	f.fields.Set(f.passwordName, login.Password)
 	enc := f.fields.Encode()
 	if f.method == http.MethodGet {
 		target.RawQuery = enc

@@ -40,7 +40,9 @@ import (
 
 // Paths the team domain serves.
 const (
-	PathWARP            = "/warp"
+	PathWARP = "/warp"
+	// PathWARPConfirm is where the person confirms an enrollment.
+	PathWARPConfirm     = "/cdn-cgi/access/warp/confirm"
 	PathCallback        = "/cdn-cgi/access/callback"
 	PathRefreshIdentity = "/cdn-cgi/access/refresh-identity"
 	PathLogin           = "/cdn-cgi/access/login/"
@@ -195,6 +197,7 @@ type TeamDomain struct {
 	appDomains map[string]bool
 	pending    map[string]*pendingLogin // by our state parameter
 	codes      map[[32]byte]*enrollment // by SHA-256 of the code
+	consents   map[string]*consent      // enrollments waiting for confirmation
 }
 
 // New validates opts and returns the team domain. Every problem is
@@ -226,7 +229,7 @@ func New(opts Options) (*TeamDomain, error) {
 		team: opts.TeamName, public: pub, origin: pub.Scheme + "://" + pub.Host, secure: pub.Scheme == "https",
 		client: opts.HTTPClient, clock: opts.Clock, log: opts.Logger, onLogin: opts.OnLogin, audit: opts.Audit,
 		idp: opts.IdP.clone(), appDomains: domains,
-		pending: make(map[string]*pendingLogin), codes: make(map[[32]byte]*enrollment),
+		pending: make(map[string]*pendingLogin), codes: make(map[[32]byte]*enrollment), consents: make(map[string]*consent),
 	}
 	if t.client == nil {
 		t.client = &http.Client{Timeout: defaultHTTPTimeout}

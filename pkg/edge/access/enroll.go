@@ -134,6 +134,85 @@ func printable(s string) bool {
 // finishEnrollment mints the one-time enrollment code and hands it, with the
 // agent's state, to the agent's loopback listener.
 func (t *TeamDomain) finishEnrollment(w http.ResponseWriter, r *http.Request, pl *pendingLogin, login Login, now time.Time) {
+	// The code is not handed out yet: the person confirms first, on a page
+	// that names the account and the local port. Without this, a web page
+	// could walk a browser with an IdP session silently through /warp to
+	// a port another local user listens on, and register a device as
+	// this person.
+	id := randomID()
+	t.mu.Lock()
+	if len(t.consents) >= maxPending {
+		for k, c := range t.consents {
+			if !now.Before(c.expires) {
+				delete(t.consents, k)
+			}
+		}
+	}
+	full := len(t.consents) >= maxPending
+	if !full {
+		t.consents[id] = &consent{pl: pl, login: login, expires: now.Add(LoginLifetime)}
+	}
+	t.mu.Unlock()
+	if full {
+		t.errorPage(w, http.StatusServiceUnavailable, "Too many enrollments", "Too many enrollments are waiting to be completed. Wait a few minutes and run the registration again.")
+		return
+	}
+	t.render(w, http.StatusOK, pageData{
+		Title: "Register this device?",
+		Message: "A ztagent client on this computer (listening on " + pl.agentRedirect.Host + ") asked to register this device to your account. " +
+			"Register it only if you started the registration yourself.",
+		Identity: &login.Identity,
+		AuthTime: login.AuthenticatedAt.UTC().Format(time.RFC1123),
+		Consent:  &consentForm{Action: PathWARPConfirm, ID: id},
+	})
+}
+
+// consent is an enrollment waiting for the person's confirmation.
+type consent struct {
+	pl      *pendingLogin
+	login   Login
+	expires time.Time
+}
+
+// serveConfirm hands the enrollment code to the agent once the person
+// confirmed, in the browser that logged in.
+func (t *TeamDomain) serveConfirm(w http.ResponseWriter, r *http.Request) {
+	now := t.clock.Now()
+	r.Body = http.MaxBytesReader(w, r.Body, 4096)
+	if err := r.ParseForm(); err != nil {
+		t.errorPage(w, http.StatusBadRequest, "Registration not confirmed", "The confirmation could not be read. Run the registration again.")
+		return
+	}
+	if o := r.Header.Get("Origin"); o != "" && o != t.origin {
+		t.errorPage(w, http.StatusForbidden, "Registration not confirmed", "The confirmation came from another site. Run the registration again from your device client.")
+		return
+	}
+	id := r.PostForm.Get("id")
+	t.mu.Lock()
+	c := t.consents[id]
+	delete(t.consents, id) // one shot, whatever happens next
+	t.mu.Unlock()
+	browser := ""
+	if ck, err := r.Cookie(browserCookie); err == nil {
+		browser = ck.Value
+	}
+	switch {
+	case c == nil:
+		t.errorPage(w, http.StatusBadRequest, "Registration not confirmed", "This confirmation is unknown, was already used, or has expired. Run the registration again.")
+		return
+	case !now.Before(c.expires):
+		t.errorPage(w, http.StatusBadRequest, "Registration not confirmed", "This confirmation waited more than 10 minutes and has expired. Run the registration again.")
+		return
+	case browser == "" || subtle.ConstantTimeCompare([]byte(browser), []byte(c.pl.browser)) != 1:
+		t.errorPage(w, http.StatusForbidden, "Registration not confirmed", "This registration was started in another browser. Run the registration again in the browser you want to use.")
+		return
+	}
+	t.handOverCode(w, r, c.pl, c.login, now)
+}
+
+// handOverCode mints the one-time enrollment code and sends the browser to
+// the agent's loopback callback with it.
+func (t *TeamDomain) handOverCode(w http.ResponseWriter, r *http.Request, pl *pendingLogin, login Login, now time.Time) {
 	code := randomID()
 	secret.New(code) // so that no log line can carry it
 	key := sha256.Sum256([]byte(code))

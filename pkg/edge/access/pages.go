@@ -15,6 +15,7 @@ func (t *TeamDomain) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+PathWARP, t.serveWARP)
 	mux.HandleFunc("GET "+PathCallback, t.serveCallback)
+	mux.HandleFunc("POST "+PathWARPConfirm, t.serveConfirm)
 	mux.HandleFunc("GET "+PathRefreshIdentity, t.serveRefreshIdentity)
 	mux.HandleFunc("GET "+PathLogin+"{app}", t.serveAppLogin)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -37,9 +38,19 @@ type pageData struct {
 	Error    bool
 	Identity *Identity
 	AuthTime string
+	// Consent, when set, adds the enrollment confirmation form.
+	Consent *consentForm
 }
 
-// Element IDs (title, message, error, email, groups, auth-time) are stable:
+// consentForm is the enrollment confirmation: a POST of the pending
+// confirmation's ID, which only this page knows.
+type consentForm struct {
+	Action string
+	ID     string
+}
+
+// Element IDs (title, message, error, email, groups, auth-time, consent,
+// confirm) are stable:
 // tests read them.
 var pageTmpl = template.Must(template.New("page").Parse(`<!DOCTYPE html>
 <html lang="en">
@@ -55,6 +66,10 @@ var pageTmpl = template.Must(template.New("page").Parse(`<!DOCTYPE html>
 <dt>Groups</dt><dd id="groups">{{range $i, $g := .Groups}}{{if $i}}, {{end}}{{$g}}{{else}}none{{end}}</dd>
 <dt>Session started</dt><dd id="auth-time">{{$.AuthTime}}</dd>
 </dl>{{end}}
+{{with .Consent}}<form id="consent" method="post" action="{{.Action}}">
+<input type="hidden" name="id" value="{{.ID}}">
+<button id="confirm" type="submit">Register this device</button>
+</form>{{end}}
 </body>
 </html>
 `))
