@@ -24,6 +24,7 @@ type runFlags struct {
 	tfDir, simFile, stateDir, adminTokenFile string
 	api, teamDomain, idp, wireguard          string
 	logFormat, logLevel                      string
+	demoUpstreams                            bool
 }
 
 // defaultStateDir is where edged keeps its state when --state-dir is not
@@ -62,6 +63,7 @@ with errors is refused and the old one stays in force.`,
 	fl.StringVar(&f.teamDomain, "team-domain", "", "team domain listen address (overrides the simulator file)")
 	fl.StringVar(&f.idp, "idp", "", "IdP listen address (overrides the simulator file)")
 	fl.StringVar(&f.wireguard, "wireguard", "", "WireGuard UDP listen address (overrides the simulator file)")
+	fl.BoolVar(&f.demoUpstreams, "serve-demo-upstreams", false, "serve a small page on every free loopback upstream target of the virtual network (make run uses it)")
 	fl.StringVar(&f.logFormat, "log-format", "console", "log format: console or json")
 	fl.StringVar(&f.logLevel, "log-level", "info", "lowest log level: debug, info, warn or error")
 	_ = cmd.MarkFlagRequired("terraform")
@@ -144,6 +146,14 @@ func runEdge(ctx context.Context, stdout, stderr io.Writer, f runFlags) error {
 	}
 	if err != nil {
 		return fmt.Errorf("start: %w", err)
+	}
+	if f.demoUpstreams {
+		demo, err := startDemoUpstreams(f.simFile, log.Named("demo"))
+		if err != nil {
+			_ = sim.Close()
+			return err
+		}
+		defer demo.Close()
 	}
 	_, tokenFile := sim.AdminToken()
 	fmt.Fprintf(stdout, `edged: the edge simulator of team %q is running
