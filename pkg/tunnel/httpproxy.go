@@ -53,10 +53,12 @@ func newHTTPProxy(p *proxy) *httpProxy {
 		},
 		// Pass the client's Accept-Encoding and the origin's encoding
 		// through untouched.
-		DisableCompression:  true,
-		MaxIdleConns:        64,
-		MaxIdleConnsPerHost: 8,
-		IdleConnTimeout:     p.opts.IdleTimeout,
+		DisableCompression: true,
+		// Every forwarded request is a new flow through the tunnel. A
+		// pool would hand one client's established connection to the
+		// next request, and the edge never re-decides an established
+		// flow (S7): an expired session (S3) would go unnoticed.
+		DisableKeepAlives: true,
 	}
 	h.forward = &httputil.ReverseProxy{
 		// The request is already absolute; Rewrite (unlike Director)

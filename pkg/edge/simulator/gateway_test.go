@@ -62,11 +62,10 @@ func TestS3_ExpiryBlocksAndRefreshRestores(t *testing.T) {
 	if _, err := adminClient(s).AdvanceClock(ctxT(t), 30*time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	// A new connection (the HTTP proxy may keep an established one, which
-	// S7 never cuts).
-	if c, err := tn.DialContext(ctxT(t), "tcp", "10.0.0.10:80"); err == nil {
-		c.Close()
-		t.Fatal("a new connection to the wiki after 1h31m was accepted")
+	// Through the HTTP proxy, as a user's client would: each request is a
+	// new flow, never an established one from a pool.
+	if status, body, err := getThrough(ctxT(t), tn, "http://wiki.acme.internal/"); err == nil && status == 200 {
+		t.Fatalf("wiki after 1h31m: %d %q; want it refused", status, body)
 	}
 	ev = nextEvent(t, st)
 	if ev.Type != control.EventSessionExpired || json.Unmarshal(ev.Payload, &se) != nil || se.PolicyName != "Company Wiki Network policy" {
