@@ -72,9 +72,10 @@
 // reachable whatever the policies say. The Gateway checks again (cheaply)
 // and lets such flows pass should one reach it.
 //
-// # Access (issue 6, part 3)
+// # Access
 //
-// The Access device-identity gate is not here yet: Options.Requests is its
-// seam, a hook that sees every plain-HTTP request Gateway allowed and may
-// answer it (a login redirect) or add headers before it is forwarded.
+// Options.Requests is the seam for Access (pkg/edge/accessgate): a hook
+// that sees every plain-HTTP request Gateway allowed and may answer it (a
+// login redirect, a denial) or add headers (the device's identity) before
+// it is forwarded. With a hook set, every port-80 flow is read as HTTP.
 package gateway

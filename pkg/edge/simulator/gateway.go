@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/ztagent/ztagent/pkg/control"
+	"github.com/ztagent/ztagent/pkg/edge/accessgate"
 	"github.com/ztagent/ztagent/pkg/edge/controlapi"
 	"github.com/ztagent/ztagent/pkg/edge/gateway"
 	"github.com/ztagent/ztagent/pkg/edge/internal/httpapi"
@@ -20,18 +21,37 @@ import (
 
 // gatewayHooks connects the Gateway to the registry (who a device is, where
 // its signals go, the audit log), the WireGuard server (its hooks) and the
-// control API (session and explain).
+// control API (session and explain), and puts the Access gate (S9, S10) on
+// its plain-HTTP requests.
 type gatewayHooks struct {
-	s   *Simulator
-	gw  *gateway.Gateway
-	ids *identityCache
+	s      *Simulator
+	gw     *gateway.Gateway
+	access *accessgate.Gate
+	ids    *identityCache
 }
 
+// newGatewayHooks needs the team domain started: the Access gate sends
+// logins there.
 func newGatewayHooks(s *Simulator, cfg *config) (*gatewayHooks, error) {
 	g := &gatewayHooks{s: s, ids: newIdentityCache(s)}
 	network, err := cfg.network()
 	if err != nil {
 		return nil, err
+	}
+	apps, err := accessgate.Compile(cfg.tf)
+	if err != nil {
+		return nil, err
+	}
+	g.access, err = accessgate.New(accessgate.Options{
+		Apps:                   apps,
+		TeamDomain:             s.team.TeamDomain,
+		Clock:                  s.clock,
+		OnDeviceSessionExpired: g.accessExpired,
+		Audit:                  g.auditAccess,
+		Logger:                 s.log.Named("accessgate"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("start the Access gate: %w", err)
 	}
 	g.gw, err = gateway.New(gateway.Options{
 		Policies:           gateway.PoliciesFrom(cfg.tf),
@@ -41,6 +61,7 @@ func newGatewayHooks(s *Simulator, cfg *config) (*gatewayHooks, error) {
 		Signal:             g.signal,
 		Audit:              g.audit,
 		RefreshIdentityURL: cfg.refreshIdentityURL(),
+		Requests:           g.access,
 		Logger:             s.log.Named("gateway"),
 	})
 	if err != nil {
@@ -69,11 +90,16 @@ func (g *gatewayHooks) prepare(cfg *config) (func(), error) {
 		return nil, err
 	}
 	_ = check.Close()
+	apps, err := accessgate.Compile(cfg.tf)
+	if err != nil {
+		return nil, err
+	}
 	return func() {
 		if err := g.gw.SetPolicies(pol); err != nil {
 			g.s.log.Error("swapping in the reloaded Gateway policies", zap.Error(err))
 		}
 		g.gw.SetNetwork(network)
+		g.access.SetApps(apps)
 	}, nil
 }
 
@@ -88,6 +114,24 @@ func (g *gatewayHooks) close() error {
 func (g *gatewayHooks) signal(ctx context.Context, se gateway.SessionExpired) error {
 	_, err := g.s.reg.Append(ctx, se.DeviceID, control.EventSessionExpired, se)
 	return err
+}
+
+// accessExpired appends session_expired for an Access application whose
+// device session expired (S10): the application stands where a Gateway
+// policy would, with filter "access".
+func (g *gatewayHooks) accessExpired(ctx context.Context, e accessgate.DeviceSessionExpired) error {
+	_, err := g.s.reg.Append(ctx, e.DeviceID, control.EventSessionExpired,
+		control.SessionExpired{PolicyID: e.AppID, PolicyName: e.AppName, Filter: accessFilter})
+	return err
+}
+
+// accessFilter is the filter of an Access application's session_expired.
+const accessFilter = "access"
+
+func (g *gatewayHooks) auditAccess(ctx context.Context, ev accessgate.Event) {
+	if _, err := g.s.reg.Audit(ctx, "access_"+ev.Type, ev.User, ev.DeviceID, ev); err != nil {
+		g.s.log.Error("writing the audit log", zap.Error(err))
+	}
 }
 
 func (g *gatewayHooks) audit(ctx context.Context, d gateway.Decision) error {

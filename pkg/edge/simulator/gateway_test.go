@@ -18,6 +18,9 @@ import (
 // both back with a session_refreshed event.
 func TestS3_ExpiryBlocksAndRefreshRestores(t *testing.T) {
 	tc := newTestConfig(t)
+	// The example puts an Access app (binding cookie on) on the git host;
+	// move it aside so that this test sees the Gateway alone.
+	tc.editTF(t, `domain\s*=\s*"git.acme.internal"`, `domain                = "git-ui.acme.internal"`)
 	s := startSim(t, tc.options(stateDir(t)))
 	a := newAgent(t, s, "fp-1")
 	reg := a.enroll(alice)
