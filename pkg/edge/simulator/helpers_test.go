@@ -56,7 +56,7 @@ type testConfig struct {
 	wiki, git      *httptest.Server
 }
 
-func newTestConfig(t *testing.T) *testConfig {
+func newTestConfig(t testing.TB) *testConfig {
 	t.Helper()
 	dir := t.TempDir()
 	tc := &testConfig{tfDir: filepath.Join(dir, "tf"), simFile: filepath.Join(dir, "simulator.hcl")}
@@ -86,7 +86,7 @@ func newTestConfig(t *testing.T) *testConfig {
 	return tc
 }
 
-func (tc *testConfig) writeTF(t *testing.T, s string) {
+func (tc *testConfig) writeTF(t testing.TB, s string) {
 	t.Helper()
 	if err := os.WriteFile(filepath.Join(tc.tfDir, "main.tf"), []byte(s), 0o644); err != nil {
 		t.Fatal(err)
@@ -102,7 +102,7 @@ func (tc *testConfig) readTF(t *testing.T) string {
 	return string(b)
 }
 
-func (tc *testConfig) writeSim(t *testing.T, s string) {
+func (tc *testConfig) writeSim(t testing.TB, s string) {
 	t.Helper()
 	if err := os.WriteFile(tc.simFile, []byte(s), 0o644); err != nil {
 		t.Fatal(err)

@@ -1,0 +1,52 @@
+package simulator
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/ztagent/ztagent/pkg/edge/registry"
+	"github.com/ztagent/ztagent/pkg/edge/wg"
+)
+
+// BenchmarkEdgeMemoryPerDevice reports the edge's heap per registered
+// device: the registry row and the WireGuard peer (DESIGN §12). Each
+// iteration registers one more device; the metric is the heap growth
+// divided by the devices added.
+func BenchmarkEdgeMemoryPerDevice(b *testing.B) {
+	tc := newTestConfig(b)
+	s, err := Start(context.Background(), tc.options(b.TempDir()+"/state"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	b.ResetTimer()
+	for i := range b.N {
+		key, err := wg.GeneratePrivateKey()
+		if err != nil {
+			b.Fatal(err)
+		}
+		pub, _ := wg.PublicKeyOf(key)
+		d, _, err := s.reg.Register(ctx, registry.Registration{
+			Fingerprint: fmt.Sprintf("bench-%d", i), UserEmail: fmt.Sprintf("user%d@example.com", i),
+			UserName: "Bench", Groups: []string{"engineering"}, AuthTime: s.clock.Now(), WGPublicKey: pub.String(),
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := s.peers.Add(d); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	b.ReportMetric(float64(int64(after.HeapInuse)-int64(before.HeapInuse))/float64(b.N), "heap-bytes/device")
+}
