@@ -1,0 +1,370 @@
+package agent
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"html"
+	"net"
+	"net/http"
+	"net/url"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/ztagent/ztagent/internal/clock"
+	"github.com/ztagent/ztagent/internal/secret"
+	"github.com/ztagent/ztagent/pkg/control"
+	"github.com/ztagent/ztagent/pkg/ipc"
+	"github.com/ztagent/ztagent/pkg/ipc/ipcproto"
+	"github.com/ztagent/ztagent/pkg/session"
+)
+
+// CallbackPath is where the loopback listener receives the team domain's
+// redirect at the end of an enrollment.
+const CallbackPath = "/callback"
+
+// enrollment is one registration in progress (SEC6): a loopback listener
+// on an ephemeral port that accepts one callback carrying the right state,
+// a PKCE verifier only the agent knows, and a deadline.
+type enrollment struct {
+	uid      int
+	team     control.Team
+	state    string
+	verifier secret.Value
+	authURL  string
+	ln       net.Listener
+	srv      *http.Server
+	timer    clock.Timer
+
+	// claimed makes the enrollment one-shot: the first valid callback, or
+	// the expiry, takes it.
+	claimed atomic.Bool
+	done    chan struct{}
+	endOnce sync.Once
+}
+
+func (e *enrollment) end() { e.endOnce.Do(func() { close(e.done) }) }
+
+// Register starts an enrollment for caller and returns the team domain's
+// sign-in URL, which is also published as browse_to_url. The enrollment
+// completes when the browser comes back to the loopback callback.
+func (a *Agent) Register(ctx context.Context, caller ipc.Caller, req ipcproto.RegisterRequest) (ipcproto.AuthURL, error) {
+	a.opMu.Lock()
+	defer a.opMu.Unlock()
+	a.mu.Lock()
+	reg, old, op := a.snap.reg, a.snap.enroll, a.snap.persisted.OperatorUID
+	keyringDown := a.snap.keyringErr != "" || a.snap.starting
+	a.mu.Unlock()
+	if reg != nil {
+		owner := describeOwner(reg.User.Name, reg.User.Email)
+		if op != nil && *op == caller.UID {
+			return ipcproto.AuthURL{}, errorf(409, ipcproto.CodeAlreadyRegistered,
+				fmt.Sprintf("this device is already registered to %s", owner),
+				"run `agentctl logout` first to register again")
+		}
+		return ipcproto.AuthURL{}, errorf(409, ipcproto.CodeAlreadyRegistered,
+			fmt.Sprintf("this device is registered to %s; one user per device", owner),
+			fmt.Sprintf("ask %s to run `agentctl logout` (if your organization allows leaving), or ask an administrator to revoke the device", owner))
+	}
+	if keyringDown {
+		return ipcproto.AuthURL{}, errorf(503, ipcproto.CodeKeyringUnavailable,
+			"agentd cannot use the keyring, where the registration would be stored", "unlock the keyring, then run `agentctl register` again")
+	}
+	if old != nil && old.uid != caller.UID && !caller.IsRoot() {
+		return ipcproto.AuthURL{}, errorf(409, ipcproto.CodeConflict,
+			fmt.Sprintf("another user (uid %d) is registering this device right now", old.uid),
+			"wait until that enrollment completes or expires, or run `sudo agentctl register`")
+	}
+	name := strings.TrimSpace(req.Team)
+	if name == "" {
+		name = a.opts.Team
+	}
+	if name == "" {
+		return ipcproto.AuthURL{}, errorf(400, ipcproto.CodeBadRequest, "no team name given and none configured",
+			"run `agentctl register --team NAME` with the team name your administrator gave you")
+	}
+	ectx, cancel := context.WithTimeout(ctx, a.opts.EdgeTimeout)
+	team, err := a.client(nil).Team(ectx, name)
+	cancel()
+	if control.IsCode(err, control.CodeUnknownTeam) {
+		return ipcproto.AuthURL{}, errorf(404, control.CodeUnknownTeam, fmt.Sprintf("the edge knows no team %q", name),
+			"check the team name your administrator gave you")
+	}
+	if err != nil {
+		return ipcproto.AuthURL{}, a.edgeError("look up the team", err)
+	}
+	e, err := a.newEnrollment(caller.UID, team)
+	if err != nil {
+		return ipcproto.AuthURL{}, err
+	}
+	if old != nil {
+		a.abandonEnrollment(old)
+	}
+	a.mu.Lock()
+	a.snap.enroll = e
+	a.snap.revoked, a.snap.lastFailure = "", ""
+	a.updateLocked()
+	a.publishLocked(ipcproto.EventBrowseToURL, ipcproto.BrowseToURL{URL: e.authURL, Reason: "register"})
+	a.mu.Unlock()
+	a.log.Info("enrollment started", zap.Int("uid", caller.UID), zap.String("team", team.Name),
+		zap.String("callback", e.ln.Addr().String()))
+	serving := a.spawn(func() {
+		if err := e.srv.Serve(e.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.log.Warn("enrollment callback listener", zap.Error(err))
+		}
+	})
+	if !serving || !a.spawn(func() { a.watchEnrollment(e) }) {
+		// Close has begun: its shutdown may not see this enrollment.
+		e.ln.Close()
+		e.timer.Stop()
+		return ipcproto.AuthURL{}, errorf(503, ipcproto.CodeInternal, "agentd is shutting down", "")
+	}
+	return ipcproto.AuthURL{AuthURL: e.authURL}, nil
+}
+
+// newEnrollment opens the loopback callback and builds the sign-in URL.
+func (a *Agent) newEnrollment(uid int, team control.Team) (*enrollment, error) {
+	state, err := randomToken(32)
+	if err != nil {
+		return nil, err
+	}
+	verifier, err := randomToken(48)
+	if err != nil {
+		return nil, err
+	}
+	// An IP literal, not "localhost": nothing on the host can answer for
+	// a name that resolves elsewhere (SEC6).
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, errorf(500, ipcproto.CodeInternal, fmt.Sprintf("could not open the enrollment callback on 127.0.0.1: %v", err), "")
+	}
+	e := &enrollment{uid: uid, team: team, state: state, verifier: secret.New(verifier), ln: ln, done: make(chan struct{})}
+	q := url.Values{
+		"redirect_uri":          {"http://" + ln.Addr().String() + CallbackPath},
+		"state":                 {state},
+		"code_challenge":        {pkceChallenge(verifier)},
+		"code_challenge_method": {"S256"},
+	}
+	e.authURL = strings.TrimSuffix(team.Domain, "/") + "/warp?" + q.Encode()
+	if _, err := session.ValidateBrowseURL(e.authURL, team.Domain); err != nil {
+		ln.Close()
+		return nil, errorf(502, "unsafe_url", fmt.Sprintf("the edge gave team %q a domain agentd will not open (%v)", team.Name, err),
+			"contact your administrator")
+	}
+	e.srv = &http.Server{
+		Handler:           http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { a.callback(e, w, r) }),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          zap.NewStdLog(a.log.Named("callback")),
+	}
+	e.timer = a.clk.NewTimer(a.opts.EnrollmentTimeout)
+	return e, nil
+}
+
+// watchEnrollment ends the enrollment at its deadline or with the agent,
+// then closes its listener.
+func (a *Agent) watchEnrollment(e *enrollment) {
+	select {
+	case <-e.done:
+	case <-a.ctx.Done():
+	case <-e.timer.C():
+		if e.claimed.CompareAndSwap(false, true) {
+			a.enrollmentFailed(e, "enrollment_expired", fmt.Sprintf(
+				"the sign-in was not completed within %v; run `agentctl register` again", a.opts.EnrollmentTimeout))
+		}
+	}
+	e.timer.Stop()
+	// A callback being handled finishes first: Shutdown waits for it.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := e.srv.Shutdown(ctx); err != nil {
+		_ = e.srv.Close()
+	}
+}
+
+// abandonEnrollment ends an enrollment replaced by a newer one.
+func (a *Agent) abandonEnrollment(e *enrollment) {
+	e.claimed.Store(true)
+	a.mu.Lock()
+	if a.snap.enroll == e {
+		a.snap.enroll = nil
+	}
+	a.mu.Unlock()
+	e.end()
+}
+
+// enrollmentFailed ends e with a message for the user (an error event, and
+// the status message while unregistered).
+func (a *Agent) enrollmentFailed(e *enrollment, code, msg string) {
+	msg = secret.Scrub(msg)
+	a.mu.Lock()
+	if a.snap.enroll == e {
+		a.snap.enroll = nil
+		a.snap.lastFailure = msg
+		a.publishLocked(ipcproto.EventError, ipcproto.ErrorEvent{Code: code, Message: msg})
+		a.updateLocked()
+	}
+	a.mu.Unlock()
+	a.log.Warn("enrollment failed", zap.String("code", code), zap.String("reason", msg))
+	e.end()
+}
+
+// callback serves the loopback listener: only GET /callback with the
+// enrollment's state is accepted, once. A wrong state changes nothing, so
+// a page that guesses at the port cannot store a registration of its own
+// choosing.
+func (a *Agent) callback(e *enrollment, w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Referrer-Policy", "no-referrer")
+	if r.URL.Path != CallbackPath {
+		http.NotFound(w, r)
+		return
+	}
+	if r.Method != http.MethodGet {
+		w.Header().Set("Allow", http.MethodGet)
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	q := r.URL.Query()
+	if subtle.ConstantTimeCompare([]byte(q.Get("state")), []byte(e.state)) != 1 {
+		a.log.Warn("enrollment callback with a wrong state; ignored")
+		page(w, http.StatusBadRequest, "This sign-in does not match the registration agentd started",
+			"Nothing was stored. Run `agentctl register` and use the link it prints.")
+		return
+	}
+	if reason := q.Get("error"); reason != "" {
+		if e.claimed.CompareAndSwap(false, true) {
+			a.enrollmentFailed(e, "enrollment_refused", fmt.Sprintf("the team domain refused the sign-in (%s); run `agentctl register` to try again", reason))
+		}
+		page(w, http.StatusBadRequest, "The sign-in did not succeed", "Run `agentctl register` to try again.")
+		return
+	}
+	code := q.Get("code")
+	if code == "" {
+		page(w, http.StatusBadRequest, "The sign-in link is incomplete", "Nothing was stored. Run `agentctl register` again.")
+		return
+	}
+	if !e.claimed.CompareAndSwap(false, true) {
+		page(w, http.StatusGone, "This sign-in link was already used or has expired", "Run `agentctl register` again if the device is not registered.")
+		return
+	}
+	if err := a.completeEnrollment(e, secret.New(code)); err != nil {
+		page(w, http.StatusOK, "Registration failed", err.Error())
+		return
+	}
+	page(w, http.StatusOK, "This device is registered", "You can close this window; ztagent is connecting.")
+}
+
+// completeEnrollment redeems the code at the edge with a new WireGuard key,
+// stores the registration, records the operator and connects.
+func (a *Agent) completeEnrollment(e *enrollment, code secret.Value) error {
+	defer e.end()
+	a.opMu.Lock()
+	defer a.opMu.Unlock()
+	a.mu.Lock()
+	current := a.snap.enroll == e
+	a.mu.Unlock()
+	if !current {
+		return errors.New("this enrollment was replaced by a newer one; use the link `agentctl register` printed last")
+	}
+	key, pub, err := newWireGuardKey()
+	if err != nil {
+		a.enrollmentFailed(e, ipcproto.CodeInternal, err.Error())
+		return err
+	}
+	ctx, cancel := a.edgeCtx()
+	creg, err := a.client(nil).Register(ctx, control.RegisterRequest{
+		Code: code.Reveal(), CodeVerifier: e.verifier.Reveal(), WGPublicKey: pub,
+		DeviceFingerprint: a.fingerprint(), Name: a.opts.DeviceName, OS: runtime.GOOS,
+	})
+	cancel()
+	if err != nil {
+		code, msg := registerFailure(err, a.opts.EdgeAPI)
+		a.enrollmentFailed(e, code, msg)
+		return errors.New(msg)
+	}
+	now := a.clk.Now()
+	reg := &session.Registration{
+		DeviceID:            creg.DeviceID,
+		DeviceToken:         secret.New(creg.DeviceToken),
+		WireGuardPrivateKey: key,
+		User:                session.User{Email: creg.User.Email, Name: creg.User.Name, Groups: creg.User.Groups},
+		IdP:                 session.IdP{Type: creg.IdP.Type, Prompt: creg.IdP.Prompt},
+		AuthTime:            creg.AuthTime,
+		ServerTime:          creg.ServerTime,
+		ReceivedAt:          now,
+		Team:                session.Team{Name: creg.Team.Name, Domain: creg.Team.Domain, RefreshIdentityURL: creg.Team.RefreshIdentityURL},
+		Tunnel: session.Tunnel{Endpoint: creg.Tunnel.Endpoint, EdgePublicKey: creg.Tunnel.EdgePublicKey, Addresses: creg.Tunnel.Addresses,
+			DNS: creg.Tunnel.DNS, AllowedIPs: creg.Tunnel.AllowedIPs, MTU: creg.Tunnel.MTU},
+		RegisteredAt: now,
+	}
+	kctx, kcancel := a.keyringCtx()
+	err = a.store.Save(kctx, reg)
+	kcancel()
+	if err != nil {
+		msg := fmt.Sprintf("the edge registered the device, but the %s keyring did not store it (%v); unlock the keyring and run `agentctl register` again",
+			a.store.Backend(), err)
+		a.enrollmentFailed(e, ipcproto.CodeKeyringUnavailable, msg)
+		if isKeyringUnavailable(err) {
+			a.mu.Lock()
+			a.keyringFailedLocked("store the registration", err)
+			a.mu.Unlock()
+		}
+		return errors.New(msg)
+	}
+	uid := e.uid
+	a.mu.Lock()
+	a.snap.enroll = nil
+	a.keyringRecoveredLocked()
+	a.adoptLocked(reg)
+	a.snap.persisted.OperatorUID = &uid
+	a.snap.persisted.Disconnected = false
+	a.updateLocked()
+	a.mu.Unlock()
+	a.savePersisted()
+	a.log.Info("registered", zap.String("device", reg.DeviceID), zap.String("user", reg.User.Email), zap.Int("operator_uid", uid))
+	if err := a.connect(); err != nil {
+		return fmt.Errorf("registered, but %w", err)
+	}
+	return nil
+}
+
+// registerFailure explains a refused registration: for S13, who owns the
+// device and what to do.
+func registerFailure(err error, edge string) (code, msg string) {
+	var ae *control.APIError
+	if !errors.As(err, &ae) {
+		return ipcproto.CodeEdgeUnreachable, fmt.Sprintf("the edge at %s did not answer the registration (%v); run `agentctl register` again", edge, err)
+	}
+	if ae.Code == ipcproto.CodeOtherUser {
+		owner := ae.User
+		if owner == "" {
+			owner = "another user"
+		}
+		return ae.Code, fmt.Sprintf("this device is registered to %s; one user per device: ask %s to run `agentctl logout` (if your organization allows leaving) or ask an administrator to revoke the device, then run `agentctl register` again",
+			owner, owner)
+	}
+	msg = fmt.Sprintf("the edge refused the registration: %s", ae.Message)
+	if ae.Hint != "" {
+		msg += "; " + ae.Hint
+	}
+	return ae.Code, msg
+}
+
+func (a *Agent) fingerprint() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.snap.persisted.Fingerprint
+}
+
+func page(w http.ResponseWriter, status int, title, body string) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	fmt.Fprintf(w, "<!doctype html><title>ztagent: %s</title><h1>%s</h1><p>%s</p>\n",
+		html.EscapeString(title), html.EscapeString(title), html.EscapeString(secret.Scrub(body)))
+}

@@ -1,0 +1,531 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/ztagent/ztagent/internal/clock"
+	"github.com/ztagent/ztagent/internal/testenv/syncbuf"
+	"github.com/ztagent/ztagent/pkg/control"
+	"github.com/ztagent/ztagent/pkg/ipc"
+	"github.com/ztagent/ztagent/pkg/ipc/ipcproto"
+	"github.com/ztagent/ztagent/pkg/tunnel"
+	"github.com/ztagent/ztagent/platform/keyring"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+var t0 = time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// fakeEdge is an HTTP control API with knobs: it serves the routes the
+// agent uses, checks PKCE against the challenge the test hands it, and
+// keeps one device's event stream. Its clock (edgeNow) is apart from the
+// agent's, so that tests can skew or jump one without the other.
+type fakeEdge struct {
+	t   *testing.T
+	srv *httptest.Server
+
+	mu          sync.Mutex
+	edgeNow     time.Time
+	challenges  map[string]string // code → code_challenge
+	otherUser   string            // non-empty: refuse registration as owned by this user
+	token       string
+	deviceID    string
+	authTime    time.Time
+	fingerprint []string
+	events      []control.Event
+	wake        chan struct{}
+	cut         chan struct{}
+	revoked     bool
+	leaveDenied bool
+	sessionReqs int
+	afters      []int64
+	policies    []map[string]any
+}
+
+func newFakeEdge(t *testing.T) *fakeEdge {
+	e := &fakeEdge{
+		t: t, edgeNow: t0, challenges: map[string]string{}, token: "tok-" + strconv.FormatInt(time.Now().UnixNano(), 36) + "-canary",
+		deviceID: "dev-1", authTime: t0.Add(-time.Minute), wake: make(chan struct{}), cut: make(chan struct{}),
+		policies: []map[string]any{{"policy_id": "p-git", "name": "Git over HTTP", "filter": "http", "duration": "1h0m0s"}},
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/teams/{name}", e.team)
+	mux.HandleFunc("POST /v1/registrations", e.register)
+	mux.HandleFunc("GET /v1/registrations/{id}/events", e.authed(e.stream))
+	mux.HandleFunc("GET /v1/registrations/{id}/session", e.authed(e.session))
+	mux.HandleFunc("GET /v1/registrations/{id}/explain", e.authed(func(w http.ResponseWriter, r *http.Request) {
+		_ = json.NewEncoder(w).Encode(map[string]string{"dst": r.URL.Query().Get("dst"), "decision": "allow"})
+	}))
+	mux.HandleFunc("DELETE /v1/registrations/{id}", e.authed(func(w http.ResponseWriter, r *http.Request) {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		if e.leaveDenied {
+			e.fail(w, 403, control.ErrorDetail{Code: "not_allowed_to_leave", Message: "not allowed"})
+			return
+		}
+		e.revoked = true
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	e.srv = httptest.NewServer(mux)
+	t.Cleanup(e.srv.Close)
+	return e
+}
+
+func (e *fakeEdge) fail(w http.ResponseWriter, status int, d control.ErrorDetail) {
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(control.ErrorBody{Error: d})
+}
+
+func (e *fakeEdge) team(w http.ResponseWriter, r *http.Request) {
+	if r.PathValue("name") != "acme" {
+		e.fail(w, 404, control.ErrorDetail{Code: control.CodeUnknownTeam, Message: "no such team"})
+		return
+	}
+	_ = json.NewEncoder(w).Encode(control.Team{Name: "acme", Domain: e.srv.URL, IdP: control.IdP{Type: "azureAD", Prompt: "login"}})
+}
+
+// expectCode lets the registration with code redeem the enrollment whose
+// URL carried challenge.
+func (e *fakeEdge) expectCode(code, challenge string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.challenges[code] = challenge
+}
+
+func (e *fakeEdge) register(w http.ResponseWriter, r *http.Request) {
+	var req control.RegisterRequest
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		e.fail(w, 400, control.ErrorDetail{Code: "bad_request", Message: err.Error()})
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	want, ok := e.challenges[req.Code]
+	delete(e.challenges, req.Code)
+	if !ok || pkceChallenge(req.CodeVerifier) != want {
+		e.fail(w, 400, control.ErrorDetail{Code: "invalid_grant", Message: "bad code or verifier"})
+		return
+	}
+	e.fingerprint = append(e.fingerprint, req.DeviceFingerprint)
+	if e.otherUser != "" {
+		e.fail(w, 409, control.ErrorDetail{Code: ipcproto.CodeOtherUser, Message: "registered to someone else", User: e.otherUser})
+		return
+	}
+	e.revoked = false
+	w.WriteHeader(http.StatusCreated)
+	_ = json.NewEncoder(w).Encode(control.Registration{
+		DeviceID: e.deviceID, DeviceToken: e.token,
+		User: control.User{Email: "alice@example.com", Name: "Alice", Groups: []string{"engineering"}},
+		IdP:  control.IdP{Type: "azureAD", Prompt: "login"}, AuthTime: e.authTime, ServerTime: e.edgeNow,
+		Team: control.TeamInfo{Name: "acme", Domain: e.srv.URL, RefreshIdentityURL: e.srv.URL + "/cdn-cgi/access/refresh-identity"},
+		Tunnel: control.Tunnel{Endpoint: "127.0.0.1:2408", EdgePublicKey: "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+			Addresses: []string{"100.96.0.2/32"}, DNS: []string{"100.96.0.1"}, AllowedIPs: []string{"0.0.0.0/0"}, MTU: 1280},
+	})
+}
+
+func (e *fakeEdge) authed(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		e.mu.Lock()
+		ok, revoked := r.Header.Get("Authorization") == "Bearer "+e.token, e.revoked
+		e.mu.Unlock()
+		switch {
+		case !ok:
+			e.fail(w, 401, control.ErrorDetail{Code: control.CodeInvalidToken, Message: "bad token"})
+		case revoked:
+			e.fail(w, 401, control.ErrorDetail{Code: control.CodeDeviceRevoked, Message: "revoked"})
+		default:
+			h(w, r)
+		}
+	}
+}
+
+func (e *fakeEdge) session(w http.ResponseWriter, _ *http.Request) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.sessionReqs++
+	_ = json.NewEncoder(w).Encode(map[string]any{
+		"auth_time": e.authTime, "server_time": e.edgeNow, "gateway": e.policies,
+		"access": map[string]any{"duration": "12h0m0s", "expires_at": e.authTime.Add(12 * time.Hour)},
+	})
+}
+
+func (e *fakeEdge) sessionRequests() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.sessionReqs
+}
+
+func (e *fakeEdge) setOtherUser(u string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.otherUser = u
+}
+
+func (e *fakeEdge) setNow(t time.Time) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.edgeNow = t
+}
+
+// appendEvent adds an event to the device's stream.
+func (e *fakeEdge) appendEvent(typ string, payload any) int64 {
+	raw, _ := json.Marshal(payload)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	seq := int64(len(e.events) + 1)
+	e.events = append(e.events, control.Event{Seq: seq, Type: typ, Time: e.edgeNow, Payload: raw})
+	if typ == control.EventDeviceRevoked {
+		e.revoked = true
+	}
+	close(e.wake)
+	e.wake = make(chan struct{})
+	return seq
+}
+
+func (e *fakeEdge) streamAfters() []int64 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]int64(nil), e.afters...)
+}
+
+func (e *fakeEdge) stream(w http.ResponseWriter, r *http.Request) {
+	after, _ := strconv.ParseInt(r.URL.Query().Get("after"), 10, 64)
+	e.mu.Lock()
+	e.afters = append(e.afters, after)
+	cut := e.cut
+	e.mu.Unlock()
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.WriteHeader(200)
+	w.(http.Flusher).Flush()
+	enc := json.NewEncoder(w)
+	for {
+		e.mu.Lock()
+		evs, wake := append([]control.Event(nil), e.events...), e.wake
+		e.mu.Unlock()
+		for _, ev := range evs {
+			if ev.Seq > after {
+				_ = enc.Encode(ev)
+				after = ev.Seq
+				if ev.Type == control.EventDeviceRevoked {
+					w.(http.Flusher).Flush()
+					return
+				}
+			}
+		}
+		w.(http.Flusher).Flush()
+		select {
+		case <-r.Context().Done():
+			return
+		case <-cut:
+			return
+		case <-wake:
+		}
+	}
+}
+
+// fakeTunnel is a Tunnel that records its life.
+type fakeTunnel struct {
+	cfg    tunnel.Config
+	opts   tunnel.Options
+	closed atomic.Bool
+}
+
+func (f *fakeTunnel) ProxyAddr() string {
+	if f.opts.Mode == tunnel.ModeTUN {
+		return ""
+	}
+	return f.opts.ProxyAddr
+}
+func (f *fakeTunnel) InterfaceName() string { return "" }
+func (f *fakeTunnel) Stats() (tunnel.Stats, error) {
+	if f.closed.Load() {
+		return tunnel.Stats{}, tunnel.ErrClosed
+	}
+	return tunnel.Stats{Endpoint: f.cfg.Tunnel.Endpoint, RxBytes: 1, TxBytes: 2}, nil
+}
+func (f *fakeTunnel) Close() error { f.closed.Store(true); return nil }
+
+type fakeTunnels struct {
+	mu      sync.Mutex
+	started []*fakeTunnel
+	fail    error
+}
+
+func (f *fakeTunnels) start(_ context.Context, cfg tunnel.Config, opts tunnel.Options) (Tunnel, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fail != nil {
+		return nil, f.fail
+	}
+	t := &fakeTunnel{cfg: cfg, opts: opts}
+	f.started = append(f.started, t)
+	return t, nil
+}
+
+func (f *fakeTunnels) last() *fakeTunnel {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.started) == 0 {
+		return nil
+	}
+	return f.started[len(f.started)-1]
+}
+
+// hangingKeyring wraps a store; while hung, every call waits for its
+// context's deadline and fails with ErrUnavailable, as a locked Secret
+// Service does.
+type hangingKeyring struct {
+	keyring.Store
+	hung atomic.Bool
+}
+
+func (h *hangingKeyring) wait(ctx context.Context) error {
+	if !h.hung.Load() {
+		return nil
+	}
+	<-ctx.Done()
+	return fmt.Errorf("%w: no answer before the deadline", keyring.ErrUnavailable)
+}
+
+func (h *hangingKeyring) Get(ctx context.Context, k string) ([]byte, error) {
+	if err := h.wait(ctx); err != nil {
+		return nil, err
+	}
+	return h.Store.Get(ctx, k)
+}
+
+func (h *hangingKeyring) Set(ctx context.Context, k string, v []byte) error {
+	if err := h.wait(ctx); err != nil {
+		return err
+	}
+	return h.Store.Set(ctx, k, v)
+}
+
+func (h *hangingKeyring) Delete(ctx context.Context, k string) error {
+	if err := h.wait(ctx); err != nil {
+		return err
+	}
+	return h.Store.Delete(ctx, k)
+}
+
+// monoClock is a monotonic clock the test moves by hand.
+type monoClock struct{ d atomic.Int64 }
+
+func (m *monoClock) now() time.Duration      { return time.Duration(m.d.Load()) }
+func (m *monoClock) advance(d time.Duration) { m.d.Add(int64(d)) }
+
+// env is an agent on a fake edge, fake tunnels, a memory keyring and a
+// fake clock, with a subscription that records every event.
+type env struct {
+	t       *testing.T
+	edge    *fakeEdge
+	clk     *clock.Fake
+	mono    *monoClock
+	kr      *hangingKeyring
+	tunnels *fakeTunnels
+	logs    *syncbuf.Buffer
+	dir     string
+	a       *Agent
+	events  chan ipcproto.Event
+	runDone chan error
+	cancel  context.CancelFunc
+	opts    Options
+}
+
+func newEnv(t *testing.T, edit ...func(*Options)) *env {
+	t.Helper()
+	e := &env{t: t, edge: newFakeEdge(t), clk: clock.NewFake(t0), mono: &monoClock{},
+		kr: &hangingKeyring{Store: keyring.NewMemory()}, tunnels: &fakeTunnels{}, logs: &syncbuf.Buffer{}, dir: t.TempDir()}
+	e.opts = Options{
+		StateDir: e.dir, Keyring: e.kr, EdgeAPI: e.edge.srv.URL, Team: "acme",
+		ProxyAddr: "127.0.0.1:40001", StartTunnel: e.tunnels.start, Clock: e.clk, Monotonic: e.mono.now,
+		KeyringTimeout: 300 * time.Millisecond, Logger: bufLogger(e.logs),
+		// The fake clock jumps hours at a time; the fake edge sends no
+		// heartbeats.
+		StreamIdleTimeout: 1000 * time.Hour, JumpCheckInterval: time.Minute,
+	}
+	for _, f := range edit {
+		f(&e.opts)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("agent logs:\n%s", e.logs.String())
+		}
+	})
+	e.start()
+	return e
+}
+
+func bufLogger(buf *syncbuf.Buffer) *zap.Logger {
+	enc := zapcore.NewJSONEncoder(zap.NewDevelopmentEncoderConfig())
+	return zap.New(zapcore.NewCore(enc, zapcore.AddSync(buf), zap.DebugLevel))
+}
+
+// start runs a new agent on the env's state dir and keyring.
+func (e *env) start() {
+	e.t.Helper()
+	a, err := New(e.opts)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.a = a
+	_, ch, cancel := a.Subscribe()
+	if e.events == nil {
+		e.events = make(chan ipcproto.Event, 1000)
+	}
+	out := e.events
+	go func() {
+		for ev := range ch {
+			out <- ev
+		}
+	}()
+	ctx, stop := context.WithCancel(context.Background())
+	e.cancel = func() { cancel(); stop() }
+	e.runDone = make(chan error, 1)
+	go func() { e.runDone <- a.Run(ctx) }()
+	e.t.Cleanup(e.stop)
+}
+
+// stop closes the agent and waits for Run.
+func (e *env) stop() {
+	if e.a == nil {
+		return
+	}
+	e.cancel()
+	if err := e.a.Close(); err != nil {
+		e.t.Errorf("Close: %v", err)
+	}
+	select {
+	case <-e.runDone:
+	case <-time.After(10 * time.Second):
+		e.t.Error("Run did not return after Close")
+	}
+	e.a = nil
+}
+
+// waitEvent returns the next event of type typ, failing after 10 s.
+func (e *env) waitEvent(typ string) ipcproto.Event {
+	e.t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case ev := <-e.events:
+			if ev.Type == typ {
+				return ev
+			}
+		case <-deadline:
+			e.t.Fatalf("no %s event within 10s (state %s: %s)", typ, e.a.Status(context.Background()).State, e.a.Status(context.Background()).Message)
+		}
+	}
+}
+
+// waitState waits until the agent is in state s.
+func (e *env) waitState(s ipcproto.State) ipcproto.Status {
+	e.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st := e.a.Status(context.Background())
+		if st.State == s {
+			return st
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("state %s (%s), want %s", st.State, st.Message, s)
+		}
+		select {
+		case <-e.events: // any change may be the one
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// drain returns the events queued so far.
+func (e *env) drain() []ipcproto.Event {
+	var out []ipcproto.Event
+	for {
+		select {
+		case ev := <-e.events:
+			out = append(out, ev)
+		default:
+			return out
+		}
+	}
+}
+
+// enroll registers through the agent's loopback callback as a browser
+// returning from the team domain would.
+func (e *env) enroll(uid int) {
+	e.t.Helper()
+	e.waitState(ipcproto.StateUnregistered)
+	au, err := e.a.Register(ctxT(e.t), ipc.Caller{UID: uid}, ipcproto.RegisterRequest{})
+	if err != nil {
+		e.t.Fatalf("Register: %v", err)
+	}
+	cb := e.callbackURL(au.AuthURL, "code-1", "")
+	if status, body := get(e.t, cb); status != 200 || !strings.Contains(body, "registered") {
+		e.t.Fatalf("callback: %d %s", status, body)
+	}
+	e.waitState(ipcproto.StateConnected)
+}
+
+// callbackURL reads an auth URL and returns the callback the team domain
+// would redirect to with code (and state, or the right one when empty).
+// The fake edge learns the code's PKCE challenge.
+func (e *env) callbackURL(authURL, code, state string) string {
+	e.t.Helper()
+	u, err := url.Parse(authURL)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	q := u.Query()
+	e.edge.expectCode(code, q.Get("code_challenge"))
+	if state == "" {
+		state = q.Get("state")
+	}
+	return q.Get("redirect_uri") + "?" + url.Values{"code": {code}, "state": {state}}.Encode()
+}
+
+func get(t *testing.T, u string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Fatalf("GET %s: %v", u, err)
+	}
+	defer resp.Body.Close()
+	var b strings.Builder
+	buf := make([]byte, 4096)
+	for {
+		n, err := resp.Body.Read(buf)
+		b.Write(buf[:n])
+		if err != nil {
+			break
+		}
+	}
+	return resp.StatusCode, b.String()
+}
+
+func isIPCCode(err error, code string) bool {
+	var ie *ipc.Error
+	return errors.As(err, &ie) && ie.Detail.Code == code
+}

@@ -1,0 +1,118 @@
+package agent
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/google/renameio/v2"
+	"go.uber.org/zap"
+)
+
+// stateFileName is the agent's non-secret state in the state directory.
+const stateFileName = "agent.json"
+
+// persisted is what the agent keeps across restarts besides the
+// registration (which lives in the keyring): nothing in it is a secret.
+type persisted struct {
+	// Fingerprint identifies the device to the edge (S13); random, made
+	// once, stable across restarts and registrations.
+	Fingerprint string `json:"fingerprint"`
+	// OperatorUID is the uid that registered the device.
+	OperatorUID *int `json:"operator_uid,omitempty"`
+	// Mode and ProxyAddr are the tunnel settings the user chose; empty
+	// keeps the daemon's defaults.
+	Mode      string `json:"mode,omitempty"`
+	ProxyAddr string `json:"proxy_addr,omitempty"`
+	// Disconnected records `agentctl disconnect`, so that a restart does
+	// not reconnect against the user's wish.
+	Disconnected bool `json:"disconnected,omitempty"`
+	// DeviceID and LastSeq are where the control stream resumes: a restart
+	// does not replay events already handled (a stale session_expired
+	// would prompt again).
+	DeviceID string `json:"device_id,omitempty"`
+	LastSeq  int64  `json:"last_seq,omitempty"`
+}
+
+// stateFile reads and writes agent.json atomically (REL1: temp file,
+// fsync, rename, fsync of the directory), 0600 in a 0700 directory
+// (SEC8).
+type stateFile struct {
+	path    string
+	mu      sync.Mutex // serialises writers
+	initial persisted
+}
+
+func openStateFile(dir string) (*stateFile, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create the state directory %s: %w", dir, err)
+	}
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return nil, err
+	}
+	if fi.Mode()&os.ModeSymlink != 0 || !fi.IsDir() {
+		return nil, fmt.Errorf("the state directory %s is not a plain directory; remove it or pick another with --state-dir", dir)
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		if err := os.Chmod(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("the state directory %s is open to other users and cannot be made private: %w", dir, err)
+		}
+	}
+	f := &stateFile{path: filepath.Join(dir, stateFileName)}
+	b, err := os.ReadFile(f.path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return nil, fmt.Errorf("read %s: %w", f.path, err)
+	default:
+		if err := json.Unmarshal(b, &f.initial); err != nil {
+			return nil, fmt.Errorf("%s is damaged (%v); remove it (the registration in the keyring is kept) and start agentd again", f.path, err)
+		}
+	}
+	if f.initial.Fingerprint == "" {
+		var raw [16]byte
+		if _, err := rand.Read(raw[:]); err != nil {
+			return nil, err
+		}
+		f.initial.Fingerprint = hex.EncodeToString(raw[:])
+		if err := f.writeLocked(f.initial); err != nil {
+			return nil, err
+		}
+	}
+	return f, nil
+}
+
+func (f *stateFile) load() persisted { return f.initial }
+
+func (f *stateFile) writeLocked(p persisted) error {
+	b, err := json.MarshalIndent(p, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := renameio.WriteFile(f.path, append(b, '\n'), 0o600); err != nil {
+		return fmt.Errorf("write %s: %w", f.path, err)
+	}
+	return nil
+}
+
+// savePersisted writes the persisted part of the snapshot. Callers change
+// it under mu and call this after unlocking, so that no one waits for a
+// disk under mu. Holding the file lock while copying makes the last write
+// carry the latest state whatever order concurrent callers run in.
+func (a *Agent) savePersisted() {
+	a.files.mu.Lock()
+	defer a.files.mu.Unlock()
+	a.mu.Lock()
+	p := a.snap.persisted
+	a.mu.Unlock()
+	if err := a.files.writeLocked(p); err != nil {
+		a.log.Error("saving the agent's state", zap.Error(err))
+	}
+}
