@@ -7,7 +7,7 @@ PKGS := ./...
 # skipping under make test, so a green run means they ran.
 TEST_ENV := ZTAGENT_REQUIRE_REAL_DEPS=1
 
-.PHONY: all build run test test-unit bench deps deps-check lint fmt fuzz clean
+.PHONY: bench-all all build run test test-unit bench deps deps-check lint fmt fuzz clean
 
 all: build
 
@@ -23,14 +23,7 @@ RUNDIR := .run
 # Until `edged run` (issue #5) and cmd/agentd (issue #7) exist there is
 # nothing to start; show what the simulator would enforce and say so plainly.
 run: build
-	@echo "== edged validate --terraform $(EXAMPLE) --sim $(EXAMPLE)/simulator.hcl"
-	@$(BIN)/edged validate --terraform $(EXAMPLE) --sim $(EXAMPLE)/simulator.hcl
-	@echo
-	@echo "== edged run (state in $(RUNDIR)/edged; Ctrl-C stops it)"
-	@echo "   agentd and agentctl arrive with issue #7; until then, drive the edge with"
-	@echo "   $(BIN)/edged devices list --state-dir $(RUNDIR)/edged"
-	@echo "   $(BIN)/edged clock advance 2h --state-dir $(RUNDIR)/edged"
-	@exec $(BIN)/edged run --terraform $(EXAMPLE) --sim $(EXAMPLE)/simulator.hcl --state-dir $(RUNDIR)/edged
+	@scripts/run.sh
 
 deps:
 	@scripts/deps.sh
@@ -55,7 +48,14 @@ test:
 test-unit:
 	$(GO) test -short $(PKGS)
 
+# make bench: the benchmarks of DESIGN §12 side by side, one table (ours,
+# baseline, ratio), also written to docs/BENCH.md. bench-all runs every
+# benchmark of the tree once.
 bench:
+	@mkdir -p docs
+	$(GO) run ./bench/benchtable -count 3 -o docs/BENCH.md
+
+bench-all:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 
 # Run each fuzz target for FUZZTIME (go test already runs their seed corpora).
