@@ -71,12 +71,16 @@ func (a *Agent) deriveLocked() (ipcproto.State, string) {
 			msg = s.lastFailure
 		}
 		return ipcproto.StateUnregistered, msg
-	case s.conn == nil:
+	case s.conn == nil && (s.persisted.Disconnected || s.lastFailure != ""):
 		msg := "the tunnel is off; run `agentctl connect`"
 		if s.lastFailure != "" {
 			msg = s.lastFailure
 		}
 		return ipcproto.StateDisconnected, msg
+	case s.conn == nil:
+		// The user wants the tunnel and it has not failed: it is coming
+		// up (right after a start, before connect returns).
+		return ipcproto.StateConnecting, "bringing the tunnel up"
 	case s.broker.Pending():
 		msg := "your client session expired; sign in again in the browser to restore access"
 		if s.expiredPolicy != "" {

@@ -145,7 +145,10 @@ func (a *Agent) registrationLocked() (*session.Registration, error) {
 	if r := a.snap.reg; r != nil {
 		return r, nil
 	}
-	if a.snap.keyringErr != "" || a.snap.starting {
+	if a.snap.keyringErr == "" && a.snap.starting {
+		return nil, errorf(503, ipcproto.CodeKeyringUnavailable, "agentd is still reading the registration from the keyring", "try again in a moment")
+	}
+	if a.snap.keyringErr != "" {
 		return nil, errorf(503, ipcproto.CodeKeyringUnavailable, "agentd cannot read the registration: "+a.snap.message, "unlock the keyring; agentd tries again by itself")
 	}
 	return nil, errorf(409, ipcproto.CodeNotRegistered, "this device is not registered", "run `agentctl register` first")

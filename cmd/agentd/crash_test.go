@@ -1,0 +1,181 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"math/rand/v2"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/ztagent/ztagent/internal/testenv/scriptbrowser"
+	"github.com/ztagent/ztagent/pkg/edge/simulator"
+	"github.com/ztagent/ztagent/pkg/ipc"
+	"github.com/ztagent/ztagent/pkg/ipc/ipcproto"
+)
+
+// crashRuns is how many times agentd is killed with SIGKILL (issue 7: at
+// least 100). -short runs a handful.
+func crashRuns() int {
+	if testing.Short() {
+		return 10
+	}
+	return 100
+}
+
+// TestSIGKILLLeavesConsistentState kills agentd at random moments while it
+// registers (keyring write, state file write, tunnel start) and while it
+// records new sign-ins (auth_time updates through session_refreshed), then
+// restarts it: every time the state must be whole — registered with a
+// registration that works, or not registered at all, never damaged — and
+// the IPC must answer.
+func TestSIGKILLLeavesConsistentState(t *testing.T) {
+	bin := buildAgentd(t)
+	root := t.TempDir()
+	loop := netip.MustParseAddrPort("127.0.0.1:0")
+	sim, err := simulator.Start(context.Background(), simulator.Options{
+		TerraformDir: "../../examples/acme", SimFile: "../../examples/acme/simulator.hcl",
+		StateDir: filepath.Join(root, "edge"), BcryptCost: bcrypt.MinCost, Logger: zap.NewNop(),
+		Listen: simulator.Listeners{API: loop, TeamDomain: loop, IdP: loop, WireGuard: loop},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	sockDir, err := os.MkdirTemp("", "crash")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(sockDir)
+	os.Chmod(sockDir, 0o755)
+	sock := filepath.Join(sockDir, "agentd.sock")
+	state := filepath.Join(root, "agent")
+	alice := &scriptbrowser.Credentials{Email: "alice@example.com", Password: "alice-demo-password"}
+
+	start := func() *exec.Cmd {
+		t.Helper()
+		cmd := exec.Command(bin, "run", "--state-dir", state, "--socket", sock, "--keyring", "file",
+			"--edge-api", sim.APIURL(), "--team", "acme", "--proxy-addr", "127.0.0.1:0", "--open-browser", "never", "--log-level", "error")
+		out, _ := cmd.StdoutPipe()
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		sc := bufio.NewScanner(out)
+		for sc.Scan() && !strings.Contains(sc.Text(), "listening on") {
+		}
+		go func() { _ = sc.Err() }()
+		return cmd
+	}
+	kill := func(cmd *exec.Cmd) {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	}
+	status := func() ipcproto.Status {
+		t.Helper()
+		c := ipc.NewClient(sock)
+		defer c.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		st, err := c.Status(ctx)
+		if err != nil {
+			t.Fatalf("status after a restart: %v", err)
+		}
+		return st
+	}
+	// settled waits until the agent has read the keyring after a start
+	// (until then it is connecting without a registration).
+	settled := func() ipcproto.Status {
+		t.Helper()
+		st := status()
+		for deadline := time.Now().Add(5 * time.Second); st.State == ipcproto.StateConnecting && st.Registration == nil && time.Now().Before(deadline); {
+			time.Sleep(10 * time.Millisecond) // polling the daemon's state, which has no event for "loaded"
+			st = status()
+		}
+		return st
+	}
+	// check restarts agentd and asserts the state is whole.
+	check := func(i int, when string) ipcproto.Status {
+		t.Helper()
+		cmd := start()
+		defer kill(cmd)
+		st := settled()
+		switch st.State {
+		case ipcproto.StateUnregistered, ipcproto.StateConnecting, ipcproto.StateConnected, ipcproto.StateRegistering, ipcproto.StateReauthRequired:
+		default:
+			t.Fatalf("run %d, killed %s: after restart the state is %s: %s", i, when, st.State, st.Message)
+		}
+		if (st.Registration != nil) != (st.State != ipcproto.StateUnregistered && st.State != ipcproto.StateRegistering) {
+			t.Fatalf("run %d, killed %s: state %s with registration %+v", i, when, st.State, st.Registration)
+		}
+		return st
+	}
+
+	b, err := scriptbrowser.New(scriptbrowser.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	registered := 0
+	for i := range crashRuns() {
+		cmd := start()
+		c := ipc.NewClient(sock)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		st, err := c.Status(ctx)
+		if err == nil && st.Registration == nil {
+			// Registration: kill somewhere between the request and the end
+			// of the callback's work.
+			au, err := c.Register(ctx, ipcproto.RegisterRequest{})
+			if err == nil {
+				done := make(chan struct{})
+				go func() {
+					defer close(done)
+					_, _ = b.Visit(ctx, au.AuthURL, scriptbrowser.VisitOptions{Login: alice})
+				}()
+				time.Sleep(time.Duration(rand.IntN(40)) * time.Millisecond) // a random kill point, not synchronisation
+				kill(cmd)
+				<-done
+			} else {
+				kill(cmd)
+			}
+		} else {
+			// Registered: sign in again (session_refreshed → auth_time
+			// written to the keyring) and kill at a random point.
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				_, _ = b.Visit(ctx, sim.TeamDomainURL()+"/cdn-cgi/access/refresh-identity", scriptbrowser.VisitOptions{Login: alice})
+			}()
+			time.Sleep(time.Duration(rand.IntN(40)) * time.Millisecond) // a random kill point, not synchronisation
+			kill(cmd)
+			<-done
+		}
+		cancel()
+		c.Close()
+		if st := check(i, "mid-flight"); st.Registration != nil {
+			registered++
+			// Now and then leave, so that registration is crashed again.
+			if i%10 == 9 {
+				cmd := start()
+				settled()
+				c := ipc.NewClient(sock)
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				if _, err := c.Leave(ctx); err != nil {
+					t.Fatalf("leave: %v", err)
+				}
+				cancel()
+				c.Close()
+				kill(cmd)
+			}
+		}
+	}
+	if registered == 0 {
+		t.Fatal("no run ever completed a registration: the kill points never reached the end")
+	}
+}
