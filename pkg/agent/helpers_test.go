@@ -32,7 +32,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 var t0 = time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
 
-func ctxT(t *testing.T) context.Context {
+func ctxT(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	t.Cleanup(cancel)
 	return ctx
@@ -43,7 +43,7 @@ func ctxT(t *testing.T) context.Context {
 // keeps one device's event stream. Its clock (edgeNow) is apart from the
 // agent's, so that tests can skew or jump one without the other.
 type fakeEdge struct {
-	t   *testing.T
+	t   testing.TB
 	srv *httptest.Server
 
 	mu          sync.Mutex
@@ -64,7 +64,7 @@ type fakeEdge struct {
 	policies    []map[string]any
 }
 
-func newFakeEdge(t *testing.T) *fakeEdge {
+func newFakeEdge(t testing.TB) *fakeEdge {
 	e := &fakeEdge{
 		t: t, edgeNow: t0, challenges: map[string]string{}, token: "tok-" + strconv.FormatInt(time.Now().UnixNano(), 36) + "-canary",
 		deviceID: "dev-1", authTime: t0.Add(-time.Minute), wake: make(chan struct{}), cut: make(chan struct{}),
@@ -339,7 +339,7 @@ func (m *monoClock) advance(d time.Duration) { m.d.Add(int64(d)) }
 // env is an agent on a fake edge, fake tunnels, a memory keyring and a
 // fake clock, with a subscription that records every event.
 type env struct {
-	t       *testing.T
+	t       testing.TB
 	edge    *fakeEdge
 	clk     *clock.Fake
 	mono    *monoClock
@@ -354,7 +354,7 @@ type env struct {
 	opts    Options
 }
 
-func newEnv(t *testing.T, edit ...func(*Options)) *env {
+func newEnv(t testing.TB, edit ...func(*Options)) *env {
 	t.Helper()
 	e := &env{t: t, edge: newFakeEdge(t), clk: clock.NewFake(t0), mono: &monoClock{},
 		kr: &hangingKeyring{Store: keyring.NewMemory()}, tunnels: &fakeTunnels{}, logs: &syncbuf.Buffer{}, dir: t.TempDir()}
@@ -506,7 +506,7 @@ func (e *env) callbackURL(authURL, code, state string) string {
 	return q.Get("redirect_uri") + "?" + url.Values{"code": {code}, "state": {state}}.Encode()
 }
 
-func get(t *testing.T, u string) (int, string) {
+func get(t testing.TB, u string) (int, string) {
 	t.Helper()
 	resp, err := http.Get(u)
 	if err != nil {
