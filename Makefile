@@ -7,7 +7,7 @@ PKGS := ./...
 # skipping under make test, so a green run means they ran.
 TEST_ENV := ZTAGENT_REQUIRE_REAL_DEPS=1
 
-.PHONY: bench-all all build run test test-unit bench deps deps-check lint fmt fuzz clean
+.PHONY: demo bench-all all build run test test-unit bench deps deps-check lint fmt fuzz clean
 
 all: build
 
@@ -47,6 +47,10 @@ test:
 # Quick tier for the edit-compile loop: no race detector, short crash test.
 test-unit:
 	$(GO) test -short $(PKGS)
+
+# make demo: a scripted story of client sessions with the real binaries.
+demo:
+	$(GO) run ./demo
 
 # make bench: the benchmarks of DESIGN §12 side by side, one table (ours,
 # baseline, ratio), also written to docs/BENCH.md. bench-all runs every
