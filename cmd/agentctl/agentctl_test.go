@@ -199,7 +199,8 @@ func TestRegisterWaits(t *testing.T) {
 	}
 }
 
-// watch --open-browser opens each URL once, and refuses invalid ones.
+// watch --open-browser opens each browse_to_url event, and refuses invalid
+// URLs.
 func TestWatchOpensEachURLOnce(t *testing.T) {
 	f := &fakeAgent{status: ipcproto.Status{State: ipcproto.StateConnected}, subscribed: make(chan struct{}, 1)}
 	sock := startDaemon(t, f)
@@ -220,14 +221,16 @@ func TestWatchOpensEachURLOnce(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("watch did not subscribe")
 	}
+	// The same refresh-identity URL comes back at each expiry (the agent
+	// publishes one event per expiry): each event is opened.
 	const u = "http://acme.localhost:8781/cdn-cgi/access/refresh-identity"
 	f.emit(ipcproto.EventBrowseToURL, ipcproto.BrowseToURL{URL: u, Reason: "session_expired"})
-	f.emit(ipcproto.EventBrowseToURL, ipcproto.BrowseToURL{URL: u, Reason: "session_expired"})
 	f.emit(ipcproto.EventBrowseToURL, ipcproto.BrowseToURL{URL: "-evil", Reason: "session_expired"})
+	f.emit(ipcproto.EventBrowseToURL, ipcproto.BrowseToURL{URL: u, Reason: "session_expired"})
 	const marker = "http://acme.localhost:8781/last"
 	f.emit(ipcproto.EventBrowseToURL, ipcproto.BrowseToURL{URL: marker, Reason: "reauth"})
 	var got []string
-	for len(got) < 2 {
+	for len(got) < 3 {
 		select {
 		case x := <-opened:
 			got = append(got, x)
@@ -239,8 +242,8 @@ func TestWatchOpensEachURLOnce(t *testing.T) {
 	if code := <-done; code != 0 {
 		t.Fatalf("watch: exit %d %s", code, errb.String())
 	}
-	if got[0] != u || got[1] != marker {
-		t.Fatalf("opened %v; want %s once, then %s", got, u, marker)
+	if got[0] != u || got[1] != u || got[2] != marker {
+		t.Fatalf("opened %v; want %s twice (two expiries), then %s", got, u, marker)
 	}
 	if !strings.Contains(errb.String(), "could not open -evil") {
 		t.Fatalf("an invalid URL was not refused: %s", errb.String())

@@ -44,7 +44,7 @@ first (or an administrator revokes the device).`,
 			return a.login(cmd.Context(), f, "register", func(ctx context.Context) (ipcproto.AuthURL, error) {
 				return a.ipc().Register(ctx, ipcproto.RegisterRequest{Team: team})
 			}, func(st ipcproto.Status) bool {
-				return st.State == ipcproto.StateConnected || st.State == ipcproto.StateDisconnected
+				return st.State == ipcproto.StateConnected
 			})
 		},
 	}
@@ -195,7 +195,8 @@ func (a *app) waitFor(ctx context.Context, events eventSource, wait time.Duratio
 		if live {
 			fmt.Fprintf(a.stderr, "\r\033[Kwaiting for the login to complete… %s, %s", st.State, time.Since(start).Round(time.Second))
 		}
-		if st.State == ipcproto.StateRevoked || st.State == ipcproto.StateKeyringUnavailable {
+		if st.State == ipcproto.StateRevoked || st.State == ipcproto.StateKeyringUnavailable ||
+			(st.State == ipcproto.StateDisconnected && st.Registration != nil) {
 			if live {
 				fmt.Fprintln(a.stderr)
 			}

@@ -118,6 +118,9 @@ func exitCode(err error, ran bool, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "agentctl: %v\n", err)
 	switch {
+	case errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.EPERM):
+		fmt.Fprintln(stderr, "You may not open agentd's socket: run the command as the user who runs agentd, or with sudo.")
+		return exitPermission
 	case errors.Is(err, ipc.ErrDaemonUnreachable):
 		fmt.Fprintln(stderr, "Is agentd running? Start it with 'agentd run' (or 'sudo agentd start' for the service), or pass --socket.")
 		return exitUnreachable

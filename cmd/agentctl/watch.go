@@ -19,13 +19,13 @@ func (a *app) watchCmd() *cobra.Command {
 	var open bool
 	cmd := &cobra.Command{
 		Use:   "watch [--open-browser]",
-		Short: "Follow agentd's events; with --open-browser, open re-authentication pages as a tray app would",
+		Short: "Follow agentd's events; with --open-browser, open each re-authentication page as a tray app would",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return a.watch(cmd.Context(), open)
 		},
 	}
-	cmd.Flags().BoolVar(&open, "open-browser", false, "open each browse_to_url in the browser, once")
+	cmd.Flags().BoolVar(&open, "open-browser", false, "open each browse_to_url event in the browser")
 	return cmd
 }
 
@@ -39,7 +39,6 @@ func (a *app) watch(ctx context.Context, open bool) error {
 		<-ctx.Done()
 		_ = st.Close()
 	}()
-	opened := map[string]bool{}
 	for {
 		ev, err := st.Next()
 		if err != nil {
@@ -62,10 +61,11 @@ func (a *app) watch(ctx context.Context, open bool) error {
 			continue
 		}
 		var b ipcproto.BrowseToURL
-		if json.Unmarshal(ev.Data, &b) != nil || opened[b.URL] {
+		// Every event is opened: the agent publishes one per expiry (S16),
+		// and the same refresh-identity URL comes back at the next one.
+		if json.Unmarshal(ev.Data, &b) != nil {
 			continue
 		}
-		opened[b.URL] = true
 		if err := a.open(ctx, b.URL); err != nil {
 			fmt.Fprintf(a.stderr, "agentctl: could not open %s: %v\n", b.URL, err)
 		}

@@ -78,7 +78,7 @@ and $XDG_STATE_HOME/ztagent (see the README for the fallbacks).`,
 	f.StringVar(&c.team, "team", "", "the team name register uses when none is given")
 	f.StringVar(&c.logFormat, "log-format", "console", "console or json")
 	f.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
-	f.StringVar(&c.openBrowser, "open-browser", "auto", "open re-authentication pages: auto (only in a user's desktop session), always, never")
+	f.StringVar(&c.openBrowser, "open-browser", "auto", "open re-authentication pages: auto (only in a user's desktop session), always (any non-root run), never; never as root")
 	return cmd
 }
 
@@ -221,22 +221,24 @@ func runDaemon(ctx context.Context, stdout, stderr io.Writer, c runConfig) error
 // root, with a display), unless told otherwise. A system service only
 // publishes the URLs; front-ends open them.
 func (c runConfig) shouldOpenBrowser() bool {
-	switch c.openBrowser {
-	case "always":
-		return true
-	case "never":
+	// Never as root, whatever the flag says: a browser run by root is a
+	// browser with root's powers.
+	if os.Geteuid() == 0 || c.openBrowser == "never" {
 		return false
 	}
-	return os.Geteuid() != 0 && (os.Getenv("DISPLAY") != "" || os.Getenv("WAYLAND_DISPLAY") != "")
+	if c.openBrowser == "always" {
+		return true
+	}
+	return os.Getenv("DISPLAY") != "" || os.Getenv("WAYLAND_DISPLAY") != ""
 }
 
-// openBrowseURLs opens each browse_to_url the agent publishes, once. The
-// agent validated them against the team domain and the IdP (SEC4); the
+// openBrowseURLs opens each browse_to_url event the agent publishes (the
+// agent's broker already publishes one per expiry, S16). The agent
+// validated the URLs against the team domain and the IdP (SEC4); the
 // browser package checks them again against their own origin.
 func openBrowseURLs(ctx context.Context, a *agent.Agent, log *zap.Logger) {
 	_, events, cancel := a.Subscribe()
 	defer cancel()
-	seen := map[string]bool{}
 	for {
 		select {
 		case <-ctx.Done():
@@ -249,10 +251,9 @@ func openBrowseURLs(ctx context.Context, a *agent.Agent, log *zap.Logger) {
 				continue
 			}
 			var b ipcproto.BrowseToURL
-			if json.Unmarshal(ev.Data, &b) != nil || seen[b.URL] {
+			if json.Unmarshal(ev.Data, &b) != nil {
 				continue
 			}
-			seen[b.URL] = true
 			u, err := url.Parse(b.URL)
 			if err != nil {
 				continue

@@ -179,8 +179,14 @@ func (a *Agent) watchEnrollment(e *enrollment) {
 		}
 	}
 	e.timer.Stop()
+	if a.ctx.Err() != nil {
+		// The agent is stopping (REL5: within 5 s): no grace for a
+		// half-sent request on the callback port.
+		_ = e.srv.Close()
+		return
+	}
 	// A callback being handled finishes first: Shutdown waits for it.
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	if err := e.srv.Shutdown(ctx); err != nil {
 		_ = e.srv.Close()

@@ -62,7 +62,9 @@ func (a *Agent) deriveLocked() (ipcproto.State, string) {
 	case s.starting:
 		return ipcproto.StateConnecting, "reading the registration from the keyring"
 	case s.reg == nil && s.enroll != nil:
-		return ipcproto.StateRegistering, "waiting for the sign-in in the browser to complete; open " + s.enroll.authURL
+		// Not the URL: status is readable by every local user, and the
+		// URL's state and challenge are the registering user's.
+		return ipcproto.StateRegistering, "waiting for the sign-in in the browser to complete (the URL was given to whoever ran `agentctl register`)"
 	case s.reg == nil && s.revoked != "":
 		return ipcproto.StateRevoked, s.revoked
 	case s.reg == nil:

@@ -89,7 +89,7 @@ type Status struct {
 	Tunnel       *Tunnel       `json:"tunnel"`
 	Session      *SessionClock `json:"session"`
 	// ReauthURL is the refresh-identity URL while reauth_required.
-	ReauthURL string `json:"reauth_url,omitempty"`
+	ReauthURL string `json:"reauth_url"`
 	// Message says what the state means for the user and what to do.
 	Message string `json:"message,omitempty"`
 }
