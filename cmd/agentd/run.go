@@ -238,20 +238,26 @@ func (c runConfig) shouldOpenBrowser() bool {
 // browser package checks them again against their own origin.
 func openBrowseURLs(ctx context.Context, a *agent.Agent, log *zap.Logger) {
 	_, events, cancel := a.Subscribe()
-	defer cancel()
+	defer func() { cancel() }()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case ev, ok := <-events:
 			if !ok {
-				return
+				// Dropped as too slow (a launch can block for a while):
+				// subscribe again rather than stop opening pages.
+				cancel()
+				_, events, cancel = a.Subscribe()
+				continue
 			}
 			if ev.Type != ipcproto.EventBrowseToURL {
 				continue
 			}
 			var b ipcproto.BrowseToURL
-			if json.Unmarshal(ev.Data, &b) != nil {
+			// Only expiry prompts: agentctl register and reauth open
+			// their own URL (and honour --no-browser).
+			if json.Unmarshal(ev.Data, &b) != nil || b.Reason != ipcproto.EventSessionExpired {
 				continue
 			}
 			u, err := url.Parse(b.URL)

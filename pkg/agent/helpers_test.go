@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -357,7 +358,7 @@ type env struct {
 func newEnv(t testing.TB, edit ...func(*Options)) *env {
 	t.Helper()
 	e := &env{t: t, edge: newFakeEdge(t), clk: clock.NewFake(t0), mono: &monoClock{},
-		kr: &hangingKeyring{Store: keyring.NewMemory()}, tunnels: &fakeTunnels{}, logs: &syncbuf.Buffer{}, dir: t.TempDir()}
+		kr: &hangingKeyring{Store: keyring.NewMemory()}, tunnels: &fakeTunnels{}, logs: &syncbuf.Buffer{}, dir: filepath.Join(t.TempDir(), "state")}
 	e.opts = Options{
 		StateDir: e.dir, Keyring: e.kr, EdgeAPI: e.edge.srv.URL, Team: "acme",
 		ProxyAddr: "127.0.0.1:40001", StartTunnel: e.tunnels.start, Clock: e.clk, Monotonic: e.mono.now,

@@ -61,9 +61,8 @@ func openStateFile(dir string) (*stateFile, error) {
 		return nil, fmt.Errorf("the state directory %s is not a plain directory; remove it or pick another with --state-dir", dir)
 	}
 	if fi.Mode().Perm()&0o077 != 0 {
-		if err := os.Chmod(dir, 0o700); err != nil {
-			return nil, fmt.Errorf("the state directory %s is open to other users and cannot be made private: %w", dir, err)
-		}
+		// Not chmod: --state-dir /tmp would lock everyone else out.
+		return nil, fmt.Errorf("the state directory %s is open to other users (mode %v); agentd keeps private state there: pass a directory of its own with --state-dir, or run chmod 700 %s", dir, fi.Mode().Perm(), dir)
 	}
 	f := &stateFile{path: filepath.Join(dir, stateFileName)}
 	b, err := os.ReadFile(f.path)
