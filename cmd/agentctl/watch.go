@@ -51,7 +51,8 @@ func (a *app) watch(ctx context.Context, open bool) error {
 			return err
 		}
 		if a.json {
-			if err := a.printJSON(ev); err != nil {
+			// NDJSON: one event per line, for scripts.
+			if err := json.NewEncoder(a.stdout).Encode(ev); err != nil {
 				return err
 			}
 		} else {
