@@ -71,6 +71,11 @@ func TestSIGKILLLeavesConsistentState(t *testing.T) {
 		for sc.Scan() && !strings.Contains(sc.Text(), "listening on") {
 		}
 		go func() { _ = sc.Err() }()
+		// Whatever path the test takes, no agentd outlives it.
+		t.Cleanup(func() {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		})
 		return cmd
 	}
 	kill := func(cmd *exec.Cmd) {

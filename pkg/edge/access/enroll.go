@@ -183,7 +183,10 @@ func (t *TeamDomain) serveConfirm(w http.ResponseWriter, r *http.Request) {
 		t.errorPage(w, http.StatusBadRequest, "Registration not confirmed", "The confirmation could not be read. Run the registration again.")
 		return
 	}
-	if o := r.Header.Get("Origin"); o != "" && o != t.origin {
+	// "null" is what a browser sends under Referrer-Policy: no-referrer;
+	// the confirmation stays bound to the browser cookie and the one-shot
+	// ID only this page knew.
+	if o := r.Header.Get("Origin"); o != "" && o != "null" && o != t.origin {
 		t.errorPage(w, http.StatusForbidden, "Registration not confirmed", "The confirmation came from another site. Run the registration again from your device client.")
 		return
 	}
