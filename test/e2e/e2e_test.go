@@ -263,3 +263,27 @@ func TestE2E_RestartKeepsRegistration(t *testing.T) {
 		w.fatalf("the restart sent the browser to %q, want no login", got)
 	}
 }
+
+// S13: one user per device. While alice's registration stands, a new
+// registration is refused naming her; after `agentctl logout` (the
+// example's device profile allows leaving) bob registers the device.
+func TestE2E_S13_OneUserPerDevice(t *testing.T) {
+	w := newWorld(t)
+	b := startBrowser(w)
+	enroll(w, b)
+	// w.ctl's error carries agentctl's stderr.
+	if _, err := w.ctl("register", "--no-browser", "--wait", "0"); err == nil || !strings.Contains(err.Error(), aliceEmail) || !strings.Contains(err.Error(), "agentctl logout") {
+		w.fatalf("a second registration while alice's stands: %v; want a refusal naming %s and saying what to do", err, aliceEmail)
+	}
+	w.mustCtl("logout")
+	if st := w.status(); st.State != ipcproto.StateUnregistered || st.Registration != nil {
+		w.fatalf("after logout: %s %+v, want unregistered", st.State, st.Registration)
+	}
+	if _, found := w.secretLookup(); found {
+		w.fatalf("the registration is still in the Secret Service after logout")
+	}
+	st := enrollAs(w, b, bobEmail, bobPassword)
+	if st.Registration.User != bobEmail {
+		w.fatalf("after bob's enrollment the device belongs to %s", st.Registration.User)
+	}
+}

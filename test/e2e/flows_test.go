@@ -12,6 +12,12 @@ import (
 // status once agentd is connected.
 func enroll(w *world, b *browser) ipcproto.Status {
 	w.t.Helper()
+	return enrollAs(w, b, aliceEmail, alicePassword)
+}
+
+// enrollAs is enroll for another user of the example's IdP.
+func enrollAs(w *world, b *browser, email, password string) ipcproto.Status {
+	w.t.Helper()
 	reg := w.ctlBackground("agentctl register", "register", "--no-browser", "--wait", "2m")
 	u, _, err := reg.waitLine(0, stepTimeout, func(s string) bool {
 		return strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://")
@@ -26,9 +32,9 @@ func enroll(w *world, b *browser) ipcproto.Status {
 	if p.Kind != "login" {
 		w.fatalf("enrollment showed %v, want the IdP's login form", p)
 	}
-	p = b.login(aliceEmail, alicePassword)
-	if p.Kind != "consent" || !strings.Contains(p.Text, aliceEmail) {
-		w.fatalf("after the login: %v, want the enrollment confirmation naming %s", p, aliceEmail)
+	p = b.login(email, password)
+	if p.Kind != "consent" || !strings.Contains(p.Text, email) {
+		w.fatalf("after the login: %v, want the enrollment confirmation naming %s", p, email)
 	}
 	b.confirm()
 	if err := reg.wait(stepTimeout); err != nil {

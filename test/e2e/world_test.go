@@ -33,6 +33,8 @@ const (
 const (
 	aliceEmail    = "alice@example.com"
 	alicePassword = "alice-demo-password"
+	bobEmail      = "bob@example.com"
+	bobPassword   = "bob-demo-password"
 )
 
 // Markers the test's upstreams put in their pages, so that a response is
