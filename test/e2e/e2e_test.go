@@ -1,7 +1,11 @@
 package e2e
 
 import (
+	"bufio"
 	"encoding/json"
+	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -285,5 +289,52 @@ func TestE2E_S13_OneUserPerDevice(t *testing.T) {
 	st := enrollAs(w, b, bobEmail, bobPassword)
 	if st.Registration.User != bobEmail {
 		w.fatalf("after bob's enrollment the device belongs to %s", st.Registration.User)
+	}
+}
+
+// S7 and S6: a TCP connection opened through the local proxy (HTTP
+// CONNECT to the wiki) keeps working after the session expires, while a
+// new connection to the same place is refused; names keep resolving
+// through the tunnel during the expiry (the git host still answers, with
+// the Gateway's page).
+func TestE2E_S7_OpenConnectionSurvives(t *testing.T) {
+	w := newWorld(t)
+	b := startBrowser(w)
+	enroll(w, b)
+
+	conn, err := net.DialTimeout("tcp", w.proxyAddr, stepTimeout)
+	if err != nil {
+		w.fatalf("dial the local proxy: %v", err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(stepTimeout))
+	rd := bufio.NewReader(conn)
+	fmt.Fprintf(conn, "CONNECT wiki.acme.internal:80 HTTP/1.1\r\nHost: wiki.acme.internal:80\r\n\r\n")
+	resp, err := http.ReadResponse(rd, &http.Request{Method: http.MethodConnect})
+	if err != nil || resp.StatusCode != http.StatusOK {
+		w.fatalf("CONNECT through the proxy: %v %v", resp, err)
+	}
+	ask := func(when string) {
+		t.Helper()
+		_ = conn.SetDeadline(time.Now().Add(stepTimeout))
+		fmt.Fprintf(conn, "GET /%s HTTP/1.1\r\nHost: wiki.acme.internal\r\n\r\n", when)
+		r, err := http.ReadResponse(rd, nil)
+		if err != nil {
+			w.fatalf("%s: the open connection failed: %v", when, err)
+		}
+		body, _ := io.ReadAll(r.Body)
+		r.Body.Close()
+		if r.StatusCode != http.StatusOK || !strings.Contains(string(body), "wiki") {
+			w.fatalf("%s: the open connection got %d %q", when, r.StatusCode, body)
+		}
+	}
+	ask("before")
+	w.edged("clock", "advance", "2h")
+	if r := w.get(wikiURL); r.fromWiki() {
+		w.fatalf("a new connection to the wiki after 2h was allowed: %v", r)
+	}
+	ask("after-expiry")
+	if r := w.get(gitURL); r.code != http.StatusForbidden {
+		w.fatalf("git during the expiry: %v, want the Gateway's 403 (its name resolved through the tunnel)", r)
 	}
 }
