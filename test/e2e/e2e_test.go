@@ -338,3 +338,40 @@ func TestE2E_S7_OpenConnectionSurvives(t *testing.T) {
 		w.fatalf("git during the expiry: %v, want the Gateway's 403 (its name resolved through the tunnel)", r)
 	}
 }
+
+// S12: a group change in the simulator file, reloaded, reaches the device
+// when alice re-authenticates: watch shows the new groups in
+// session_refreshed.
+func TestE2E_S12_GroupChangeAfterRefreshIdentity(t *testing.T) {
+	w := newWorld(t)
+	b := startBrowser(w)
+	enroll(w, b)
+	sim, err := os.ReadFile(w.simFile)
+	if err != nil {
+		w.fatalf("read the simulator file: %v", err)
+	}
+	changed := strings.Replace(string(sim), `groups   = ["engineering"]`, `groups   = ["engineering", "sre"]`, 1)
+	if changed == string(sim) {
+		w.fatalf("the example simulator file changed shape; update the test")
+	}
+	if err := os.WriteFile(w.simFile, []byte(changed), 0o600); err != nil {
+		w.fatalf("write the simulator file: %v", err)
+	}
+	if out := w.edged("reload"); !strings.Contains(out, "reloaded") {
+		w.fatalf("edged reload: %q", out)
+	}
+	watch := w.startWatch(false)
+	p := reauth(w, b)
+	if p.Kind == "login" {
+		p = b.login(aliceEmail, alicePassword)
+	}
+	if p.Title != "Session refreshed" || !strings.Contains(p.Text, "sre") {
+		w.fatalf("after re-authentication: %v, want Session refreshed listing the sre group", p)
+	}
+	finishReauth(w)
+	if _, _, err := watch.waitLine(0, stepTimeout, func(s string) bool {
+		return strings.Contains(s, "session refreshed") && strings.Contains(s, "sre")
+	}); err != nil {
+		w.fatalf("watch never showed a session_refreshed with the new group: %v", err)
+	}
+}
