@@ -4,8 +4,9 @@
 // enrollment in the browser, the wiki through the local proxy, the session
 // expiring (simulated time), the one re-authentication prompt, the login
 // with prompt=login, access back; it ends with the story's audit log. The
-// browser is the scripted one of the tests (a real HTTP client with cookies
-// that fills in the IdP's form and presses the confirmation).
+// browser is headless Chromium when the machine has it, else the scripted
+// browser of the tests (an HTTP client with cookies that fills in the IdP's
+// form and presses the confirmation).
 package main
 
 import (
@@ -26,7 +27,6 @@ import (
 	"time"
 
 	"github.com/ztagent/ztagent/internal/secret"
-	"github.com/ztagent/ztagent/internal/testenv/scriptbrowser"
 	"github.com/ztagent/ztagent/pkg/edge/admin"
 	"github.com/ztagent/ztagent/pkg/ipc"
 	"github.com/ztagent/ztagent/pkg/ipc/ipcproto"
@@ -176,11 +176,12 @@ func run() error {
 		return err
 	}
 	defer events.Close()
-	browser, err := scriptbrowser.New(scriptbrowser.Options{})
+	browser, err := newUserBrowser()
 	if err != nil {
 		return err
 	}
-	alice := &scriptbrowser.Credentials{Email: "alice@example.com", Password: "alice-demo-password"}
+	defer browser.close()
+	say("alice's browser is %s.", browser.name())
 
 	say("alice runs `agentctl register`. The agent prints the team domain's login URL:")
 	au, err := c.Register(ctx, ipcproto.RegisterRequest{})
@@ -189,11 +190,11 @@ func run() error {
 	}
 	shows(au.AuthURL)
 	say("In the browser: the IdP's login form (Entra ID with prompt=login), then the team domain asks to confirm the registration.")
-	res, err := browser.Visit(ctx, au.AuthURL, scriptbrowser.VisitOptions{Login: alice})
+	forms, page, err := browser.signIn(ctx, au.AuthURL)
 	if err != nil {
 		return err
 	}
-	shows(fmt.Sprintf("login forms shown: %d, confirmations: %d, last page: %q", res.FormsShown, res.Confirmations, title(res.Body)))
+	shows(fmt.Sprintf("login forms shown: %d, confirmed; last page: %q", forms, page))
 	if err := waitState(ctx, events, ipcproto.StateConnected); err != nil {
 		return err
 	}
@@ -247,11 +248,11 @@ func run() error {
 	get("http://wiki.acme.internal/")
 	get("http://wiki.acme.internal/")
 	say("In the browser: refresh-identity. The IdP still has alice's session, but prompt=login makes it ask for the password (S11).")
-	res, err = browser.Visit(ctx, b.URL, scriptbrowser.VisitOptions{Login: alice})
+	forms, page, err = browser.signIn(ctx, b.URL)
 	if err != nil {
 		return err
 	}
-	shows(fmt.Sprintf("login forms shown: %d; page: %q", res.FormsShown, title(res.Body)))
+	shows(fmt.Sprintf("login forms shown: %d; page: %q", forms, page))
 	if _, err := waitEvent(ctx, events, ipcproto.EventSessionRefreshed); err != nil {
 		return err
 	}
@@ -259,11 +260,11 @@ func run() error {
 	shows(get("http://wiki.acme.internal/"))
 
 	say("The audit log of the story (`GET /admin/v1/audit`):")
-	page, err := adm.Audit(ctx, 0, 1000)
+	audit, err := adm.Audit(ctx, 0, 1000)
 	if err != nil {
 		return err
 	}
-	for _, r := range page.Records {
+	for _, r := range audit.Records {
 		var d map[string]any
 		_ = json.Unmarshal(r.Detail, &d)
 		keys := []string{}
