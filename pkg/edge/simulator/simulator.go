@@ -350,7 +350,11 @@ func (s *Simulator) AdminToken() (secret.Value, string) { return s.adminToken, s
 func (s *Simulator) Close() error {
 	s.closeOnce.Do(func() {
 		var errs []error
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		// One second of grace: event streams end with baseCtx, ordinary
+		// requests are quick, and a browser's pre-opened connections
+		// (which Shutdown counts as busy for 5 s) must not hold up the
+		// stop (REL5).
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
 		// End the event streams, let the other requests finish, then stop
 		// WireGuard (no new decisions) and the Gateway (it delivers its
