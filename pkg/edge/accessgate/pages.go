@@ -3,9 +3,9 @@ package accessgate
 import (
 	"bytes"
 	"html/template"
-	"io"
 	"net/http"
-	"strconv"
+
+	"github.com/ztagent/ztagent/pkg/edge/gateway"
 )
 
 // page is the HTML the gate answers with itself. html/template escapes
@@ -58,7 +58,7 @@ func signInAgainPage(req *http.Request, a *app, login string) *http.Response {
 // do not follow redirects.
 func loginRedirect(req *http.Request, target string) *http.Response {
 	body := []byte("Sign in to continue: " + target + "\n")
-	resp := response(req, http.StatusFound, "text/plain; charset=utf-8", body)
+	resp := gateway.Response(req, http.StatusFound, "text/plain; charset=utf-8", body)
 	resp.Header.Set("Location", target)
 	return resp
 }
@@ -68,27 +68,9 @@ func htmlResponse(req *http.Request, status int, d pageData) *http.Response {
 	if err := page.Execute(&b, d); err != nil {
 		return textResponse(req, status, d.Title+"\n")
 	}
-	return response(req, status, "text/html; charset=utf-8", b.Bytes())
+	return gateway.Response(req, status, "text/html; charset=utf-8", b.Bytes())
 }
 
 func textResponse(req *http.Request, status int, text string) *http.Response {
-	return response(req, status, "text/plain; charset=utf-8", []byte(text))
-}
-
-func response(req *http.Request, status int, contentType string, body []byte) *http.Response {
-	h := http.Header{}
-	h.Set("Content-Type", contentType)
-	// Answers depend on the session, never on the URL alone.
-	h.Set("Cache-Control", "no-store")
-	return &http.Response{
-		Status:        strconv.Itoa(status) + " " + http.StatusText(status),
-		StatusCode:    status,
-		Proto:         "HTTP/1.1",
-		ProtoMajor:    1,
-		ProtoMinor:    1,
-		Header:        h,
-		Body:          io.NopCloser(bytes.NewReader(body)),
-		ContentLength: int64(len(body)),
-		Request:       req,
-	}
+	return gateway.Response(req, status, "text/plain; charset=utf-8", []byte(text))
 }

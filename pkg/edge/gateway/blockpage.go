@@ -66,6 +66,13 @@ func plainResponse(req *http.Request, status int, text string, closeConn bool) *
 	return response(req, status, "text/plain; charset=utf-8", []byte(text), closeConn)
 }
 
+// Response returns an answer to req that the Gateway, or a RequestHook,
+// sends instead of forwarding it: never cached (it depends on the session,
+// not on the URL alone), the connection kept open.
+func Response(req *http.Request, status int, contentType string, body []byte) *http.Response {
+	return response(req, status, contentType, body, false)
+}
+
 func response(req *http.Request, status int, contentType string, body []byte, closeConn bool) *http.Response {
 	h := http.Header{}
 	h.Set("Content-Type", contentType)
