@@ -10,17 +10,11 @@ import (
 	"testing"
 
 	"go.uber.org/zap"
+
+	"github.com/ztagent/ztagent/internal/testenv/freeport"
 )
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
+func freeAddr(t *testing.T) string { return freeport.TCP(t).String() }
 
 // The demo upstreams answer on the example's free loopback targets and
 // leave busy ones alone.

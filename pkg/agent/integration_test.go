@@ -5,10 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -20,6 +18,7 @@ import (
 	"go.uber.org/zap/zaptest"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/ztagent/ztagent/internal/testenv/freeport"
 	"github.com/ztagent/ztagent/internal/testenv/scriptbrowser"
 	"github.com/ztagent/ztagent/internal/testenv/syncbuf"
 	"github.com/ztagent/ztagent/pkg/control"
@@ -110,22 +109,7 @@ func copyFile(t *testing.T, from, to string, r *strings.Replacer) {
 
 func freeListeners(t *testing.T) simulator.Listeners {
 	t.Helper()
-	var l simulator.Listeners
-	for _, dst := range []*netip.AddrPort{&l.API, &l.TeamDomain, &l.IdP} {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		*dst = ln.Addr().(*net.TCPAddr).AddrPort()
-		ln.Close()
-	}
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	l.WireGuard = pc.LocalAddr().(*net.UDPAddr).AddrPort()
-	pc.Close()
-	return l
+	return simulator.Listeners{API: freeport.TCP(t), TeamDomain: freeport.TCP(t), IdP: freeport.TCP(t), WireGuard: freeport.UDP(t)}
 }
 
 func (e *simEnv) startSim() {

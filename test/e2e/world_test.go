@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ztagent/ztagent/internal/testenv/freeport"
 	"github.com/ztagent/ztagent/internal/testenv/secretservice"
 	"github.com/ztagent/ztagent/pkg/ipc/ipcproto"
 )
@@ -191,16 +192,7 @@ func (w *world) editTerraform(old, repl string) {
 }
 
 // freeTCPAddr returns a loopback address nobody listens on right now.
-func freeTCPAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
-}
+func freeTCPAddr(t *testing.T) string { return freeport.TCP(t).String() }
 
 // startEdge starts edged run and waits for its banner. The first start
 // listens on port 0 everywhere and learns the ports from the banner; later

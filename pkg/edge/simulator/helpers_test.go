@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -24,6 +23,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/ztagent/ztagent/internal/secret"
+	"github.com/ztagent/ztagent/internal/testenv/freeport"
 	"github.com/ztagent/ztagent/internal/testenv/scriptbrowser"
 	"github.com/ztagent/ztagent/pkg/control"
 	"github.com/ztagent/ztagent/pkg/edge/admin"
@@ -301,22 +301,7 @@ func getThrough(ctx context.Context, tun *tunnel.Tunnel, rawURL string) (int, st
 // them, for tests that restart the edge on the same addresses.
 func freeListeners(t *testing.T) Listeners {
 	t.Helper()
-	var l Listeners
-	for _, dst := range []*netip.AddrPort{&l.API, &l.TeamDomain, &l.IdP} {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		*dst = ln.Addr().(*net.TCPAddr).AddrPort()
-		ln.Close()
-	}
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	l.WireGuard = pc.LocalAddr().(*net.UDPAddr).AddrPort()
-	pc.Close()
-	return l
+	return Listeners{API: freeport.TCP(t), TeamDomain: freeport.TCP(t), IdP: freeport.TCP(t), WireGuard: freeport.UDP(t)}
 }
 
 // auditKinds returns the kinds of every audit record, in order.
