@@ -2,6 +2,7 @@ package simulator
 
 import (
 	"context"
+	"errors"
 
 	"go.uber.org/zap"
 
@@ -65,8 +66,7 @@ func (s *Simulator) Reload(ctx context.Context) control.ReloadResult {
 	if err := s.wg.SetNetwork(network); err != nil {
 		return s.reloadFailed(ctx, err)
 	}
-	users, _ := idpUsers(next)
-	if err := s.idp.SetUsers(users); err != nil {
+	if err := s.idp.SetUsers(idpUsers(next)); err != nil {
 		if old, oerr := old.network(); oerr == nil {
 			_ = s.wg.SetNetwork(old)
 		}
@@ -88,7 +88,8 @@ func (s *Simulator) Reload(ctx context.Context) control.ReloadResult {
 
 func (s *Simulator) reloadFailed(ctx context.Context, err error) control.ReloadResult {
 	res := control.ReloadResult{}
-	if ce, ok := err.(*ConfigError); ok {
+	var ce *ConfigError
+	if errors.As(err, &ce) {
 		for _, d := range ce.Diagnostics.Errors() {
 			res.Errors = append(res.Errors, d.String())
 		}

@@ -242,13 +242,9 @@ func (s *Simulator) serve(l net.Listener, h http.Handler) {
 }
 
 func (s *Simulator) startIdP(cfg *config) error {
-	users, err := idpUsers(cfg)
-	if err != nil {
-		return err
-	}
 	p, err := idp.New(idp.Options{
 		Issuer: cfg.sim.IdPURL(),
-		Users:  users,
+		Users:  idpUsers(cfg),
 		Clients: []idp.Client{{
 			ID:           cfg.clientID(),
 			Secret:       cfg.sim.IdP.Provider.Config.ClientSecret,
@@ -266,12 +262,12 @@ func (s *Simulator) startIdP(cfg *config) error {
 	return nil
 }
 
-func idpUsers(cfg *config) ([]idp.User, error) {
+func idpUsers(cfg *config) []idp.User {
 	users := make([]idp.User, 0, len(cfg.sim.IdP.Users))
 	for _, u := range cfg.sim.IdP.Users {
 		users = append(users, idp.User{Email: u.Email, Name: u.Name, Password: u.Password, Groups: u.Groups})
 	}
-	return users, nil
+	return users
 }
 
 // auditIdP records every authorize request (with its prompt) and login
