@@ -60,7 +60,7 @@ func (f *fakeAgent) Settings(context.Context) ipcproto.Settings {
 	return ipcproto.Settings{Mode: "proxy", ProxyAddr: "127.0.0.1:40000"}
 }
 func (f *fakeAgent) SetSettings(context.Context, ipcproto.Settings) error { return nil }
-func (f *fakeAgent) Subscribe() (ipcproto.Status, <-chan ipcproto.Event, func()) {
+func (f *fakeAgent) Subscribe(ipc.Caller) (ipcproto.Status, <-chan ipcproto.Event, func()) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	ch := make(chan ipcproto.Event, 16)

@@ -232,12 +232,16 @@ func (c runConfig) shouldOpenBrowser() bool {
 	return os.Getenv("DISPLAY") != "" || os.Getenv("WAYLAND_DISPLAY") != ""
 }
 
+// daemonItself is how agentd's own event subscriber is known to the agent:
+// as root, it sees every event, including the operator's prompts.
+var daemonItself = ipc.Caller{UID: 0}
+
 // openBrowseURLs opens each browse_to_url event the agent publishes (the
 // agent's broker already publishes one per expiry, S16). The agent
 // validated the URLs against the team domain and the IdP (SEC4); the
 // browser package checks them again against their own origin.
 func openBrowseURLs(ctx context.Context, a *agent.Agent, log *zap.Logger) {
-	_, events, cancel := a.Subscribe()
+	_, events, cancel := a.Subscribe(daemonItself)
 	defer func() { cancel() }()
 	for {
 		select {
@@ -248,7 +252,7 @@ func openBrowseURLs(ctx context.Context, a *agent.Agent, log *zap.Logger) {
 				// Dropped as too slow (a launch can block for a while):
 				// subscribe again rather than stop opening pages.
 				cancel()
-				_, events, cancel = a.Subscribe()
+				_, events, cancel = a.Subscribe(daemonItself)
 				continue
 			}
 			if ev.Type != ipcproto.EventBrowseToURL {

@@ -18,6 +18,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"sync"
@@ -33,6 +34,7 @@ import (
 	"github.com/ztagent/ztagent/pkg/session"
 	"github.com/ztagent/ztagent/pkg/tunnel"
 	"github.com/ztagent/ztagent/platform/keyring"
+	"github.com/ztagent/ztagent/platform/peercred"
 )
 
 // Defaults of Options; each applies when its field is left zero.
@@ -106,6 +108,11 @@ type Options struct {
 	// (session.DefaultWarningLead); RepromptInterval is the least time
 	// between two prompts for one expiry (session.DefaultRepromptInterval).
 	WarningLead, RepromptInterval time.Duration
+	// CallbackOwner returns the uid of the process at the other end of a
+	// connection to the enrollment callback, so that only the browser of
+	// the user who started the enrollment (or root's) can end it;
+	// peercred.LoopbackTCPOwner when nil. Tests give fakes.
+	CallbackOwner func(net.Conn) (int, error)
 	// SubscriberBuffer is each subscriber's queue; a subscriber whose queue
 	// is full is dropped (DefaultSubscriberBuffer).
 	SubscriberBuffer int
@@ -164,6 +171,9 @@ func New(opts Options) (*Agent, error) {
 	}
 	if opts.Logger == nil {
 		opts.Logger = zap.NewNop()
+	}
+	if opts.CallbackOwner == nil {
+		opts.CallbackOwner = peercred.LoopbackTCPOwner
 	}
 	if opts.StartTunnel == nil {
 		opts.StartTunnel = startRealTunnel

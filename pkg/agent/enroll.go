@@ -23,6 +23,7 @@ import (
 	"github.com/ztagent/ztagent/pkg/ipc"
 	"github.com/ztagent/ztagent/pkg/ipc/ipcproto"
 	"github.com/ztagent/ztagent/pkg/session"
+	"github.com/ztagent/ztagent/platform/peercred"
 )
 
 // CallbackPath is where the loopback listener receives the team domain's
@@ -110,7 +111,9 @@ func (a *Agent) Register(ctx context.Context, caller ipc.Caller, req ipcproto.Re
 	a.snap.enroll = e
 	a.snap.revoked, a.snap.lastFailure = "", ""
 	a.updateLocked()
-	a.publishLocked(ipcproto.EventBrowseToURL, ipcproto.BrowseToURL{URL: e.authURL, Reason: "register"})
+	// The URL carries the flow's state: whoever completes it in a browser
+	// registers the device to themselves, so only the caller sees it.
+	a.publishToLocked(onlyUID(caller.UID), ipcproto.EventBrowseToURL, ipcproto.BrowseToURL{URL: e.authURL, Reason: "register"})
 	a.mu.Unlock()
 	a.log.Info("enrollment started", zap.Int("uid", caller.UID), zap.String("team", team.Name),
 		zap.String("callback", e.ln.Addr().String()))
@@ -158,7 +161,10 @@ func (a *Agent) newEnrollment(uid int, team control.Team) (*enrollment, error) {
 			"contact your administrator")
 	}
 	e.srv = &http.Server{
-		Handler:           http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { a.callback(e, w, r) }),
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { a.callback(e, w, r) }),
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			return context.WithValue(ctx, callbackConnKey{}, c)
+		},
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          zap.NewStdLog(a.log.Named("callback")),
 	}
@@ -236,6 +242,11 @@ func (a *Agent) callback(e *enrollment, w http.ResponseWriter, r *http.Request) 
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
+	if !a.callbackFromEnroller(e, r) {
+		page(w, http.StatusForbidden, "This sign-in belongs to another user of this computer",
+			"Nothing was stored. The user who ran `agentctl register` must finish it in their own browser.")
+		return
+	}
 	q := r.URL.Query()
 	if subtle.ConstantTimeCompare([]byte(q.Get("state")), []byte(e.state)) != 1 {
 		a.log.Warn("enrollment callback with a wrong state; ignored")
@@ -264,6 +275,34 @@ func (a *Agent) callback(e *enrollment, w http.ResponseWriter, r *http.Request) 
 		return
 	}
 	page(w, http.StatusOK, "This device is registered", "You can close this window; ztagent is connecting.")
+}
+
+type callbackConnKey struct{}
+
+// callbackFromEnroller reports whether the callback request comes from a
+// process of the user who started the enrollment (or from root, or for an
+// enrollment root started). The state alone is not enough: it travels in
+// URLs that other local users may see, and the loopback port is open to
+// all of them. Where the host cannot name the peer, the state is all there
+// is, as on any OAuth loopback redirect.
+func (a *Agent) callbackFromEnroller(e *enrollment, r *http.Request) bool {
+	c, _ := r.Context().Value(callbackConnKey{}).(net.Conn)
+	if c == nil {
+		return false
+	}
+	uid, err := a.opts.CallbackOwner(c)
+	switch {
+	case errors.Is(err, peercred.ErrUnsupported):
+		return true
+	case err != nil:
+		a.log.Warn("enrollment callback from a process agentd cannot identify; refused", zap.Error(err))
+		return false
+	case uid == e.uid || uid == 0 || e.uid == 0:
+		return true
+	}
+	a.log.Warn("enrollment callback from another user's process; refused",
+		zap.Int("from_uid", uid), zap.Int("enrolling_uid", e.uid))
+	return false
 }
 
 // completeEnrollment redeems the code at the edge with a new WireGuard key,

@@ -2,11 +2,13 @@ package agent
 
 import (
 	"encoding/json"
+	"slices"
 	"sync"
 
 	"go.uber.org/zap"
 
 	"github.com/ztagent/ztagent/internal/secret"
+	"github.com/ztagent/ztagent/pkg/ipc"
 	"github.com/ztagent/ztagent/pkg/ipc/ipcproto"
 )
 
@@ -15,15 +17,40 @@ import (
 // (its channel closed) rather than slowing the agent or the others.
 type subscriber struct {
 	ch   chan ipcproto.Event
+	uid  int
 	once sync.Once
 }
 
+// audience names who may see an event: everyone, or only root and the
+// listed uids. Enrollment and re-authentication URLs are for the person
+// who asked, never for every local user (another user who opened an
+// enrollment URL in her own browser would register the device to herself).
+type audience struct {
+	only bool
+	uids []int
+}
+
+// everyone is the audience of events any local user may read, as they may
+// read the status.
+var everyone = audience{}
+
+// onlyUID returns the audience of root and uid.
+func onlyUID(uid int) audience { return audience{only: true, uids: []int{uid}} }
+
+// admits reports whether a subscriber of uid sees the event.
+func (au audience) admits(uid int) bool {
+	if !au.only || uid == 0 {
+		return true
+	}
+	return slices.Contains(au.uids, uid)
+}
+
 // Subscribe returns the current status and a channel of every later
-// event, in order. The channel is closed when the subscriber falls
+// event caller may see, in order. The channel is closed when the subscriber falls
 // SubscriberBuffer events behind, when cancel is called, or when the agent
 // closes.
-func (a *Agent) Subscribe() (ipcproto.Status, <-chan ipcproto.Event, func()) {
-	s := &subscriber{ch: make(chan ipcproto.Event, a.opts.SubscriberBuffer)}
+func (a *Agent) Subscribe(caller ipc.Caller) (ipcproto.Status, <-chan ipcproto.Event, func()) {
+	s := &subscriber{ch: make(chan ipcproto.Event, a.opts.SubscriberBuffer), uid: caller.UID}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	// Taking the snapshot and registering under the same lock that every
@@ -51,6 +78,11 @@ func (a *Agent) dropLocked(s *subscriber) {
 // secret; its JSON is scrubbed all the same, as a last line of defence
 // (SEC5).
 func (a *Agent) publishLocked(typ string, data any) {
+	a.publishToLocked(everyone, typ, data)
+}
+
+// publishToLocked sends an event to the subscribers au admits.
+func (a *Agent) publishToLocked(au audience, typ string, data any) {
 	raw, err := json.Marshal(data)
 	if err != nil {
 		a.log.Error("encoding an event", zap.String("type", typ), zap.Error(err))
@@ -58,6 +90,9 @@ func (a *Agent) publishLocked(typ string, data any) {
 	}
 	ev := ipcproto.Event{Type: typ, Time: a.clk.Now(), Data: secret.ScrubBytes(raw)}
 	for s := range a.subs {
+		if !au.admits(s.uid) {
+			continue
+		}
 		select {
 		case s.ch <- ev:
 		default:
@@ -65,4 +100,14 @@ func (a *Agent) publishLocked(typ string, data any) {
 			a.dropLocked(s)
 		}
 	}
+}
+
+// operatorAudienceLocked returns the audience of prompts for the person
+// using the device: the operator and root, or root alone when no operator
+// is known.
+func (a *Agent) operatorAudienceLocked() audience {
+	if op := a.snap.persisted.OperatorUID; op != nil {
+		return onlyUID(*op)
+	}
+	return audience{only: true}
 }

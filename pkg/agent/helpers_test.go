@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -27,6 +29,7 @@ import (
 	"github.com/ztagent/ztagent/pkg/ipc/ipcproto"
 	"github.com/ztagent/ztagent/pkg/tunnel"
 	"github.com/ztagent/ztagent/platform/keyring"
+	"github.com/ztagent/ztagent/platform/peercred"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -353,6 +356,21 @@ type env struct {
 	runDone chan error
 	cancel  context.CancelFunc
 	opts    Options
+	browser browserOwner
+}
+
+// browserOwner stands in for the kernel's answer to "who owns the browser
+// that called the enrollment callback": it asks the kernel (the real path)
+// and, since one test process plays users 1000 and 1001, names the test's
+// own sockets as uid, root (whom every enrollment admits) by default.
+type browserOwner struct{ uid atomic.Int64 }
+
+func (b *browserOwner) owner(c net.Conn) (int, error) {
+	uid, err := peercred.LoopbackTCPOwner(c)
+	if err == nil && uid == os.Getuid() {
+		return int(b.uid.Load()), nil
+	}
+	return uid, err
 }
 
 func newEnv(t testing.TB, edit ...func(*Options)) *env {
@@ -362,6 +380,7 @@ func newEnv(t testing.TB, edit ...func(*Options)) *env {
 	e.opts = Options{
 		StateDir: e.dir, Keyring: e.kr, EdgeAPI: e.edge.srv.URL, Team: "acme",
 		ProxyAddr: "127.0.0.1:40001", StartTunnel: e.tunnels.start, Clock: e.clk, Monotonic: e.mono.now,
+		CallbackOwner:  e.browser.owner,
 		KeyringTimeout: 300 * time.Millisecond, Logger: bufLogger(e.logs),
 		// The fake clock jumps hours at a time; the fake edge sends no
 		// heartbeats.
@@ -392,7 +411,7 @@ func (e *env) start() {
 		e.t.Fatal(err)
 	}
 	e.a = a
-	_, ch, cancel := a.Subscribe()
+	_, ch, cancel := a.Subscribe(ipc.Caller{UID: 0})
 	if e.events == nil {
 		e.events = make(chan ipcproto.Event, 1000)
 	}

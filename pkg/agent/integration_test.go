@@ -41,16 +41,18 @@ var (
 // in-process edge on fixed free ports (so it can be restarted), with a
 // scripted browser, and a record of every output the agent produced.
 type simEnv struct {
-	t       *testing.T
-	simOpts simulator.Options
-	sim     *simulator.Simulator
-	browser *scriptbrowser.Browser
-	kr      keyring.Store
-	dir     string
-	logs    *syncbuf.Buffer
-	a       *Agent
-	cancel  context.CancelFunc
-	runDone chan error
+	t *testing.T
+	// browserOwner names the script browser's sockets as root's.
+	browserOwner browserOwner
+	simOpts      simulator.Options
+	sim          *simulator.Simulator
+	browser      *scriptbrowser.Browser
+	kr           keyring.Store
+	dir          string
+	logs         *syncbuf.Buffer
+	a            *Agent
+	cancel       context.CancelFunc
+	runDone      chan error
 
 	mu      sync.Mutex
 	events  []ipcproto.Event
@@ -127,6 +129,7 @@ func (e *simEnv) startAgent() {
 	opts := Options{
 		StateDir: e.dir, Keyring: e.kr, EdgeAPI: e.sim.APIURL(), Team: e.sim.Team(), ProxyAddr: "127.0.0.1:0",
 		Logger: bufLogger(e.logs), StreamMinBackoff: 50 * time.Millisecond, StreamMaxBackoff: 500 * time.Millisecond,
+		CallbackOwner: e.browserOwner.owner,
 	}
 	opts.TunnelOptions.MemoryLimit = -1
 	a, err := New(opts)
@@ -134,7 +137,7 @@ func (e *simEnv) startAgent() {
 		e.t.Fatal(err)
 	}
 	e.a = a
-	_, ch, cancel := a.Subscribe()
+	_, ch, cancel := a.Subscribe(ipc.Caller{UID: 0})
 	go func() {
 		for ev := range ch {
 			e.mu.Lock()

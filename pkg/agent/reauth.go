@@ -135,7 +135,7 @@ func (a *Agent) Reauth(context.Context) (ipcproto.AuthURL, error) {
 			"the re-authentication URL is not on the team domain, so agentd will not publish it", "contact your administrator")
 	}
 	a.mu.Lock()
-	a.publishLocked(ipcproto.EventBrowseToURL, ipcproto.BrowseToURL{URL: p.URL, Reason: "reauth"})
+	a.publishToLocked(a.operatorAudienceLocked(), ipcproto.EventBrowseToURL, ipcproto.BrowseToURL{URL: p.URL, Reason: "reauth"})
 	a.mu.Unlock()
 	return ipcproto.AuthURL{AuthURL: p.URL}, nil
 }

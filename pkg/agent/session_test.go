@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ztagent/ztagent/pkg/control"
+	"github.com/ztagent/ztagent/pkg/ipc"
 	"github.com/ztagent/ztagent/pkg/ipc/ipcproto"
 	"github.com/ztagent/ztagent/pkg/session"
 )
@@ -242,7 +243,7 @@ func TestSlowSubscriberDropped(t *testing.T) {
 	// reader, which keeps up, is never dropped.
 	e := newEnv(t, func(o *Options) { o.SubscriberBuffer = 4 })
 	e.waitState(ipcproto.StateUnregistered)
-	_, slow, cancel := e.a.Subscribe()
+	_, slow, cancel := e.a.Subscribe(ipc.Caller{UID: 0})
 	defer cancel()
 	e.enroll(1000) // publishes more than 4 events while slow reads none
 	n := 0

@@ -142,7 +142,7 @@ func (a *Agent) sessionExpired(deviceID string, ev control.Event) error {
 	a.updateLocked()
 	if ok {
 		a.log.Info("session expired; prompting", zap.String("policy", p.PolicyName), zap.String("reason", prompt.Reason))
-		a.publishLocked(ipcproto.EventBrowseToURL, ipcproto.BrowseToURL{URL: prompt.URL, Reason: ipcproto.EventSessionExpired})
+		a.publishToLocked(a.operatorAudienceLocked(), ipcproto.EventBrowseToURL, ipcproto.BrowseToURL{URL: prompt.URL, Reason: ipcproto.EventSessionExpired})
 	}
 	return nil
 }

@@ -46,11 +46,12 @@ type Backend interface {
 	// Settings returns the settings; SetSettings changes the non-empty ones.
 	Settings(ctx context.Context) ipcproto.Settings
 	SetSettings(ctx context.Context, s ipcproto.Settings) error
-	// Subscribe returns the current status and a channel of later events,
-	// closed when the subscription is dropped (too slow) or cancel is
+	// Subscribe returns the current status and a channel of the later
+	// events caller may see (an enrollment's URL only for the user who
+	// started it, prompts only for the operator; root sees all), closed when the subscription is dropped (too slow) or cancel is
 	// called. The channel must never block the agent: a subscriber that
 	// falls behind is dropped.
-	Subscribe() (snapshot ipcproto.Status, events <-chan ipcproto.Event, cancel func())
+	Subscribe(caller Caller) (snapshot ipcproto.Status, events <-chan ipcproto.Event, cancel func())
 	// Operator returns the uid that registered the device, and whether the
 	// device is registered.
 	Operator() (uid int, registered bool)

@@ -169,7 +169,7 @@ func (f *fakeBackend) Operator() (int, bool) {
 	return f.operator, f.registered
 }
 
-func (f *fakeBackend) Subscribe() (ipcproto.Status, <-chan ipcproto.Event, func()) {
+func (f *fakeBackend) Subscribe(Caller) (ipcproto.Status, <-chan ipcproto.Event, func()) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	s := &fakeSub{ch: make(chan ipcproto.Event, f.subBuf)}

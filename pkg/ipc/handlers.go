@@ -119,7 +119,7 @@ func (s *Server) handleSetSettings(w http.ResponseWriter, r *http.Request, _ Cal
 // handleEvents streams the snapshot and then the backend's events, one JSON
 // object per line, until the client leaves, the backend drops the
 // subscription or the server closes.
-func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request, _ Caller) {
+func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request, c Caller) {
 	select {
 	case s.subs <- struct{}{}:
 	default:
@@ -136,7 +136,7 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request, _ Caller) 
 		}
 	}()
 
-	snapshot, events, cancel := s.backend.Subscribe()
+	snapshot, events, cancel := s.backend.Subscribe(c)
 	defer cancel()
 
 	rc := http.NewResponseController(w)
