@@ -126,6 +126,7 @@ type Agent struct {
 	monotonic func() time.Duration
 	store     *session.Store
 	files     *stateFile
+	closeOnce sync.Once
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -263,6 +264,7 @@ func (a *Agent) Close() error {
 	if !a.ran.Load() {
 		a.shutdown()
 	}
+	a.closeOnce.Do(a.files.close)
 	return nil
 }
 
@@ -459,6 +461,12 @@ func (a *Agent) adoptLocked(reg *session.Registration) {
 	a.snap.warner = session.NewExpiryWarner(a.opts.WarningLead)
 	if a.snap.persisted.DeviceID != reg.DeviceID {
 		a.snap.persisted.DeviceID, a.snap.persisted.LastSeq = reg.DeviceID, 0
+	}
+	if op := reg.OperatorUID; op != nil {
+		// The keyring record is the one written with the registration:
+		// agent.json may predate it after a crash.
+		uid := *op
+		a.snap.persisted.OperatorUID = &uid
 	}
 }
 

@@ -45,8 +45,14 @@ func (a *Agent) Connect(context.Context) error {
 	if err != nil {
 		return err
 	}
-	a.savePersisted()
-	return a.connect()
+	saveErr := a.savePersisted()
+	if err := a.connect(); err != nil {
+		return err
+	}
+	if saveErr != nil {
+		return notSaved("connected", saveErr)
+	}
+	return nil
 }
 
 // Disconnect stops the tunnel and the control stream, and remembers that
@@ -64,8 +70,11 @@ func (a *Agent) Disconnect(context.Context) error {
 	if err != nil {
 		return err
 	}
-	a.savePersisted()
+	saveErr := a.savePersisted()
 	a.disconnect()
+	if saveErr != nil {
+		return notSaved("disconnected", saveErr)
+	}
 	return nil
 }
 
@@ -98,7 +107,9 @@ func (a *Agent) Leave(ctx context.Context) error {
 	a.mu.Lock()
 	defer func() {
 		a.mu.Unlock()
-		a.savePersisted()
+		// The operator is also in the (deleted) keyring record, so a
+		// stale one here is dropped at the next start.
+		_ = a.savePersisted()
 	}()
 	a.snap.reg = nil
 	a.snap.reqs, a.snap.access = nil, nil
@@ -165,7 +176,7 @@ func (a *Agent) SetSettings(_ context.Context, s ipcproto.Settings) error {
 	defer a.opMu.Unlock()
 	a.mu.Lock()
 	before, _ := a.settingsLocked()
-	beforeAddr := a.snap.persisted.ProxyAddr
+	beforeMode, beforeAddr := a.snap.persisted.Mode, a.snap.persisted.ProxyAddr
 	if s.Mode != "" {
 		a.snap.persisted.Mode = s.Mode
 	}
@@ -176,7 +187,14 @@ func (a *Agent) SetSettings(_ context.Context, s ipcproto.Settings) error {
 	changed := before != after || beforeAddr != a.snap.persisted.ProxyAddr
 	running := a.snap.conn != nil
 	a.mu.Unlock()
-	a.savePersisted()
+	if err := a.savePersisted(); err != nil {
+		// Nothing changed that a restart would keep: undo it all.
+		a.mu.Lock()
+		a.snap.persisted.Mode, a.snap.persisted.ProxyAddr = beforeMode, beforeAddr
+		a.mu.Unlock()
+		return errorf(500, codeStateNotSaved, fmt.Sprintf("agentd could not save the settings (%v); nothing was changed", err),
+			"free space on that disk (or fix its permissions), then run the command again")
+	}
 	if changed && running {
 		a.disconnect()
 		return a.connect()

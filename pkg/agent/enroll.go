@@ -334,7 +334,9 @@ func (a *Agent) completeEnrollment(e *enrollment, code secret.Value) error {
 		return errors.New(msg)
 	}
 	now := a.clk.Now()
+	uid := e.uid
 	reg := &session.Registration{
+		OperatorUID:         &uid,
 		DeviceID:            creg.DeviceID,
 		DeviceToken:         secret.New(creg.DeviceToken),
 		WireGuardPrivateKey: key,
@@ -362,7 +364,6 @@ func (a *Agent) completeEnrollment(e *enrollment, code secret.Value) error {
 		}
 		return errors.New(msg)
 	}
-	uid := e.uid
 	a.mu.Lock()
 	a.snap.enroll = nil
 	a.keyringRecoveredLocked()

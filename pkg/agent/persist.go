@@ -47,6 +47,35 @@ type stateFile struct {
 	path    string
 	mu      sync.Mutex // serialises writers
 	initial persisted
+	// release drops the state directory's lock; nil where there is none.
+	release func()
+	// write replaces the file's contents; writeAtomic but for tests of
+	// failing disks.
+	write func(path string, data []byte) error
+}
+
+// writeAtomic is REL1's write: renameio's temp file, fsync, rename and
+// directory fsync.
+func writeAtomic(path string, data []byte) error {
+	return renameio.WriteFile(path, data, 0o600)
+}
+
+// close releases the state directory.
+func (f *stateFile) close() {
+	if f.release != nil {
+		f.release()
+	}
+}
+
+// removeLeftovers deletes the temporary files of writes a killed daemon
+// never renamed (renameio names them "."+name+random digits): each crash
+// would otherwise leave one more. Only the holder of the directory's lock
+// may call it.
+func removeLeftovers(dir string) {
+	matches, _ := filepath.Glob(filepath.Join(dir, "."+stateFileName+"*"))
+	for _, m := range matches {
+		_ = os.Remove(m)
+	}
 }
 
 func openStateFile(dir string) (*stateFile, error) {
@@ -64,24 +93,35 @@ func openStateFile(dir string) (*stateFile, error) {
 		// Not chmod: --state-dir /tmp would lock everyone else out.
 		return nil, fmt.Errorf("the state directory %s is open to other users (mode %v); agentd keeps private state there: pass a directory of its own with --state-dir, or run chmod 700 %s", dir, fi.Mode().Perm(), dir)
 	}
-	f := &stateFile{path: filepath.Join(dir, stateFileName)}
+	release, err := lockStateDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	f := &stateFile{path: filepath.Join(dir, stateFileName), release: release, write: writeAtomic}
+	if release != nil {
+		removeLeftovers(dir)
+	}
 	b, err := os.ReadFile(f.path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 	case err != nil:
+		f.close()
 		return nil, fmt.Errorf("read %s: %w", f.path, err)
 	default:
 		if err := json.Unmarshal(b, &f.initial); err != nil {
+			f.close()
 			return nil, fmt.Errorf("%s is damaged (%v); remove it (the registration in the keyring is kept) and start agentd again", f.path, err)
 		}
 	}
 	if f.initial.Fingerprint == "" {
 		var raw [16]byte
 		if _, err := rand.Read(raw[:]); err != nil {
+			f.close()
 			return nil, err
 		}
 		f.initial.Fingerprint = hex.EncodeToString(raw[:])
 		if err := f.writeLocked(f.initial); err != nil {
+			f.close()
 			return nil, err
 		}
 	}
@@ -95,17 +135,18 @@ func (f *stateFile) writeLocked(p persisted) error {
 	if err != nil {
 		return err
 	}
-	if err := renameio.WriteFile(f.path, append(b, '\n'), 0o600); err != nil {
+	if err := f.write(f.path, append(b, '\n')); err != nil {
 		return fmt.Errorf("write %s: %w", f.path, err)
 	}
 	return nil
 }
 
-// savePersisted writes the persisted part of the snapshot. Callers change
-// it under mu and call this after unlocking, so that no one waits for a
-// disk under mu. Holding the file lock while copying makes the last write
-// carry the latest state whatever order concurrent callers run in.
-func (a *Agent) savePersisted() {
+// savePersisted writes the persisted part of the snapshot and returns why
+// it could not. Callers change it under mu and call this after unlocking,
+// so that no one waits for a disk under mu. Holding the file lock while
+// copying makes the last write carry the latest state whatever order
+// concurrent callers run in.
+func (a *Agent) savePersisted() error {
 	a.files.mu.Lock()
 	defer a.files.mu.Unlock()
 	a.mu.Lock()
@@ -113,5 +154,19 @@ func (a *Agent) savePersisted() {
 	a.mu.Unlock()
 	if err := a.files.writeLocked(p); err != nil {
 		a.log.Error("saving the agent's state", zap.Error(err))
+		return err
 	}
+	return nil
+}
+
+// codeStateNotSaved is the IPC error code of a change that was made but
+// not saved.
+const codeStateNotSaved = "state_not_saved"
+
+// notSaved is the error for a change the caller asked for that took effect
+// but could not be saved, so a restart would undo it.
+func notSaved(what string, err error) error {
+	return errorf(500, codeStateNotSaved,
+		fmt.Sprintf("%s, but agentd could not save it (%v), so a restart of agentd would undo it", what, err),
+		"free space on that disk (or fix its permissions), then run the command again")
 }

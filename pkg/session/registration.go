@@ -66,6 +66,10 @@ type Registration struct {
 	Team         Team      `json:"team"`
 	Tunnel       Tunnel    `json:"tunnel"`
 	RegisteredAt time.Time `json:"registered_at"`
+	// OperatorUID is the local uid that registered the device. It is kept
+	// in the same record as the registration, so that a crash can never
+	// leave one without the other; nil in records older than the field.
+	OperatorUID *int `json:"operator_uid,omitempty"`
 }
 
 // Validate reports the first field that makes r unusable, naming it.

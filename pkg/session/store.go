@@ -110,6 +110,7 @@ type record struct {
 	Team                Team      `json:"team"`
 	Tunnel              Tunnel    `json:"tunnel"`
 	RegisteredAt        time.Time `json:"registered_at"`
+	OperatorUID         *int      `json:"operator_uid,omitempty"`
 }
 
 func (s *Store) load(ctx context.Context) (*Registration, error) {
@@ -139,6 +140,7 @@ func (s *Store) load(ctx context.Context) (*Registration, error) {
 		Team:                rec.Team,
 		Tunnel:              rec.Tunnel,
 		RegisteredAt:        rec.RegisteredAt,
+		OperatorUID:         rec.OperatorUID,
 	}
 	if err := r.Validate(); err != nil {
 		return nil, fmt.Errorf("the registration in the %s keyring is damaged (%v); run \"agentctl logout\" and register again", s.kr.Backend(), err)
@@ -160,6 +162,7 @@ func (s *Store) save(ctx context.Context, r *Registration) error {
 		Team:                r.Team,
 		Tunnel:              r.Tunnel,
 		RegisteredAt:        r.RegisteredAt,
+		OperatorUID:         r.OperatorUID,
 	})
 	if err != nil {
 		return err

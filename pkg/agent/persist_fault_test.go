@@ -1,0 +1,142 @@
+package agent
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+
+	"github.com/ztagent/ztagent/pkg/ipc"
+	"github.com/ztagent/ztagent/pkg/ipc/ipcproto"
+)
+
+// failingWrites makes every write of agent.json fail once armed, as a full
+// disk does.
+type failingWrites struct{ armed atomic.Bool }
+
+func (f *failingWrites) write(path string, data []byte) error {
+	if f.armed.Load() {
+		return &os.PathError{Op: "write", Path: path, Err: syscall.ENOSPC}
+	}
+	return writeAtomic(path, data)
+}
+
+// Issue 12.12: on a full disk, disconnect and settings set report the
+// failure instead of success; settings are left as they were.
+func TestChangesThatCannotBeSavedReportIt(t *testing.T) {
+	e := newEnv(t)
+	e.enroll(1000)
+	fw := &failingWrites{}
+	e.a.files.write = fw.write
+	fw.armed.Store(true)
+
+	err := e.a.Disconnect(ctxT(t))
+	var ie *ipc.Error
+	if !errors.As(err, &ie) || ie.Detail.Code != codeStateNotSaved || !strings.Contains(err.Error(), "restart") {
+		t.Fatalf("Disconnect on a full disk: %v, want %s naming the restart", err, codeStateNotSaved)
+	}
+	before := e.a.Settings(ctxT(t))
+	err = e.a.SetSettings(ctxT(t), ipcproto.Settings{ProxyAddr: "127.0.0.1:40123"})
+	if !errors.As(err, &ie) || ie.Detail.Code != codeStateNotSaved {
+		t.Fatalf("SetSettings on a full disk: %v", err)
+	}
+	if after := e.a.Settings(ctxT(t)); after != before {
+		t.Fatalf("settings changed although not saved: %+v, was %+v", after, before)
+	}
+	fw.armed.Store(false)
+	if err := e.a.SetSettings(ctxT(t), ipcproto.Settings{ProxyAddr: "127.0.0.1:40123"}); err != nil {
+		t.Fatalf("SetSettings once the disk has room: %v", err)
+	}
+}
+
+// Issue 12.12 on a real full filesystem: a 64 KiB tmpfs holds the state
+// directory, a filler takes the rest, and disconnect says it was not saved.
+func TestDisconnectOnAFullTmpfsReportsIt(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("mounting a tmpfs needs root (CI runs as root)")
+	}
+	mnt := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=64k,mode=0700", "tmpfs", mnt).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a tmpfs here: %v %s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("umount", "-l", mnt).Run() })
+	e := newEnv(t, func(o *Options) { o.StateDir = filepath.Join(mnt, "state") })
+	e.enroll(1000)
+	fill(t, filepath.Join(mnt, "filler"))
+	err := e.a.Disconnect(ctxT(t))
+	var ie *ipc.Error
+	if !errors.As(err, &ie) || ie.Detail.Code != codeStateNotSaved {
+		t.Fatalf("Disconnect on a full tmpfs: %v", err)
+	}
+}
+
+// fill writes to path until the filesystem is full.
+func fill(t *testing.T, path string) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	buf := make([]byte, 4096)
+	for {
+		if _, err := f.Write(buf); err != nil {
+			if errors.Is(err, syscall.ENOSPC) {
+				return
+			}
+			t.Fatal(err)
+		}
+	}
+}
+
+// Issue 12.13: a crash after the keyring write but before agent.json
+// named the operator used to lock the user who registered out. The
+// operator travels in the keyring record, and the restarted agent knows it.
+func TestOperatorSurvivesACrashBeforeTheStateFile(t *testing.T) {
+	e := newEnv(t)
+	e.enroll(1000)
+	e.stop()
+	// What agent.json held before the registration: no operator.
+	path := filepath.Join(e.dir, stateFileName)
+	var p persisted
+	b, err := os.ReadFile(path)
+	if err != nil || json.Unmarshal(b, &p) != nil {
+		t.Fatalf("read %s: %v", path, err)
+	}
+	p.OperatorUID = nil
+	b, _ = json.Marshal(p)
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.start()
+	e.waitState(ipcproto.StateConnected)
+	if uid, ok := e.a.Operator(); uid != 1000 || !ok {
+		t.Fatalf("operator after the crash: %d %v, want 1000", uid, ok)
+	}
+}
+
+// Issue 12.13: temporary files of writes a SIGKILL interrupted are removed
+// at the next start instead of piling up, and a second agent on the same
+// state directory is refused while the first runs.
+func TestLeftoverTempFilesRemovedAndStateDirLocked(t *testing.T) {
+	e := newEnv(t)
+	e.waitState(ipcproto.StateUnregistered)
+	if _, err := New(e.opts); err == nil || !strings.Contains(err.Error(), "already uses the state directory") {
+		t.Fatalf("a second agent on the same state directory: %v", err)
+	}
+	e.stop()
+	left := filepath.Join(e.dir, "."+stateFileName+"123456")
+	if err := os.WriteFile(left, []byte("{"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.start()
+	e.waitState(ipcproto.StateUnregistered)
+	if _, err := os.Stat(left); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("leftover temp file after a restart: %v", err)
+	}
+}
