@@ -20,6 +20,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
+	"net/url"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -158,6 +160,9 @@ func New(opts Options) (*Agent, error) {
 	if opts.StateDir == "" || opts.Keyring == nil || opts.EdgeAPI == "" {
 		return nil, errors.New("agent: Options.StateDir, Keyring and EdgeAPI are required")
 	}
+	if err := checkEdgeAPI(opts.EdgeAPI); err != nil {
+		return nil, err
+	}
 	setDefault(&opts.KeyringTimeout, DefaultKeyringTimeout)
 	setDefault(&opts.KeyringRetry, DefaultKeyringRetry)
 	setDefault(&opts.EdgeTimeout, DefaultEdgeTimeout)
@@ -250,6 +255,27 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	<-done
 	return nil
+}
+
+// checkEdgeAPI refuses a control API that a man in the middle could
+// rewrite: the team domain, and so every URL agentd opens, comes from its
+// answers. Plain HTTP is for an edge on this host (the simulator) only.
+func checkEdgeAPI(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("the edge API %q is not a URL like https://edge.example.com", raw)
+	}
+	switch u.Scheme {
+	case "https":
+		return nil
+	case "http":
+		host := u.Hostname()
+		if ip, err := netip.ParseAddr(host); (err == nil && ip.IsLoopback()) || host == "localhost" {
+			return nil
+		}
+		return fmt.Errorf("the edge API %s uses plain http to another host, where anyone on the path could rewrite the team domain agentd opens; use https:// (plain http is only for an edge on this host, such as edged)", raw)
+	}
+	return fmt.Errorf("the edge API %q must be an https:// URL", raw)
 }
 
 // Close stops the agent: the control stream, the tunnel, a pending

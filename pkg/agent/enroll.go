@@ -333,6 +333,12 @@ func (a *Agent) completeEnrollment(e *enrollment, code secret.Value) error {
 		a.enrollmentFailed(e, code, msg)
 		return errors.New(msg)
 	}
+	if err := pinnedTeam(e.team, creg.Team); err != nil {
+		msg := fmt.Sprintf("the edge's registration answer does not match team %q as agentd looked it up (%v); nothing was stored. Someone may be tampering with the connection to %s: run `agentctl register` again, and tell your administrator if it repeats",
+			e.team.Name, err, a.opts.EdgeAPI)
+		a.enrollmentFailed(e, "team_domain_mismatch", msg)
+		return errors.New(msg)
+	}
 	now := a.clk.Now()
 	uid := e.uid
 	reg := &session.Registration{
@@ -376,6 +382,24 @@ func (a *Agent) completeEnrollment(e *enrollment, code secret.Value) error {
 	a.log.Info("registered", zap.String("device", reg.DeviceID), zap.String("user", reg.User.Email), zap.Int("operator_uid", uid))
 	if err := a.connect(); err != nil {
 		return fmt.Errorf("registered, but %w", err)
+	}
+	return nil
+}
+
+// pinnedTeam reports why a registration answer's team is not the one the
+// enrollment looked up: the team domain is pinned when the user names the
+// team, and the refresh-identity URL (which agentd later opens) must be on
+// it, so an answer rewritten on its way cannot point re-authentication at
+// another site.
+func pinnedTeam(looked control.Team, got control.TeamInfo) error {
+	if got.Name != looked.Name {
+		return fmt.Errorf("team %q", got.Name)
+	}
+	if strings.TrimSuffix(got.Domain, "/") != strings.TrimSuffix(looked.Domain, "/") {
+		return fmt.Errorf("team domain %q instead of %q", got.Domain, looked.Domain)
+	}
+	if _, err := session.ValidateBrowseURL(got.RefreshIdentityURL, looked.Domain); err != nil {
+		return fmt.Errorf("refresh-identity URL %q: %v", got.RefreshIdentityURL, err)
 	}
 	return nil
 }

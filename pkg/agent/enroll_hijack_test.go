@@ -14,9 +14,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ztagent/ztagent/pkg/control"
 	"github.com/ztagent/ztagent/pkg/ipc"
 	"github.com/ztagent/ztagent/pkg/ipc/ipcproto"
 	"github.com/ztagent/ztagent/pkg/session"
+	"github.com/ztagent/ztagent/platform/keyring"
 )
 
 // subscribeAs follows the agent's events as uid would over the IPC.
@@ -235,4 +237,54 @@ func TestHelperGetAsOtherUser(t *testing.T) {
 	resp.Body.Close()
 	fmt.Println(resp.Status)
 	os.Exit(0)
+}
+
+// Issue 12.8: a registration answer rewritten on its way (another team
+// domain, or a refresh-identity URL elsewhere) is refused, and nothing is
+// stored, so `agentctl reauth` can never open the attacker's page.
+func TestRegistrationAnswerMustKeepTheLookedUpTeamDomain(t *testing.T) {
+	for name, tamper := range map[string]func(*control.TeamInfo){
+		"domain": func(ti *control.TeamInfo) { ti.Domain = "http://evil.localhost:8781" },
+		"refresh identity": func(ti *control.TeamInfo) {
+			ti.RefreshIdentityURL = "http://evil.localhost:8781/cdn-cgi/access/refresh-identity"
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t)
+			e.edge.mu.Lock()
+			e.edge.tamperTeam = tamper
+			e.edge.mu.Unlock()
+			e.waitState(ipcproto.StateUnregistered)
+			au, err := e.a.Register(ctxT(t), ipc.Caller{UID: 1000}, ipcproto.RegisterRequest{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if status, body := get(t, e.callbackURL(au.AuthURL, "code-1", "")); status != http.StatusOK || !strings.Contains(body, "does not match team") {
+				t.Fatalf("callback: %d %s", status, body)
+			}
+			if _, err := session.NewStore(e.kr).Load(ctxT(t)); !errors.Is(err, session.ErrNotRegistered) {
+				t.Fatalf("a tampered registration was stored: %v", err)
+			}
+			if st := e.waitState(ipcproto.StateUnregistered); !strings.Contains(st.Message, "tampering") {
+				t.Fatalf("status message %q does not explain", st.Message)
+			}
+		})
+	}
+}
+
+// Issue 12.8: plain HTTP to an edge on another host is refused at start.
+func TestPlainHTTPEdgeOnlyOnThisHost(t *testing.T) {
+	for raw, ok := range map[string]bool{
+		"http://127.0.0.1:8780": true, "http://[::1]:8780": true, "http://localhost:8780": true,
+		"https://edge.example.com": true, "http://edge.example.com": false, "http://10.0.0.5:8780": false,
+		"ftp://127.0.0.1": false, "127.0.0.1:8780": false,
+	} {
+		if err := checkEdgeAPI(raw); (err == nil) != ok {
+			t.Errorf("checkEdgeAPI(%q) = %v, want ok=%v", raw, err, ok)
+		}
+	}
+	_, err := New(Options{StateDir: t.TempDir(), Keyring: keyring.NewMemory(), EdgeAPI: "http://edge.example.com"})
+	if err == nil || !strings.Contains(err.Error(), "https://") {
+		t.Fatalf("New with a plain-http remote edge: %v", err)
+	}
 }

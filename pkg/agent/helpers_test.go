@@ -66,6 +66,9 @@ type fakeEdge struct {
 	sessionReqs int
 	afters      []int64
 	policies    []map[string]any
+	// tamperTeam rewrites the team in registration answers, as a man in
+	// the middle would.
+	tamperTeam func(*control.TeamInfo)
 }
 
 func newFakeEdge(t testing.TB) *fakeEdge {
@@ -138,12 +141,16 @@ func (e *fakeEdge) register(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	e.revoked = false
+	team := control.TeamInfo{Name: "acme", Domain: e.srv.URL, RefreshIdentityURL: e.srv.URL + "/cdn-cgi/access/refresh-identity"}
+	if e.tamperTeam != nil {
+		e.tamperTeam(&team)
+	}
 	w.WriteHeader(http.StatusCreated)
 	_ = json.NewEncoder(w).Encode(control.Registration{
 		DeviceID: e.deviceID, DeviceToken: e.token,
 		User: control.User{Email: "alice@example.com", Name: "Alice", Groups: []string{"engineering"}},
 		IdP:  control.IdP{Type: "azureAD", Prompt: "login"}, AuthTime: e.authTime, ServerTime: e.edgeNow,
-		Team: control.TeamInfo{Name: "acme", Domain: e.srv.URL, RefreshIdentityURL: e.srv.URL + "/cdn-cgi/access/refresh-identity"},
+		Team: team,
 		Tunnel: control.Tunnel{Endpoint: "127.0.0.1:2408", EdgePublicKey: "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
 			Addresses: []string{"100.96.0.2/32"}, DNS: []string{"100.96.0.1"}, AllowedIPs: []string{"0.0.0.0/0"}, MTU: 1280},
 	})
