@@ -45,6 +45,7 @@ const (
 	DefaultKeyringRetry      = 30 * time.Second
 	DefaultEdgeTimeout       = 15 * time.Second
 	DefaultEnrollmentTimeout = 10 * time.Minute
+	DefaultEnrollmentHold    = 2 * time.Minute
 	DefaultJumpCheckInterval = 30 * time.Second
 	DefaultJumpThreshold     = 10 * time.Second
 	DefaultSubscriberBuffer  = 64
@@ -94,6 +95,10 @@ type Options struct {
 	EdgeTimeout time.Duration
 	// EnrollmentTimeout is how long an enrollment's callback stays open
 	// (DefaultEnrollmentTimeout, SEC6).
+	// EnrollmentHold is how long one user's pending enrollment keeps
+	// another user from starting one; restarting your own does not
+	// extend it (DefaultEnrollmentHold).
+	EnrollmentHold    time.Duration
 	EnrollmentTimeout time.Duration
 	// StreamMinBackoff and StreamMaxBackoff bound the control stream's
 	// reconnection backoff (control's defaults: 0.5 s, 30 s).
@@ -167,6 +172,7 @@ func New(opts Options) (*Agent, error) {
 	setDefault(&opts.KeyringRetry, DefaultKeyringRetry)
 	setDefault(&opts.EdgeTimeout, DefaultEdgeTimeout)
 	setDefault(&opts.EnrollmentTimeout, DefaultEnrollmentTimeout)
+	setDefault(&opts.EnrollmentHold, DefaultEnrollmentHold)
 	setDefault(&opts.JumpCheckInterval, DefaultJumpCheckInterval)
 	setDefault(&opts.JumpThreshold, DefaultJumpThreshold)
 	if opts.SubscriberBuffer <= 0 {

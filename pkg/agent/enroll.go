@@ -34,14 +34,17 @@ const CallbackPath = "/callback"
 // on an ephemeral port that accepts one callback carrying the right state,
 // a PKCE verifier only the agent knows, and a deadline.
 type enrollment struct {
-	uid      int
-	team     control.Team
-	state    string
-	verifier secret.Value
-	authURL  string
-	ln       net.Listener
-	srv      *http.Server
-	timer    clock.Timer
+	uid  int
+	team control.Team
+	// heldSince is when this uid's run of enrollments began: it bounds how
+	// long it keeps other users out (Options.EnrollmentHold).
+	heldSince time.Time
+	state     string
+	verifier  secret.Value
+	authURL   string
+	ln        net.Listener
+	srv       *http.Server
+	timer     clock.Timer
 
 	// claimed makes the enrollment one-shot: the first valid callback, or
 	// the expiry, takes it.
@@ -78,9 +81,13 @@ func (a *Agent) Register(ctx context.Context, caller ipc.Caller, req ipcproto.Re
 			"agentd cannot use the keyring, where the registration would be stored", "unlock the keyring, then run `agentctl register` again")
 	}
 	if old != nil && old.uid != caller.UID && !caller.IsRoot() {
-		return ipcproto.AuthURL{}, errorf(409, ipcproto.CodeConflict,
-			fmt.Sprintf("another user (uid %d) is registering this device right now", old.uid),
-			"wait until that enrollment completes or expires, or run `sudo agentctl register`")
+		// Not until the pending one expires: that would let any user keep
+		// everyone else out by starting again every ten minutes.
+		if left := old.heldSince.Add(a.opts.EnrollmentHold).Sub(a.clk.Now()); left > 0 {
+			return ipcproto.AuthURL{}, errorf(409, ipcproto.CodeConflict,
+				fmt.Sprintf("another user (uid %d) started registering this device %v ago", old.uid, a.clk.Now().Sub(old.heldSince).Round(time.Second)),
+				fmt.Sprintf("run `agentctl register` again in %v to take over, or run `sudo agentctl register`", left.Round(time.Second)))
+		}
 	}
 	name := strings.TrimSpace(req.Team)
 	if name == "" {
@@ -104,8 +111,11 @@ func (a *Agent) Register(ctx context.Context, caller ipc.Caller, req ipcproto.Re
 	if err != nil {
 		return ipcproto.AuthURL{}, err
 	}
+	if old != nil && old.uid == caller.UID {
+		e.heldSince = old.heldSince
+	}
 	if old != nil {
-		a.abandonEnrollment(old)
+		a.abandonEnrollment(old, caller.UID)
 	}
 	a.mu.Lock()
 	a.snap.enroll = e
@@ -147,7 +157,7 @@ func (a *Agent) newEnrollment(uid int, team control.Team) (*enrollment, error) {
 	if err != nil {
 		return nil, errorf(500, ipcproto.CodeInternal, fmt.Sprintf("could not open the enrollment callback on 127.0.0.1: %v", err), "")
 	}
-	e := &enrollment{uid: uid, team: team, state: state, verifier: secret.New(verifier), ln: ln, done: make(chan struct{})}
+	e := &enrollment{uid: uid, team: team, heldSince: a.clk.Now(), state: state, verifier: secret.New(verifier), ln: ln, done: make(chan struct{})}
 	q := url.Values{
 		"redirect_uri":          {"http://" + ln.Addr().String() + CallbackPath},
 		"state":                 {state},
@@ -199,12 +209,17 @@ func (a *Agent) watchEnrollment(e *enrollment) {
 	}
 }
 
-// abandonEnrollment ends an enrollment replaced by a newer one.
-func (a *Agent) abandonEnrollment(e *enrollment) {
+// abandonEnrollment ends an enrollment replaced by a newer one, started by
+// uid by; a user whose enrollment another took over is told so.
+func (a *Agent) abandonEnrollment(e *enrollment, by int) {
 	e.claimed.Store(true)
 	a.mu.Lock()
 	if a.snap.enroll == e {
 		a.snap.enroll = nil
+	}
+	if by != e.uid {
+		a.publishToLocked(onlyUID(e.uid), ipcproto.EventError, ipcproto.ErrorEvent{Code: "enrollment_replaced",
+			Message: fmt.Sprintf("another user (uid %d) started registering this device, which ended yours; run `agentctl register` to try again", by)})
 	}
 	a.mu.Unlock()
 	e.end()

@@ -288,3 +288,44 @@ func TestPlainHTTPEdgeOnlyOnThisHost(t *testing.T) {
 		t.Fatalf("New with a plain-http remote edge: %v", err)
 	}
 }
+
+// Issue 12.19: a pending enrollment keeps other users out only for
+// EnrollmentHold from when its user first started, however often that
+// user starts again; then another user may take over, and the first is
+// told.
+func TestPendingEnrollmentHoldsOthersOffOnlyBriefly(t *testing.T) {
+	e := newEnv(t, func(o *Options) { o.EnrollmentHold = 2 * time.Minute })
+	e.waitState(ipcproto.StateUnregistered)
+	alice := e.subscribeAs(1000)
+	if _, err := e.a.Register(ctxT(t), ipc.Caller{UID: 1000}, ipcproto.RegisterRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := e.a.Register(ctxT(t), ipc.Caller{UID: 1001}, ipcproto.RegisterRequest{})
+	if !isIPCCode(err, ipcproto.CodeConflict) || !strings.Contains(err.Error(), "in 2m0s") {
+		t.Fatalf("another user during the hold: %v, want a conflict naming the wait", err)
+	}
+	// Alice starting again renews her enrollment, not her hold.
+	e.advance(90 * time.Second)
+	if _, err := e.a.Register(ctxT(t), ipc.Caller{UID: 1000}, ipcproto.RegisterRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.a.Register(ctxT(t), ipc.Caller{UID: 1001}, ipcproto.RegisterRequest{}); !isIPCCode(err, ipcproto.CodeConflict) || !strings.Contains(err.Error(), "in 30s") {
+		t.Fatalf("another user after alice restarted: %v, want 30s left", err)
+	}
+	e.advance(31 * time.Second)
+	au, err := e.a.Register(ctxT(t), ipc.Caller{UID: 1001}, ipcproto.RegisterRequest{})
+	if err != nil {
+		t.Fatalf("another user after the hold: %v", err)
+	}
+	evs := eventsUntil(t, alice, ipcproto.EventError)
+	if !strings.Contains(string(evs[len(evs)-1].Data), "enrollment_replaced") {
+		t.Fatalf("alice was told %s", evs[len(evs)-1].Data)
+	}
+	if status, _ := get(t, e.callbackURL(au.AuthURL, "code-1", "")); status != http.StatusOK {
+		t.Fatalf("the new enrollment's callback: %d", status)
+	}
+	e.waitState(ipcproto.StateConnected)
+	if uid, _ := e.a.Operator(); uid != 1001 {
+		t.Fatalf("operator %d, want 1001", uid)
+	}
+}
