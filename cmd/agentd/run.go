@@ -174,6 +174,7 @@ func runDaemon(ctx context.Context, stdout, stderr io.Writer, c runConfig) error
 		Backend:       a,
 		DaemonVersion: version,
 		Logger:        log.Named("ipc"),
+		IsConsoleUser: ipc.IsConsoleUser,
 	})
 	if err != nil {
 		_ = a.Close()

@@ -320,17 +320,22 @@ func (c *Client) Events(ctx context.Context) (*EventStream, error) {
 }
 
 // Next returns the next event, blocking until one arrives; io.EOF when the
-// stream ended.
+// stream ended. Heartbeats are read and skipped: they only keep the daemon
+// sure that this client still reads.
 func (s *EventStream) Next() (ipcproto.Event, error) {
-	var ev ipcproto.Event
-	line, err := s.readLine()
-	if err != nil {
-		return ev, err
+	for {
+		var ev ipcproto.Event
+		line, err := s.readLine()
+		if err != nil {
+			return ev, err
+		}
+		if err := json.Unmarshal(line, &ev); err != nil {
+			return ev, fmt.Errorf("event stream: undecodable line: %w", err)
+		}
+		if ev.Type != ipcproto.EventHeartbeat {
+			return ev, nil
+		}
 	}
-	if err := json.Unmarshal(line, &ev); err != nil {
-		return ev, fmt.Errorf("event stream: undecodable line: %w", err)
-	}
-	return ev, nil
 }
 
 func (s *EventStream) readLine() ([]byte, error) {

@@ -141,8 +141,9 @@ func TestAuthorizeHints(t *testing.T) {
 	}
 	ctx := context.Background()
 	other := Caller{UID: uidOther}
+	console := func(uid int) bool { return uid == uidConsole }
 
-	e := authorize(ctx, f, route("POST /v1/disconnect"), other)
+	e := authorize(ctx, f, console, route("POST /v1/disconnect"), other)
 	if e == nil || e.Status != 403 || e.Detail.Code != ipcproto.CodePermissionDenied {
 		t.Fatalf("other user disconnecting: %+v", e)
 	}
@@ -152,32 +153,36 @@ func TestAuthorizeHints(t *testing.T) {
 		}
 	}
 
-	e = authorize(ctx, f, route("POST /v1/registration"), other)
+	e = authorize(ctx, f, console, route("POST /v1/registration"), other)
 	if e == nil || !strings.Contains(e.Detail.Message, "alice@acme.test") || !strings.Contains(e.Detail.Hint, "sudo agentctl register") {
 		t.Fatalf("other user registering a registered device: %+v", e)
 	}
-	if e := authorize(ctx, f, route("POST /v1/registration"), Caller{UID: 1000}); e == nil || !strings.Contains(e.Detail.Hint, "agentctl logout") {
+	if e := authorize(ctx, f, console, route("POST /v1/registration"), Caller{UID: 1000}); e == nil || !strings.Contains(e.Detail.Hint, "agentctl logout") {
 		t.Fatalf("operator registering again: %+v", e)
 	}
-	if e := authorize(ctx, f, route("POST /v1/connect"), Caller{UID: 1000}); e != nil {
+	if e := authorize(ctx, f, console, route("POST /v1/connect"), Caller{UID: 1000}); e != nil {
 		t.Fatalf("operator connecting: %+v", e)
 	}
-	if e := authorize(ctx, f, route("POST /v1/connect"), Caller{UID: 0}); e != nil {
+	if e := authorize(ctx, f, console, route("POST /v1/connect"), Caller{UID: 0}); e != nil {
 		t.Fatalf("root connecting: %+v", e)
 	}
 
 	f.registered = false
-	if e := authorize(ctx, f, route("POST /v1/registration"), other); e != nil {
-		t.Fatalf("anyone registering an unregistered device: %+v", e)
+	if e := authorize(ctx, f, console, route("POST /v1/registration"), Caller{UID: uidConsole}); e != nil {
+		t.Fatalf("a console user registering an unregistered device: %+v", e)
 	}
-	e = authorize(ctx, f, route("POST /v1/connect"), other)
+	e = authorize(ctx, f, console, route("POST /v1/registration"), other)
+	if e == nil || e.Status != 403 || !strings.Contains(e.Detail.Message, "not logged in here") || !strings.Contains(e.Detail.Hint, "sudo agentctl register") {
+		t.Fatalf("nobody registering an unregistered device: %+v", e)
+	}
+	e = authorize(ctx, f, console, route("POST /v1/connect"), other)
 	if e == nil || !strings.Contains(e.Detail.Hint, "agentctl register") || !strings.Contains(e.Detail.Hint, "sudo agentctl connect") {
 		t.Fatalf("connecting an unregistered device: %+v", e)
 	}
 
 	// A route whose class is unknown admits nobody but root.
 	odd := &Route{Method: "POST", Path: "/v1/odd", Who: Who(99), Command: "agentctl odd"}
-	if e := authorize(ctx, f, odd, Caller{UID: 1000}); e == nil {
+	if e := authorize(ctx, f, console, odd, Caller{UID: 1000}); e == nil {
 		t.Fatal("an unknown class admitted a user")
 	}
 }
@@ -192,7 +197,7 @@ func TestClientReplacesAConnectionTheServerClosed(t *testing.T) {
 	if _, err := ts.client.Status(ctx); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, closed, "the server to close the idle connection", func() bool { return ts.srv.conns.Load() == 0 })
+	waitUntil(t, closed, "the server to close the idle connection", func() bool { return ts.srv.connSlots.total() == 0 })
 	for i := 0; i < 3; i++ {
 		if _, err := ts.client.Connect(ctx); err != nil {
 			t.Fatalf("request %d after the idle close: %v", i, err)

@@ -182,7 +182,7 @@ func TestSlowSubscriberIsDroppedWithoutBlockingAnother(t *testing.T) {
 					t.Fatalf("fast subscriber got event %q, want %d", e.Code, i)
 				}
 			}
-			waitUntil(t, done, "the slow stream to be dropped", func() bool { return ts.fake.Subscribers() == 1 && len(ts.srv.subs) == 1 })
+			waitUntil(t, done, "the slow stream to be dropped", func() bool { return ts.fake.Subscribers() == 1 && ts.srv.subSlots.total() == 1 })
 			if tc.backendDrops && len(ts.fake.dropped) == 0 {
 				t.Fatal("the backend never dropped the slow subscriber")
 			}
@@ -197,7 +197,7 @@ func TestSlowSubscriberIsDroppedWithoutBlockingAnother(t *testing.T) {
 
 func TestTooManySubscribers(t *testing.T) {
 	done := make(chan struct{}, 1)
-	ts := startServer(t, func(o *ServerOptions, _ *fakeBackend) { o.MaxSubscribers = 1 },
+	ts := startServer(t, func(o *ServerOptions, _ *fakeBackend) { o.MaxSubscribersPerUser = 1 },
 		func(s *Server) { s.testHookStreamDone = signal(done) })
 	ctx := ctxT(t)
 	first, err := ts.client.Events(ctx)
@@ -217,7 +217,7 @@ func TestTooManySubscribers(t *testing.T) {
 		t.Fatal(err)
 	}
 	first.Close()
-	waitUntil(t, done, "the first stream to end", func() bool { return len(ts.srv.subs) == 0 })
+	waitUntil(t, done, "the first stream to end", func() bool { return ts.srv.subSlots.total() == 0 })
 	again, err := ts.client.Events(ctx)
 	if err != nil {
 		t.Fatalf("subscriber after one left: %v", err)
@@ -227,7 +227,7 @@ func TestTooManySubscribers(t *testing.T) {
 
 func TestTooManyConnections(t *testing.T) {
 	closed := make(chan struct{}, 1)
-	ts := startServer(t, func(o *ServerOptions, _ *fakeBackend) { o.MaxConns = 2 },
+	ts := startServer(t, func(o *ServerOptions, _ *fakeBackend) { o.MaxConnsPerUser = 2 },
 		func(s *Server) { s.testHookConnClosed = signal(closed) })
 	var held []net.Conn
 	for i := 0; i < 2; i++ {
@@ -257,7 +257,7 @@ func TestTooManyConnections(t *testing.T) {
 		t.Fatalf("third connection: %v, want 503 too_many_clients", err)
 	}
 	held[0].Close()
-	waitUntil(t, closed, "a connection to close", func() bool { return ts.srv.conns.Load() <= 1 })
+	waitUntil(t, closed, "a connection to close", func() bool { return ts.srv.connSlots.total() <= 1 })
 	if _, err := ts.client.Status(ctxT(t)); err != nil {
 		t.Fatalf("after a connection left: %v", err)
 	}

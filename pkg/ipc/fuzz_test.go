@@ -57,7 +57,7 @@ func FuzzDecodeRequest(f *testing.F) {
 			return
 		}
 		caller := fuzzCallers[int(who)%len(fuzzCallers)]
-		req = req.WithContext(context.WithValue(context.Background(), connInfoKey{}, &connInfo{caller: caller}))
+		req = req.WithContext(context.WithValue(context.Background(), connInfoKey{}, &connInfo{caller: caller, hasSlot: true}))
 		rec := httptest.NewRecorder()
 		srv.ServeHTTP(rec, req)
 

@@ -117,24 +117,31 @@ func (s *Server) handleSetSettings(w http.ResponseWriter, r *http.Request, _ Cal
 }
 
 // handleEvents streams the snapshot and then the backend's events, one JSON
-// object per line, until the client leaves, the backend drops the
-// subscription or the server closes.
+// object per line, with a heartbeat line when nothing happens for
+// HeartbeatInterval, until the client leaves, the backend drops the
+// subscription, a line cannot be written in time or the server closes.
 func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request, c Caller) {
-	select {
-	case s.subs <- struct{}{}:
-	default:
+	sl, refused := s.subSlots.acquire(c.UID, s.privileged(c.UID))
+	if refused != granted {
+		msg, hint := refusalMessage(refused, "event streams", c.UID, s.opts.MaxSubscribersPerUser)
 		s.writeError(w, http.StatusServiceUnavailable, ipcproto.Error{
-			Code: ipcproto.CodeTooManyClients, Message: "agentd has too many event subscribers",
-			Hint: "close other `agentctl watch` or tray instances, then try again",
+			Code: ipcproto.CodeTooManyClients, Message: msg, Hint: hint,
 		})
 		return
 	}
 	defer func() {
-		<-s.subs
+		s.subSlots.release(sl)
 		if h := s.testHookStreamDone; h != nil {
 			h()
 		}
 	}()
+	if info, _ := r.Context().Value(connInfoKey{}).(*connInfo); info != nil {
+		if uc, ok := info.conn.(*net.UnixConn); ok {
+			// Best effort: without it a silent subscriber takes longer to
+			// fill its socket, and the heartbeats still get it dropped.
+			_ = uc.SetWriteBuffer(eventSendBuffer)
+		}
+	}
 
 	snapshot, events, cancel := s.backend.Subscribe(c)
 	defer cancel()
@@ -159,19 +166,28 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request, c Caller) 
 	if !s.writeEvent(rc, w, first) {
 		return
 	}
+	// The real clock, like the write deadlines the heartbeats exist for.
+	heartbeat := time.NewTicker(s.opts.HeartbeatInterval)
+	defer heartbeat.Stop()
 	for {
 		select {
 		case <-r.Context().Done():
 			return
+		case <-heartbeat.C:
+			if !s.writeEvent(rc, w, ipcproto.Event{Type: ipcproto.EventHeartbeat, Time: s.clock.Now()}) {
+				s.log.Debug("event subscriber does not read; dropped", zap.Int("uid", c.UID))
+				return
+			}
 		case ev, ok := <-events:
 			if !ok {
 				s.log.Debug("event subscriber dropped by the agent")
 				return
 			}
 			if !s.writeEvent(rc, w, ev) {
-				s.log.Debug("event subscriber too slow or gone; dropped")
+				s.log.Debug("event subscriber too slow or gone; dropped", zap.Int("uid", c.UID))
 				return
 			}
+			heartbeat.Reset(s.opts.HeartbeatInterval)
 		}
 	}
 }

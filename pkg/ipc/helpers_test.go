@@ -20,6 +20,10 @@ func TestMain(m *testing.M) {
 	if sock := os.Getenv(permChildEnv); sock != "" {
 		os.Exit(permChild(sock))
 	}
+	// A child that holds connections as another uid (slots_unix_test.go).
+	if sock := os.Getenv(holdChildEnv); sock != "" {
+		os.Exit(holdChild(sock))
+	}
 	goleak.VerifyTestMain(m)
 }
 

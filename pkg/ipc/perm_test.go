@@ -115,6 +115,7 @@ const (
 	permChildEnv = "ZTAGENT_IPC_PERM_CHILD_SOCKET"
 	permPrefix   = "PERM "
 	uidOperator  = 65533
+	uidConsole   = 65532 // a person logged in here, by the tests' rule
 	uidOther     = 65534 // nobody
 )
 

@@ -90,14 +90,19 @@ func allowedBy(who Who, uid int, registered bool) bool {
 	case who == RootOrOperator:
 		return registered && uid == uidOperator
 	case who == RootOrUnregistered:
-		return !registered
+		return !registered && testConsoleUser(uid)
 	}
 	return false
 }
 
-// TestPermissionTable calls every route as root, as the operator and as
-// another user, each a real process with its own credentials, while the
-// device is registered and while it is not (SEC2).
+// testConsoleUser is the console rule of the permission test: the operator
+// and uidConsole are people logged in here, nobody is not.
+func testConsoleUser(uid int) bool { return uid == uidOperator || uid == uidConsole }
+
+// TestPermissionTable calls every route as root, as the operator, as
+// another console user and as a user who is not at the console (nobody),
+// each a real process with its own credentials, while the device is
+// registered and while it is not (SEC2).
 func TestPermissionTable(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("the permission table test needs root to run callers as other uids (CI runs as root)")
@@ -114,14 +119,15 @@ func TestPermissionTable(t *testing.T) {
 		registered bool
 		uids       []int
 	}{
-		{"registered", true, []int{0, uidOperator, uidOther}},
-		{"unregistered", false, []int{0, uidOther}},
+		{"registered", true, []int{0, uidOperator, uidConsole, uidOther}},
+		{"unregistered", false, []int{0, uidConsole, uidOther}},
 	} {
 		t.Run(sc.name, func(t *testing.T) {
 			sock := filepath.Join(dir, sc.name+".sock")
 			ts := startServer(t, func(o *ServerOptions, f *fakeBackend) {
 				o.SocketPath = sock
 				f.operator, f.registered = uidOperator, sc.registered
+				o.IsConsoleUser = testConsoleUser
 			}, nil)
 			for _, uid := range sc.uids {
 				got := runAs(t, bin, sock, uid)
@@ -143,7 +149,7 @@ func TestPermissionTable(t *testing.T) {
 			// Register reached the backend with each admitted caller's uid.
 			want := []int{0}
 			if !sc.registered {
-				want = append(want, uidOther)
+				want = append(want, uidConsole)
 			}
 			if fmt.Sprint(by) != fmt.Sprint(want) {
 				t.Errorf("Register callers = %v, want %v", by, want)
@@ -172,6 +178,9 @@ func checkPermission(t *testing.T, r permResult, who Who, uid int, registered bo
 	}
 	if !strings.Contains(r.Hint, cmd) {
 		t.Errorf("uid %d: %s: hint %q does not name %q", uid, r.Route, r.Hint, cmd)
+	}
+	if who == RootOrUnregistered && !registered && !strings.Contains(r.Hint, "sudo "+cmd) {
+		t.Errorf("uid %d (not at the console): %s: hint %q does not say to run `sudo %s`", uid, r.Route, r.Hint, cmd)
 	}
 	if who == RootOrOperator && registered {
 		for _, want := range []string{"sudo " + cmd, fmt.Sprintf("uid %d", uidOperator), "registered this device"} {

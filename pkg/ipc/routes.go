@@ -20,8 +20,9 @@ const (
 	// RootOrOperator admits root and the operator, the uid that registered
 	// the device.
 	RootOrOperator
-	// RootOrUnregistered admits root, and any local user while the device
-	// is not registered (that user then becomes the operator).
+	// RootOrUnregistered admits root, and any console user (a person
+	// logged in at this computer, see ServerOptions.IsConsoleUser) while
+	// the device is not registered; that user then becomes the operator.
 	RootOrUnregistered
 )
 
@@ -33,7 +34,7 @@ func (w Who) String() string {
 	case RootOrOperator:
 		return "root or operator"
 	case RootOrUnregistered:
-		return "root, or any local user when unregistered"
+		return "root, or any console user when unregistered"
 	}
 	return "who(" + strconv.Itoa(int(w)) + ")"
 }
@@ -101,7 +102,8 @@ func (idx routeIndex) lookup(method, path string) (rt *Route, allowed []string) 
 // registration state is read here, once per request: a Backend must still
 // refuse a second enrollment that races with the first (two users passing
 // this check while unregistered), since only it knows an enrollment started.
-func authorize(ctx context.Context, b Backend, rt *Route, c Caller) *Error {
+// console tells console users from system accounts such as nobody.
+func authorize(ctx context.Context, b Backend, console func(uid int) bool, rt *Route, c Caller) *Error {
 	if rt.Who == Anyone || c.IsRoot() {
 		return nil
 	}
@@ -121,7 +123,14 @@ func authorize(ctx context.Context, b Backend, rt *Route, c Caller) *Error {
 			fmt.Sprintf("run `sudo %s`, or run it as %s, who registered this device", rt.Command, describeUID(op)))
 	case RootOrUnregistered:
 		if !registered {
-			return nil
+			if console(c.UID) {
+				return nil
+			}
+			// A service account or nobody would become the operator of
+			// everybody's device.
+			return denied(
+				fmt.Sprintf("only root or a user logged in at this computer may register it, and %s is not logged in here", describeUID(c.UID)),
+				fmt.Sprintf("run `sudo %s`, or run `%s` from your own login session", rt.Command, rt.Command))
 		}
 		if c.UID == op {
 			return denied("this device is already registered, by you",

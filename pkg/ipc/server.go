@@ -17,15 +17,33 @@ import (
 	"github.com/ztagent/ztagent/platform/peercred"
 )
 
-// Defaults of ServerOptions.
+// Defaults of ServerOptions. Root and the operator each have
+// DefaultMaxConnsPerUser connections and DefaultMaxSubscribersPerUser
+// streams of their own on top of what the other users share, so agentd
+// holds at most 64 connections and 16 streams.
 const (
-	DefaultMaxConns          = 64
-	DefaultMaxSubscribers    = 16
-	DefaultReadTimeout       = 10 * time.Second
-	DefaultWriteTimeout      = 60 * time.Second
-	DefaultIdleTimeout       = 60 * time.Second
-	DefaultEventWriteTimeout = 5 * time.Second
+	DefaultMaxConns              = 32
+	DefaultMaxConnsPerUser       = 16
+	DefaultMaxSubscribers        = 8
+	DefaultMaxSubscribersPerUser = 4
+	DefaultReadHeaderTimeout     = 3 * time.Second
+	DefaultReadTimeout           = 10 * time.Second
+	DefaultWriteTimeout          = 60 * time.Second
+	DefaultIdleTimeout           = 15 * time.Second
+	DefaultEventWriteTimeout     = 5 * time.Second
+	DefaultHeartbeatInterval     = 10 * time.Second
 )
+
+// eventSendBuffer is the socket send buffer of an event stream. Small, so
+// that a subscriber that stops reading fills it within a few heartbeats and
+// is then dropped by the write deadline; the kernel doubles it, and a
+// reading subscriber takes lines larger than it in pieces.
+const eventSendBuffer = 4 << 10
+
+// maxRefusing bounds the connections being answered too_many_clients at
+// once; beyond it a connection is closed without an answer, so a flood of
+// refused connections cannot pile up in agentd either.
+const maxRefusing = 64
 
 // closeGrace is how long Close lets in-flight requests finish before it cuts
 // their connections.
@@ -55,23 +73,41 @@ type ServerOptions struct {
 	// Clock stamps the snapshot event; the real clock by default. Socket
 	// deadlines always use the real clock, since the kernel enforces them.
 	Clock clock.Clock
-	// MaxConns caps open connections; callers beyond it are answered 503
-	// too_many_clients and disconnected. DefaultMaxConns when zero.
-	MaxConns int
-	// MaxSubscribers caps concurrent event streams (each also holds a
-	// connection). DefaultMaxSubscribers when zero.
-	MaxSubscribers int
+	// MaxConnsPerUser caps the open connections of each uid, root's and
+	// the operator's included; MaxConns caps those of all other users
+	// together. Root and the operator are not counted in MaxConns, so no
+	// other user can take their connections. A caller beyond a cap is
+	// answered 503 too_many_clients, saying whose connections hold the
+	// slots, and disconnected. Defaults above when zero.
+	MaxConns        int
+	MaxConnsPerUser int
+	// MaxSubscribersPerUser and MaxSubscribers cap event streams (each also
+	// holds a connection) in the same way. Defaults above when zero.
+	MaxSubscribers        int
+	MaxSubscribersPerUser int
+	// ReadHeaderTimeout bounds reading a request's header: how long a
+	// connection that says nothing, or says it slowly, holds its slot.
 	// ReadTimeout bounds reading a whole request; WriteTimeout bounds a
 	// request from its start to the end of its response (event streams set
 	// a deadline per line instead); IdleTimeout closes idle keep-alive
 	// connections. Defaults above when zero.
-	ReadTimeout  time.Duration
-	WriteTimeout time.Duration
-	IdleTimeout  time.Duration
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	WriteTimeout      time.Duration
+	IdleTimeout       time.Duration
 	// EventWriteTimeout bounds writing one event line: a subscriber that
 	// cannot take a line within it is dropped. DefaultEventWriteTimeout when
 	// zero.
 	EventWriteTimeout time.Duration
+	// HeartbeatInterval is how often an event stream gets a heartbeat line
+	// when nothing else happens, so that a subscriber that never reads
+	// fills its socket and is dropped even on a quiet daemon.
+	// DefaultHeartbeatInterval when zero.
+	HeartbeatInterval time.Duration
+	// IsConsoleUser reports whether uid is a person at this computer, who
+	// may register an unregistered device (DESIGN §4). IsConsoleUser (the
+	// platform's rule) when nil.
+	IsConsoleUser func(uid int) bool
 }
 
 // Server is agentd's IPC server on a unix socket. It never listens on TCP.
@@ -91,8 +127,11 @@ type Server struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	conns     atomic.Int64
-	subs      chan struct{}
+	connSlots *slotTable
+	subSlots  *slotTable
+	refusing  atomic.Int64
+	openMu    sync.Mutex
+	open      map[net.Conn]*connInfo
 	closeOnce sync.Once
 	closeErr  error
 
@@ -127,26 +166,35 @@ func newServer(opts ServerOptions) *Server {
 	if opts.Clock == nil {
 		opts.Clock = clock.Real()
 	}
+	if opts.IsConsoleUser == nil {
+		opts.IsConsoleUser = IsConsoleUser
+	}
 	setDefault(&opts.MaxConns, DefaultMaxConns)
+	setDefault(&opts.MaxConnsPerUser, DefaultMaxConnsPerUser)
 	setDefault(&opts.MaxSubscribers, DefaultMaxSubscribers)
+	setDefault(&opts.MaxSubscribersPerUser, DefaultMaxSubscribersPerUser)
+	setDefault(&opts.ReadHeaderTimeout, DefaultReadHeaderTimeout)
 	setDefault(&opts.ReadTimeout, DefaultReadTimeout)
 	setDefault(&opts.WriteTimeout, DefaultWriteTimeout)
 	setDefault(&opts.IdleTimeout, DefaultIdleTimeout)
 	setDefault(&opts.EventWriteTimeout, DefaultEventWriteTimeout)
+	setDefault(&opts.HeartbeatInterval, DefaultHeartbeatInterval)
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
-		opts:    opts,
-		backend: opts.Backend,
-		log:     opts.Logger.Named("ipc"),
-		clock:   opts.Clock,
-		index:   newRouteIndex(),
-		ctx:     ctx,
-		cancel:  cancel,
-		subs:    make(chan struct{}, opts.MaxSubscribers),
+		opts:      opts,
+		backend:   opts.Backend,
+		log:       opts.Logger.Named("ipc"),
+		clock:     opts.Clock,
+		index:     newRouteIndex(),
+		ctx:       ctx,
+		cancel:    cancel,
+		connSlots: newSlotTable(opts.MaxConnsPerUser, opts.MaxConns),
+		subSlots:  newSlotTable(opts.MaxSubscribersPerUser, opts.MaxSubscribers),
+		open:      map[net.Conn]*connInfo{},
 	}
 	s.hs = &http.Server{
 		Handler:           s,
-		ReadHeaderTimeout: opts.ReadTimeout,
+		ReadHeaderTimeout: opts.ReadHeaderTimeout,
 		ReadTimeout:       opts.ReadTimeout,
 		WriteTimeout:      opts.WriteTimeout,
 		IdleTimeout:       opts.IdleTimeout,
@@ -207,32 +255,71 @@ type connInfoKey struct{}
 // connInfo is what the server knows about a connection, read once when it
 // is accepted.
 type connInfo struct {
+	conn    net.Conn
 	caller  Caller
 	credErr error
-	// overLimit marks a connection accepted beyond MaxConns: it is answered
+	// slot is the connection's slot, when it got one.
+	slot    slot
+	hasSlot bool
+	// refused says why a connection got no slot: it is answered
 	// too_many_clients and closed.
-	overLimit bool
+	refused refusal
 }
 
+// noCredUID stands for callers whose credentials could not be read: they
+// are refused, but still share the ordinary users' pool meanwhile.
+const noCredUID = -1
+
 func (s *Server) connContext(ctx context.Context, c net.Conn) context.Context {
-	n := s.conns.Add(1)
-	info := &connInfo{overLimit: n > int64(s.opts.MaxConns)}
+	info := &connInfo{conn: c}
 	cred, err := peercred.Get(c)
 	if err != nil {
 		info.credErr = err
+		info.caller = Caller{UID: noCredUID, GID: noCredUID, PID: 0}
 		s.log.Warn("refusing a caller whose credentials cannot be read", zap.Error(err))
 	} else {
 		info.caller = Caller{UID: cred.UID, GID: cred.GID, PID: cred.PID}
 	}
+	privileged := err == nil && s.privileged(info.caller.UID)
+	info.slot, info.refused = s.connSlots.acquire(info.caller.UID, privileged)
+	info.hasSlot = info.refused == granted
+	if !info.hasSlot && s.refusing.Add(1) > maxRefusing {
+		// Too many refusals in flight to answer each one.
+		_ = c.Close()
+	}
+	s.openMu.Lock()
+	s.open[c] = info
+	s.openMu.Unlock()
 	return context.WithValue(ctx, connInfoKey{}, info)
 }
 
-func (s *Server) connState(_ net.Conn, st http.ConnState) {
-	if st == http.StateClosed || st == http.StateHijacked {
-		s.conns.Add(-1)
-		if h := s.testHookConnClosed; h != nil {
-			h()
+// privileged reports whether uid is root or the operator, who have slots of
+// their own that other users cannot take.
+func (s *Server) privileged(uid int) bool {
+	if uid == 0 {
+		return true
+	}
+	op, registered := s.backend.Operator()
+	return registered && uid == op
+}
+
+func (s *Server) connState(c net.Conn, st http.ConnState) {
+	if st != http.StateClosed && st != http.StateHijacked {
+		return
+	}
+	s.openMu.Lock()
+	info := s.open[c]
+	delete(s.open, c)
+	s.openMu.Unlock()
+	if info != nil {
+		if info.hasSlot {
+			s.connSlots.release(info.slot)
+		} else {
+			s.refusing.Add(-1)
 		}
+	}
+	if h := s.testHookConnClosed; h != nil {
+		h()
 	}
 }
 
@@ -251,11 +338,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, http.StatusInternalServerError, ipcproto.Error{Code: ipcproto.CodeInternal, Message: "request did not arrive on the IPC socket"})
 		return
 	}
-	if info.overLimit {
+	if !info.hasSlot {
 		h.Set("Connection", "close")
+		msg, hint := refusalMessage(info.refused, "IPC connections", info.caller.UID, s.opts.MaxConnsPerUser)
 		s.writeError(w, http.StatusServiceUnavailable, ipcproto.Error{
-			Code: ipcproto.CodeTooManyClients, Message: "agentd has too many open IPC connections",
-			Hint: "close other agentctl or tray instances, then try again",
+			Code: ipcproto.CodeTooManyClients, Message: msg, Hint: hint,
 		})
 		return
 	}
@@ -291,7 +378,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, ipcproto.MaxBodyBytes)
-	if e := authorize(r.Context(), s.backend, rt, info.caller); e != nil {
+	if e := authorize(r.Context(), s.backend, s.opts.IsConsoleUser, rt, info.caller); e != nil {
 		s.writeError(w, e.Status, e.Detail)
 		return
 	}

@@ -14,11 +14,12 @@ import (
 )
 
 // Limits of the client's connection pool: one idle connection serves a
-// front-end's polling; the server closes idle ones after its IdleTimeout,
-// so the client forgets them sooner.
+// front-end's polling; the server closes idle ones after its IdleTimeout
+// (DefaultIdleTimeout, 15 s), so the client forgets them well before, and
+// rarely sends a request on a connection the server is closing.
 const (
 	maxIdleConns   = 2
-	clientIdleTime = 30 * time.Second
+	clientIdleTime = 5 * time.Second
 )
 
 // transport carries requests over kept-alive unix connections, writing each

@@ -149,6 +149,10 @@ const (
 	EventTunnelUp         = "tunnel_up"
 	EventTunnelDown       = "tunnel_down"
 	EventError            = "error"
+	// EventHeartbeat carries no data: the daemon sends it on a quiet stream
+	// so that a subscriber that stopped reading is found and dropped.
+	// Clients skip it (pkg/ipc's EventStream never returns one).
+	EventHeartbeat = "heartbeat"
 )
 
 // Event is one line of the NDJSON event stream. The first line of every

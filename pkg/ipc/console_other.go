@@ -1,0 +1,7 @@
+//go:build !linux && !darwin
+
+package ipc
+
+// IsConsoleUser reports false: on this system agentd cannot tell a person
+// at the computer from a service account yet, so only root may register.
+func IsConsoleUser(int) bool { return false }
