@@ -159,3 +159,91 @@ func (d *diags) hcl(hds hcl.Diagnostics, fallback hcl.Range) {
 		d.list = append(d.list, Diagnostic{Severity: sev, Pos: p, Message: msg})
 	}
 }
+
+// Caps on the diagnostics of one load: a broken or hostile file can hold
+// a problem on every byte (a 5 MB binary .tf gave 184,797 lines), and
+// nobody reads past the first screen.
+const (
+	MaxDiagnosticsPerFile = 20
+	MaxDiagnostics        = 50
+)
+
+// capped keeps at most MaxDiagnosticsPerFile diagnostics per file and
+// MaxDiagnostics in all, errors before warnings before info lines, in
+// position order, and says after each file how many of its problems were
+// left out. The summary has the severity of the worst problem left out,
+// so that HasErrors does not change.
+func (ds Diagnostics) capped() Diagnostics {
+	if len(ds) <= MaxDiagnostics && !ds.perFileOver() {
+		return ds
+	}
+	order := make([]int, len(ds))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(ds[a].Severity, ds[b].Severity) })
+	keep := make([]bool, len(ds))
+	perFile := map[string]int{}
+	total := 0
+	for _, i := range order {
+		if total < MaxDiagnostics && perFile[ds[i].File] < MaxDiagnosticsPerFile {
+			keep[i] = true
+			perFile[ds[i].File]++
+			total++
+		}
+	}
+	var out Diagnostics
+	for start := 0; start < len(ds); {
+		end := start
+		for end < len(ds) && ds[end].File == ds[start].File {
+			end++
+		}
+		var left, leftErrors int
+		firstLeft, sev := -1, Info
+		for i := start; i < end; i++ {
+			if keep[i] {
+				out = append(out, ds[i])
+				continue
+			}
+			left++
+			sev = min(sev, ds[i].Severity)
+			if ds[i].Severity == Error {
+				leftErrors++
+			}
+			if firstLeft < 0 {
+				firstLeft = i
+			}
+		}
+		if left > 0 {
+			out = append(out, Diagnostic{Severity: sev, Pos: ds[firstLeft].Pos, Message: fmt.Sprintf(
+				"… and %d more problems in this file (%d of them errors) not shown; fix the ones above first", left, leftErrors)})
+		}
+		start = end
+	}
+	return out
+}
+
+func (ds Diagnostics) perFileOver() bool {
+	n := map[string]int{}
+	for _, d := range ds {
+		n[d.File]++
+		if n[d.File] > MaxDiagnosticsPerFile {
+			return true
+		}
+	}
+	return false
+}
+
+// finish sorts and caps the diagnostics at the end of a load.
+func (d *diags) finish() Diagnostics {
+	d.list.sort()
+	return d.list.capped()
+}
+
+// recovered turns a panic during a load into an error, so that a bug in
+// the loader or a library it calls refuses the configuration (and a reload
+// keeps the old one) instead of killing edged.
+func (d *diags) recovered(r any, p Pos) Diagnostics {
+	d.at(Error, p, "internal error while loading the configuration (%v); nothing of it is used: please report this, with the file, to the ztagent developers", r)
+	return d.finish()
+}

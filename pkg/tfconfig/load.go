@@ -3,7 +3,6 @@ package tfconfig
 import (
 	"fmt"
 	"io/fs"
-	"os"
 	"path"
 	"path/filepath"
 	"slices"
@@ -25,6 +24,9 @@ type loader struct {
 	// references: values are evaluated without a context, and HCL says
 	// that variables are not allowed there.
 	static bool
+	// meter measures what evaluation builds against the limits of
+	// budget.go.
+	meter meter
 
 	varDecls   map[string]*varDecl
 	tfvars     map[string]tfvar
@@ -89,12 +91,12 @@ var metaArguments = []string{"provider", "depends_on"}
 // error. When a .tf file cannot be read or parsed, only those problems are
 // reported: nothing is decoded, as Terraform does not go on either.
 func Load(dir string) (*Config, Diagnostics) {
-	return load(os.DirFS(dir), dir)
+	return load(newOSDir(dir), dir)
 }
 
 // load reads from fsys but names files as dir/name, so that tests and the
 // fuzzer can load from memory.
-func load(fsys fs.FS, dir string) (*Config, Diagnostics) {
+func load(fsys fs.FS, dir string) (cfg *Config, ds Diagnostics) {
 	l := &loader{
 		parser:     hclparse.NewParser(),
 		dir:        dir,
@@ -104,9 +106,13 @@ func load(fsys fs.FS, dir string) (*Config, Diagnostics) {
 		resources:  map[string]map[string]*resourceDecl{},
 		cfg:        &Config{Dir: dir},
 	}
+	defer func() {
+		if r := recover(); r != nil {
+			cfg, ds = l.cfg, l.d.recovered(r, Pos{File: dir})
+		}
+	}()
 	if !l.parseDir(fsys) {
-		l.d.list.sort()
-		return l.cfg, l.d.list
+		return l.cfg, l.d.finish()
 	}
 	l.loadVarValues(fsys)
 	l.buildContext()
@@ -120,8 +126,7 @@ func load(fsys fs.FS, dir string) (*Config, Diagnostics) {
 	if len(l.cfg.GatewayPolicies) == 0 && !l.d.list.HasErrors() {
 		l.d.at(Warning, Pos{File: l.dir}, "no %s is declared in this directory, so the edge enforces no Gateway policy and allows every DNS query, connection and request (reason no_match); add one, or pass the directory that holds your policies to --terraform", TypeGatewayPolicy)
 	}
-	l.d.list.sort()
-	return l.cfg, l.d.list
+	return l.cfg, l.d.finish()
 }
 
 func (l *loader) filename(name string) string { return filepath.Join(l.dir, name) }
@@ -230,14 +235,13 @@ func fileKind(m fs.FileMode) string {
 // parseFile reads and parses one .tf file; ok is false when it could not
 // be read or has syntax errors (both reported).
 func (l *loader) parseFile(fsys fs.FS, name string) (*hclsyntax.Body, bool) {
-	src, err := fs.ReadFile(fsys, name)
+	src, err := readConfigFile(fsys, name)
 	if err != nil {
-		l.d.at(Error, l.filePos(name), "cannot read this file: %v; check its permissions (the simulator reads every .tf file of the directory)", unwrapPathError(err))
+		l.d.at(Error, l.filePos(name), "cannot read this file: %v; %s", err, readErrorHint(err, "check its permissions (the simulator reads every .tf file of the directory)"))
 		return nil, false
 	}
-	f, hd := l.parser.ParseHCL(src, l.filename(name))
-	l.d.hcl(hd, hcl.Range{Filename: l.filename(name), Start: hcl.InitialPos, End: hcl.InitialPos})
-	if f == nil || hd.HasErrors() {
+	f, ok := l.parseHCL(src, l.filename(name))
+	if !ok {
 		return nil, false
 	}
 	body, ok := f.Body.(*hclsyntax.Body)
@@ -376,7 +380,7 @@ func (l *loader) evalIn(expr hcl.Expression, ctx *hcl.EvalContext) cty.Value {
 	if l.static {
 		ctx = nil
 	}
-	v, hd := expr.Value(ctx)
+	v, hd := l.instrument(expr).Value(ctx)
 	l.d.hcl(hd, expr.Range())
 	if hd.HasErrors() {
 		return cty.DynamicVal

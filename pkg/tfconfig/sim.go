@@ -3,7 +3,6 @@ package tfconfig
 import (
 	"fmt"
 	"net/netip"
-	"os"
 
 	"github.com/ztagent/ztagent/internal/secret"
 )
@@ -102,10 +101,10 @@ type Upstream struct {
 // LoadSim reads a simulator file. Like Load it collects every problem; the
 // Sim is fit for use only when the Diagnostics hold no error.
 func LoadSim(path string) (*Sim, Diagnostics) {
-	src, err := os.ReadFile(path)
+	src, err := readSimFile(path)
 	if err != nil {
 		var d diags
-		d.at(Error, Pos{File: path, Line: 1, Column: 1}, "cannot read the simulator file: %v; check the path given to --sim and that you may read the file", unwrapPathError(err))
+		d.at(Error, Pos{File: path, Line: 1, Column: 1}, "cannot read the simulator file: %v; %s", err, readErrorHint(err, "check the path given to --sim and that you may read the file"))
 		return &Sim{File: path}, d.list
 	}
 	return loadSim(src, path)

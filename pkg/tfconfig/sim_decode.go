@@ -43,7 +43,7 @@ var (
 )
 
 // loadSim parses and validates a simulator file held in memory.
-func loadSim(src []byte, filename string) (*Sim, Diagnostics) {
+func loadSim(src []byte, filename string) (sim *Sim, ds Diagnostics) {
 	l := &loader{parser: hclparse.NewParser(), static: true}
 	s := &Sim{
 		File: filename,
@@ -52,11 +52,14 @@ func loadSim(src []byte, filename string) (*Sim, Diagnostics) {
 		},
 		Network: Network{Resolver: DefaultResolver, AddressPool: DefaultAddressPool},
 	}
-	f, hd := l.parser.ParseHCL(src, filename)
-	l.d.hcl(hd, hcl.Range{Filename: filename, Start: hcl.InitialPos, End: hcl.InitialPos})
-	if f == nil || hd.HasErrors() {
-		l.d.list.sort()
-		return s, l.d.list
+	defer func() {
+		if r := recover(); r != nil {
+			sim, ds = s, l.d.recovered(r, Pos{File: filename, Line: 1, Column: 1})
+		}
+	}()
+	f, ok := l.parseHCL(src, filename)
+	if !ok {
+		return s, l.d.finish()
 	}
 	content := l.content(f.Body, simRootSchema)
 	if a := content.Attributes["team"]; a != nil {
@@ -83,8 +86,7 @@ func loadSim(src []byte, filename string) (*Sim, Diagnostics) {
 	if len(s.IdP.Users) == 0 {
 		l.d.at(Warning, Pos{File: filename, Line: 1, Column: 1}, `the built-in IdP has no users, so nobody can log in; add idp { user "alice@example.com" { password = "..." } }`)
 	}
-	l.d.list.sort()
-	return s, l.d.list
+	return s, l.d.finish()
 }
 
 // content applies a schema, reporting unknown attributes and blocks (the

@@ -120,7 +120,7 @@ func (l *loader) varValue(v *varDecl) {
 	if tv, ok := l.tfvars[v.name]; ok {
 		val, rng = tv.value, tv.rng
 	} else if s.def != nil {
-		dv, hd := s.def.Value(nil)
+		dv, hd := l.evalStatic(s.def)
 		l.d.hcl(hd, s.def.Range())
 		if hd.HasErrors() {
 			return
@@ -152,22 +152,19 @@ func (l *loader) readTfvars(fsys fs.FS, name string) {
 		l.tfvarsBroken = true
 		return
 	}
-	src, err := fs.ReadFile(fsys, name)
+	src, err := readConfigFile(fsys, name)
 	if err != nil {
-		l.d.at(Error, l.filePos(name), "cannot read this file: %v; check its permissions (Terraform reads it for variable values, and so does the simulator)", unwrapPathError(err))
+		l.d.at(Error, l.filePos(name), "cannot read this file: %v; %s", err, readErrorHint(err, "check its permissions (Terraform reads it for variable values, and so does the simulator)"))
 		l.tfvarsBroken = true
 		return
 	}
-	var f *hcl.File
-	var hd hcl.Diagnostics
+	parse := l.parseHCL
 	if strings.HasSuffix(name, ".json") {
-		f, hd = l.parser.ParseJSON(src, l.filename(name))
-	} else {
-		f, hd = l.parser.ParseHCL(src, l.filename(name))
+		parse = l.parseJSON
 	}
-	filePos := hcl.Range{Filename: l.filename(name), Start: hcl.InitialPos, End: hcl.InitialPos}
-	l.d.hcl(hd, filePos)
-	if f == nil || hd.HasErrors() {
+	f, ok := parse(src, l.filename(name))
+	filePos := fileRange(l.filename(name))
+	if !ok {
 		l.tfvarsBroken = true
 		return
 	}
@@ -175,7 +172,7 @@ func (l *loader) readTfvars(fsys fs.FS, name string) {
 	l.d.hcl(hd, filePos)
 	for _, name := range sortedKeys(attrs) {
 		a := attrs[name]
-		v, hd := a.Expr.Value(nil)
+		v, hd := l.evalStatic(a.Expr)
 		l.d.hcl(hd, a.Expr.Range())
 		if hd.HasErrors() {
 			l.tfvarsBroken = true
@@ -199,7 +196,7 @@ func (l *loader) buildContext() {
 	}
 	l.ctx = &hcl.EvalContext{
 		Variables: map[string]cty.Value{"var": cty.ObjectVal(vars), "local": cty.EmptyObjectVal},
-		Functions: functions,
+		Functions: l.meteredFunctions(),
 	}
 	for typ, byName := range l.resources {
 		objs := map[string]cty.Value{}
