@@ -16,8 +16,13 @@ const (
 )
 
 // UserSocket returns the user-mode socket: $XDG_RUNTIME_DIR/ztagent/agentd.sock,
-// or, without XDG_RUNTIME_DIR, /tmp/ztagent-<uid>/agentd.sock (a directory
-// only that user can write, which agentd checks before it listens).
+// or, without XDG_RUNTIME_DIR, /tmp/ztagent-<uid>/agentd.sock. Any user can
+// create a name in /tmp, so another user may have made that directory
+// first, to put a fake agentd in it: pkg/ipc refuses a socket directory
+// that is a symlink, writable by group or others, or owned by anyone but
+// root and the caller, both when agentd listens and when agentctl
+// connects, and agentctl also refuses a daemon that is neither root nor
+// its own user.
 func UserSocket() string {
 	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" {
 		return filepath.Join(d, "ztagent", "agentd.sock")

@@ -258,6 +258,10 @@ func (c *Client) send(ctx context.Context, method, path string, q url.Values, bo
 		if errors.As(err, &de) {
 			return nil, &UnreachableError{Socket: c.socket, Err: de.err}
 		}
+		var ue *UntrustedDaemonError
+		if errors.As(err, &ue) {
+			return nil, ue
+		}
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return nil, fmt.Errorf("%s %s: %w", method, path, ctxErr)
 		}

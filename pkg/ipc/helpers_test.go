@@ -24,6 +24,10 @@ func TestMain(m *testing.M) {
 	if sock := os.Getenv(holdChildEnv); sock != "" {
 		os.Exit(holdChild(sock))
 	}
+	// A fake daemon run as another uid (verify_unix_test.go).
+	if sock := os.Getenv(fakeDaemonEnv); sock != "" {
+		os.Exit(fakeDaemonChild(sock))
+	}
 	goleak.VerifyTestMain(m)
 }
 

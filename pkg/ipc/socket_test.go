@@ -3,6 +3,7 @@
 package ipc
 
 import (
+	"errors"
 	"net"
 	"os"
 	"path/filepath"
@@ -81,7 +82,7 @@ func TestUnsafeSocketDirectoriesAreRefused(t *testing.T) {
 		if err := os.Chown(other, uidOther, uidOther); err != nil {
 			t.Fatal(err)
 		}
-		cases[other] = "owned by uid 65534"
+		cases[other] = "owned by nobody (uid 65534)"
 	}
 	for dir, want := range cases {
 		_, err := newServerAt(t, filepath.Join(dir, "agentd.sock"))
@@ -91,6 +92,15 @@ func TestUnsafeSocketDirectoriesAreRefused(t *testing.T) {
 		if _, serr := os.Lstat(filepath.Join(dir, "agentd.sock")); serr == nil {
 			t.Errorf("%s: a socket was created despite the refusal", dir)
 		}
+		// The client refuses the same directories before it connects
+		// (item 7 of issue 12): one of them could hold a fake agentd.
+		c := NewClient(filepath.Join(dir, "agentd.sock"))
+		_, err = c.Status(ctxT(t))
+		var ue *UntrustedDaemonError
+		if !errors.As(err, &ue) || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), filepath.Join(dir, "agentd.sock")) {
+			t.Errorf("client at %s: err = %v, want an UntrustedDaemonError saying %q", dir, err, want)
+		}
+		c.Close()
 	}
 }
 

@@ -76,19 +76,58 @@ func checkSocketDir(dir string) error {
 	if err != nil {
 		return fmt.Errorf("ipc: socket directory: %w", err)
 	}
+	if p := socketDirProblem(dir, fi); p != "" {
+		return fmt.Errorf("ipc: refusing to listen: %s; %s", p, socketDirFix)
+	}
+	return nil
+}
+
+// socketDirFix is what to do about a socket directory someone else could
+// have planted, such as /tmp/ztagent-<uid> made by another user before
+// agentd first ran.
+const socketDirFix = "use a directory only you (or root) can write: set XDG_RUNTIME_DIR, or pass --socket"
+
+// socketDirProblem returns why dir, described by its Lstat fi, could let
+// someone other than root or this process's user put their own socket
+// there; "" when it cannot. The daemon checks it before it listens and the
+// client before it connects (SEC1), so that neither trusts a directory,
+// such as the /tmp fallback of internal/paths, that another user made.
+func socketDirProblem(dir string, fi os.FileInfo) string {
 	if fi.Mode()&fs.ModeSymlink != 0 {
-		return fmt.Errorf("ipc: refusing to listen: socket directory %s is a symlink; use a real directory", dir)
+		return fmt.Sprintf("socket directory %s is a symlink", dir)
 	}
 	if !fi.IsDir() {
-		return fmt.Errorf("ipc: refusing to listen: %s is not a directory", dir)
+		return fmt.Sprintf("%s is not a directory", dir)
 	}
 	if perm := fi.Mode().Perm(); perm&0o022 != 0 {
-		return fmt.Errorf("ipc: refusing to listen: socket directory %s is writable by group or others (mode %#o); run `chmod go-w %s`", dir, perm, dir)
+		return fmt.Sprintf("socket directory %s is writable by group or others (mode %#o)", dir, perm)
 	}
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
 		if owner := int(st.Uid); owner != 0 && owner != os.Geteuid() {
-			return fmt.Errorf("ipc: refusing to listen: socket directory %s is owned by uid %d, not by root or this daemon's user (uid %d)", dir, owner, os.Geteuid())
+			return fmt.Sprintf("socket directory %s is owned by %s, not by root or by you (uid %d)", dir, describeUID(owner), os.Geteuid())
 		}
+	}
+	return ""
+}
+
+// checkDaemonSocketDir is the client's side of socketDirProblem. A missing
+// directory is left to the connect, which then says agentd is not running.
+func checkDaemonSocketDir(socket string) error {
+	abs, err := filepath.Abs(socket)
+	if err != nil {
+		return nil
+	}
+	dir := filepath.Dir(abs)
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return nil
+	}
+	if p := socketDirProblem(dir, fi); p != "" {
+		uid := -1
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+			uid = int(st.Uid)
+		}
+		return &UntrustedDaemonError{Socket: socket, UID: uid, Reason: p}
 	}
 	return nil
 }

@@ -169,11 +169,21 @@ func (t *transport) get(ctx context.Context) (pc *persistConn, reused bool, err 
 	return pc, false, err
 }
 
+// dial connects and checks who answers before anything is written: a
+// socket in a directory another user controls, or answered by a process of
+// another user, is refused (UntrustedDaemonError).
 func (t *transport) dial(ctx context.Context) (*persistConn, error) {
+	if err := checkDaemonSocketDir(t.socket); err != nil {
+		return nil, err
+	}
 	d := net.Dialer{Timeout: dialTimeout}
 	conn, err := d.DialContext(ctx, "unix", t.socket)
 	if err != nil {
 		return nil, &dialError{err: err}
+	}
+	if err := verifyDaemon(conn, t.socket); err != nil {
+		_ = conn.Close()
+		return nil, err
 	}
 	return &persistConn{conn: conn, br: bufio.NewReaderSize(conn, 16<<10), bw: bufio.NewWriterSize(conn, 4<<10)}, nil
 }
