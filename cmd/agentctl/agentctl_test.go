@@ -25,6 +25,7 @@ type fakeAgent struct {
 	status     ipcproto.Status
 	subs       []chan ipcproto.Event
 	authURL    string
+	regErr     error // Register fails with it, when set
 	onRegister func()
 	subscribed chan struct{} // gets a value per Subscribe, when not nil
 }
@@ -45,6 +46,9 @@ func (f *fakeAgent) Explain(context.Context, string, string) (json.RawMessage, e
 	return json.RawMessage(`{"dst":"wiki.acme.internal:80","user":"alice@example.com","session_age":"1h0m0s","action":"allow","stages":[{"filter":"l4","flow":"net.dst.ip=10.0.0.10","action":"allow","policy_name":"Company Wiki Network policy","trace":[{"name":"Company Wiki Network policy","outcome":"allowed"}]}]}`), nil
 }
 func (f *fakeAgent) Register(context.Context, ipc.Caller, ipcproto.RegisterRequest) (ipcproto.AuthURL, error) {
+	if f.regErr != nil {
+		return ipcproto.AuthURL{}, f.regErr
+	}
 	if f.onRegister != nil {
 		go f.onRegister()
 	}

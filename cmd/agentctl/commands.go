@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ztagent/ztagent/internal/termsafe"
 	"github.com/ztagent/ztagent/pkg/ipc/ipcproto"
 )
 
@@ -33,35 +34,36 @@ func ago(t, now time.Time) string {
 func (a *app) printStatus(st ipcproto.Status) {
 	now := time.Now()
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-	state := string(st.State)
+	// Every field is agentd's; termsafe.Line keeps each on its line.
+	state := termsafe.Line(string(st.State))
 	if st.Message != "" {
-		state += " — " + st.Message
+		state += " — " + termsafe.Line(st.Message)
 	}
 	fmt.Fprintf(tw, "State:\t%s\n", state)
 	if r := st.Registration; r != nil {
-		fmt.Fprintf(tw, "User:\t%s (team %s, IdP %s)\n", r.User, r.Team, r.IdP)
-		fmt.Fprintf(tw, "Device:\t%s, registered %s\n", r.DeviceID, r.RegisteredAt.Local().Format(time.RFC1123))
+		fmt.Fprintf(tw, "User:\t%s (team %s, IdP %s)\n", termsafe.Line(r.User), termsafe.Line(r.Team), termsafe.Line(r.IdP))
+		fmt.Fprintf(tw, "Device:\t%s, registered %s\n", termsafe.Line(r.DeviceID), r.RegisteredAt.Local().Format(time.RFC1123))
 	}
 	if t := st.Tunnel; t != nil {
-		where := t.Mode
+		where := termsafe.Line(t.Mode)
 		if t.ProxyAddr != "" {
-			where += " on " + t.ProxyAddr
+			where += " on " + termsafe.Line(t.ProxyAddr)
 		}
 		if t.Interface != "" {
-			where += " on " + t.Interface
+			where += " on " + termsafe.Line(t.Interface)
 		}
 		up := "down"
 		if t.Up {
 			up = "up since " + t.Since.Local().Format(time.Kitchen)
 		}
-		fmt.Fprintf(tw, "Tunnel:\t%s, %s, edge %s, address %s, last handshake %s\n", where, up, t.Endpoint,
-			strings.Join(t.Addresses, ","), ago(t.LastHandshake, now))
+		fmt.Fprintf(tw, "Tunnel:\t%s, %s, edge %s, address %s, last handshake %s\n", where, up, termsafe.Line(t.Endpoint),
+			termsafe.Line(strings.Join(t.Addresses, ",")), ago(t.LastHandshake, now))
 	}
 	if s := st.Session; s != nil {
 		fmt.Fprintf(tw, "Session:\tsigned in %s (edge clock)\n", ago(s.AuthTime, s.ServerTime))
 	}
 	if st.ReauthURL != "" {
-		fmt.Fprintf(tw, "Re-authenticate:\t%s\n", st.ReauthURL)
+		fmt.Fprintf(tw, "Re-authenticate:\t%s\n", termsafe.Line(st.ReauthURL))
 	}
 	_ = tw.Flush()
 }
@@ -150,12 +152,12 @@ func (a *app) sessionCmd() *cobra.Command {
 					} else {
 						exp += " (in " + p.ExpiresAt.Sub(s.ServerTime).Round(time.Second).String() + ")"
 					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", p.Name, p.Filter, p.Duration, exp)
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", termsafe.Line(p.Name), termsafe.Line(p.Filter), termsafe.Line(p.Duration), exp)
 				}
 				_ = tw.Flush()
 			}
 			if ac := s.Access; ac != nil {
-				fmt.Fprintf(a.stdout, "Access applications accept this device until %s (%s after sign-in).\n", ac.ExpiresAt.Local().Format(time.RFC1123), ac.Duration)
+				fmt.Fprintf(a.stdout, "Access applications accept this device until %s (%s after sign-in).\n", ac.ExpiresAt.Local().Format(time.RFC1123), termsafe.Line(ac.Duration))
 			}
 			return nil
 		},
@@ -215,22 +217,25 @@ func (a *app) printExplanation(raw json.RawMessage) error {
 		_, err := a.stdout.Write(append(raw, '\n'))
 		return err
 	}
-	fmt.Fprintf(a.stdout, "%s as %s, signed in %s ago\n", ex.Dst, ex.User, ex.SessionAge)
+	// The trace is the edge's, passed through agentd: every field is
+	// outside text.
+	l := termsafe.Line
+	fmt.Fprintf(a.stdout, "%s as %s, signed in %s ago\n", l(ex.Dst), l(ex.User), l(ex.SessionAge))
 	for _, st := range ex.Stages {
-		fmt.Fprintf(a.stdout, "%s  %s\n", strings.ToUpper(st.Filter), st.Flow)
+		fmt.Fprintf(a.stdout, "%s  %s\n", l(strings.ToUpper(st.Filter)), l(st.Flow))
 		if st.Note != "" {
-			fmt.Fprintf(a.stdout, "  (%s)\n", st.Note)
+			fmt.Fprintf(a.stdout, "  (%s)\n", l(st.Note))
 		}
 		for _, s := range st.Trace {
-			line := "  " + s.Name + ": " + s.Outcome
+			line := "  " + l(s.Name) + ": " + l(s.Outcome)
 			if s.Session != "" {
-				line += " (" + s.Session + ")"
+				line += " (" + l(s.Session) + ")"
 			}
 			fmt.Fprintln(a.stdout, line)
 		}
-		fmt.Fprintf(a.stdout, "  → %s%s\n", st.Action, decidedBy(st.PolicyName, st.Reason))
+		fmt.Fprintf(a.stdout, "  → %s%s\n", l(st.Action), decidedBy(st.PolicyName, st.Reason))
 	}
-	fmt.Fprintf(a.stdout, "Decision: %s%s\n", ex.Action, decidedBy(ex.PolicyName, ex.Reason))
+	fmt.Fprintf(a.stdout, "Decision: %s%s\n", l(ex.Action), decidedBy(ex.PolicyName, ex.Reason))
 	return nil
 }
 
@@ -240,7 +245,7 @@ func decidedBy(policy, reason string) string {
 		s += fmt.Sprintf(" by %q", policy)
 	}
 	if reason != "" {
-		s += ": " + reason
+		s += ": " + termsafe.Line(reason)
 	}
 	return s
 }
@@ -261,13 +266,13 @@ func (a *app) settingsCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				fmt.Fprintln(a.stdout, v)
+				fmt.Fprintln(a.stdout, termsafe.Line(v))
 				return nil
 			}
 			if a.json {
 				return a.printJSON(s)
 			}
-			fmt.Fprintf(a.stdout, "mode        %s\nproxy-addr  %s\n", s.Mode, s.ProxyAddr)
+			a.printSettings(s)
 			return nil
 		},
 	})
@@ -295,11 +300,15 @@ func (a *app) settingsCmd() *cobra.Command {
 			if a.json {
 				return a.printJSON(s)
 			}
-			fmt.Fprintf(a.stdout, "mode        %s\nproxy-addr  %s\n", s.Mode, s.ProxyAddr)
+			a.printSettings(s)
 			return nil
 		},
 	})
 	return cmd
+}
+
+func (a *app) printSettings(s ipcproto.Settings) {
+	fmt.Fprintf(a.stdout, "mode        %s\nproxy-addr  %s\n", termsafe.Line(s.Mode), termsafe.Line(s.ProxyAddr))
 }
 
 func settingValue(s ipcproto.Settings, key string) (string, error) {
@@ -321,7 +330,7 @@ func (a *app) versionCmd() *cobra.Command {
 			daemon := "not reachable"
 			if _, err := a.ipc().Status(cmd.Context()); err == nil {
 				v := a.ipc().Versions()
-				daemon = v.Daemon + " (IPC " + v.API + ")"
+				daemon = termsafe.Line(v.Daemon) + " (IPC " + termsafe.Line(v.API) + ")"
 			}
 			if a.json {
 				return a.printJSON(map[string]string{"agentctl": version, "ipc": ipcproto.Version, "agentd": daemon})

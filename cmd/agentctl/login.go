@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ztagent/ztagent/internal/termsafe"
 	"github.com/ztagent/ztagent/pkg/ipc/ipcproto"
 	"github.com/ztagent/ztagent/pkg/session"
 	"github.com/ztagent/ztagent/platform/browser"
@@ -95,11 +96,11 @@ func (a *app) login(ctx context.Context, f loginFlags, what string, start func(c
 			return err
 		}
 	} else {
-		fmt.Fprintf(a.stdout, "Open this URL in a browser to sign in:\n%s\n", au.AuthURL)
+		fmt.Fprintf(a.stdout, "Open this URL in a browser to sign in:\n%s\n", termsafe.Line(au.AuthURL))
 	}
 	if !f.noBrowser {
 		if err := a.open(ctx, au.AuthURL); err != nil {
-			fmt.Fprintf(a.stderr, "agentctl: could not open a browser (%v); open the URL above yourself\n", err)
+			fmt.Fprintf(a.stderr, "agentctl: could not open a browser (%s); open the URL above yourself\n", termsafe.Line(err.Error()))
 		}
 	}
 	if f.wait <= 0 {
@@ -144,7 +145,7 @@ func (a *app) waitFor(ctx context.Context, events eventSource, wait time.Duratio
 		<-ctx.Done()
 		_ = events.Close() // unblocks Next
 	}()
-	live := isTerminal(a.stderr) && !a.json
+	live := isTerminal(a.rawStderr) && !a.json
 	start := time.Now()
 	var st ipcproto.Status
 	for {
@@ -193,7 +194,9 @@ func (a *app) waitFor(ctx context.Context, events eventSource, wait time.Duratio
 			}
 		}
 		if live {
-			fmt.Fprintf(a.stderr, "\r\033[Kwaiting for the login to complete… %s, %s", st.State, time.Since(start).Round(time.Second))
+			// rawStderr: the escape sequence is agentctl's own; the state
+			// is agentd's and escaped.
+			fmt.Fprintf(a.rawStderr, "\r\033[Kwaiting for the login to complete… %s, %s", termsafe.Line(string(st.State)), time.Since(start).Round(time.Second))
 		}
 		if st.State == ipcproto.StateRevoked || st.State == ipcproto.StateKeyringUnavailable ||
 			(st.State == ipcproto.StateDisconnected && st.Registration != nil) {
@@ -207,7 +210,7 @@ func (a *app) waitFor(ctx context.Context, events eventSource, wait time.Duratio
 				fmt.Fprintln(a.stderr)
 			}
 			if !a.json {
-				fmt.Fprintf(a.stdout, "Done: %s.\n", st.State)
+				fmt.Fprintf(a.stdout, "Done: %s.\n", termsafe.Line(string(st.State)))
 			}
 			return nil
 		}

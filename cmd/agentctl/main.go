@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ztagent/ztagent/internal/paths"
+	"github.com/ztagent/ztagent/internal/termsafe"
 	"github.com/ztagent/ztagent/pkg/ipc"
 )
 
@@ -33,12 +34,20 @@ const (
 var version = "dev"
 
 // app is what every command shares: the flags and the output.
+//
+// stdout and stderr escape control characters in whatever is written to
+// them (termsafe), since much of it comes from agentd and, through it, from
+// the edge, an IdP or a browser's callback; fields a line shows are also
+// passed through termsafe.Line, so that they cannot start lines of their
+// own. Only agentctl's own live status line writes to the terminal as is,
+// through rawStderr.
 type app struct {
-	socket string
-	json   bool
-	stdout io.Writer
-	stderr io.Writer
-	client *ipc.Client
+	socket    string
+	json      bool
+	stdout    io.Writer
+	stderr    io.Writer
+	rawStderr io.Writer
+	client    *ipc.Client
 	// open opens a URL the daemon returned; openOwnURL unless a test
 	// records instead.
 	open func(ctx context.Context, rawURL string) error
@@ -49,7 +58,7 @@ func (a *app) ipc() *ipc.Client {
 		a.client = ipc.NewClient(a.socket)
 		a.client.OnVersionMismatch(func(v ipc.Versions) {
 			fmt.Fprintf(a.stderr, "agentctl: warning: agentd speaks IPC version %s (daemon %s), this agentctl speaks %s; upgrade the older one\n",
-				v.API, v.Daemon, "1")
+				termsafe.Line(v.API), termsafe.Line(v.Daemon), "1")
 		})
 	}
 	return a.client
@@ -71,6 +80,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 }
 
 func runApp(ctx context.Context, a *app, args []string) int {
+	a.rawStderr = a.stderr
+	a.stdout, a.stderr = termsafe.NewWriter(a.stdout), termsafe.NewWriter(a.stderr)
 	stdout, stderr := a.stdout, a.stderr
 	root := &cobra.Command{
 		Use:   "agentctl",
@@ -116,7 +127,8 @@ func exitCode(err error, ran bool, stderr io.Writer) int {
 	if errors.Is(err, errReported) {
 		return exitFailure
 	}
-	fmt.Fprintf(stderr, "agentctl: %v\n", err)
+	// Errors carry agentd's messages and hints: one line each.
+	fmt.Fprintf(stderr, "agentctl: %s\n", termsafe.Line(err.Error()))
 	switch {
 	case errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.EPERM):
 		fmt.Fprintln(stderr, "You may not open agentd's socket: run the command as the user who runs agentd, or with sudo.")

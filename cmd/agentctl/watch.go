@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ztagent/ztagent/internal/termsafe"
 	"github.com/ztagent/ztagent/pkg/ipc/ipcproto"
 )
 
@@ -56,7 +57,7 @@ func (a *app) watch(ctx context.Context, open bool) error {
 				return err
 			}
 		} else {
-			fmt.Fprintf(a.stdout, "%s  %s\n", ev.Time.Local().Format(time.TimeOnly), describe(ev))
+			fmt.Fprintf(a.stdout, "%s  %s\n", ev.Time.Local().Format(time.TimeOnly), termsafe.Line(describe(ev)))
 		}
 		if !open || ev.Type != ipcproto.EventBrowseToURL {
 			continue
@@ -68,12 +69,13 @@ func (a *app) watch(ctx context.Context, open bool) error {
 			continue
 		}
 		if err := a.open(ctx, b.URL); err != nil {
-			fmt.Fprintf(a.stderr, "agentctl: could not open %s: %v\n", b.URL, err)
+			fmt.Fprintf(a.stderr, "agentctl: could not open %s: %s\n", termsafe.Line(b.URL), termsafe.Line(err.Error()))
 		}
 	}
 }
 
-// describe renders an event for people.
+// describe renders an event for people; the caller escapes it, as every
+// field is agentd's.
 func describe(ev ipcproto.Event) string {
 	switch ev.Type {
 	case ipcproto.EventSnapshot:
