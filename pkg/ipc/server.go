@@ -31,13 +31,15 @@ const (
 	DefaultWriteTimeout          = 60 * time.Second
 	DefaultIdleTimeout           = 15 * time.Second
 	DefaultEventWriteTimeout     = 5 * time.Second
-	DefaultHeartbeatInterval     = 10 * time.Second
+	DefaultHeartbeatInterval     = 5 * time.Second
 )
 
 // eventSendBuffer is the socket send buffer of an event stream. Small, so
-// that a subscriber that stops reading fills it within a few heartbeats and
-// is then dropped by the write deadline; the kernel doubles it, and a
-// reading subscriber takes lines larger than it in pieces.
+// that a subscriber that stops reading fills it with about a dozen
+// heartbeats (measured on Linux: the kernel doubles it to 8 KiB and counts
+// each line's overhead), about a minute at the default interval, and is
+// then dropped by the write deadline; a reading subscriber takes lines
+// larger than it in pieces.
 const eventSendBuffer = 4 << 10
 
 // maxRefusing bounds the connections being answered too_many_clients at
