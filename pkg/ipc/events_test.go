@@ -264,11 +264,12 @@ func TestTooManyConnections(t *testing.T) {
 }
 
 // The request deadlines bound ordinary requests, not the stream: a stream
-// outlives ReadTimeout and WriteTimeout and still delivers.
+// outlives ReadHeaderTimeout, ReadTimeout, WriteTimeout and IdleTimeout and
+// still delivers.
 func TestEventStreamOutlivesRequestDeadlines(t *testing.T) {
 	const deadline = 50 * time.Millisecond
 	ts := startServer(t, func(o *ServerOptions, _ *fakeBackend) {
-		o.ReadTimeout, o.WriteTimeout = deadline, deadline
+		o.ReadHeaderTimeout, o.ReadTimeout, o.WriteTimeout, o.IdleTimeout = deadline, deadline, deadline, deadline
 	}, nil)
 	s, err := ts.client.Events(ctxT(t))
 	if err != nil {
