@@ -16,7 +16,6 @@ import (
 
 	"github.com/ztagent/ztagent/internal/secret"
 	"github.com/ztagent/ztagent/pkg/edge/admin"
-	"github.com/ztagent/ztagent/pkg/session"
 )
 
 // adminFlags locate a running edged's admin API and its token.
@@ -141,12 +140,14 @@ func newClockCmd() *cobra.Command {
 	})
 	cmd.AddCommand(&cobra.Command{
 		Use:   "advance DURATION",
-		Short: "Move the simulated time forward, e.g. 'edged clock advance 2h'",
+		Short: "Move the simulated time forward, e.g. 'edged clock advance 2h' (at most 100 years in total)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			d, err := session.ParseDuration(args[0])
+			// Checked here too, so that a mistyped value is a usage error
+			// that never reaches the edge; the edge checks the total.
+			d, err := admin.ParseAdvance(args[0])
 			if err != nil {
-				return err
+				return usageError{err}
 			}
 			c, err := f.client()
 			if err != nil {

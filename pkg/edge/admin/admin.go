@@ -8,6 +8,8 @@ import (
 	"crypto/subtle"
 	"net/http"
 	"strconv"
+	"sync"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -17,7 +19,6 @@ import (
 	"github.com/ztagent/ztagent/pkg/edge/controlapi"
 	"github.com/ztagent/ztagent/pkg/edge/internal/httpapi"
 	"github.com/ztagent/ztagent/pkg/edge/registry"
-	"github.com/ztagent/ztagent/pkg/session"
 )
 
 // Options configures New. Registry, Token, Clock, Peers and Reload are
@@ -33,6 +34,15 @@ type Options struct {
 	// Reload loads the configuration again. On errors it keeps the old
 	// one and returns the result with Errors set.
 	Reload func(ctx context.Context) control.ReloadResult
+	// SaveOffset, when set, stores the clock's new offset before the
+	// clock moves. When it fails the clock stays where it was and the
+	// caller gets a 500 with its message (which should name the file), so
+	// that a full disk cannot make an advance look saved when a restart
+	// would undo it.
+	SaveOffset func(offset time.Duration) error
+	// MaxOffset bounds how far the clock may be advanced in total;
+	// DefaultMaxOffset when zero.
+	MaxOffset time.Duration
 	// OnClockAdvanced, when set, runs after each advance (the Gateway may
 	// want to re-check expiry warnings).
 	OnClockAdvanced func()
@@ -44,12 +54,17 @@ type Server struct {
 	opts Options
 	log  *zap.Logger
 	mux  *http.ServeMux
+
+	clockMu sync.Mutex // one advance at a time: check, save and move as one step
 }
 
 // New returns the admin API handler.
 func New(opts Options) *Server {
 	if opts.Logger == nil {
 		opts.Logger = zap.NewNop()
+	}
+	if opts.MaxOffset <= 0 {
+		opts.MaxOffset = DefaultMaxOffset
 	}
 	s := &Server{opts: opts, log: opts.Logger, mux: http.NewServeMux()}
 	s.mux.HandleFunc("GET /admin/v1/devices", s.listDevices)
@@ -109,41 +124,6 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.Info("device revoked", zap.String("device", d.ID), zap.String("user", d.UserEmail))
 	httpapi.WriteJSON(w, http.StatusOK, controlapi.DeviceJSON(d, s.opts.Clock.Now()))
-}
-
-func (s *Server) clockState() control.ClockState {
-	return control.ClockState{Now: s.opts.Clock.Now(), Offset: s.opts.Clock.Offset().String()}
-}
-
-func (s *Server) getClock(w http.ResponseWriter, _ *http.Request) {
-	httpapi.WriteJSON(w, http.StatusOK, s.clockState())
-}
-
-func (s *Server) advanceClock(w http.ResponseWriter, r *http.Request) {
-	var req control.ClockRequest
-	if err := httpapi.DecodeJSON(w, r, &req); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	d, err := session.ParseDuration(req.Advance)
-	if err != nil {
-		s.fail(w, r, httpapi.Errorf(http.StatusBadRequest, control.CodeBadRequest,
-			`send {"advance":"2h"}: a positive Go duration`, "advance %q: %v", req.Advance, err))
-		return
-	}
-	if err := s.opts.Clock.Advance(d); err != nil {
-		s.fail(w, r, httpapi.Errorf(http.StatusBadRequest, control.CodeBadRequest, "", "%v", err))
-		return
-	}
-	st := s.clockState()
-	if _, err := s.opts.Registry.Audit(r.Context(), "clock_advanced", "admin", "", map[string]any{"advance": d.String(), "now": st.Now, "offset": st.Offset}); err != nil {
-		s.log.Error("writing the audit log", zap.Error(err))
-	}
-	s.log.Info("simulated time advanced", zap.Duration("by", d), zap.Time("now", st.Now))
-	if s.opts.OnClockAdvanced != nil {
-		s.opts.OnClockAdvanced()
-	}
-	httpapi.WriteJSON(w, http.StatusOK, st)
 }
 
 func (s *Server) reload(w http.ResponseWriter, r *http.Request) {

@@ -12,11 +12,13 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/google/renameio/v2"
 	"go.uber.org/zap"
 
 	"github.com/ztagent/ztagent/internal/clock"
@@ -48,6 +50,10 @@ type Options struct {
 	// BcryptCost of the IdP's password hashes; the default when zero
 	// (tests pass bcrypt.MinCost).
 	BcryptCost int
+
+	// writeFile replaces the atomic writer of the clock offset, so that
+	// tests can make the disk fail.
+	writeFile func(path string, data []byte, perm os.FileMode) error
 }
 
 // Simulator is a running edge. Close stops it.
@@ -70,6 +76,7 @@ type Simulator struct {
 	fileListen tfconfig.Listeners // as configured, before free ports were picked
 	reloadMu   sync.Mutex         // one reload at a time
 	clockSave  sync.Mutex         // one save of the clock offset at a time
+	writeFile  func(path string, data []byte, perm os.FileMode) error
 
 	// baseCtx is every request's parent; Close cancels it first, so that
 	// event streams end and Shutdown does not wait for them.
@@ -98,7 +105,12 @@ func Start(ctx context.Context, opts Options) (_ *Simulator, err error) {
 	if err := prepareStateDir(opts.StateDir); err != nil {
 		return nil, err
 	}
-	s := &Simulator{opts: opts, log: opts.Logger, clock: clock.NewOffset(opts.Clock)}
+	s := &Simulator{opts: opts, log: opts.Logger, clock: clock.NewOffset(opts.Clock), writeFile: opts.writeFile}
+	if s.writeFile == nil {
+		s.writeFile = func(path string, data []byte, perm os.FileMode) error {
+			return renameio.WriteFile(path, data, perm)
+		}
+	}
 	s.baseCtx, s.cancelBase = context.WithCancel(context.Background())
 	defer func() {
 		if err != nil {
@@ -192,12 +204,12 @@ func Start(ctx context.Context, opts Options) (_ *Simulator, err error) {
 		Clock:    s.clock,
 		Peers:    s.peers,
 		Reload:   s.Reload,
-		OnClockAdvanced: func() {
+		// Saved before the clock moves: an advance a full disk cannot
+		// keep is refused rather than undone by the next restart.
+		SaveOffset: func(d time.Duration) error {
 			s.clockSave.Lock()
 			defer s.clockSave.Unlock()
-			if err := saveClockOffset(opts.StateDir, s.clock.Offset()); err != nil {
-				s.log.Error("saving the simulated time; a restart will move it back", zap.Error(err))
-			}
+			return saveClockOffset(s.writeFile, opts.StateDir, d)
 		},
 		Logger: s.log.Named("admin"),
 	}))

@@ -136,6 +136,13 @@ func loadClockOffset(stateDir string) (time.Duration, error) {
 	return d, nil
 }
 
-func saveClockOffset(stateDir string, d time.Duration) error {
-	return renameio.WriteFile(filepath.Join(stateDir, clockFile), []byte(d.String()+"\n"), 0o600)
+// saveClockOffset stores d with write (atomic: the old offset or the new
+// one survives a crash). Its error names the file, for the admin API's
+// answer.
+func saveClockOffset(write func(string, []byte, os.FileMode) error, stateDir string, d time.Duration) error {
+	path := filepath.Join(stateDir, clockFile)
+	if err := write(path, []byte(d.String()+"\n"), 0o600); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
 }
