@@ -13,6 +13,8 @@ import (
 
 	"go.uber.org/zap"
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/ztagent/ztagent/pkg/edge/internal/limits"
 )
 
 // authRequest is a validated authorization request.
@@ -226,6 +228,8 @@ func (p *Provider) serveLogin(w http.ResponseWriter, r *http.Request) {
 		browser = c.Value
 	}
 	now := p.clock.Now()
+	client, _ := limits.ClientKey(r.RemoteAddr)
+	account := accountKey(email)
 	p.mu.Lock()
 	pd := p.pending[id]
 	if pd != nil && !now.Before(pd.expires) {
@@ -234,12 +238,29 @@ func (p *Provider) serveLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	ok := pd != nil && browser != "" && subtle.ConstantTimeCompare([]byte(browser), []byte(pd.browser)) == 1
 	var u *user
+	var locked time.Duration
 	if ok {
 		u = p.users[strings.ToLower(email)]
+		locked = p.throttle.lockedLocked(account, client, now)
 	}
 	p.mu.Unlock()
 	if !ok {
 		p.errorPage(w, http.StatusBadRequest, "This sign-in form has expired, was already used, or was opened in another browser. Go back to the application and sign in again.")
+		return
+	}
+	ev := AuditEvent{Type: "login_failed", Time: now, ClientID: pd.req.clientID, Prompt: pd.req.prompt, Client: client}
+	if u != nil {
+		ev.User = u.email
+	}
+	// A locked-out account is refused before its password is checked, so
+	// that guesses during the lockout learn nothing, the right password
+	// included; the form stays usable for after the wait.
+	if locked > 0 {
+		ev.Result, ev.LockedUntil = "locked_out", now.Add(locked)
+		p.emit(ev)
+		p.log.Info("idp: login refused during a lockout", zap.String("client_id", pd.req.clientID), zap.String("user", ev.User),
+			zap.String("client", client), zap.Duration("wait", locked))
+		p.loginPage(w, http.StatusTooManyRequests, id, email, lockedMessage(locked))
 		return
 	}
 
@@ -255,18 +276,29 @@ func (p *Provider) serveLogin(w http.ResponseWriter, r *http.Request) {
 		if tooMany {
 			delete(p.pending, id)
 		}
+		lock, recorded := p.throttle.failLocked(account, client, now)
 		p.mu.Unlock()
-		ev := AuditEvent{Type: "login_failed", Time: now, ClientID: pd.req.clientID, Prompt: pd.req.prompt, Result: "invalid_credentials"}
-		if u != nil {
-			ev.User = u.email
-		}
+		ev.Result = "invalid_credentials"
 		p.emit(ev)
 		p.log.Info("idp: login refused", zap.String("client_id", pd.req.clientID), zap.String("user", ev.User))
-		if tooMany {
+		switch {
+		case lock > 0:
+			p.emit(AuditEvent{Type: "login_locked", Time: now, ClientID: pd.req.clientID, Prompt: pd.req.prompt, User: ev.User,
+				Client: client, Result: "locked_out", LockedUntil: now.Add(lock)})
+			p.log.Warn("idp: account locked out after wrong passwords", zap.String("user", ev.User), zap.String("client", client),
+				zap.Duration("for", lock))
+			if !tooMany {
+				p.loginPage(w, http.StatusTooManyRequests, id, email, lockedMessage(lock))
+				return
+			}
+			p.errorPage(w, http.StatusTooManyRequests, lockedMessage(lock)+" Then go back to the application and start again.")
+		case !recorded:
+			p.errorPage(w, http.StatusServiceUnavailable, "The identity provider is refusing sign-ins after too many wrong passwords from many places. Wait "+limits.Wait(lockoutMax)+" and try again.")
+		case tooMany:
 			p.errorPage(w, http.StatusTooManyRequests, "Too many wrong passwords for this sign-in. Go back to the application and start again.")
-			return
+		default:
+			p.loginPage(w, http.StatusOK, id, email, "The email or password is not correct. Try again.")
 		}
-		p.loginPage(w, http.StatusOK, id, email, "The email or password is not correct. Try again.")
 		return
 	}
 
@@ -278,6 +310,7 @@ func (p *Provider) serveLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	delete(p.pending, id)
+	p.throttle.succeedLocked(account, client)
 	key := strings.ToLower(u.email)
 	// A new session ID at every login, so that an ID planted before the login
 	// (session fixation) is worth nothing after it.
@@ -300,6 +333,13 @@ func (p *Provider) serveLogin(w http.ResponseWriter, r *http.Request) {
 	p.emit(AuditEvent{Type: "login", Time: now, ClientID: pd.req.clientID, Prompt: pd.req.prompt, User: u.email, AuthTime: now, Result: "code"})
 	p.log.Info("idp: login", zap.String("client_id", pd.req.clientID), zap.String("user", u.email), zap.Time("auth_time", now))
 	p.redirectCode(w, r, pd.req, code)
+}
+
+// lockedMessage tells the person at the form how long to wait. It says
+// the same for an account that does not exist.
+func lockedMessage(wait time.Duration) string {
+	return "Too many wrong passwords for this account from your computer. Wait " + limits.Wait(wait) +
+		" and try again; if you forgot your password, ask your administrator."
 }
 
 // currentSession returns the browser's live session whose user still

@@ -90,7 +90,10 @@ type Client struct {
 // AuditEvent is one record for the edge's audit log.
 type AuditEvent struct {
 	// Type is "authorize" (every authorize request), "login" (credentials
-	// accepted) or "login_failed" (credentials refused).
+	// accepted), "login_failed" (credentials refused, Result
+	// "invalid_credentials", or not checked during a lockout, Result
+	// "locked_out") or "login_locked" (a wrong password started a
+	// lockout of the account from that client until LockedUntil).
 	Type string
 	// Time is the provider's clock when the event happened.
 	Time time.Time
@@ -107,8 +110,13 @@ type AuditEvent struct {
 	// session's for a reused session, the new one for a login.
 	AuthTime time.Time
 	// Result is what the request led to: "code", "form", "login_required",
-	// "interaction_required", or an OAuth error code.
+	// "interaction_required", "locked_out", or an OAuth error code.
 	Result string
+	// Client is the address the request came from (an IPv6 client's /64),
+	// for login failures and lockouts.
+	Client string
+	// LockedUntil is when a lockout ends, for login_locked and locked_out.
+	LockedUntil time.Time
 }
 
 // Options configures New.
@@ -162,6 +170,7 @@ type Provider struct {
 	pending  map[string]*pending
 	codes    map[string]*grant
 	sessions map[string]*session
+	throttle throttleState
 	closed   bool
 }
 
@@ -195,6 +204,7 @@ func New(opts Options) (*Provider, error) {
 		clock: opts.Clock, log: opts.Logger, audit: opts.Audit,
 		clients: make(map[string]*client), cost: opts.BcryptCost, sessTTL: opts.SessionLifetime,
 		pending: make(map[string]*pending), codes: make(map[string]*grant), sessions: make(map[string]*session),
+		throttle: throttleState{m: make(map[throttleKey]*failures)},
 	}
 	if p.clock == nil {
 		p.clock = clock.Real()

@@ -31,7 +31,7 @@ func TestAuditEventsCarryPromptAndReuse(t *testing.T) {
 		{Type: "login", Time: epoch, ClientID: accessID, User: "alice@acme.example", AuthTime: epoch, Result: "code"},
 		{Type: "authorize", Time: epoch.Add(time.Minute), ClientID: accessID, SessionReused: true, User: "alice@acme.example", AuthTime: epoch, Result: "code"},
 		{Type: "authorize", Time: epoch.Add(time.Minute), ClientID: accessID, Prompt: "login", Result: "form"},
-		{Type: "login_failed", Time: epoch.Add(time.Minute), ClientID: accessID, Prompt: "login", User: "alice@acme.example", Result: "invalid_credentials"},
+		{Type: "login_failed", Time: epoch.Add(time.Minute), ClientID: accessID, Prompt: "login", User: "alice@acme.example", Result: "invalid_credentials", Client: "127.0.0.1"},
 		{Type: "authorize", Time: epoch.Add(time.Minute), ClientID: accessID, Prompt: "none", Result: "login_required"},
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {

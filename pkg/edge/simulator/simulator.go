@@ -294,6 +294,12 @@ func (s *Simulator) auditIdP(ev idp.AuditEvent) {
 	if !ev.AuthTime.IsZero() {
 		detail["auth_time"] = ev.AuthTime
 	}
+	if ev.Client != "" {
+		detail["client"] = ev.Client
+	}
+	if !ev.LockedUntil.IsZero() {
+		detail["locked_until"] = ev.LockedUntil
+	}
 	if _, err := s.reg.Audit(context.Background(), "idp_"+ev.Type, ev.User, "", detail); err != nil {
 		s.log.Error("writing the audit log", zap.Error(err))
 	}
