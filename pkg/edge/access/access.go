@@ -65,9 +65,12 @@ const (
 	defaultHTTPTimeout = 10 * time.Second
 )
 
-// Limits that keep a misbehaving browser from exhausting memory.
+// Limits that keep a misbehaving browser from exhausting memory. The
+// pending logins have their own (pending.go); confirmations and codes exist
+// only after a successful IdP login, so a full table of them refuses,
+// saying how long until a place frees up.
 const (
-	maxPending  = 10000
+	maxConsents = 10000
 	maxCodes    = 10000
 	maxParamLen = 2048
 )
@@ -171,6 +174,12 @@ type Options struct {
 	// AppSigningKey signs application tokens (ES256, P-256); generated when
 	// nil.
 	AppSigningKey *ecdsa.PrivateKey
+	// MaxPendingLogins bounds the sign-ins waiting for the IdP;
+	// DefaultMaxPendingLogins when zero. MaxPendingLoginsPerClient bounds
+	// those of one remote client; DefaultMaxPendingLoginsPerClient when
+	// zero.
+	MaxPendingLogins          int
+	MaxPendingLoginsPerClient int
 }
 
 // TeamDomain is the team domain's HTTP service. Its methods are safe for
@@ -195,7 +204,7 @@ type TeamDomain struct {
 	rp         *relyingParty // nil until discovered for idp
 	gen        int           // bumped by SetIdP, so a slow discovery for an old IdP is not kept
 	appDomains map[string]bool
-	pending    map[string]*pendingLogin // by our state parameter
+	pending    *pendingTable            // by our state parameter
 	codes      map[[32]byte]*enrollment // by SHA-256 of the code
 	consents   map[string]*consent      // enrollments waiting for confirmation
 }
@@ -229,7 +238,7 @@ func New(opts Options) (*TeamDomain, error) {
 		team: opts.TeamName, public: pub, origin: pub.Scheme + "://" + pub.Host, secure: pub.Scheme == "https",
 		client: opts.HTTPClient, clock: opts.Clock, log: opts.Logger, onLogin: opts.OnLogin, audit: opts.Audit,
 		idp: opts.IdP.clone(), appDomains: domains,
-		pending: make(map[string]*pendingLogin), codes: make(map[[32]byte]*enrollment), consents: make(map[string]*consent),
+		pending: newPendingTable(opts.MaxPendingLogins, opts.MaxPendingLoginsPerClient), codes: make(map[[32]byte]*enrollment), consents: make(map[string]*consent),
 	}
 	if t.client == nil {
 		t.client = &http.Client{Timeout: defaultHTTPTimeout}

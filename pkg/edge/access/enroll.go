@@ -6,7 +6,6 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"fmt"
-	"github.com/ztagent/ztagent/internal/secret"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -15,6 +14,9 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/ztagent/ztagent/internal/secret"
+	"github.com/ztagent/ztagent/pkg/edge/internal/limits"
 )
 
 // enrollment is what an enrollment code stands for.
@@ -141,20 +143,22 @@ func (t *TeamDomain) finishEnrollment(w http.ResponseWriter, r *http.Request, pl
 	// this person.
 	id := randomID()
 	t.mu.Lock()
-	if len(t.consents) >= maxPending {
+	if len(t.consents) >= maxConsents {
 		for k, c := range t.consents {
 			if !now.Before(c.expires) {
 				delete(t.consents, k)
 			}
 		}
 	}
-	full := len(t.consents) >= maxPending
-	if !full {
+	var wait time.Duration
+	if len(t.consents) >= maxConsents {
+		wait = oldestExpiry(t.consents, func(c *consent) time.Time { return c.expires }).Sub(now)
+	} else {
 		t.consents[id] = &consent{pl: pl, login: login, expires: now.Add(LoginLifetime)}
 	}
 	t.mu.Unlock()
-	if full {
-		t.errorPage(w, http.StatusServiceUnavailable, "Too many enrollments", "Too many enrollments are waiting to be completed. Wait a few minutes and run the registration again.")
+	if wait > 0 {
+		t.errorPage(w, http.StatusServiceUnavailable, "Too many enrollments", "Too many enrollments are waiting to be confirmed. Wait "+limits.Wait(wait)+" and run the registration again.")
 		return
 	}
 	t.render(w, http.StatusOK, pageData{
@@ -227,13 +231,15 @@ func (t *TeamDomain) handOverCode(w http.ResponseWriter, r *http.Request, pl *pe
 			}
 		}
 	}
-	full := len(t.codes) >= maxCodes
-	if !full {
+	var wait time.Duration
+	if len(t.codes) >= maxCodes {
+		wait = oldestExpiry(t.codes, func(e *enrollment) time.Time { return e.expires }).Sub(now)
+	} else {
 		t.codes[key] = &enrollment{login: login, challenge: pl.agentChallenge, expires: now.Add(EnrollmentCodeLifetime)}
 	}
 	t.mu.Unlock()
-	if full {
-		t.errorPage(w, http.StatusServiceUnavailable, "Too many enrollments", "Too many enrollments are waiting to be completed. Wait a few minutes and run the registration again.")
+	if wait > 0 {
+		t.errorPage(w, http.StatusServiceUnavailable, "Too many enrollments", "Too many enrollment codes are waiting to be redeemed. Wait "+limits.Wait(wait)+" and run the registration again.")
 		return
 	}
 	target := *pl.agentRedirect

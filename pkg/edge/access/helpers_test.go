@@ -126,6 +126,8 @@ type envOptions struct {
 	explicitEndpoints bool
 	// startIdPLater leaves the IdP answering 503 until startIdP.
 	startIdPLater bool
+	// maxPending and maxPendingPerClient set the pending-login bounds.
+	maxPending, maxPendingPerClient int
 }
 
 // withoutDiscovery hides the IdP's discovery document, as a provider that
@@ -189,7 +191,9 @@ func newEnv(t *testing.T, o envOptions) *env {
 			}
 			return nil
 		},
-		Audit: func(ev AuditEvent) { e.mu.Lock(); e.audit = append(e.audit, ev); e.mu.Unlock() },
+		Audit:                     func(ev AuditEvent) { e.mu.Lock(); e.audit = append(e.audit, ev); e.mu.Unlock() },
+		MaxPendingLogins:          o.maxPending,
+		MaxPendingLoginsPerClient: o.maxPendingPerClient,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -1,6 +1,7 @@
 package access
 
 import (
+	"container/list"
 	"crypto/subtle"
 	"errors"
 	"net/http"
@@ -10,6 +11,8 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	"go.uber.org/zap"
 	"golang.org/x/oauth2"
+
+	"github.com/ztagent/ztagent/pkg/edge/internal/limits"
 )
 
 // pendingLogin is a sign-in sent to the IdP, waiting for its callback. The
@@ -33,6 +36,14 @@ type pendingLogin struct {
 	// next is where to go after success: a same-origin path for
 	// refresh-identity, a URL on the application for an Access login.
 	next string
+
+	// Its place in the pending table: the state it is stored under, the
+	// client (limits.ClientKey) that started it, and its element in that
+	// client's queue.
+	state    string
+	client   string
+	loopback bool
+	elem     *list.Element
 }
 
 // startLogin sends the browser to the IdP for pl. It fills in the IdP side
@@ -51,11 +62,8 @@ func (t *TeamDomain) startLogin(w http.ResponseWriter, r *http.Request, pl *pend
 	pl.nonce, pl.verifier = randomID(), oauth2.GenerateVerifier()
 	pl.expires = now.Add(LoginLifetime)
 	pl.browser = t.browserID(w, r)
-	state, ok := t.putPending(pl, now)
-	if !ok {
-		t.errorPage(w, http.StatusServiceUnavailable, "Too many sign-ins", "Too many sign-ins are in progress. Wait a minute and try again.")
-		return
-	}
+	pl.client, pl.loopback = limits.ClientKey(r.RemoteAddr)
+	state := t.putPending(pl, now)
 	opts := []oauth2.AuthCodeOption{oauth2.S256ChallengeOption(pl.verifier), oidc.Nonce(pl.nonce)}
 	if pl.prompt != "" {
 		opts = append(opts, oauth2.SetAuthURLParam("prompt", pl.prompt))
@@ -78,22 +86,17 @@ func (t *TeamDomain) browserID(w http.ResponseWriter, r *http.Request) string {
 	return id
 }
 
-func (t *TeamDomain) putPending(pl *pendingLogin, now time.Time) (string, bool) {
+// putPending stores pl and returns its state. A full table never refuses
+// a sign-in: see pendingTable.
+func (t *TeamDomain) putPending(pl *pendingLogin, now time.Time) string {
 	t.mu.Lock()
-	defer t.mu.Unlock()
-	if len(t.pending) >= maxPending {
-		for k, p := range t.pending {
-			if !now.Before(p.expires) {
-				delete(t.pending, k)
-			}
-		}
-		if len(t.pending) >= maxPending {
-			return "", false
-		}
+	state, displaced := t.pending.put(pl, now)
+	t.mu.Unlock()
+	if displaced > 0 {
+		// Debug: a flood would otherwise write a line per request.
+		t.log.Debug("access: a new sign-in displaced the oldest pending one", zap.String("client", pl.client), zap.Int("displaced", displaced))
 	}
-	state := randomID()
-	t.pending[state] = pl
-	return state, true
+	return state
 }
 
 // takePending removes and returns the login for state: a state is good for
@@ -101,9 +104,7 @@ func (t *TeamDomain) putPending(pl *pendingLogin, now time.Time) (string, bool) 
 func (t *TeamDomain) takePending(state string) *pendingLogin {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	pl := t.pending[state]
-	delete(t.pending, state)
-	return pl
+	return t.pending.take(state)
 }
 
 // serveCallback is where the IdP sends the browser back.
