@@ -135,6 +135,7 @@ func runEdge(ctx context.Context, stdout, stderr io.Writer, f runFlags) error {
 		AdminTokenFile: f.adminTokenFile,
 		Listen:         listen,
 		Logger:         log,
+		HTTP:           httpLimits(log),
 	})
 	var cfgErr *simulator.ConfigError
 	if errors.As(err, &cfgErr) {
@@ -181,4 +182,33 @@ Ctrl-C stops it; SIGHUP or 'edged reload' loads the configuration again.
 			}
 		}
 	}
+}
+
+// fdReserve is the file descriptors kept out of the HTTP listeners' share:
+// the database, WireGuard's sockets, the log, the demo upstreams.
+const fdReserve = 128
+
+// httpLimits raises the open-file limit and sizes the listeners' bound to
+// fit in it, so that connections run out at the bound, with the edge
+// still answering, and not at the limit, where every listener fails
+// (issue 12 item 14).
+func httpLimits(log *zap.Logger) simulator.HTTPLimits {
+	lim := simulator.DefaultHTTPLimits()
+	n, err := raiseFileLimit()
+	if err != nil {
+		log.Warn("could not raise the open-file limit to the hard limit", zap.Uint64("limit", n), zap.Error(err))
+	}
+	lim.MaxConns = connsPerListener(n, lim.MaxConns)
+	log.Debug("HTTP listener bounds", zap.Uint64("open_file_limit", n), zap.Int("max_conns_per_listener", lim.MaxConns))
+	return lim
+}
+
+// connsPerListener returns def, lowered so that three HTTP listeners and
+// fdReserve fit in an open-file limit of n (0: unknown), but at least a
+// few connections each even under a tiny limit.
+func connsPerListener(n uint64, def int) int {
+	if n == 0 {
+		return def
+	}
+	return int(min(int64(def), max(8, (int64(min(n, 1<<20))-fdReserve)/3)))
 }

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/ztagent/ztagent/pkg/control"
 	"github.com/ztagent/ztagent/pkg/edge/internal/httpapi"
 	"github.com/ztagent/ztagent/pkg/edge/registry"
@@ -36,10 +38,16 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	sub := s.opts.Registry.Subscribe(d.ID)
 	defer sub.Close()
 
+	// The server's ReadTimeout bounds a request that is slow to arrive;
+	// this one has arrived and is meant to stay open, so lift it, or the
+	// stream would end when it passes.
+	rc := http.NewResponseController(w)
+	if err := rc.SetReadDeadline(time.Time{}); err != nil {
+		s.log.Debug("controlapi: cannot lift the read deadline of an event stream", zap.Error(err))
+	}
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
-	rc := http.NewResponseController(w)
 	enc := json.NewEncoder(w)
 	write := func(ev registry.Event) error {
 		if err := rc.SetWriteDeadline(time.Now().Add(s.opts.WriteTimeout)); err != nil {

@@ -26,6 +26,7 @@ import (
 	"github.com/ztagent/ztagent/pkg/edge/admin"
 	"github.com/ztagent/ztagent/pkg/edge/controlapi"
 	"github.com/ztagent/ztagent/pkg/edge/idp"
+	"github.com/ztagent/ztagent/pkg/edge/internal/limits"
 	"github.com/ztagent/ztagent/pkg/edge/registry"
 	"github.com/ztagent/ztagent/pkg/edge/wg"
 	"github.com/ztagent/ztagent/pkg/tfconfig"
@@ -51,9 +52,56 @@ type Options struct {
 	// (tests pass bcrypt.MinCost).
 	BcryptCost int
 
+	// HTTP bounds the API, team domain and IdP listeners; zero fields
+	// take the defaults of DefaultHTTPLimits.
+	HTTP HTTPLimits
+
 	// writeFile replaces the atomic writer of the clock offset, so that
 	// tests can make the disk fail.
 	writeFile func(path string, data []byte, perm os.FileMode) error
+}
+
+// HTTPLimits bound each of the edge's HTTP listeners, so that slow or
+// idle clients cannot take every file descriptor (issue 12 item 14).
+type HTTPLimits struct {
+	// MaxConns is how many connections one listener holds at once; see
+	// limits.Listener for what happens at the bound.
+	MaxConns int
+	// ReadHeaderTimeout bounds reading a request's headers, ReadTimeout
+	// the whole request with its body (event streams lift it once
+	// authenticated), IdleTimeout a kept-alive connection between
+	// requests.
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	IdleTimeout       time.Duration
+}
+
+// DefaultHTTPLimits returns the limits edged runs with: room for far more
+// agents (one event stream each) and browsers than a simulated
+// organization has, and timeouts that a person on a slow network never
+// meets (request bodies are at most 64 KiB). Three listeners at MaxConns
+// need more than the common soft limit of 1024 file descriptors: edged
+// raises it to the hard limit at start and lowers MaxConns to fit what it
+// got.
+func DefaultHTTPLimits() HTTPLimits {
+	return HTTPLimits{MaxConns: 1000, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
+}
+
+func (l HTTPLimits) withDefaults() HTTPLimits {
+	d := DefaultHTTPLimits()
+	if l.MaxConns > 0 {
+		d.MaxConns = l.MaxConns
+	}
+	if l.ReadHeaderTimeout > 0 {
+		d.ReadHeaderTimeout = l.ReadHeaderTimeout
+	}
+	if l.ReadTimeout > 0 {
+		d.ReadTimeout = l.ReadTimeout
+	}
+	if l.IdleTimeout > 0 {
+		d.IdleTimeout = l.IdleTimeout
+	}
+	return d
 }
 
 // Simulator is a running edge. Close stops it.
@@ -85,6 +133,7 @@ type Simulator struct {
 
 	apiAddr, teamAddr, idpAddr netip.AddrPort
 	servers                    []*http.Server
+	listeners                  []*limits.Listener // the servers', for tests to count connections
 	serving                    sync.WaitGroup
 
 	closeOnce sync.Once
@@ -232,13 +281,19 @@ func addrPortOf(l net.Listener) netip.AddrPort {
 	return l.Addr().(*net.TCPAddr).AddrPort()
 }
 
-// serve runs an HTTP server on l until Close. No WriteTimeout: the event
-// stream is long-lived and sets its own per-write deadlines.
+// serve runs an HTTP server on l until Close, bounded by Options.HTTP.
+// No WriteTimeout: the event stream is long-lived and sets its own
+// per-write deadlines.
 func (s *Simulator) serve(l net.Listener, h http.Handler) {
+	lim := s.opts.HTTP.withDefaults()
+	ll := limits.NewListener(l, lim.MaxConns)
+	s.listeners = append(s.listeners, ll)
 	srv := &http.Server{
 		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		ReadHeaderTimeout: lim.ReadHeaderTimeout,
+		ReadTimeout:       lim.ReadTimeout,
+		IdleTimeout:       lim.IdleTimeout,
+		ConnState:         ll.ConnState,
 		MaxHeaderBytes:    64 << 10,
 		BaseContext:       func(net.Listener) context.Context { return s.baseCtx },
 		ErrorLog:          zap.NewStdLog(s.log.Named("http")),
@@ -247,7 +302,7 @@ func (s *Simulator) serve(l net.Listener, h http.Handler) {
 	s.serving.Add(1)
 	go func() {
 		defer s.serving.Done()
-		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := srv.Serve(ll); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("HTTP server stopped", zap.Stringer("addr", l.Addr()), zap.Error(err))
 		}
 	}()
