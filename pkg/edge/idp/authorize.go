@@ -2,7 +2,6 @@ package idp
 
 import (
 	"crypto/subtle"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -384,9 +383,26 @@ func (p *Provider) browserID(w http.ResponseWriter, r *http.Request) string {
 	return id
 }
 
+// newPending stores a login form. Anyone can open one without signing
+// in, so a full table never refuses: the oldest form makes room, and a
+// flood of forms pushes out its own before anyone's who opened theirs
+// after it began (the team domain's pending sign-ins work the same way).
 func (p *Provider) newPending(req authRequest, browser string, now time.Time) (string, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if len(p.pending) >= maxPending {
+		sweepLocked(p.pending, now)
+	}
+	if len(p.pending) >= maxPending {
+		var oldest string
+		var first time.Time
+		for k, x := range p.pending {
+			if oldest == "" || x.expires.Before(first) {
+				oldest, first = k, x.expires
+			}
+		}
+		delete(p.pending, oldest)
+	}
 	return putLocked(p.pending, maxPending, &pending{req: req, browser: browser, expires: now.Add(PendingLifetime)}, now)
 }
 
@@ -403,24 +419,35 @@ func (x *pending) expiry() time.Time { return x.expires }
 func (x *session) expiry() time.Time { return x.expires }
 func (x *grant) expiry() time.Time   { return x.expires }
 
-var errFull = errors.New("the identity provider has too many sign-ins in progress; wait a minute and try again")
-
 // putLocked stores v under a new random ID. When the table is full it first
-// drops expired entries; if it is still full it refuses.
+// drops expired entries; if it is still full it refuses, saying how long
+// until the oldest entry expires. Only tables whose entries need a
+// successful sign-in refuse; see newPending.
 func putLocked[T expirer](m map[string]T, limit int, v T, now time.Time) (string, error) {
 	if len(m) >= limit {
-		for k, x := range m {
-			if !now.Before(x.expiry()) {
-				delete(m, k)
-			}
-		}
+		sweepLocked(m, now)
 		if len(m) >= limit {
-			return "", errFull
+			var first time.Time
+			for _, x := range m {
+				if e := x.expiry(); first.IsZero() || e.Before(first) {
+					first = e
+				}
+			}
+			return "", fmt.Errorf("the identity provider has too many sign-ins in progress; wait %s and try again", limits.Wait(first.Sub(now)))
 		}
 	}
 	id := randomID()
 	m[id] = v
 	return id, nil
+}
+
+// sweepLocked drops m's expired entries.
+func sweepLocked[T expirer](m map[string]T, now time.Time) {
+	for k, x := range m {
+		if !now.Before(x.expiry()) {
+			delete(m, k)
+		}
+	}
 }
 
 func (p *Provider) redirectCode(w http.ResponseWriter, r *http.Request, req authRequest, code string) {

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -141,4 +142,28 @@ func TestSprayingManyAccountsLocksTheClient(t *testing.T) {
 	codeFrom(t, other.login(formID(t, other.authorize(authParams())), "bob@acme.example", bobPassword), accessCB, "st-123")
 	e.clk.Advance(lockoutBase)
 	codeFrom(t, b.login(formID(t, b.authorize(authParams())), "bob@acme.example", bobPassword), accessCB, "st-123")
+}
+
+// TestFloodOfLoginFormsDoesNotRefuseSignIn: like the team domain's pending
+// sign-ins (issue 12 item 9), the IdP's login forms can be opened by
+// anyone; a flood that fills the table makes room with its own oldest
+// forms instead of refusing everyone with "wait a minute".
+func TestFloodOfLoginFormsDoesNotRefuseSignIn(t *testing.T) {
+	e := newEnv(t)
+	u := e.srv.URL + PathAuthorize + "?" + authParams().Encode()
+	for i := range maxPending + 1 {
+		w := httptest.NewRecorder()
+		e.p.Handler().ServeHTTP(w, httptest.NewRequest(http.MethodGet, u, nil))
+		if w.Code != http.StatusOK {
+			t.Fatalf("form %d: %d %q", i+1, w.Code, w.Body.String())
+		}
+	}
+	b := e.browser()
+	codeFrom(t, b.login(formID(t, b.authorize(authParams())), "alice@acme.example", alicePassword), accessCB, "st-123")
+	e.p.mu.Lock()
+	n := len(e.p.pending)
+	e.p.mu.Unlock()
+	if n > maxPending {
+		t.Fatalf("%d login forms, over the bound %d", n, maxPending)
+	}
 }
