@@ -79,12 +79,14 @@ type HTTPLimits struct {
 // DefaultHTTPLimits returns the limits edged runs with: room for far more
 // agents (one event stream each) and browsers than a simulated
 // organization has, and timeouts that a person on a slow network never
-// meets (request bodies are at most 64 KiB). Three listeners at MaxConns
+// meets. ReadTimeout is also how long a fresh request waits at worst while
+// slow bodies hold every slot, so it is short: 10 s still reads the
+// largest body (64 KiB) at 64 kbit/s. Three listeners at MaxConns
 // need more than the common soft limit of 1024 file descriptors: edged
 // raises it to the hard limit at start and lowers MaxConns to fit what it
 // got.
 func DefaultHTTPLimits() HTTPLimits {
-	return HTTPLimits{MaxConns: 1000, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
+	return HTTPLimits{MaxConns: 1000, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 }
 
 func (l HTTPLimits) withDefaults() HTTPLimits {
