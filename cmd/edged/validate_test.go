@@ -10,6 +10,9 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/ztagent/ztagent/pkg/tfconfig"
+	"github.com/ztagent/ztagent/pkg/tfconfig/tfconfigtest"
 )
 
 // buildEdged builds the real binary, so that the test sees exit codes and
@@ -118,6 +121,26 @@ func TestValidateBinary(t *testing.T) {
 		}
 	})
 
+	// The real binary returns, with exit 1 and a file:line error, on a
+	// simulator file that is a named pipe (it hung), a password bcrypt
+	// cannot hash (edged run refused it with no file or line) and a
+	// nesting bomb (a fatal stack overflow).
+	t.Run("hostile", func(t *testing.T) {
+		for _, c := range tfconfigtest.Cases() {
+			if c.Name != "sim-fifo" && c.Name != "sim-long-password" && c.Name != "tf-list" || !tfconfigtest.Supported(c) {
+				continue
+			}
+			tfDir, simPath := exampleCopy(t)
+			if err := tfconfigtest.Write(tfDir, simPath, c); err != nil {
+				t.Fatal(err)
+			}
+			stdout, stderr, code := runEdged(t, bin, "validate", "--terraform", tfDir, "--sim", simPath)
+			if code != 1 || stdout != "" || !strings.Contains(stderr, tfconfigtest.Path(tfDir, simPath, c)+":") || !strings.Contains(stderr, c.Want) {
+				t.Errorf("%s: exit %d, stdout %q, stderr:\n%s\nwant exit 1 and an error saying %q", c.Name, code, stdout, stderr, c.Want)
+			}
+		}
+	})
+
 	t.Run("usage", func(t *testing.T) {
 		tests := []struct {
 			args []string
@@ -181,6 +204,64 @@ func TestValidateLinksOnlyLoadedConfigs(t *testing.T) {
 			}
 			if len(lines) != 1 || !strings.HasPrefix(lines[0], filepath.Join(dir, tt.want)) || !strings.Contains(lines[0], "Unclosed configuration block") {
 				t.Errorf("stderr:\n%s\nwant one error or warning, the syntax error in %s", stderr.String(), tt.want)
+			}
+		})
+	}
+}
+
+// exampleCopy copies examples/acme into a temporary directory and returns
+// the Terraform directory and the simulator file.
+func exampleCopy(t *testing.T) (tfDir, simPath string) {
+	t.Helper()
+	dir := t.TempDir()
+	tfDir, simPath = filepath.Join(dir, "tf"), filepath.Join(dir, "sim.hcl")
+	if err := os.Mkdir(tfDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for src, dst := range map[string]string{"main.tf": filepath.Join(tfDir, "main.tf"), "simulator.hcl": simPath} {
+		b, err := os.ReadFile(filepath.Join("../../examples/acme", src))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(dst, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return tfDir, simPath
+}
+
+// TestValidateHostileFiles: validate reports each hostile file of
+// tfconfigtest (nesting and evaluation bombs, special, oversized and
+// binary files, an over-long password) as errors at a line of that file,
+// at most a screenful of them, and returns.
+func TestValidateHostileFiles(t *testing.T) {
+	for _, c := range tfconfigtest.Cases() {
+		t.Run(c.Name, func(t *testing.T) {
+			if !tfconfigtest.Supported(c) {
+				t.Skip("needs unix")
+			}
+			tfDir, simPath := exampleCopy(t)
+			if err := tfconfigtest.Write(tfDir, simPath, c); err != nil {
+				t.Fatal(err)
+			}
+			var stdout, stderr strings.Builder
+			if err := validate(&stdout, &stderr, tfDir, simPath); !errors.Is(err, errInvalid) {
+				t.Fatalf("validate = %v, want errInvalid\n%s", err, stderr.String())
+			}
+			lines := strings.Split(strings.TrimSuffix(stderr.String(), "\n"), "\n")
+			if len(lines) > 2*(tfconfig.MaxDiagnostics+2) {
+				t.Errorf("%d lines of diagnostics", len(lines))
+			}
+			want := tfconfigtest.Path(tfDir, simPath, c) + ":"
+			found := false
+			for _, line := range lines {
+				if !diagLine.MatchString(line) {
+					t.Errorf("not in file:line:col: message form: %q", line)
+				}
+				found = found || strings.HasPrefix(line, want) && strings.Contains(line, c.Want)
+			}
+			if !found {
+				t.Errorf("no line starts %q and says %q:\n%s", want, c.Want, stderr.String())
 			}
 		})
 	}

@@ -42,6 +42,11 @@ var (
 	hostnameRE = regexp.MustCompile(`^([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 )
 
+// MaxPasswordBytes is the longest password of a built-in IdP user:
+// bcrypt, which hashes them, takes at most 72 bytes. validate checks it so
+// that edged run does not refuse to start over it without a file and line.
+const MaxPasswordBytes = 72
+
 // loadSim parses and validates a simulator file held in memory.
 func loadSim(src []byte, filename string) (sim *Sim, ds Diagnostics) {
 	l := &loader{parser: hclparse.NewParser(), static: true}
@@ -195,8 +200,11 @@ func (l *loader) simUser(b *hcl.Block) *User {
 	}
 	if a := c.Attributes["password"]; a != nil {
 		if p, ok := l.attrField(a, "password").str(); ok {
-			if p == "" {
+			switch {
+			case p == "":
 				l.d.errorf(a.Expr.Range(), "the password of user %s is empty; set one", email)
+			case len(p) > MaxPasswordBytes:
+				l.d.errorf(a.Expr.Range(), "the password of user %s is %d bytes long; the built-in IdP hashes passwords with bcrypt, which takes at most %d bytes: choose a shorter one", email, len(p), MaxPasswordBytes)
 			}
 			u.Password = secret.New(p)
 		}

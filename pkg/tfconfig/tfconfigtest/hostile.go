@@ -74,6 +74,7 @@ func Cases() []Case {
 		{Name: "file-binary", File: "binary.tf", Src: binary(1 << 20), Want: "NUL byte"},
 		{Name: "file-latin1", File: "latin1.tf", Src: []byte("locals {\n  a = \"caf\xe9\"\n}\n"), Want: "not UTF-8"},
 		{Name: "file-many-errors", File: "broken.tf", Src: manyErrors(2000), Want: "more problems in this file"},
+		{Name: "sim-long-password", File: SimFile, Src: []byte("team = \"acme\"\n\nidp {\n  user \"alice@example.com\" {\n    password = \"" + repeat("p", 73) + "\"\n  }\n}\n"), Want: "at most 72 bytes"},
 		{Name: "sim-fifo", File: SimFile, Special: "fifo", Want: "named pipe (FIFO), not a regular file"},
 		{Name: "sim-urandom", File: SimFile, Special: "urandom", Want: "device, not a regular file"},
 	}
