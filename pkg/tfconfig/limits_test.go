@@ -217,3 +217,18 @@ func TestDiagnosticsCapped(t *testing.T) {
 		t.Errorf("the one error was not kept:\n%s", diags)
 	}
 }
+
+// panicFS panics on every call, standing in for a bug in the loader or a
+// library it calls.
+type panicFS struct{}
+
+func (panicFS) Open(string) (fs.File, error) { panic("boom") }
+
+// TestLoadRecoversPanic: a panic while loading becomes one error, and a
+// Config is still returned, so that neither validate nor a reload dies.
+func TestLoadRecoversPanic(t *testing.T) {
+	cfg, diags := load(panicFS{}, "t")
+	if cfg == nil || len(diags) != 1 || !diags.HasErrors() || !strings.Contains(diags[0].Message, "internal error while loading the configuration (boom)") {
+		t.Errorf("cfg %v, diagnostics:\n%s", cfg, diags)
+	}
+}

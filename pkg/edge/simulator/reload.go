@@ -3,6 +3,7 @@ package simulator
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"go.uber.org/zap"
 
@@ -15,12 +16,26 @@ import (
 // network and the device profile. A configuration with errors changes
 // nothing and the result lists every error (REL7). Listeners, the IdP's
 // client credentials and the address pool need a restart; a change to them
-// is reported as a warning.
-func (s *Simulator) Reload(ctx context.Context) control.ReloadResult {
+// is reported as a warning. A panic while reloading is refused like a
+// configuration error: a reload must never kill edged (REL7).
+func (s *Simulator) Reload(ctx context.Context) (res control.ReloadResult) {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
+	// Loading and preparing change nothing, so a panic there leaves the
+	// old configuration whole; applied marks the point after which that
+	// is no longer certain.
+	applied := false
+	defer func() {
+		if r := recover(); r != nil {
+			msg := "internal error while reloading the configuration (%v); the old configuration stays in force: please report this, with the configuration, to the ztagent developers"
+			if applied {
+				msg = "internal error while applying the reloaded configuration (%v); part of it may be in force: restart edged, and please report this to the ztagent developers"
+			}
+			res = s.reloadFailed(ctx, fmt.Errorf(msg, r))
+		}
+	}()
 	old := s.cfg.Load()
-	next, err := loadConfig(s.opts.TerraformDir, s.opts.SimFile, s.opts.Listen)
+	next, err := reloadConfig(s.opts.TerraformDir, s.opts.SimFile, s.opts.Listen)
 	if err != nil {
 		return s.reloadFailed(ctx, err)
 	}
@@ -63,6 +78,7 @@ func (s *Simulator) Reload(ctx context.Context) control.ReloadResult {
 	}
 	// The two steps that can still fail go first, the second undoing the
 	// first on failure; the rest cannot fail.
+	applied = true
 	if err := s.wg.SetNetwork(network); err != nil {
 		return s.reloadFailed(ctx, err)
 	}
@@ -85,6 +101,9 @@ func (s *Simulator) Reload(ctx context.Context) control.ReloadResult {
 	s.log.Info("configuration reloaded", zap.Int("warnings", len(warnings)))
 	return control.ReloadResult{Reloaded: true, Warnings: warnings}
 }
+
+// reloadConfig is loadConfig; tests replace it to make a reload panic.
+var reloadConfig = loadConfig
 
 func (s *Simulator) reloadFailed(ctx context.Context, err error) control.ReloadResult {
 	res := control.ReloadResult{}
