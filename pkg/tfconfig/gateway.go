@@ -56,6 +56,12 @@ func (l *loader) decodeGatewayPolicy(res Resource, o *object) {
 
 	action, af := o.required("action", `"allow"`)
 	m.actionOK = af != nil && action != ""
+	if af != nil && action == "" && af.value().IsWhollyKnown() {
+		// Found by FuzzLoadTerraform: an empty action was accepted, the
+		// policy's expressions were then never checked, and the rule
+		// engine refused what the loader had accepted.
+		af.errorf("action is empty or null; use one of %s", strings.Join(gatewayActions, ", "))
+	}
 	if m.actionOK && !slices.Contains(gatewayActions, action) {
 		af.errorf("action %q is not a Gateway action%s; use one of %s", action, suggest(action, gatewayActions), strings.Join(gatewayActions, ", "))
 		m.actionOK = false
