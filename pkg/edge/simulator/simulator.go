@@ -48,7 +48,7 @@ type Options struct {
 	Clock clock.Clock
 	// Logger; zap.NewNop() when nil.
 	Logger *zap.Logger
-	// BcryptCost of the IdP's password hashes; the default when zero
+	// BcryptCost of the IdP's password hashes; idp.DefaultBcryptCost when zero
 	// (tests pass bcrypt.MinCost).
 	BcryptCost int
 
