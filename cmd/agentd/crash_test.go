@@ -127,6 +127,42 @@ func TestSIGKILLLeavesConsistentState(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
+	// Kill points fall in [0, window): twice the time a registration took
+	// to be stored in a first run that is not killed, and grown whenever a
+	// run is seen to finish later, so that on a busy machine as on an idle
+	// one some runs are cut short and others reach the end.
+	var window time.Duration
+	randomKill := func(cmd *exec.Cmd) {
+		time.Sleep(rand.N(window)) // a random kill point, not synchronisation
+		kill(cmd)
+	}
+	{
+		cmd := start()
+		c := ipc.NewClient(sock)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		began := time.Now()
+		au, err := c.Register(ctx, ipcproto.RegisterRequest{})
+		if err != nil {
+			t.Fatalf("calibration register: %v", err)
+		}
+		if _, err := b.Visit(ctx, au.AuthURL, scriptbrowser.VisitOptions{Login: alice}); err != nil {
+			t.Fatalf("calibration sign-in: %v", err)
+		}
+		for st := status(); st.Registration == nil; st = status() {
+			if ctx.Err() != nil {
+				t.Fatalf("calibration: never registered: %s", st.Message)
+			}
+			time.Sleep(5 * time.Millisecond) // polling the daemon's state
+		}
+		window = 2 * time.Since(began)
+		t.Logf("a registration took %v; kill points within %v", window/2, window)
+		if _, err := c.Leave(ctx); err != nil {
+			t.Fatalf("calibration leave: %v", err)
+		}
+		cancel()
+		c.Close()
+		kill(cmd)
+	}
 	registered := 0
 	for i := range crashRuns() {
 		cmd := start()
@@ -143,8 +179,7 @@ func TestSIGKILLLeavesConsistentState(t *testing.T) {
 					defer close(done)
 					_, _ = b.Visit(ctx, au.AuthURL, scriptbrowser.VisitOptions{Login: alice})
 				}()
-				time.Sleep(time.Duration(rand.IntN(40)) * time.Millisecond) // a random kill point, not synchronisation
-				kill(cmd)
+				randomKill(cmd)
 				<-done
 			} else {
 				kill(cmd)
@@ -157,8 +192,7 @@ func TestSIGKILLLeavesConsistentState(t *testing.T) {
 				defer close(done)
 				_, _ = b.Visit(ctx, sim.TeamDomainURL()+"/cdn-cgi/access/refresh-identity", scriptbrowser.VisitOptions{Login: alice})
 			}()
-			time.Sleep(time.Duration(rand.IntN(40)) * time.Millisecond) // a random kill point, not synchronisation
-			kill(cmd)
+			randomKill(cmd)
 			<-done
 		}
 		cancel()
