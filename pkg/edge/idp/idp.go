@@ -298,8 +298,8 @@ func hashUsers(in []User, cost int, prev map[string]*user) (map[string]*user, er
 		case u.Password.IsZero():
 			errs[i] = fmt.Errorf("idp: user %q has no password; set one", u.Email)
 			continue
-		case len(u.Password.Reveal()) > 72:
-			errs[i] = fmt.Errorf("idp: user %q: the password is longer than 72 bytes, which bcrypt cannot hash; choose a shorter one", u.Email)
+		case len(u.Password.Reveal()) > maxPasswordBytes:
+			errs[i] = fmt.Errorf("idp: user %q: the password is longer than %d bytes, which bcrypt cannot hash; choose a shorter one", u.Email, maxPasswordBytes)
 			continue
 		}
 		nu := &user{email: strings.TrimSpace(u.Email), name: u.Name, groups: append([]string(nil), u.Groups...), pwTag: passwordTag(u.Password)}
@@ -312,6 +312,10 @@ func hashUsers(in []User, cost int, prev map[string]*user) (map[string]*user, er
 			todo = append(todo, i)
 		}
 		out[key] = nu
+	}
+	if err := errors.Join(errs...); err != nil {
+		// The users are refused as a whole: hashing the valid ones is waste.
+		return nil, err
 	}
 	jobs := make(chan int)
 	var wg sync.WaitGroup
@@ -337,6 +341,10 @@ func hashUsers(in []User, cost int, prev map[string]*user) (map[string]*user, er
 	wg.Wait()
 	return out, errors.Join(errs...)
 }
+
+// maxPasswordBytes is bcrypt's limit; tfconfig.MaxPasswordBytes says the
+// same at configuration load, so that validate finds it with a line.
+const maxPasswordBytes = 72
 
 // tagKey keys the password tags of this process. It never leaves memory,
 // where the hashes and, in the simulator's configuration, the passwords
