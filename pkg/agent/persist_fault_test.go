@@ -4,13 +4,13 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
 
+	"github.com/ztagent/ztagent/internal/testenv/fulldisk"
 	"github.com/ztagent/ztagent/pkg/ipc"
 	"github.com/ztagent/ztagent/pkg/ipc/ipcproto"
 )
@@ -57,40 +57,14 @@ func TestChangesThatCannotBeSavedReportIt(t *testing.T) {
 // Issue 12.12 on a real full filesystem: a 64 KiB tmpfs holds the state
 // directory, a filler takes the rest, and disconnect says it was not saved.
 func TestDisconnectOnAFullTmpfsReportsIt(t *testing.T) {
-	if os.Getuid() != 0 {
-		t.Skip("mounting a tmpfs needs root (CI runs as root)")
-	}
-	mnt := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=64k,mode=0700", "tmpfs", mnt).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount a tmpfs here: %v %s", err, out)
-	}
-	t.Cleanup(func() { _ = exec.Command("umount", "-l", mnt).Run() })
+	mnt := fulldisk.Mount(t, "64k")
 	e := newEnv(t, func(o *Options) { o.StateDir = filepath.Join(mnt, "state") })
 	e.enroll(1000)
-	fill(t, filepath.Join(mnt, "filler"))
+	fulldisk.Fill(t, filepath.Join(mnt, "filler"))
 	err := e.a.Disconnect(ctxT(t))
 	var ie *ipc.Error
 	if !errors.As(err, &ie) || ie.Detail.Code != codeStateNotSaved {
 		t.Fatalf("Disconnect on a full tmpfs: %v", err)
-	}
-}
-
-// fill writes to path until the filesystem is full.
-func fill(t *testing.T, path string) {
-	t.Helper()
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	buf := make([]byte, 4096)
-	for {
-		if _, err := f.Write(buf); err != nil {
-			if errors.Is(err, syscall.ENOSPC) {
-				return
-			}
-			t.Fatal(err)
-		}
 	}
 }
 

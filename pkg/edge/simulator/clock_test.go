@@ -3,7 +3,6 @@ package simulator
 import (
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/google/renameio/v2"
 
+	"github.com/ztagent/ztagent/internal/testenv/fulldisk"
 	"github.com/ztagent/ztagent/pkg/edge/admin"
 )
 
@@ -92,18 +92,7 @@ func TestClockOverflowKeepsEdgeStartable(t *testing.T) {
 // full file system: a small tmpfs, filled up. It needs root and mount, and
 // skips without them.
 func TestClockAdvanceOnRealFullDisk(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("mounting a tmpfs needs root")
-	}
-	mnt := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=8m,mode=0700", "tmpfs", mnt).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount a tmpfs: %v %s", err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", mnt).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v %s", mnt, err, out)
-		}
-	})
+	mnt := fulldisk.Mount(t, "8m")
 	tc := newTestConfig(t)
 	opts := tc.options(filepath.Join(mnt, "state"))
 	s1, err := Start(ctxT(t), opts)
@@ -120,7 +109,7 @@ func TestClockAdvanceOnRealFullDisk(t *testing.T) {
 		t.Fatal(err)
 	}
 	filler := filepath.Join(mnt, "filler")
-	fill(t, filler)
+	fulldisk.Fill(t, filler)
 	_, err = adminClient(s1).AdvanceClock(ctxT(t), 2*time.Hour)
 	if err == nil || !strings.Contains(err.Error(), filepath.Join(opts.StateDir, clockFile)) || !strings.Contains(err.Error(), "not advanced") {
 		t.Fatalf("advance on a full disk: %v; want a refusal naming %s", err, clockFile)
@@ -138,24 +127,5 @@ func TestClockAdvanceOnRealFullDisk(t *testing.T) {
 	s2 := startSim(t, opts)
 	if got := s2.Clock().Offset(); got != time.Hour {
 		t.Fatalf("offset after restart: %v, want the saved 1h", got)
-	}
-}
-
-// fill writes path until the file system is full.
-func fill(t *testing.T, path string) {
-	t.Helper()
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	buf := make([]byte, 64<<10)
-	for {
-		if _, err := f.Write(buf); err != nil {
-			if !errors.Is(err, syscall.ENOSPC) {
-				t.Fatalf("filling the disk: %v", err)
-			}
-			return
-		}
 	}
 }

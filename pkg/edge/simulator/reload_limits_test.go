@@ -65,7 +65,7 @@ func TestReloadPanicKeepsConfig(t *testing.T) {
 	if s.cfg.Load() != before {
 		t.Error("the configuration changed")
 	}
-	reloadConfig = loadConfig
+	reloadConfig = loadConfig // the rest of the test reloads for real; Cleanup covers a failure above
 	if res := s.Reload(context.Background()); !res.Reloaded {
 		t.Errorf("reload after the panic: %+v", res)
 	}
