@@ -30,6 +30,9 @@ type Listener struct {
 	freed   chan struct{}    // signalled (without blocking) when a connection closes
 	closed  chan struct{}
 	once    sync.Once
+
+	// testHookWaiting is called when Accept starts waiting for room.
+	testHookWaiting func()
 }
 
 // NewListener returns l bounded to max connections at once.
@@ -56,6 +59,9 @@ func (l *Listener) Accept() (net.Conn, error) {
 		case evict != nil:
 			_ = evict.Close()
 			continue
+		}
+		if h := l.testHookWaiting; h != nil {
+			h()
 		}
 		select {
 		case <-l.freed:

@@ -97,7 +97,9 @@ func TestListenerCloseEndsAWaitingAccept(t *testing.T) {
 		t.Fatal(err)
 	}
 	l := NewListener(inner, 1)
-	first := dial(t, l, "")
+	waiting := make(chan struct{}, 1)
+	l.testHookWaiting = func() { waiting <- struct{}{} }
+	dial(t, l, "")
 	c, err := l.Accept()
 	if err != nil {
 		t.Fatal(err)
@@ -109,6 +111,12 @@ func TestListenerCloseEndsAWaitingAccept(t *testing.T) {
 		_, err := l.Accept()
 		accepted <- err
 	}()
+	// Close while Accept waits for room, not before it got there.
+	select {
+	case <-waiting:
+	case err := <-accepted:
+		t.Fatalf("Accept returned (%v) without waiting for room", err)
+	}
 	_ = l.Close()
 	if err := <-accepted; !errors.Is(err, net.ErrClosed) {
 		t.Fatalf("Accept after Close: %v", err)
@@ -118,5 +126,4 @@ func TestListenerCloseEndsAWaitingAccept(t *testing.T) {
 	if n := l.Open(); n != 0 {
 		t.Fatalf("%d open after Close", n)
 	}
-	_ = first
 }
