@@ -80,6 +80,18 @@ type Tunnel struct {
 type SessionClock struct {
 	AuthTime   time.Time `json:"auth_time"`
 	ServerTime time.Time `json:"server_time"`
+	// NextExpiry is the earliest deadline among the policies that limit
+	// this user's session, or nil when none does.
+	NextExpiry *NextExpiry `json:"next_expiry,omitempty"`
+}
+
+// NextExpiry is the earliest session deadline, on the edge's clock.
+type NextExpiry struct {
+	// PolicyName names the policies sharing that deadline, comma-separated.
+	PolicyName string    `json:"policy_name"`
+	ExpiresAt  time.Time `json:"expires_at"`
+	// Expired reports whether the deadline has passed by the edge's clock.
+	Expired bool `json:"expired"`
 }
 
 // Status answers GET /v1/status.
@@ -102,6 +114,9 @@ type PolicyExpiry struct {
 	Duration  string    `json:"duration"`
 	ExpiresAt time.Time `json:"expires_at"`
 	Expired   bool      `json:"expired"`
+	// AppliesToUser reports whether the policy's identity conditions can
+	// match the registered user; a policy that cannot never limits them.
+	AppliesToUser bool `json:"applies_to_user"`
 }
 
 // AccessExpiry is the Access device session's deadline (S9).
