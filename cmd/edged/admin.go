@@ -18,6 +18,17 @@ import (
 	"github.com/ztagent/ztagent/pkg/edge/admin"
 )
 
+// The environment variables the admin commands read when their flag is not
+// given, so that one export (make run prints it) points every command at
+// the same edged.
+const (
+	envStateDir = "ZTAGENT_EDGED_STATE_DIR"
+	envAPI      = "ZTAGENT_EDGED_API"
+)
+
+// defaultAPI is the control and admin API of DESIGN §3.
+const defaultAPI = "http://127.0.0.1:8780"
+
 // adminFlags locate a running edged's admin API and its token.
 type adminFlags struct {
 	api, stateDir, tokenFile string
@@ -26,22 +37,36 @@ type adminFlags struct {
 
 func (f *adminFlags) register(cmd *cobra.Command) {
 	fl := cmd.PersistentFlags()
-	fl.StringVar(&f.api, "api", "http://127.0.0.1:8780", "the edge's control and admin API")
-	fl.StringVar(&f.stateDir, "state-dir", defaultStateDir(), "edged's state directory (where admin.token is)")
+	// The defaults are empty and resolved when the command runs, so that
+	// the environment sits between the flag and the built-in default.
+	fl.StringVar(&f.api, "api", "", "the edge's control and admin API (default $"+envAPI+", else "+defaultAPI+")")
+	fl.StringVar(&f.stateDir, "state-dir", "", "edged's state directory, where admin.token is (default $"+envStateDir+", else "+defaultStateDir()+")")
 	fl.StringVar(&f.tokenFile, "admin-token-file", "", "file holding the admin token (default <state-dir>/admin.token)")
 	fl.BoolVar(&f.json, "json", false, "print JSON")
+}
+
+// firstSet returns the first non-empty value: the flag, then the
+// environment variable env, then def.
+func firstSet(flag, env, def string) string {
+	if flag != "" {
+		return flag
+	}
+	if v := os.Getenv(env); v != "" {
+		return v
+	}
+	return def
 }
 
 func (f *adminFlags) client() (*admin.Client, error) {
 	file := f.tokenFile
 	if file == "" {
-		file = filepath.Join(f.stateDir, "admin.token")
+		file = filepath.Join(firstSet(f.stateDir, envStateDir, defaultStateDir()), "admin.token")
 	}
 	b, err := os.ReadFile(file)
 	if err != nil {
-		return nil, fmt.Errorf("read the admin token: %w (pass --state-dir or --admin-token-file as given to edged run)", err)
+		return nil, fmt.Errorf("read the admin token: %w (pass --state-dir or --admin-token-file as given to edged run, or set %s)", err, envStateDir)
 	}
-	api := f.api
+	api := firstSet(f.api, envAPI, defaultAPI)
 	if !strings.Contains(api, "://") {
 		api = "http://" + api
 	}
