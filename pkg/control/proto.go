@@ -111,6 +111,10 @@ const (
 	EventSessionRefreshed = "session_refreshed"
 	EventDeviceRevoked    = "device_revoked"
 	EventPolicyChanged    = "policy_changed"
+	// EventClockChanged says the edge's clock moved unlike a real one (the
+	// simulator's clock was advanced): deadlines computed from the old
+	// reading of the edge's clock are wrong.
+	EventClockChanged = "clock_changed"
 )
 
 // Event is one line of a device's NDJSON event stream. Seq increases
@@ -136,6 +140,15 @@ type SessionExpired struct {
 type SessionRefreshed struct {
 	AuthTime time.Time `json:"auth_time"`
 	Groups   []string  `json:"groups"`
+}
+
+// ClockChanged is the payload of a clock_changed event: the edge's time
+// when it moved, and how far it is now ahead of the real clock. Now is a
+// lower bound of the edge's time whenever the event is read, which is what
+// lets a late or replayed event be told apart from a fresh one.
+type ClockChanged struct {
+	Now    time.Time `json:"now"`
+	Offset string    `json:"offset"`
 }
 
 // ErrorBody is every error response: {"error":{"code","message","hint"}}.

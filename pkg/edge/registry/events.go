@@ -15,11 +15,13 @@ const (
 	EventSessionRefreshed = "session_refreshed"
 	EventDeviceRevoked    = "device_revoked"
 	EventPolicyChanged    = "policy_changed"
+	EventClockChanged     = "clock_changed"
 )
 
 var eventTypes = map[string]bool{
 	EventSessionExpired: true, EventSessionRefreshed: true,
 	EventDeviceRevoked: true, EventPolicyChanged: true,
+	EventClockChanged: true,
 }
 
 // Limits of one After or AuditAfter page.
@@ -52,7 +54,7 @@ func page(limit int) int {
 func (r *Registry) Append(ctx context.Context, deviceID, typ string, payload any) (Event, error) {
 	if !eventTypes[typ] {
 		return Event{}, invalid(fmt.Sprintf("unknown event type %q", typ),
-			"use session_expired, session_refreshed, device_revoked or policy_changed")
+			"use session_expired, session_refreshed, device_revoked, policy_changed or clock_changed")
 	}
 	var ev Event
 	err := r.write(ctx, func(tx *sql.Tx) error {
@@ -71,6 +73,53 @@ func (r *Registry) Append(ctx context.Context, deviceID, typ string, payload any
 	}
 	r.notify(deviceID)
 	return ev, nil
+}
+
+// AppendActive adds the same event to the stream of every active device,
+// in one transaction, and wakes their subscribers. It returns how many
+// devices it reached. One transaction rather than one per device keeps an
+// announcement to thousands of devices a single fsync.
+func (r *Registry) AppendActive(ctx context.Context, typ string, payload any) (int, error) {
+	if !eventTypes[typ] {
+		return 0, invalid(fmt.Sprintf("unknown event type %q", typ),
+			"use session_expired, session_refreshed, device_revoked, policy_changed or clock_changed")
+	}
+	var ids []string
+	err := r.write(ctx, func(tx *sql.Tx) error {
+		ids = ids[:0]
+		rows, err := tx.QueryContext(ctx, `SELECT id FROM devices WHERE state = ? ORDER BY rowid`, string(StateActive))
+		if err != nil {
+			return fmt.Errorf("registry: list active devices: %w", err)
+		}
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return fmt.Errorf("registry: list active devices: %w", err)
+			}
+			ids = append(ids, id)
+		}
+		if err := rows.Close(); err != nil {
+			return fmt.Errorf("registry: list active devices: %w", err)
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("registry: list active devices: %w", err)
+		}
+		now := r.now()
+		for _, id := range ids {
+			if _, err := r.appendTx(ctx, tx, now, id, typ, payload); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	for _, id := range ids {
+		r.notify(id)
+	}
+	return len(ids), nil
 }
 
 func (r *Registry) appendTx(ctx context.Context, tx *sql.Tx, now time.Time, deviceID, typ string, payload any) (Event, error) {

@@ -8,7 +8,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/ztagent/ztagent/pkg/control"
-	"github.com/ztagent/ztagent/pkg/edge/registry"
 )
 
 // Reload loads the configuration files again and applies them: IdP users
@@ -123,19 +122,23 @@ func (s *Simulator) reloadFailed(ctx context.Context, err error) control.ReloadR
 // notifyPolicyChanged appends policy_changed to every active device's
 // stream, so that agents fetch their session map again.
 func (s *Simulator) notifyPolicyChanged(ctx context.Context) {
-	devs, err := s.reg.List(ctx)
+	if _, err := s.reg.AppendActive(ctx, control.EventPolicyChanged, struct{}{}); err != nil {
+		s.log.Error("announcing the new policies", zap.Error(err))
+	}
+}
+
+// notifyClockChanged appends clock_changed to every active device's
+// stream after the simulated time moved, so that agents measure the
+// edge's clock again and their expiry timers follow it rather than
+// waiting for a blocked flow to tell them.
+func (s *Simulator) notifyClockChanged(ctx context.Context) {
+	ev := control.ClockChanged{Now: s.clock.Now(), Offset: s.clock.Offset().String()}
+	n, err := s.reg.AppendActive(ctx, control.EventClockChanged, ev)
 	if err != nil {
-		s.log.Error("listing devices to announce the new policies", zap.Error(err))
+		s.log.Error("announcing the new simulated time", zap.Error(err))
 		return
 	}
-	for _, d := range devs {
-		if d.State != registry.StateActive {
-			continue
-		}
-		if _, err := s.reg.Append(ctx, d.ID, control.EventPolicyChanged, struct{}{}); err != nil {
-			s.log.Error("announcing the new policies", zap.String("device", d.ID), zap.Error(err))
-		}
-	}
+	s.log.Debug("announced the new simulated time", zap.Int("devices", n), zap.Time("now", ev.Now))
 }
 
 func (s *Simulator) audit(ctx context.Context, kind string, detail any) {

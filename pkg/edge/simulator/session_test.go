@@ -14,27 +14,34 @@ import (
 	"github.com/ztagent/ztagent/pkg/edge/registry"
 )
 
-// nextEvent reads one event with a deadline.
+// nextEvent reads the next event with a deadline, passing over
+// clock_changed: every advance of the simulated time announces itself, and
+// these tests are about what follows it.
 func nextEvent(t *testing.T, st *control.EventStream) control.Event {
 	t.Helper()
 	type res struct {
 		ev  control.Event
 		err error
 	}
-	ch := make(chan res, 1)
-	go func() {
-		ev, err := st.Next()
-		ch <- res{ev, err}
-	}()
-	select {
-	case r := <-ch:
-		if r.err != nil {
-			t.Fatalf("event stream: %v", r.err)
+	for {
+		ch := make(chan res, 1)
+		go func() {
+			ev, err := st.Next()
+			ch <- res{ev, err}
+		}()
+		select {
+		case r := <-ch:
+			if r.err != nil {
+				t.Fatalf("event stream: %v", r.err)
+			}
+			if r.ev.Type == control.EventClockChanged {
+				continue
+			}
+			return r.ev
+		case <-time.After(15 * time.Second):
+			t.Fatal("no event within 15s")
+			return control.Event{}
 		}
-		return r.ev
-	case <-time.After(15 * time.Second):
-		t.Fatal("no event within 15s")
-		return control.Event{}
 	}
 }
 

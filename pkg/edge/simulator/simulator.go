@@ -262,7 +262,8 @@ func Start(ctx context.Context, opts Options) (_ *Simulator, err error) {
 			defer s.clockSave.Unlock()
 			return saveClockOffset(s.writeFile, opts.StateDir, d)
 		},
-		Logger: s.log.Named("admin"),
+		OnClockAdvanced: func() { s.notifyClockChanged(s.baseCtx) },
+		Logger:          s.log.Named("admin"),
 	}))
 	s.serve(listeners["api"], api)
 	s.serve(listeners["team domain"], s.team.Handler())
