@@ -27,7 +27,9 @@ type fakeAgent struct {
 	authURL    string
 	regErr     error // Register fails with it, when set
 	onRegister func()
-	subscribed chan struct{} // gets a value per Subscribe, when not nil
+	subscribed chan struct{}     // gets a value per Subscribe, when not nil
+	session    *ipcproto.Session // Session answers it, when set
+	explained  []string          // the destinations Explain was asked about
 }
 
 func (f *fakeAgent) Status(context.Context) ipcproto.Status {
@@ -36,13 +38,21 @@ func (f *fakeAgent) Status(context.Context) ipcproto.Status {
 	return f.status
 }
 func (f *fakeAgent) Session(context.Context) (ipcproto.Session, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.session != nil {
+		return *f.session, nil
+	}
 	now := time.Now()
 	return ipcproto.Session{AuthTime: now.Add(-time.Hour), ServerTime: now, Gateway: []ipcproto.PolicyExpiry{
-		{Name: "Git over HTTP", Filter: "http", Duration: "1h0m0s", ExpiresAt: now, Expired: true},
-		{Name: "Company Wiki Network policy", Filter: "l4", Duration: "1h30m0s", ExpiresAt: now.Add(30 * time.Minute)},
+		{Name: "Git over HTTP", Filter: "http", Duration: "1h0m0s", ExpiresAt: now, Expired: true, AppliesToUser: true},
+		{Name: "Company Wiki Network policy", Filter: "l4", Duration: "1h30m0s", ExpiresAt: now.Add(30 * time.Minute), AppliesToUser: true},
 	}}, nil
 }
-func (f *fakeAgent) Explain(context.Context, string, string) (json.RawMessage, error) {
+func (f *fakeAgent) Explain(_ context.Context, dst, _ string) (json.RawMessage, error) {
+	f.mu.Lock()
+	f.explained = append(f.explained, dst)
+	f.mu.Unlock()
 	return json.RawMessage(`{"dst":"wiki.acme.internal:80","user":"alice@example.com","session_age":"1h0m0s","action":"allow","stages":[{"filter":"l4","flow":"net.dst.ip=10.0.0.10","action":"allow","policy_name":"Company Wiki Network policy","trace":[{"name":"Company Wiki Network policy","outcome":"allowed"}]}]}`), nil
 }
 func (f *fakeAgent) Register(context.Context, ipc.Caller, ipcproto.RegisterRequest) (ipcproto.AuthURL, error) {
@@ -150,7 +160,7 @@ func TestStatusSessionWhy(t *testing.T) {
 		t.Fatalf("status --json: %d %q", code, out)
 	}
 	out, _, code = agentctl(t, sock, "session")
-	if code != 0 || !strings.Contains(out, "Git over HTTP") || !strings.Contains(out, "expired: run 'agentctl reauth'") {
+	if code != 0 || !strings.Contains(out, "Git over HTTP") || !strings.Contains(out, "expired just now: run 'agentctl reauth'") {
 		t.Fatalf("session: %d\n%s", code, out)
 	}
 	out, _, code = agentctl(t, sock, "why", "wiki.acme.internal:80")

@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"net"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -60,7 +59,7 @@ func (a *app) printStatus(st ipcproto.Status) {
 			termsafe.Line(strings.Join(t.Addresses, ",")), ago(t.LastHandshake, now))
 	}
 	if s := st.Session; s != nil {
-		fmt.Fprintf(tw, "Session:\tsigned in %s (edge clock)\n", ago(s.AuthTime, s.ServerTime))
+		fmt.Fprintf(tw, "Session:\t%s\n", sessionLine(*s))
 	}
 	if st.ReauthURL != "" {
 		fmt.Fprintf(tw, "Re-authenticate:\t%s\n", termsafe.Line(st.ReauthURL))
@@ -126,155 +125,41 @@ func (a *app) logoutCmd() *cobra.Command {
 	})
 }
 
-func (a *app) sessionCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "session",
-		Short: "Show when each policy's client session expires",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := a.ipc().Session(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if a.json {
-				return a.printJSON(s)
-			}
-			fmt.Fprintf(a.stdout, "Signed in %s (edge clock %s).\n", ago(s.AuthTime, s.ServerTime), s.ServerTime.Local().Format(time.RFC1123))
-			if len(s.Gateway) == 0 {
-				fmt.Fprintln(a.stdout, "No Gateway policy limits your session.")
-			} else {
-				tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "POLICY\tFILTER\tDURATION\tEXPIRES")
-				for _, p := range s.Gateway {
-					exp := p.ExpiresAt.Local().Format(time.RFC1123)
-					if p.Expired {
-						exp += " (expired: run 'agentctl reauth')"
-					} else {
-						exp += " (in " + p.ExpiresAt.Sub(s.ServerTime).Round(time.Second).String() + ")"
-					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", termsafe.Line(p.Name), termsafe.Line(p.Filter), termsafe.Line(p.Duration), exp)
-				}
-				_ = tw.Flush()
-			}
-			if ac := s.Access; ac != nil {
-				fmt.Fprintf(a.stdout, "Access applications accept this device until %s (%s after sign-in).\n", ac.ExpiresAt.Local().Format(time.RFC1123), termsafe.Line(ac.Duration))
-			}
-			return nil
-		},
-	}
-}
-
-func (a *app) whyCmd() *cobra.Command {
-	var proto string
-	cmd := &cobra.Command{
-		Use:   "why HOST:PORT",
-		Short: "Show how the edge would decide a new connection from this device",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if _, _, err := net.SplitHostPort(args[0]); err != nil {
-				return usageError{fmt.Errorf("%q is not HOST:PORT, e.g. wiki.acme.internal:80", args[0])}
-			}
-			raw, err := a.ipc().Explain(cmd.Context(), args[0], proto)
-			if err != nil {
-				return err
-			}
-			if a.json {
-				_, err := a.stdout.Write(append(raw, '\n'))
-				return err
-			}
-			return a.printExplanation(raw)
-		},
-	}
-	cmd.Flags().StringVar(&proto, "proto", "tcp", "tcp or udp")
-	return cmd
-}
-
-// printExplanation prints the edge's trace for people, reading only the
-// fields it knows and falling back to the JSON.
-func (a *app) printExplanation(raw json.RawMessage) error {
-	var ex struct {
-		Dst        string `json:"dst"`
-		User       string `json:"user"`
-		SessionAge string `json:"session_age"`
-		Action     string `json:"action"`
-		Reason     string `json:"reason"`
-		PolicyName string `json:"policy_name"`
-		Stages     []struct {
-			Filter     string `json:"filter"`
-			Flow       string `json:"flow"`
-			Action     string `json:"action"`
-			Reason     string `json:"reason"`
-			PolicyName string `json:"policy_name"`
-			Note       string `json:"note"`
-			Trace      []struct {
-				Name    string `json:"name"`
-				Outcome string `json:"outcome"`
-				Session string `json:"session"`
-			} `json:"trace"`
-		} `json:"stages"`
-	}
-	if json.Unmarshal(raw, &ex) != nil || len(ex.Stages) == 0 {
-		_, err := a.stdout.Write(append(raw, '\n'))
-		return err
-	}
-	// The trace is the edge's, passed through agentd: every field is
-	// outside text.
-	l := termsafe.Line
-	fmt.Fprintf(a.stdout, "%s as %s, signed in %s ago\n", l(ex.Dst), l(ex.User), l(ex.SessionAge))
-	for _, st := range ex.Stages {
-		fmt.Fprintf(a.stdout, "%s  %s\n", l(strings.ToUpper(st.Filter)), l(st.Flow))
-		if st.Note != "" {
-			fmt.Fprintf(a.stdout, "  (%s)\n", l(st.Note))
-		}
-		for _, s := range st.Trace {
-			line := "  " + l(s.Name) + ": " + l(s.Outcome)
-			if s.Session != "" {
-				line += " (" + l(s.Session) + ")"
-			}
-			fmt.Fprintln(a.stdout, line)
-		}
-		fmt.Fprintf(a.stdout, "  → %s%s\n", l(st.Action), decidedBy(st.PolicyName, st.Reason))
-	}
-	fmt.Fprintf(a.stdout, "Decision: %s%s\n", l(ex.Action), decidedBy(ex.PolicyName, ex.Reason))
-	return nil
-}
-
-func decidedBy(policy, reason string) string {
-	s := ""
-	if policy != "" {
-		s += fmt.Sprintf(" by %q", policy)
-	}
-	if reason != "" {
-		s += ": " + termsafe.Line(reason)
-	}
-	return s
-}
-
 func (a *app) settingsCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "settings", Short: "Show or change the agent's settings (mode, proxy-addr)"}
+	// get is also what bare "agentctl settings" does: asking to see the
+	// settings should not answer with help.
+	get := func(cmd *cobra.Command, args []string) error {
+		s, err := a.ipc().Settings(cmd.Context())
+		if err != nil {
+			return err
+		}
+		if len(args) == 1 {
+			v, err := settingValue(s, args[0])
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(a.stdout, termsafe.Line(v))
+			return nil
+		}
+		if a.json {
+			return a.printJSON(s)
+		}
+		a.printSettings(s)
+		return nil
+	}
+	cmd := &cobra.Command{
+		Use:   "settings",
+		Short: "Show or change the agent's settings (mode, proxy-addr)",
+		Long: `settings shows the agent's settings (as "settings get" does); "settings get
+KEY" shows one, "settings set KEY VALUE" changes one.`,
+		Args: cobra.NoArgs,
+		RunE: get,
+	}
 	cmd.AddCommand(&cobra.Command{
 		Use:   "get [KEY]",
 		Short: "Show the settings, or one of them",
 		Args:  cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := a.ipc().Settings(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if len(args) == 1 {
-				v, err := settingValue(s, args[0])
-				if err != nil {
-					return err
-				}
-				fmt.Fprintln(a.stdout, termsafe.Line(v))
-				return nil
-			}
-			if a.json {
-				return a.printJSON(s)
-			}
-			a.printSettings(s)
-			return nil
-		},
+		RunE:  get,
 	})
 	cmd.AddCommand(&cobra.Command{
 		Use:   "set KEY VALUE",

@@ -89,6 +89,9 @@ func (a *app) login(ctx context.Context, f loginFlags, what string, start func(c
 	}
 	au, err := start(ctx)
 	if err != nil {
+		if ctx.Err() != nil {
+			return a.interrupted(ctx, what, ipcproto.Status{})
+		}
 		return err
 	}
 	if a.json {
@@ -138,8 +141,8 @@ type eventSource interface {
 
 // waitFor follows the stream, showing a live status line on a terminal,
 // until done, a terminal failure, or the deadline.
-func (a *app) waitFor(ctx context.Context, events eventSource, wait time.Duration, what string, done func(ipcproto.Status) bool) error {
-	ctx, cancel := context.WithTimeout(ctx, wait)
+func (a *app) waitFor(parent context.Context, events eventSource, wait time.Duration, what string, done func(ipcproto.Status) bool) error {
+	ctx, cancel := context.WithTimeout(parent, wait)
 	defer cancel()
 	go func() {
 		<-ctx.Done()
@@ -154,8 +157,11 @@ func (a *app) waitFor(ctx context.Context, events eventSource, wait time.Duratio
 			if live {
 				fmt.Fprintln(a.stderr)
 			}
+			if parent.Err() != nil {
+				return a.interrupted(parent, what, st)
+			}
 			if ctx.Err() != nil {
-				return fmt.Errorf("%s did not complete within %v (state %s); finish the login in the browser, then check with 'agentctl status'", what, wait, st.State)
+				return fmt.Errorf("%s did not complete within %v (agentd is %s); finish the login in the browser, then check with 'agentctl status'", what, wait, termsafe.Line(string(st.State)))
 			}
 			if errors.Is(err, io.EOF) {
 				return errors.New("agentd closed the event stream; check 'agentctl status'")
@@ -214,6 +220,32 @@ func (a *app) waitFor(ctx context.Context, events eventSource, wait time.Duratio
 			}
 			return nil
 		}
+	}
+}
+
+// interrupted is the error of a login wait the user interrupted (Ctrl-C):
+// agentctl stops waiting, but agentd keeps the login open, so it says what
+// agentd is doing now and that the login can still be finished.
+func (a *app) interrupted(parent context.Context, what string, last ipcproto.Status) error {
+	// The parent is done; a short, fresh deadline asks agentd for the
+	// state it is in now rather than the last one an event showed.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(parent), 2*time.Second)
+	defer cancel()
+	st := last
+	if full, err := a.ipc().Status(ctx); err == nil {
+		st = full
+	}
+	state := termsafe.Line(string(st.State))
+	if state == "" {
+		state = "in an unknown state (agentd did not answer)"
+	}
+	switch {
+	case what == "register" && st.State == ipcproto.StateConnected:
+		return fmt.Errorf("register interrupted, but the registration had completed: agentd is connected")
+	case what == "register":
+		return fmt.Errorf("register interrupted: agentctl stopped waiting; agentd is %s and keeps the enrollment open for a while, so finishing the login in the browser still registers this device; check with 'agentctl status'", state)
+	default:
+		return fmt.Errorf("%s interrupted: agentctl stopped waiting; agentd is %s, and finishing the login in the browser still completes it; check with 'agentctl status'", what, state)
 	}
 }
 

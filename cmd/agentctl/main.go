@@ -82,25 +82,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 func runApp(ctx context.Context, a *app, args []string) int {
 	a.rawStderr = a.stderr
 	a.stdout, a.stderr = termsafe.NewWriter(a.stdout), termsafe.NewWriter(a.stderr)
-	stdout, stderr := a.stdout, a.stderr
-	root := &cobra.Command{
-		Use:   "agentctl",
-		Short: "Control the ztagent agent (agentd)",
-		Long: `agentctl controls agentd, the ztagent agent: register this device with your
-organization, connect, see your client session, and re-authenticate.
-
-Exit codes: 0 ok, 1 failure, 2 usage, 3 permission denied, 4 agentd not reachable.`,
-		SilenceUsage:  true,
-		SilenceErrors: true,
-	}
-	root.SetOut(stdout)
-	root.SetErr(stderr)
-	root.PersistentFlags().StringVar(&a.socket, "socket", paths.DefaultSocket(), "agentd's socket (or set ZTAGENT_SOCKET)")
-	root.PersistentFlags().BoolVar(&a.json, "json", false, "print JSON")
-	root.AddCommand(
-		a.statusCmd(), a.registerCmd(), a.connectCmd(), a.disconnectCmd(), a.reauthCmd(),
-		a.sessionCmd(), a.logoutCmd(), a.watchCmd(), a.settingsCmd(), a.whyCmd(), a.versionCmd(),
-	)
+	root := a.rootCmd()
 	ran := false
 	var mark func(*cobra.Command)
 	mark = func(c *cobra.Command) {
@@ -117,7 +99,30 @@ Exit codes: 0 ok, 1 failure, 2 usage, 3 permission denied, 4 agentd not reachabl
 	if a.client != nil {
 		_ = a.client.Close()
 	}
-	return exitCode(err, ran, stderr)
+	return exitCode(err, ran, a.stderr)
+}
+
+// rootCmd builds the command tree, writing to a's (already wrapped) output.
+func (a *app) rootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "agentctl",
+		Short: "Control the ztagent agent (agentd)",
+		Long: `agentctl controls agentd, the ztagent agent: register this device with your
+organization, connect, see your client session, and re-authenticate.
+
+Exit codes: 0 ok, 1 failure, 2 usage, 3 permission denied, 4 agentd not reachable.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(a.stdout)
+	root.SetErr(a.stderr)
+	root.PersistentFlags().StringVar(&a.socket, "socket", paths.DefaultSocket(), "agentd's socket (or set ZTAGENT_SOCKET)")
+	root.PersistentFlags().BoolVar(&a.json, "json", false, "print JSON")
+	root.AddCommand(
+		a.statusCmd(), a.registerCmd(), a.connectCmd(), a.disconnectCmd(), a.reauthCmd(),
+		a.sessionCmd(), a.logoutCmd(), a.watchCmd(), a.settingsCmd(), a.whyCmd(), a.versionCmd(),
+	)
+	return root
 }
 
 func exitCode(err error, ran bool, stderr io.Writer) int {
