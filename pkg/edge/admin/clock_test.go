@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -143,5 +144,42 @@ func TestClockAdvanceNotSavedIsNotMade(t *testing.T) {
 	f.saveErr = nil
 	if st, err := f.c.AdvanceClock(ctxT(t), time.Hour); err != nil || st.Offset != "2h0m0s" {
 		t.Fatalf("advance once the disk has room: %+v %v", st, err)
+	}
+}
+
+// TestParseAdvanceHintFitsTheInput: the hint names what the input got
+// wrong and the duration to write, and speaks of days only when the
+// input used them.
+func TestParseAdvanceHintFitsTheInput(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"5 minutes", `("minutes" is not a unit): write 5m`},
+		{"5minutes", `("minutes" is not a unit): write 5m`},
+		{"1 hour 30 mins", `("hour" is not a unit): write 1h30m`},
+		{"2 hrs", `("hrs" is not a unit): write 2h`},
+		{"90 seconds", `("seconds" is not a unit): write 90s`},
+		{"5 m", `(no spaces between a number and its unit): write 5m`},
+		{"2d", `(there are no days: "d" is not a unit, only h, m and s are): write 48h`},
+		{"1.5 days", `"days" is not a unit, only h, m and s are): write 36h`},
+		{"3days", `write 72h`},
+		{"2 weeks", `(there are no weeks: "weeks" is not a unit, only h, m and s are): write 336h`},
+		{"5", `("5" has no unit): write 5m, 5h or 5s`},
+		{"5 fortnights", `("fortnights" is not a unit; units are h, m and s): write e.g. 90m or 2h`},
+		{"soon", `(write a number and a unit, such as 90m, 2h or 1h30m)`},
+		{"9999999999h", `(it is too long: the simulated time may be at most 100 years`},
+	} {
+		_, err := ParseAdvance(c.in)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("ParseAdvance(%q): %v; want %q", c.in, err, c.want)
+			continue
+		}
+		usedDays := regexp.MustCompile(`[0-9]\s*d(ays?)?\b`).MatchString(c.in)
+		if mentions := strings.Contains(err.Error(), `"d"`) || strings.Contains(err.Error(), "days"); mentions != usedDays {
+			t.Errorf("ParseAdvance(%q): %v mentions days: %v; the input used them: %v", c.in, err, mentions, usedDays)
+		}
+	}
+	for in, want := range map[string]time.Duration{"2h": 2 * time.Hour, "90m": 90 * time.Minute, "1h30m": 90 * time.Minute} {
+		if d, err := ParseAdvance(in); err != nil || d != want {
+			t.Errorf("ParseAdvance(%q) = %v, %v; want %v", in, d, err, want)
+		}
 	}
 }
