@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -17,6 +18,9 @@ import (
 	"github.com/ztagent/ztagent/pkg/edge/internal/httpapi"
 	"github.com/ztagent/ztagent/pkg/edge/registry"
 	"github.com/ztagent/ztagent/pkg/edge/wg"
+	"github.com/ztagent/ztagent/pkg/policy"
+	"github.com/ztagent/ztagent/pkg/session"
+	"github.com/ztagent/ztagent/pkg/tfconfig"
 )
 
 // gatewayHooks connects the Gateway to the registry (who a device is, where
@@ -28,6 +32,9 @@ type gatewayHooks struct {
 	gw     *gateway.Gateway
 	access *accessgate.Gate
 	ids    *identityCache
+	// idExprs caches the policies' identity expressions for the session
+	// view's applies_to_user.
+	idExprs atomic.Pointer[identityExprs]
 }
 
 // newGatewayHooks needs the team domain started: the Access gate sends
@@ -140,10 +147,63 @@ func (g *gatewayHooks) audit(ctx context.Context, d gateway.Decision) error {
 }
 
 // sessionView is GET /v1/registrations/{id}/session: the Gateway's
-// per-policy map and the Access device session (S9).
+// per-policy map, each entry saying whether it applies to the device's
+// user, and the Access device session (S9).
 type sessionView struct {
 	gateway.Session
-	Access *accessExpiry `json:"access"`
+	// Gateway shadows the embedded Session's field, adding applies_to_user.
+	Gateway []gatewayExpiry `json:"gateway"`
+	Access  *accessExpiry   `json:"access"`
+}
+
+// gatewayExpiry is one policy's session deadline. AppliesToUser is
+// whether the policy's identity conditions match the device's user: a
+// policy for another group or domain never blocks them, so its deadline
+// is not theirs to meet (a policy without identity conditions applies to
+// everyone).
+type gatewayExpiry struct {
+	session.Expiry
+	AppliesToUser bool `json:"applies_to_user"`
+}
+
+// identityExprs are the compiled identity expressions of one loaded
+// configuration's policies, by policy ID.
+type identityExprs struct {
+	tf   *tfconfig.Config
+	byID map[string]*policy.Expr
+}
+
+// identities returns the identity expressions of the configuration in
+// force, compiling them once per configuration.
+func (g *gatewayHooks) identities() *identityExprs {
+	tf := g.s.cfg.Load().tf
+	if c := g.idExprs.Load(); c != nil && c.tf == tf {
+		return c
+	}
+	pol := gateway.PoliciesFrom(tf)
+	c := &identityExprs{tf: tf, byID: make(map[string]*policy.Expr, len(pol.Rules))}
+	for _, r := range pol.Rules {
+		// The Gateway compiled the same expressions when it loaded the
+		// policies; one that fails here is left out, and counts as
+		// applying (see appliesTo).
+		if e, err := policy.CompileIdentity(r.Identity, pol.Lists); err == nil {
+			c.byID[r.ID] = e
+		}
+	}
+	g.idExprs.Store(c)
+	return c
+}
+
+// appliesTo reports whether the policy's identity conditions match id.
+// A policy it does not know (the policies were reloaded in between)
+// counts as applying: saying a limit applies when it does not costs a
+// needless warning, the other way round a surprise block.
+func (c *identityExprs) appliesTo(policyID string, id gateway.Identity) bool {
+	e, ok := c.byID[policyID]
+	if !ok {
+		return true
+	}
+	return e.Match(&policy.Flow{Email: id.Email, Name: id.Name, Groups: id.Groups})
 }
 
 type accessExpiry struct {
@@ -158,7 +218,15 @@ func (g *gatewayHooks) Session(ctx context.Context, deviceID string) (any, error
 	if err != nil {
 		return nil, err
 	}
-	v := sessionView{Session: sess}
+	v := sessionView{Session: sess, Gateway: make([]gatewayExpiry, 0, len(sess.Gateway))}
+	id, err := g.ids.DeviceIdentity(ctx, deviceID)
+	if err != nil {
+		return nil, err
+	}
+	exprs := g.identities()
+	for _, e := range sess.Gateway {
+		v.Gateway = append(v.Gateway, gatewayExpiry{Expiry: e, AppliesToUser: exprs.appliesTo(e.PolicyID, id)})
+	}
 	if org := g.s.cfg.Load().tf.Organization; org != nil && org.WarpAuthSessionDuration > 0 {
 		exp := sess.AuthTime.Add(org.WarpAuthSessionDuration)
 		v.Access = &accessExpiry{Duration: org.WarpAuthSessionDuration.String(), ExpiresAt: exp, Expired: !sess.ServerTime.Before(exp)}
