@@ -181,7 +181,7 @@ func (l *loader) decodeRuleSettings(p *GatewayPolicy, m *gwMeta, rs *field) *fie
 // once, as a misspelt action.
 func (l *loader) decodeCheckSession(p *GatewayPolicy, m *gwMeta, cs *field) {
 	if m.filtersOK && slices.Contains(p.Filters, policy.FilterDNS) {
-		l.d.errorf(cs.keyRng, "check_session is only allowed on l4 and http policies: DNS policies never check the client session (S6); remove check_session from %s or change its filters", p.Address())
+		l.d.errorf(cs.keyRng, "check_session is only allowed on l4 and http policies: DNS policies never check the client session; remove check_session from %s or change its filters", p.Address())
 	}
 	if m.actionOK && p.Action != policy.ActionAllow {
 		l.d.errorf(cs.keyRng, "check_session is only allowed on allow policies, and the action of %s is %q; remove check_session or set action = \"allow\"", p.Address(), p.Action)
@@ -206,7 +206,7 @@ func (l *loader) decodeCheckSession(p *GatewayPolicy, m *gwMeta, cs *field) {
 		if ef != nil {
 			rng = ef.keyRng
 		}
-		l.d.warnf(rng, "check_session of %s does not set enforce = true, so the session is not checked (S4); add enforce = true or remove check_session", p.Address())
+		l.d.warnf(rng, "check_session of %s does not set enforce = true, so the session is not checked; add enforce = true or remove check_session", p.Address())
 	}
 	o.finish()
 	p.CheckSession = c

@@ -70,7 +70,7 @@ func (p IdP) validate() error {
 	switch {
 	case p.Prompt == "":
 	case p.Type != tfconfig.IdPAzureAD:
-		errs = append(errs, fmt.Errorf("access: config.prompt is only supported for azureAD identity providers (S11), and this one is type %q; remove prompt", p.Type))
+		errs = append(errs, fmt.Errorf("access: config.prompt is only supported for azureAD identity providers, and this one is type %q; remove prompt", p.Type))
 	case !slices.Contains(prompts, p.Prompt):
 		errs = append(errs, fmt.Errorf("access: config.prompt %q is not an Entra ID prompt; use \"login\", \"select_account\" or \"none\"", p.Prompt))
 	}

@@ -95,7 +95,7 @@ func (g *Gateway) Explain(ctx context.Context, deviceID, dst, proto string) (Exp
 		pf := identityFlow(policy.FilterDNS, id, now)
 		pf.FQDN = name
 		st := stageOf(rs, &pf, "dns.fqdn="+name)
-		st.Note = "DNS policies never check the client session (S6)"
+		st.Note = "DNS policies never check the client session"
 		if st.Action == policy.ActionBlock {
 			st.Note += "; the name answers 0.0.0.0 and ::"
 		}
@@ -113,7 +113,7 @@ func (g *Gateway) Explain(ctx context.Context, deviceID, dst, proto string) (Exp
 	if svc, ok := view.service(to); ok && p == wg.TCP {
 		ex.Action, ex.Reason = policy.ActionAllow, ReasonEdgeService
 		ex.Stages = append(ex.Stages, Stage{Filter: policy.FilterL4, Flow: l4Text(to, p, ""), Action: policy.ActionAllow,
-			Reason: ReasonEdgeService, Note: svc + " is an edge service: it always passes, whatever the policies say (S15)", Trace: policy.Trace{}})
+			Reason: ReasonEdgeService, Note: svc + " is an edge service: it always passes, whatever the policies say, so that re-authentication stays possible", Trace: policy.Trace{}})
 		return ex, nil
 	}
 

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/netip"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -66,6 +67,7 @@ func TestExplainDNSBlockStopsThere(t *testing.T) {
 	if ex.Action != policy.ActionBlock || ex.PolicyID != "tracker" || len(ex.Stages) != 1 || !strings.Contains(ex.Stages[0].Note, "0.0.0.0") {
 		t.Fatalf("%+v", ex)
 	}
+	checkNoRuleIDs(t, ex)
 }
 
 func TestExplainL4ForWikiAndBob(t *testing.T) {
@@ -100,8 +102,23 @@ func TestExplainEdgeService(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ex.Action != policy.ActionAllow || ex.Reason != ReasonEdgeService || !strings.Contains(ex.Stages[len(ex.Stages)-1].Note, "S15") {
+	if ex.Action != policy.ActionAllow || ex.Reason != ReasonEdgeService || !strings.Contains(ex.Stages[len(ex.Stages)-1].Note, "is an edge service") {
 		t.Fatalf("%+v", ex)
+	}
+	checkNoRuleIDs(t, ex)
+}
+
+// ruleID matches the rule references of DESIGN.md (S6, SEC4, REL2,
+// "DESIGN §7"): agentctl why shows the notes to users, who cannot look
+// them up.
+var ruleID = regexp.MustCompile(`\b(S[0-9]{1,2}|SEC[0-9]+|REL[0-9]+)\b|DESIGN §|§[0-9]`)
+
+func checkNoRuleIDs(t *testing.T, ex Explanation) {
+	t.Helper()
+	for _, st := range ex.Stages {
+		if m := ruleID.FindString(st.Note); m != "" {
+			t.Errorf("the %s stage's note shows the rule ID %q: %s", st.Filter, m, st.Note)
+		}
 	}
 }
 

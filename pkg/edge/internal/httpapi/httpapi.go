@@ -118,7 +118,7 @@ func DecodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 		case errors.Is(err, io.EOF):
 			return Errorf(http.StatusBadRequest, control.CodeBadRequest, "send a JSON object as the body", "the body is empty")
 		default:
-			return Errorf(http.StatusBadRequest, control.CodeBadRequest, "send one JSON object as described in DESIGN §5", "the body is not valid JSON: %v", err)
+			return Errorf(http.StatusBadRequest, control.CodeBadRequest, "send one JSON object, as docs/CONTROL-API.md describes", "the body is not valid JSON: %v", err)
 		}
 	}
 	if dec.More() {
@@ -178,7 +178,7 @@ func Routed(mux *http.ServeMux) http.Handler {
 			return
 		}
 		WriteJSON(w, http.StatusNotFound, control.ErrorBody{Error: control.ErrorDetail{
-			Code: control.CodeNotFound, Message: "no route " + r.Method + " " + r.URL.Path, Hint: "see DESIGN §5 for the routes",
+			Code: control.CodeNotFound, Message: "no route " + r.Method + " " + r.URL.Path, Hint: "docs/CONTROL-API.md lists the routes",
 		}})
 	})
 }

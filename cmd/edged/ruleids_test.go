@@ -1,0 +1,72 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// ruleID matches the rule references of DESIGN.md and docs/RULES.md (S6,
+// SEC4, REL2, "DESIGN §7"): they belong in comments and test names, never
+// in what a user reads. S256 (PKCE's method) is not one.
+var ruleID = regexp.MustCompile(`\b(S[0-9]{1,2}|SEC[0-9]+|REL[0-9]+)\b|DESIGN §|§[0-9]`)
+
+// validate's summary of the example and its errors and warnings for the
+// rules that used to name their IDs (a session check on a DNS policy, one
+// without enforce, prompt on an IdP other than Entra ID) show no rule ID.
+func TestValidateShowsNoRuleIDs(t *testing.T) {
+	check := func(what, text string) {
+		t.Helper()
+		if m := ruleID.FindString(text); m != "" {
+			t.Errorf("%s shows the rule ID %q:\n%s", what, m, text)
+		}
+	}
+	var out, errb bytes.Buffer
+	if err := validate(&out, &errb, "../../examples/acme", "../../examples/acme/simulator.hcl"); err != nil {
+		t.Fatalf("validate the example: %v\n%s", err, errb.String())
+	}
+	check("validate's summary of the example", out.String()+errb.String())
+
+	tfDir, simPath := exampleCopy(t)
+	main := filepath.Join(tfDir, "main.tf")
+	b, err := os.ReadFile(main)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tf := strings.Replace(string(b), `type       = "azureAD"`, `type       = "okta"`, 1)
+	tf = strings.Replace(tf, "      enforce = true\n      duration = \"1h30m0s\"", "      duration = \"1h30m0s\"", 1)
+	tf += `
+resource "cloudflare_zero_trust_gateway_policy" "dns_session" {
+  name       = "DNS with a session check"
+  enabled    = true
+  precedence = 900
+  action     = "allow"
+  filters    = ["dns"]
+  traffic    = "dns.fqdn == \"x.test\""
+  rule_settings = {
+    check_session = { enforce = true, duration = "1h" }
+  }
+}
+`
+	if err := os.WriteFile(main, []byte(tf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	errb.Reset()
+	if err := validate(&out, &errb, tfDir, simPath); err == nil {
+		t.Fatalf("validate accepted the broken example:\n%s", out.String())
+	}
+	for _, want := range []string{
+		"config.prompt is only supported for azureAD",
+		"DNS policies never check the client session",
+		"does not set enforce = true",
+	} {
+		if !strings.Contains(errb.String(), want) {
+			t.Errorf("validate does not say %q:\n%s", want, errb.String())
+		}
+	}
+	check("validate's diagnostics", out.String()+errb.String())
+}
