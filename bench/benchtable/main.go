@@ -34,10 +34,19 @@ type sample struct {
 var (
 	count = flag.Int("count", 3, "runs of each benchmark; the table shows medians")
 	out   = flag.String("o", "", "also write the table to this file (Markdown)")
+	only  = flag.String("only", "", "run only the benchmarks whose package or name matches this regular expression (the other rows show as not measured)")
 )
 
 func main() {
 	flag.Parse()
+	var filter *regexp.Regexp
+	if *only != "" {
+		var err error
+		if filter, err = regexp.Compile(*only); err != nil {
+			fmt.Fprintf(os.Stderr, "benchtable: -only %q is not a regular expression: %v\n", *only, err)
+			os.Exit(2)
+		}
+	}
 	start := time.Now()
 	var all []sample
 	for _, r := range []run{
@@ -50,6 +59,9 @@ func main() {
 		{"./pkg/agent/", "BenchmarkSignalToBrowseURL$", nil},
 		{"./cmd/agentd/", "BenchmarkAgentdIdleRSS$", []string{"-benchtime", "1x"}},
 	} {
+		if filter != nil && !filter.MatchString(r.pkg) && !filter.MatchString(r.bench) {
+			continue
+		}
 		fmt.Fprintf(os.Stderr, "benchtable: %s %s\n", r.pkg, r.bench)
 		s, err := runBench(r)
 		if err != nil {
@@ -140,6 +152,76 @@ func cpuModel() string {
 // row is one line of the table.
 type row struct {
 	what, ours, baseline, ratio string
+	// target is the target column: the limit and whether it was met,
+	// "" for a measure without a target.
+	target string
+	// missed is set when the measure has a target it did not meet.
+	missed bool
+}
+
+// target is a limit a measure must stay within: at most limit, or at
+// least limit when higherIsBetter.
+type target struct {
+	limit          float64
+	unit           string
+	higherIsBetter bool
+}
+
+func (t target) String() string {
+	op := "≤"
+	if t.higherIsBetter {
+		op = "≥"
+	}
+	return op + " " + strconv.FormatFloat(t.limit, 'f', -1, 64) + " " + t.unit
+}
+
+// met reports whether v, in the target's unit, is within the target.
+func (t target) met(v float64) bool {
+	if t.higherIsBetter {
+		return v >= t.limit
+	}
+	return v <= t.limit
+}
+
+// mark fills the target column of r, for a measure v (ok: measured).
+func (r *row) mark(t target, v float64, ok bool) {
+	switch {
+	case !ok:
+		r.target = t.String() + ": not measured"
+	case t.met(v):
+		r.target = t.String() + ": met"
+	default:
+		r.target = t.String() + ": missed"
+		r.missed = true
+	}
+}
+
+// summary is the line after the table: how many targets were met, and
+// which were missed, by how much.
+func summary(rows []row) string {
+	var targets, met int
+	var missed, unmeasured []string
+	for _, r := range rows {
+		switch {
+		case r.target == "":
+			continue
+		case r.missed:
+			missed = append(missed, fmt.Sprintf("%s (%s, target %s)", r.what, r.ours, strings.TrimSuffix(r.target, ": missed")))
+		case strings.HasSuffix(r.target, ": not measured"):
+			unmeasured = append(unmeasured, r.what)
+		default:
+			met++
+		}
+		targets++
+	}
+	s := fmt.Sprintf("Targets: %d of %d met.", met, targets)
+	if len(missed) > 0 {
+		s += " Missed: " + strings.Join(missed, "; ") + "."
+	}
+	if len(unmeasured) > 0 {
+		s += " Not measured: " + strings.Join(unmeasured, "; ") + "."
+	}
+	return s
 }
 
 func render(all []sample, took time.Duration) string {
@@ -163,6 +245,15 @@ func render(all []sample, took time.Duration) string {
 		}
 		rows = append(rows, r)
 	}
+	// addTarget adds a measure that has a target rather than a baseline.
+	addTarget := func(what string, ours float64, ok bool, unit string, t target) {
+		r := row{what: what, ours: "not measured", baseline: "—", ratio: "—"}
+		if ok {
+			r.ours = f(round(ours), unit)
+		}
+		r.mark(t, ours, ok)
+		rows = append(rows, r)
+	}
 	const chain = "BenchmarkChainThroughput/"
 	stock, stockOK := num(chain+"stock-netstack-pair/mtu=1280", "MB/s")
 	raw, rawOK := num(chain+"raw-loopback-tcp", "MB/s")
@@ -172,7 +263,7 @@ func render(all []sample, took time.Duration) string {
 	add("tunnel download via local proxy vs stock pair (MTU 1280)", down, downOK, "MB/s", stock, stockOK, "MB/s", true)
 	add("tunnel upload vs raw loopback TCP", up, upOK, "MB/s", raw, rawOK, "MB/s", true)
 	rss, rssOK := num(chain+"socks5-agent-edge-upstream/mtu=1280", "agent-peak-RSS-MB")
-	add("agent process peak RSS during the upload", rss, rssOK, "MB", 64, true, "MB (target)", false)
+	addTarget("agent process peak RSS during the upload", rss, rssOK, "MB", target{limit: 64, unit: "MB"})
 	for _, n := range []string{"10", "100", "1000"} {
 		ns, ok := num("BenchmarkDecide/policies="+n, "ns/op")
 		allocs, aok := num("BenchmarkDecide/policies="+n, "allocs/op")
@@ -197,19 +288,31 @@ func render(all []sample, took time.Duration) string {
 	sig50, s50OK := num("BenchmarkSignalToBrowseURL", "p50-ns")
 	sig99, s99OK := num("BenchmarkSignalToBrowseURL", "p99-ns")
 	add("edge session_expired → browse_to_url event, p50", sig50/1e6, s50OK, "ms", 0, false, "", false)
-	add("edge session_expired → browse_to_url event, p99", sig99/1e6, s99OK, "ms", 5, true, "ms (target)", false)
+	addTarget("edge session_expired → browse_to_url event, p99", sig99/1e6, s99OK, "ms", target{limit: 5, unit: "ms"})
 	idle, idleOK := num("BenchmarkAgentdIdleRSS", "RSS-MB")
-	add("agentd RSS idle", idle, idleOK, "MB", 15, true, "MB (target)", false)
+	addTarget("agentd RSS idle", idle, idleOK, "MB", target{limit: 15, unit: "MB"})
 	mem, memOK := num("BenchmarkEdgeMemoryPerDevice", "heap-bytes/device")
 	add("edge memory per registered device", mem/1024, memOK, "KiB", 0, false, "", false)
 
 	var b strings.Builder
-	fmt.Fprintf(&b, "# Benchmarks\n\n`make bench` on %s, %d CPUs, %s, %s; medians of %d runs, each baseline measured in the same run. The machine may be shared: compare ratios, not absolute numbers. (%v)\n\n",
-		cpuModel(), runtime.NumCPU(), runtime.Version(), time.Now().UTC().Format("2006-01-02"), *count, took.Round(time.Second))
-	b.WriteString("| measure | ours | baseline | ratio (>1 is ours better) |\n|---|---|---|---|\n")
-	for _, r := range rows {
-		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", r.what, r.ours, r.baseline, r.ratio)
+	runs := fmt.Sprintf("medians of %d runs", *count)
+	if *count == 1 {
+		runs = "one run"
 	}
+	fmt.Fprintf(&b, "# Benchmarks\n\n`make bench` on %s, %d CPUs, %s, %s; %s, each baseline measured in the same run. The machine may be shared: compare ratios, not absolute numbers. (%v)\n\n",
+		cpuModel(), runtime.NumCPU(), runtime.Version(), time.Now().UTC().Format("2006-01-02"), runs, took.Round(time.Second))
+	if *only != "" {
+		fmt.Fprintf(&b, "Only the benchmarks matching %q ran.\n\n", *only)
+	}
+	b.WriteString("| measure | ours | baseline | ratio (>1 is ours better) | target |\n|---|---|---|---|---|\n")
+	for _, r := range rows {
+		t := r.target
+		if t == "" {
+			t = "—"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", r.what, r.ours, r.baseline, r.ratio, t)
+	}
+	fmt.Fprintf(&b, "\n%s\n", summary(rows))
 	return b.String()
 }
 
