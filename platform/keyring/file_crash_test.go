@@ -95,9 +95,21 @@ func TestFileStoreSurvivesSIGKILL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Set(context.Background(), "registration", crashValue(0)); err != nil {
-		t.Fatal(err)
+	// Kill points fall within a few of this machine's writes, as timed
+	// here: a fixed window would land only before the first write on a
+	// busy machine, or only between writes on a fast one.
+	var write time.Duration
+	for i := range 5 {
+		began := time.Now()
+		if err := s.Set(context.Background(), "registration", crashValue(0)); err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 || time.Since(began) > write {
+			write = time.Since(began)
+		}
 	}
+	window := 4 * write
+	t.Logf("a write with its fsyncs took up to %v here; kill points within %v", write, window)
 	s.Close() // the child takes the directory lock
 	acked := 0
 	rng := rand.New(rand.NewPCG(uint64(os.Getpid()), 1))
@@ -114,9 +126,8 @@ func TestFileStoreSurvivesSIGKILL(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		// Kill at a random moment up to 15 ms after the child's first
-		// acknowledged write: a write with its fsyncs takes about a
-		// millisecond here, so the kills land before, inside and between
+		// Kill at a random moment within window of the child's first
+		// acknowledged write, so the kills land before, inside and between
 		// writes. The delay injects the fault; nothing waits on it to
 		// synchronise.
 		sc := bufio.NewScanner(out)
@@ -127,7 +138,7 @@ func TestFileStoreSurvivesSIGKILL(t *testing.T) {
 		if acked, err = strconv.Atoi(sc.Text()); err != nil {
 			t.Fatalf("child printed %q", sc.Text())
 		}
-		killer := time.AfterFunc(time.Duration(rng.Int64N(int64(15*time.Millisecond))), func() {
+		killer := time.AfterFunc(time.Duration(rng.Int64N(int64(window))), func() {
 			_ = cmd.Process.Signal(syscall.SIGKILL)
 		})
 		for sc.Scan() { // acknowledgements up to the kill
