@@ -3,6 +3,7 @@ package relay
 import (
 	"context"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/ztagent/ztagent/internal/clock"
@@ -78,33 +79,33 @@ func TestIdleTimerStop(t *testing.T) {
 }
 
 // Stop waits for an onIdle call in progress, so the owner can release what
-// onIdle touches once Stop returns.
+// onIdle touches once Stop returns. The test runs in a synctest bubble:
+// synctest.Wait returns once Stop is blocked for good, so "Stop has not
+// returned" is checked at a moment where it could only have returned
+// early, not after a guessed delay.
 func TestIdleTimerStopWaitsForOnIdle(t *testing.T) {
-	fake := clock.NewFake(epoch)
-	entered := make(chan struct{})
-	release := make(chan struct{})
-	w := NewIdleTimer(fake, time.Second, func() {
-		close(entered)
-		<-release
+	synctest.Test(t, func(t *testing.T) {
+		fake := clock.NewFake(epoch)
+		entered := make(chan struct{})
+		release := make(chan struct{})
+		w := NewIdleTimer(fake, time.Second, func() {
+			close(entered)
+			<-release
+		})
+		fake.Advance(time.Second)
+		<-entered
+		stopped := make(chan struct{})
+		go func() {
+			w.Stop()
+			close(stopped)
+		}()
+		synctest.Wait() // onIdle waits on release, Stop on onIdle
+		select {
+		case <-stopped:
+			t.Fatal("Stop returned while onIdle was running")
+		default:
+		}
+		close(release)
+		<-stopped // a Stop that never returned would deadlock the bubble, which fails the test
 	})
-	fake.Advance(time.Second)
-	<-entered
-	stopped := make(chan struct{})
-	go func() {
-		w.Stop()
-		close(stopped)
-	}()
-	select {
-	case <-stopped:
-		t.Fatal("Stop returned while onIdle was running")
-	case <-time.After(10 * time.Millisecond):
-		// Not a synchronisation: an early return is caught here, a
-		// correct Stop passes either way.
-	}
-	close(release)
-	select {
-	case <-stopped:
-	case <-ctxT(t).Done():
-		t.Fatal("Stop did not return after onIdle did")
-	}
 }

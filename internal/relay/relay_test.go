@@ -151,18 +151,29 @@ func TestSpliceWithoutHalfClose(t *testing.T) {
 // Closing one of the connections from outside (the owner ending a flow)
 // ends a splice in which neither side is sending.
 func TestSpliceEndsWhenItsOwnerClosesAConn(t *testing.T) {
-	_, clientSide := tcpPair(t)
-	upSide, _ := tcpPair(t)
+	user, clientSide := tcpPair(t)
+	upSide, server := tcpPair(t)
 	done := splicer(clientSide, upSide)
+	// A round trip through the splice, each way, proves it still copies
+	// after it started: a Splice that returned early would not have
+	// carried it. Then neither side sends again.
+	for _, dir := range []struct{ from, to net.Conn }{{user, server}, {server, user}} {
+		if _, err := dir.from.Write([]byte("ping")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(dir.to, make([]byte, 4)); err != nil {
+			t.Fatalf("the splice did not carry a round trip: %v", err)
+		}
+	}
 	select {
 	case <-done:
 		t.Fatal("Splice returned while both sides were open")
-	case <-time.After(10 * time.Millisecond):
-		// Not a synchronisation: a Splice that returned early would be
-		// caught here, one that is still copying passes either way.
+	default:
 	}
 	clientSide.Close()
-	wait(t, done)
+	if st := wait(t, done); st.Up != 4 || st.Down != 4 {
+		t.Fatalf("Stats = %+v; want Up 4, Down 4", st)
+	}
 }
 
 func isReset(err error) bool {
