@@ -195,7 +195,7 @@ func TestDeviceAtItsDNSLimitLeavesRoomForOthers(t *testing.T) {
 	// (the test client) closes its channel under a concurrent writer.
 	answered := 0
 	for _, c := range conns {
-		_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		_ = c.SetReadDeadline(time.Now().Add(waitTimeout))
 		if _, err := (&dns.Conn{Conn: c}).ReadMsg(); err == nil {
 			answered++
 		}
@@ -220,12 +220,16 @@ func TestDeviceAtItsDNSConnLimitLeavesRoomForOthers(t *testing.T) {
 
 	// Each connection is held open by the resolver for its idle timeout
 	// (8s in miekg/dns) after the answer.
+	var aConns []net.Conn
 	for i := range 3 {
 		conn, err := a.dialTCP(ctxT(t), resolver)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer conn.Close()
+		if i < 2 {
+			aConns = append(aConns, conn)
+		}
 		conn.SetDeadline(time.Now().Add(waitTimeout))
 		r, err := queryOn(conn, "echo.acme.internal.")
 		switch {
@@ -244,11 +248,18 @@ func TestDeviceAtItsDNSConnLimitLeavesRoomForOthers(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	// Well under the idle timeout that would free device a's slots: the
-	// answer must come because b has a slot of its own.
-	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	conn.SetDeadline(time.Now().Add(waitTimeout))
 	if r, err := queryOn(conn, "echo.acme.internal."); err != nil || r.Rcode != dns.RcodeSuccess {
 		t.Fatalf("device b's DNS-over-TCP query while device a holds its share: %v, %v", r, err)
+	}
+	// Device a's two connections still answer after b's did, so they held
+	// their slots all along (the resolver's idle close is final): b was
+	// answered from a slot of its own, not one a's idle timeout freed.
+	for i, c := range aConns {
+		c.SetDeadline(time.Now().Add(waitTimeout))
+		if r, err := queryOn(c, "echo.acme.internal."); err != nil || r.Rcode != dns.RcodeSuccess {
+			t.Fatalf("device a's connection %d after b's query: %v, %v; it was closed, so the test proved nothing", i, r, err)
+		}
 	}
 }
 

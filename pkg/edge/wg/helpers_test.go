@@ -345,12 +345,14 @@ func echo(t testing.TB, c net.Conn, line string) {
 	}
 }
 
-// expectRefused dials dst and expects a quick connection refused (RST).
+// expectRefused dials dst and expects a connection refused (RST). The
+// error is the proof that a RST came: a SYN that was dropped or left
+// unanswered ends the dial at its deadline instead, however fast or busy
+// the machine.
 func expectRefused(t testing.TB, c *client, dst netip.AddrPort) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
-	start := time.Now()
 	conn, err := c.dialTCP(ctx, dst)
 	if err == nil {
 		conn.Close()
@@ -358,9 +360,6 @@ func expectRefused(t testing.TB, c *client, dst netip.AddrPort) {
 	}
 	if !isRefused(err) {
 		t.Fatalf("dial %v: %v; want connection refused", dst, err)
-	}
-	if d := time.Since(start); d > 5*time.Second {
-		t.Fatalf("refusal of %v took %v; a RST should come at once", dst, d)
 	}
 }
 
