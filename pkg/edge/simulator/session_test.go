@@ -265,6 +265,14 @@ func TestS14_RevokeSignalsAndStopsTraffic(t *testing.T) {
 	if status, _, err := getThrough(ctxT(t), tn, "http://wiki.acme.internal/"); err != nil || status != 200 {
 		t.Fatalf("before revoke: %d %v", status, err)
 	}
+	// The dial that must fail after the revoke, timed while it works.
+	began := time.Now()
+	c, err := tn.DialContext(ctxT(t), "tcp", "10.0.0.10:80")
+	if err != nil {
+		t.Fatalf("dial before revoke: %v", err)
+	}
+	dialed := time.Since(began)
+	c.Close()
 	st, err := a.api().Events(ctxT(t), reg.DeviceID, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -283,8 +291,11 @@ func TestS14_RevokeSignalsAndStopsTraffic(t *testing.T) {
 	if _, err := a.api().Events(ctxT(t), reg.DeviceID, 0); !control.IsCode(err, registry.CodeRevoked) {
 		t.Fatalf("reconnecting a revoked device's stream: %v", err)
 	}
-	// The edge dropped the peer: nothing comes back through the tunnel.
-	ctx, cancel := context.WithTimeout(ctxT(t), 2*time.Second)
+	// The edge dropped the peer: nothing comes back through the tunnel. A
+	// peer still there would connect in about the dial timed above; twenty
+	// of those leave room for a busier moment.
+	t.Logf("a dial took %v before the revoke; it is given %v after", dialed, 20*dialed)
+	ctx, cancel := context.WithTimeout(ctxT(t), 20*dialed)
 	defer cancel()
 	if c, err := tn.DialContext(ctx, "tcp", "10.0.0.10:80"); err == nil {
 		c.Close()
