@@ -279,9 +279,18 @@ func TestEventStreamOutlivesRequestDeadlines(t *testing.T) {
 	if _, err := nextWithin(t, s); err != nil {
 		t.Fatal(err)
 	}
-	// Not synchronisation: the point is that both deadlines pass.
-	passed := time.NewTimer(6 * deadline)
-	<-passed.C
+	// The deadlines have passed once the server has closed a connection
+	// that was opened after the stream and sent nothing: its own
+	// ReadHeaderTimeout started later than any of the stream's.
+	probe, err := net.Dial("unix", ts.sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer probe.Close()
+	_ = probe.SetReadDeadline(time.Now().Add(waitTimeout))
+	if _, err := io.Copy(io.Discard, probe); err != nil {
+		t.Fatalf("waiting for the server to close a silent connection after its %v ReadHeaderTimeout: %v", deadline, err)
+	}
 	ts.fake.Publish(event(ipcproto.EventTunnelUp, nil))
 	if ev, err := nextWithin(t, s); err != nil || ev.Type != ipcproto.EventTunnelUp {
 		t.Fatalf("after the request deadlines: %+v, %v", ev, err)
