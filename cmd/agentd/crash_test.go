@@ -30,6 +30,10 @@ func crashRuns() int {
 	return 100
 }
 
+// callTimeout bounds an IPC call or a sign-in that is expected to work;
+// it is only reached when one does not, however busy the machine.
+const callTimeout = time.Minute
+
 // TestSIGKILLLeavesConsistentState kills agentd at random moments while it
 // registers (keyring write, state file write, tunnel start) and while it
 // records new sign-ins (auth_time updates through session_refreshed), then
@@ -86,7 +90,7 @@ func TestSIGKILLLeavesConsistentState(t *testing.T) {
 		t.Helper()
 		c := ipc.NewClient(sock)
 		defer c.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
 		defer cancel()
 		st, err := c.Status(ctx)
 		if err != nil {
@@ -99,7 +103,10 @@ func TestSIGKILLLeavesConsistentState(t *testing.T) {
 	settled := func() ipcproto.Status {
 		t.Helper()
 		st := status()
-		for deadline := time.Now().Add(5 * time.Second); st.State == ipcproto.StateConnecting && st.Registration == nil && time.Now().Before(deadline); {
+		for deadline := time.Now().Add(callTimeout); st.State == ipcproto.StateConnecting && st.Registration == nil; {
+			if time.Now().After(deadline) {
+				t.Fatalf("agentd did not read its keyring within %v of a start: %s %s", callTimeout, st.State, st.Message)
+			}
 			time.Sleep(10 * time.Millisecond) // polling the daemon's state, which has no event for "loaded"
 			st = status()
 		}
@@ -132,8 +139,20 @@ func TestSIGKILLLeavesConsistentState(t *testing.T) {
 	// run is seen to finish later, so that on a busy machine as on an idle
 	// one some runs are cut short and others reach the end.
 	var window time.Duration
-	randomKill := func(cmd *exec.Cmd) {
-		time.Sleep(rand.N(window)) // a random kill point, not synchronisation
+	// randomKill kills cmd at a random point of a run that began at began
+	// and whose client work ends with done.
+	randomKill := func(cmd *exec.Cmd, began time.Time, done <-chan struct{}) {
+		killAt := time.NewTimer(rand.N(window)) // a random kill point, not synchronisation
+		defer killAt.Stop()
+		select {
+		case <-killAt.C:
+		case <-done:
+			if d := time.Since(began); 2*d > window {
+				window = 2 * d
+				t.Logf("a run took %v; kill points now within %v", d, window)
+			}
+			<-killAt.C
+		}
 		kill(cmd)
 	}
 	{
@@ -167,7 +186,10 @@ func TestSIGKILLLeavesConsistentState(t *testing.T) {
 	for i := range crashRuns() {
 		cmd := start()
 		c := ipc.NewClient(sock)
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		// The kill ends the run; the deadline is only reached if a call
+		// hangs.
+		ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+		began := time.Now()
 		st, err := c.Status(ctx)
 		if err == nil && st.Registration == nil {
 			// Registration: kill somewhere between the request and the end
@@ -179,7 +201,7 @@ func TestSIGKILLLeavesConsistentState(t *testing.T) {
 					defer close(done)
 					_, _ = b.Visit(ctx, au.AuthURL, scriptbrowser.VisitOptions{Login: alice})
 				}()
-				randomKill(cmd)
+				randomKill(cmd, began, done)
 				<-done
 			} else {
 				kill(cmd)
@@ -192,7 +214,7 @@ func TestSIGKILLLeavesConsistentState(t *testing.T) {
 				defer close(done)
 				_, _ = b.Visit(ctx, sim.TeamDomainURL()+"/cdn-cgi/access/refresh-identity", scriptbrowser.VisitOptions{Login: alice})
 			}()
-			randomKill(cmd)
+			randomKill(cmd, began, done)
 			<-done
 		}
 		cancel()
@@ -204,7 +226,7 @@ func TestSIGKILLLeavesConsistentState(t *testing.T) {
 				cmd := start()
 				settled()
 				c := ipc.NewClient(sock)
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
 				if _, err := c.Leave(ctx); err != nil {
 					t.Fatalf("leave: %v", err)
 				}
