@@ -28,6 +28,10 @@ type proc struct {
 	done   chan struct{}
 	// waitErr is cmd.Wait's result, valid once done is closed.
 	waitErr error
+	// launched is when the process was started; startup how long it took
+	// to be ready, once the test has seen it ready (see world.startEdge).
+	launched time.Time
+	startup  time.Duration
 }
 
 // startProc starts bin with args and env (nil: the test's environment) and
@@ -47,6 +51,7 @@ func startProc(t testing.TB, name string, env []string, bin string, args ...stri
 	// A grandchild holding the output pipes open must not keep Wait from
 	// returning once the process itself has exited.
 	cmd.WaitDelay = 2 * time.Second
+	p.launched = time.Now()
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", name, err)
 	}

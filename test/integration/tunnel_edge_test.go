@@ -36,7 +36,9 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-const ioTimeout = 10 * time.Second
+// ioTimeout bounds each wait on the tunnel, the edge or the agent process;
+// it is only reached when one of them fails, however busy the machine.
+const ioTimeout = 30 * time.Second
 
 var (
 	resolver   = netip.MustParseAddr("100.96.0.1")
