@@ -341,8 +341,8 @@ func (a *Agent) loop() {
 	jump := newJumpDetector(a.clk.Now(), a.monotonic(), a.opts.JumpThreshold)
 	jumpTimer := a.clk.NewTimer(a.opts.JumpCheckInterval)
 	defer jumpTimer.Stop()
-	var retry, warn clock.Timer
-	var warnAt time.Time
+	var retry, warn, expire clock.Timer
+	var warnAt, expireAt time.Time
 	stopTimer := func(t *clock.Timer) {
 		if *t != nil {
 			(*t).Stop()
@@ -351,6 +351,7 @@ func (a *Agent) loop() {
 	}
 	defer stopTimer(&retry)
 	defer stopTimer(&warn)
+	defer stopTimer(&expire)
 	for {
 		// Timers persist across iterations: a wake-up for another reason
 		// must not postpone a retry or a warning already counting down.
@@ -371,6 +372,17 @@ func (a *Agent) loop() {
 		if ok && warn == nil {
 			warn, warnAt = a.clk.NewTimer(max(clock.Until(a.clk, at), 0)), at
 		}
+		// A deadline may have passed while the loop was busy or before
+		// its timer was armed; the map then no longer offers it, so look
+		// on every wake-up rather than only when the timer ticks.
+		a.checkExpiry()
+		if at, ok := a.nextDeadline(); !ok || !at.Equal(expireAt) {
+			stopTimer(&expire)
+			expireAt = time.Time{}
+			if ok {
+				expire, expireAt = a.clk.NewTimer(max(clock.Until(a.clk, at), 0)), at
+			}
+		}
 		select {
 		case <-a.ctx.Done():
 			return
@@ -381,6 +393,14 @@ func (a *Agent) loop() {
 		case <-timerC(warn):
 			warn, warnAt = nil, time.Time{}
 			a.checkWarnings()
+		case <-timerC(expire):
+			expire, expireAt = nil, time.Time{}
+			// A deadline reached by a jump of the wall clock alone is
+			// no expiry: measure the edge's clock again before saying so.
+			if d, jumped := jump.check(a.clk.Now(), a.monotonic()); jumped {
+				a.clockJumped(d)
+			}
+			a.checkExpiry()
 		case <-jumpTimer.C():
 			if d, jumped := jump.check(a.clk.Now(), a.monotonic()); jumped {
 				a.clockJumped(d)
@@ -487,6 +507,7 @@ func (a *Agent) adoptLocked(reg *session.Registration) {
 	a.snap.edgeClock = reg.EdgeClock()
 	a.snap.reqs = nil
 	a.snap.access = nil
+	a.snap.otherReqs = nil
 	a.allowed.Store(&[]string{reg.Team.Domain})
 	a.snap.broker = a.newBroker()
 	a.snap.broker.SessionRefreshed(reg.AuthTime)

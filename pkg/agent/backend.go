@@ -112,7 +112,7 @@ func (a *Agent) Leave(ctx context.Context) error {
 		_ = a.savePersisted()
 	}()
 	a.snap.reg = nil
-	a.snap.reqs, a.snap.access = nil, nil
+	a.snap.reqs, a.snap.access, a.snap.otherReqs = nil, nil, nil
 	a.snap.persisted.OperatorUID = nil
 	a.snap.persisted.DeviceID, a.snap.persisted.LastSeq = "", 0
 	a.snap.persisted.Disconnected = false

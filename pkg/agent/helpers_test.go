@@ -64,6 +64,8 @@ type fakeEdge struct {
 	revoked     bool
 	leaveDenied bool
 	sessionReqs int
+	// sessionDown makes the session view answer 503.
+	sessionDown bool
 	afters      []int64
 	policies    []map[string]any
 	// tamperTeam rewrites the team in registration answers, as a man in
@@ -176,6 +178,10 @@ func (e *fakeEdge) session(w http.ResponseWriter, _ *http.Request) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.sessionReqs++
+	if e.sessionDown {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		return
+	}
 	_ = json.NewEncoder(w).Encode(map[string]any{
 		"auth_time": e.authTime, "server_time": e.edgeNow, "gateway": e.policies,
 		"access": map[string]any{"duration": "12h0m0s", "expires_at": e.authTime.Add(12 * time.Hour)},
@@ -341,11 +347,27 @@ func (h *hangingKeyring) Delete(ctx context.Context, k string) error {
 	return h.Store.Delete(ctx, k)
 }
 
-// monoClock is a monotonic clock the test moves by hand.
-type monoClock struct{ d atomic.Int64 }
+// monoClock is the monotonic clock of a fake wall clock: it moves with
+// every Advance of the fake, at the same instant, so the agent's jump
+// detector never sees the two apart in the middle of an advance (a
+// separate counter moved before the wall clock looked like a backward
+// jump to a loop that woke between the two). A wall-clock jump is a Set
+// of the fake that the monotonic clock does not follow (wallJump).
+type monoClock struct {
+	clk      *clock.Fake
+	start    time.Time
+	wallOnly atomic.Int64
+}
 
-func (m *monoClock) now() time.Duration      { return time.Duration(m.d.Load()) }
-func (m *monoClock) advance(d time.Duration) { m.d.Add(int64(d)) }
+func (m *monoClock) now() time.Duration {
+	return m.clk.Now().Sub(m.start) - time.Duration(m.wallOnly.Load())
+}
+
+// wallJump moves the wall clock alone to t.
+func (m *monoClock) wallJump(t time.Time) {
+	m.wallOnly.Add(int64(t.Sub(m.clk.Now())))
+	m.clk.Set(t)
+}
 
 // env is an agent on a fake edge, fake tunnels, a memory keyring and a
 // fake clock, with a subscription that records every event.
@@ -382,7 +404,8 @@ func (b *browserOwner) owner(c net.Conn) (int, error) {
 
 func newEnv(t testing.TB, edit ...func(*Options)) *env {
 	t.Helper()
-	e := &env{t: t, edge: newFakeEdge(t), clk: clock.NewFake(t0), mono: &monoClock{},
+	fake := clock.NewFake(t0)
+	e := &env{t: t, edge: newFakeEdge(t), clk: fake, mono: &monoClock{clk: fake, start: t0},
 		kr: &hangingKeyring{Store: keyring.NewMemory()}, tunnels: &fakeTunnels{}, logs: &syncbuf.Buffer{}, dir: filepath.Join(t.TempDir(), "state")}
 	e.opts = Options{
 		StateDir: e.dir, Keyring: e.kr, EdgeAPI: e.edge.srv.URL, Team: "acme",

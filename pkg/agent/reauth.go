@@ -25,6 +25,9 @@ type edgeSession struct {
 		Duration  string    `json:"duration"`
 		ExpiresAt time.Time `json:"expires_at"`
 		Expired   bool      `json:"expired"`
+		// AppliesToUser is nil from an edge that does not say: then
+		// every policy is taken to apply, as before.
+		AppliesToUser *bool `json:"applies_to_user"`
 	} `json:"gateway"`
 	Access *struct {
 		Duration  string    `json:"duration"`
@@ -47,14 +50,19 @@ func (a *Agent) fetchSession(ctx context.Context, reg *session.Registration) (ed
 	if err := json.Unmarshal(raw, &es); err != nil {
 		return edgeSession{}, fmt.Errorf("the edge's session view is not the expected JSON: %w", err)
 	}
-	var reqs []session.Requirement
+	var reqs, others []session.Requirement
 	for _, g := range es.Gateway {
 		d, err := session.ParseDuration(g.Duration)
 		if err != nil {
 			a.log.Warn("a policy's session duration from the edge is unreadable", zap.String("policy", g.Name), zap.Error(err))
 			continue
 		}
-		reqs = append(reqs, session.Requirement{PolicyID: g.PolicyID, Name: g.Name, Filter: g.Filter, Duration: d})
+		r := session.Requirement{PolicyID: g.PolicyID, Name: g.Name, Filter: g.Filter, Duration: d}
+		if g.AppliesToUser != nil && !*g.AppliesToUser {
+			others = append(others, r)
+			continue
+		}
+		reqs = append(reqs, r)
 	}
 	var access *session.Requirement
 	if es.Access != nil {
@@ -64,10 +72,11 @@ func (a *Agent) fetchSession(ctx context.Context, reg *session.Registration) (ed
 	}
 	a.mu.Lock()
 	if a.snap.reg != nil && a.snap.reg.DeviceID == reg.DeviceID {
-		a.snap.reqs, a.snap.access = reqs, access
+		a.snap.reqs, a.snap.access, a.snap.otherReqs = reqs, access, others
 		if !es.ServerTime.IsZero() {
 			a.snap.edgeClock = session.NewEdgeClock(es.ServerTime, received)
 		}
+		a.updateLocked()
 	}
 	a.mu.Unlock()
 	a.kick()
@@ -104,6 +113,12 @@ func (a *Agent) Session(ctx context.Context) (ipcproto.Session, error) {
 	edgeNow := a.snap.edgeClock.EdgeNow(now)
 	out := ipcproto.Session{AuthTime: a.snap.reg.AuthTime, ServerTime: edgeNow, Gateway: []ipcproto.PolicyExpiry{}}
 	for _, e := range a.expiryMapLocked(now) {
+		out.Gateway = append(out.Gateway, ipcproto.PolicyExpiry{
+			PolicyID: e.PolicyID, Name: e.Name, Filter: e.Filter, Duration: e.DurationText, ExpiresAt: e.ExpiresAt, Expired: e.Expired,
+			AppliesToUser: true,
+		})
+	}
+	for _, e := range session.ExpiryMap(a.snap.otherReqs, a.snap.reg.AuthTime, a.snap.edgeClock, now) {
 		out.Gateway = append(out.Gateway, ipcproto.PolicyExpiry{
 			PolicyID: e.PolicyID, Name: e.Name, Filter: e.Filter, Duration: e.DurationText, ExpiresAt: e.ExpiresAt, Expired: e.Expired,
 		})

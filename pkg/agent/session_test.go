@@ -307,7 +307,7 @@ func TestREL4_ClockJumpRemeasures(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := e.edge.sessionRequests()
-	e.clk.Set(t0.Add(3 * time.Hour)) // the wall clock alone jumps 3h
+	e.mono.wallJump(t0.Add(3 * time.Hour)) // the wall clock alone jumps 3h
 	if err := waitCond(func() bool { return e.edge.sessionRequests() > before }); err != nil {
 		t.Fatal("no new measurement after a wall-clock jump")
 	}

@@ -48,6 +48,13 @@ type snapshot struct {
 	// device session's duration (S9), zero when none.
 	reqs   []session.Requirement
 	access *session.Requirement
+	// otherReqs are the session limits of policies that cannot match
+	// this user: shown in the session map, never warned or expired on.
+	otherReqs []session.Requirement
+	// expiredNames are the user's policies expired by the edge's clock,
+	// and announced the policy@auth_time keys front-ends have heard of.
+	expiredNames []string
+	announced    map[string]bool
 
 	persisted persisted
 }
@@ -89,6 +96,8 @@ func (a *Agent) deriveLocked() (ipcproto.State, string) {
 			msg = fmt.Sprintf("your client session expired (policy %q); sign in again in the browser to restore access", s.expiredPolicy)
 		}
 		return ipcproto.StateReauthRequired, msg
+	case len(s.expiredNames) > 0:
+		return ipcproto.StateReauthRequired, expiredMessage(s.expiredNames)
 	case s.streamUp:
 		return ipcproto.StateConnected, ""
 	default:
@@ -103,6 +112,7 @@ func (a *Agent) deriveLocked() (ipcproto.State, string) {
 // updateLocked recomputes the state and publishes state_changed when it
 // moved.
 func (a *Agent) updateLocked() {
+	a.noteExpiryLocked(a.clk.Now())
 	st, msg := a.deriveLocked()
 	from := a.snap.state
 	a.snap.state, a.snap.message = st, msg
@@ -120,7 +130,8 @@ func (a *Agent) statusLocked() ipcproto.Status {
 		st.Registration = &ipcproto.Registration{
 			DeviceID: r.DeviceID, User: r.User.Email, Team: r.Team.Name, IdP: r.IdP.Type, RegisteredAt: r.RegisteredAt,
 		}
-		st.Session = &ipcproto.SessionClock{AuthTime: r.AuthTime, ServerTime: s.edgeClock.EdgeNow(a.clk.Now())}
+		now := a.clk.Now()
+		st.Session = &ipcproto.SessionClock{AuthTime: r.AuthTime, ServerTime: s.edgeClock.EdgeNow(now), NextExpiry: a.nextExpiryLocked(now)}
 		if s.state == ipcproto.StateReauthRequired {
 			st.ReauthURL = r.Team.RefreshIdentityURL
 		}

@@ -87,6 +87,8 @@ func (a *Agent) handleEvent(ctx context.Context, deviceID string, ev control.Eve
 				a.log.Warn("fetching the session limits after a policy change", zap.Error(err))
 			}
 		}
+	case control.EventClockChanged:
+		a.clockChanged(ctx, deviceID, ev)
 	case control.EventDeviceRevoked:
 		// Follow returns a revocation right after this event.
 	default:
@@ -132,6 +134,12 @@ func (a *Agent) sessionExpired(deviceID string, ev control.Event) error {
 		return nil
 	}
 	a.snap.expiredPolicy = p.PolicyName
+	// Every signal is an event (a flow was blocked again); the agent's
+	// own timer does not announce this expiry a second time.
+	if a.snap.announced == nil {
+		a.snap.announced = map[string]bool{}
+	}
+	a.snap.announced[expiryKey(p.PolicyID, reg.AuthTime)] = true
 	a.publishLocked(ipcproto.EventSessionExpired, ipcproto.SessionExpired{PolicyID: p.PolicyID, PolicyName: p.PolicyName, Filter: p.Filter})
 	if err != nil {
 		// An unsafe URL is never published (SEC4); say so instead.
@@ -229,7 +237,7 @@ func (a *Agent) revoke(deviceID string, cause error) {
 	a.mu.Lock()
 	a.snap.reg = nil
 	a.snap.revoked = msg
-	a.snap.reqs, a.snap.access = nil, nil
+	a.snap.reqs, a.snap.access, a.snap.otherReqs = nil, nil, nil
 	a.snap.persisted.OperatorUID = nil
 	a.snap.persisted.DeviceID, a.snap.persisted.LastSeq = "", 0
 	a.snap.persisted.Disconnected = false
