@@ -56,7 +56,7 @@ tunnel up. SIGINT or SIGTERM stop it cleanly within 5 seconds.
 
 Defaults depend on who runs it: as root, the socket is ` + paths.SystemSocket + ` and
 the state ` + paths.SystemStateDir + `; as another user, $XDG_RUNTIME_DIR/ztagent/agentd.sock
-and $XDG_STATE_HOME/ztagent (see the README for the fallbacks).`,
+and $XDG_STATE_HOME/ztagent (docs/AGENTD.md lists the fallbacks).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if c.configFile != "" {

@@ -1,6 +1,6 @@
 # What Terraform does not describe: the team, the simulator's listeners, the
 # built-in IdP's users and the virtual network behind the tunnel.
-# Schema: README.md, "Simulator file".
+# Schema: docs/TERRAFORM.md, "The simulator file".
 
 team = "acme"
 
