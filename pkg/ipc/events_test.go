@@ -141,6 +141,31 @@ func bigEvent(i int) ipcproto.Event {
 	return event(ipcproto.EventError, ipcproto.ErrorEvent{Code: fmt.Sprint(i), Message: strings.Repeat("x", 32<<10)})
 }
 
+// bigEventRoundTrip is the longest a big event took from Publish to a
+// reading subscriber, over a few, on this machine as it is now.
+func bigEventRoundTrip(t *testing.T) time.Duration {
+	t.Helper()
+	ts := startServer(t, nil, nil)
+	s, err := ts.client.Events(ctxT(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := nextWithin(t, s); err != nil {
+		t.Fatal(err)
+	}
+	var longest time.Duration
+	for i := range 20 {
+		began := time.Now()
+		ts.fake.Publish(bigEvent(i))
+		if _, err := nextWithin(t, s); err != nil {
+			t.Fatal(err)
+		}
+		longest = max(longest, time.Since(began))
+	}
+	return longest
+}
+
 func TestSlowSubscriberIsDroppedWithoutBlockingAnother(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -149,9 +174,17 @@ func TestSlowSubscriberIsDroppedWithoutBlockingAnother(t *testing.T) {
 		backendDrops bool
 	}{{"backend drops", true}, {"write deadline drops", false}} {
 		t.Run(tc.name, func(t *testing.T) {
+			// The write deadline ends the slow stream's blocked write; it
+			// must never drop the fast subscriber, which reads each event
+			// before the next, so it is well above the round trips
+			// measured here rather than a guess a stalled writer or reader
+			// on a busy machine could exceed.
+			rtt := bigEventRoundTrip(t)
+			writeTimeout := max(200*time.Millisecond, 20*rtt)
+			t.Logf("a big event's round trip took up to %v; the write deadline is %v", rtt, writeTimeout)
 			done := make(chan struct{}, 1)
 			ts := startServer(t, func(o *ServerOptions, f *fakeBackend) {
-				o.EventWriteTimeout = 200 * time.Millisecond
+				o.EventWriteTimeout = writeTimeout
 				if tc.backendDrops {
 					f.subBuf = 4
 				} else {
