@@ -207,6 +207,16 @@ func TestStatusShowsSessionClock(t *testing.T) {
 	if !strings.Contains(out, "signed in 1h2m ago by the edge's clock; no session limit") || strings.Contains(out, "expir") {
 		t.Fatalf("status without a limit:\n%s", out)
 	}
+
+	// Before agentd heard from the edge, the times are zero: no age
+	// counted from the year 1.
+	f.mu.Lock()
+	f.status.Session = &ipcproto.SessionClock{}
+	f.mu.Unlock()
+	out, _, _ = agentctl(t, sock, "status")
+	if !strings.Contains(out, "sign-in time not known yet") || strings.Contains(out, "ago") {
+		t.Fatalf("status with no session times:\n%s", out)
+	}
 }
 
 // session lists the policies that do not apply to the user apart, and

@@ -55,9 +55,14 @@ func edgeTime(t, now time.Time) string {
 // sessionLine is status's Session line: the age, then the next expiry,
 // both by the edge's clock, which decides (the device's clock never does).
 func sessionLine(s ipcproto.SessionClock) string {
-	line := "signed in " + span(s.ServerTime.Sub(s.AuthTime)) + " ago by the edge's clock"
-	if s.AuthTime.After(s.ServerTime) {
+	var line string
+	switch {
+	case s.AuthTime.IsZero() || s.ServerTime.IsZero():
+		line = "sign-in time not known yet (agentd has not heard from the edge)"
+	case s.AuthTime.After(s.ServerTime):
 		line = "signed in just now by the edge's clock"
+	default:
+		line = "signed in " + span(s.ServerTime.Sub(s.AuthTime)) + " ago by the edge's clock"
 	}
 	ne := s.NextExpiry
 	switch {
