@@ -48,6 +48,7 @@ const (
 	failNetUnreachable                 // outside the allowed IPs, or no address of that family
 	failHostUnreachable                // name not found, no answer, timeout
 	failRefused                        // the destination (or the edge's policy) refused
+	failSessionExpired                 // the edge's policy refused: the user's session expired (Options.ExplainRefusal)
 )
 
 // dialError is a flow that could not be opened; its text is one line meant
@@ -56,6 +57,7 @@ type dialError struct {
 	kind failure
 	msg  string
 	err  error
+	dst  netip.AddrPort // the address that failed, when a connect did
 }
 
 func (e *dialError) Error() string {
@@ -196,15 +198,15 @@ func classifyDial(dst netip.AddrPort, err error) error {
 	has := func(e interface{ String() string }) bool { return strings.Contains(text, e.String()) }
 	switch {
 	case errors.Is(err, context.DeadlineExceeded), has(&tcpip.ErrTimeout{}), errors.Is(err, syscall.ETIMEDOUT):
-		return &dialError{kind: failHostUnreachable, msg: msg, err: errors.New("timed out")}
+		return &dialError{kind: failHostUnreachable, msg: msg, dst: dst, err: errors.New("timed out")}
 	case has(&tcpip.ErrConnectionRefused{}), has(&tcpip.ErrConnectionReset{}), errors.Is(err, syscall.ECONNREFUSED):
-		return &dialError{kind: failRefused, msg: msg, err: errors.New("connection refused")}
+		return &dialError{kind: failRefused, msg: msg, dst: dst, err: errors.New("connection refused")}
 	case has(&tcpip.ErrNetworkUnreachable{}), has(&tcpip.ErrNoNet{}), errors.Is(err, syscall.ENETUNREACH):
-		return &dialError{kind: failNetUnreachable, msg: msg, err: errors.New("network unreachable")}
+		return &dialError{kind: failNetUnreachable, msg: msg, dst: dst, err: errors.New("network unreachable")}
 	case has(&tcpip.ErrHostUnreachable{}), has(&tcpip.ErrHostDown{}), errors.Is(err, syscall.EHOSTUNREACH):
-		return &dialError{kind: failHostUnreachable, msg: msg, err: errors.New("host unreachable")}
+		return &dialError{kind: failHostUnreachable, msg: msg, dst: dst, err: errors.New("host unreachable")}
 	case errors.Is(err, context.Canceled):
-		return &dialError{kind: failGeneral, msg: msg, err: errors.New("the tunnel is closing")}
+		return &dialError{kind: failGeneral, msg: msg, dst: dst, err: errors.New("the tunnel is closing")}
 	}
-	return &dialError{kind: failGeneral, msg: msg, err: err}
+	return &dialError{kind: failGeneral, msg: msg, dst: dst, err: err}
 }

@@ -151,7 +151,8 @@ func (h *httpProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // connect serves CONNECT host:port: dial first, so a failure is a proper
-// 502 response, then hijack and relay.
+// error response (502, or 403 for an expired session), then hijack and
+// relay.
 func (h *httpProxy) connect(w http.ResponseWriter, r *http.Request) {
 	host, portStr, err := net.SplitHostPort(r.Host)
 	if err != nil {
@@ -166,7 +167,7 @@ func (h *httpProxy) connect(w http.ResponseWriter, r *http.Request) {
 	up, err := h.p.dial(r.Context(), host, uint16(port))
 	if err != nil {
 		h.p.log.Debug("HTTP CONNECT failed", zap.String("dst", r.Host), zap.Error(err))
-		httpError(w, http.StatusBadGateway, err.Error())
+		httpError(w, dialStatus(err), err.Error())
 		return
 	}
 	client, brw, err := http.NewResponseController(w).Hijack()
@@ -196,10 +197,20 @@ func (h *httpProxy) forwardError(w http.ResponseWriter, r *http.Request, err err
 	h.p.log.Debug("HTTP forward failed", zap.String("host", r.URL.Host), zap.Error(err))
 	var de *dialError
 	if errors.As(err, &de) {
-		httpError(w, http.StatusBadGateway, de.Error())
+		httpError(w, dialStatus(de), de.Error())
 		return
 	}
 	httpError(w, http.StatusBadGateway, fmt.Sprintf("%s through the tunnel: %v", r.URL.Host, err))
+}
+
+// dialStatus is the HTTP status for a dial failure: 403 when a policy
+// refused the flow for an expired session, which signing in again cures,
+// else 502, a network fault between the proxy and the destination.
+func dialStatus(err error) int {
+	if failureOf(err) == failSessionExpired {
+		return http.StatusForbidden
+	}
+	return http.StatusBadGateway
 }
 
 // httpError writes a one-line plain-text reason.

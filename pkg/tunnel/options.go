@@ -1,6 +1,7 @@
 package tunnel
 
 import (
+	"context"
 	"fmt"
 	"time"
 
@@ -90,6 +91,17 @@ type Options struct {
 	// it bounds wireguard-go's buffer pools, which hold 64 KiB per packet
 	// and are returned to the system only by the garbage collector.
 	MemoryLimit int64
+	// ExplainRefusal, when set, is asked why a proxied TCP connection
+	// (network "tcp") to addr, the "ip:port" dialed, was refused or reset:
+	// the edge answers a flow its policy blocks that way, and so does a
+	// closed port, so only the edge can tell them apart. ctx ends at the
+	// flow's dial deadline or a few seconds after the refusal, whichever
+	// comes first; ExplainRefusal must return when it does. A Refusal for an expired session makes the
+	// proxy tell the client so (HTTP 403 naming the policy, SOCKS5 reply
+	// 02) instead of a network error; ok false, or another reason, keeps
+	// the network error. It is called without the tunnel's locks held,
+	// from many connections at once; nil leaves refusals unexplained.
+	ExplainRefusal func(ctx context.Context, network, addr string) (r Refusal, ok bool)
 	// Logger receives the tunnel's logs; nil discards them.
 	Logger *zap.Logger
 	// Clock times handshakes and idle timeouts; nil is the real clock.

@@ -191,11 +191,15 @@ func (p *proxy) untrack(c net.Conn) {
 }
 
 // dial opens a tracked upstream flow through the tunnel; ctx must derive
-// from p.ctx so that close aborts the dial.
+// from p.ctx so that close aborts the dial. A refused dial is explained
+// (explainRefusal) within the same dial timeout, so that asking why never
+// keeps the client waiting longer than the dial alone could.
 func (p *proxy) dial(ctx context.Context, host string, port uint16) (net.Conn, error) {
+	ctx, cancel := context.WithTimeout(ctx, p.dialer.timeout)
+	defer cancel()
 	c, err := p.dialer.dialTCP(ctx, host, port)
 	if err != nil {
-		return nil, err
+		return nil, p.explainRefusal(ctx, err)
 	}
 	tc := &trackedConn{Conn: c, p: p}
 	if !p.track(tc) {

@@ -30,6 +30,7 @@ const (
 
 	socksSucceeded        = 0x00
 	socksGeneralFailure   = 0x01
+	socksNotAllowed       = 0x02 // "connection not allowed by ruleset"
 	socksNetUnreachable   = 0x03
 	socksHostUnreachable  = 0x04
 	socksRefused          = 0x05
@@ -138,6 +139,10 @@ func socksCode(err error) byte {
 		return socksHostUnreachable
 	case failRefused:
 		return socksRefused
+	case failSessionExpired:
+		// SOCKS5 has no room for text: "not allowed by ruleset" is the
+		// closest a client can show to "a policy refused this".
+		return socksNotAllowed
 	}
 	return socksGeneralFailure
 }
