@@ -45,8 +45,8 @@ func (f *fakeAgent) Session(context.Context) (ipcproto.Session, error) {
 	}
 	now := time.Now()
 	return ipcproto.Session{AuthTime: now.Add(-time.Hour), ServerTime: now, Gateway: []ipcproto.PolicyExpiry{
-		{Name: "Git over HTTP", Filter: "http", Duration: "1h0m0s", ExpiresAt: now, Expired: true, AppliesToUser: true},
-		{Name: "Company Wiki Network policy", Filter: "l4", Duration: "1h30m0s", ExpiresAt: now.Add(30 * time.Minute), AppliesToUser: true},
+		{Name: "Git over HTTP", Filter: "http", Duration: "1h0m0s", ExpiresAt: now, Expired: true},
+		{Name: "Company Wiki Network policy", Filter: "l4", Duration: "1h30m0s", ExpiresAt: now.Add(30 * time.Minute)},
 	}}, nil
 }
 func (f *fakeAgent) Explain(_ context.Context, dst, _ string) (json.RawMessage, error) {

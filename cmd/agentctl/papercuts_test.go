@@ -223,9 +223,10 @@ func TestStatusShowsSessionClock(t *testing.T) {
 // --json carries applies_to_user.
 func TestSessionMarksPoliciesNotForYou(t *testing.T) {
 	now := time.Now().UTC()
+	yes, no := true, false
 	f := &fakeAgent{session: &ipcproto.Session{AuthTime: now.Add(-time.Hour), ServerTime: now, Gateway: []ipcproto.PolicyExpiry{
-		{PolicyID: "wiki", Name: "Company Wiki Network policy", Filter: "l4", Duration: "1h30m0s", ExpiresAt: now.Add(30 * time.Minute), AppliesToUser: true},
-		{PolicyID: "git", Name: "Git over HTTP", Filter: "http", Duration: "1h0m0s", ExpiresAt: now, Expired: true},
+		{PolicyID: "wiki", Name: "Company Wiki Network policy", Filter: "l4", Duration: "1h30m0s", ExpiresAt: now.Add(30 * time.Minute), AppliesToUser: &yes},
+		{PolicyID: "git", Name: "Git over HTTP", Filter: "http", Duration: "1h0m0s", ExpiresAt: now, Expired: true, AppliesToUser: &no},
 	}}}
 	sock := startDaemon(t, f)
 	out, _, code := agentctl(t, sock, "session")
@@ -249,7 +250,7 @@ func TestSessionMarksPoliciesNotForYou(t *testing.T) {
 
 	// None applies: nothing limits the user.
 	f.mu.Lock()
-	f.session.Gateway[0].AppliesToUser = false
+	f.session.Gateway[0].AppliesToUser = &no
 	f.mu.Unlock()
 	out, _, _ = agentctl(t, sock, "session")
 	if !strings.Contains(out, "No Gateway policy limits your session.") || !strings.Contains(out, "Company Wiki Network policy") {

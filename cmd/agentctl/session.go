@@ -102,7 +102,7 @@ func (a *app) printSession(s ipcproto.Session) {
 	fmt.Fprintf(a.stdout, "Signed in %s ago (edge clock %s).\n", span(s.ServerTime.Sub(s.AuthTime)), s.ServerTime.UTC().Format(time.RFC1123))
 	var mine, others []ipcproto.PolicyExpiry
 	for _, p := range s.Gateway {
-		if p.AppliesToUser {
+		if p.Applies() {
 			mine = append(mine, p)
 		} else {
 			others = append(others, p)

@@ -79,7 +79,7 @@ resource "cloudflare_zero_trust_gateway_policy" "http_allow_git" {
   }
 }
 
-# DNS policies never look at the session (S6): this one keeps blocking a
+# DNS policies never look at the session: this one keeps blocking a
 # tracker while re-authentication is pending.
 resource "cloudflare_zero_trust_gateway_policy" "dns_block_tracker" {
   name        = "Block tracker"
@@ -97,7 +97,7 @@ resource "cloudflare_zero_trust_gateway_policy" "dns_block_tracker" {
 
 # --- Access ---------------------------------------------------------------
 
-# Entra ID, forcing credentials on every re-authentication (S11). The
+# Entra ID, forcing credentials on every re-authentication. The
 # simulator's built-in IdP plays it (simulator.hcl: idp.plays).
 resource "cloudflare_zero_trust_access_identity_provider" "entra_id" {
   account_id = var.cloudflare_account_id
@@ -122,7 +122,7 @@ resource "cloudflare_zero_trust_access_policy" "employees" {
 }
 
 # The wiki accepts the device's client session instead of an IdP login
-# (device identity, S9) for the organization's warp_auth_session_duration.
+# (device identity) for the organization's warp_auth_session_duration.
 resource "cloudflare_zero_trust_access_application" "wiki" {
   account_id                  = var.cloudflare_account_id
   name                        = "Company wiki"

@@ -182,7 +182,7 @@ func TestPolicyThatDoesNotApplyNeverExpires(t *testing.T) {
 		t.Fatalf("Session: %+v %v", sess, err)
 	}
 	for _, g := range sess.Gateway {
-		if g.AppliesToUser != (g.PolicyID == "p-git") {
+		if g.AppliesToUser == nil || *g.AppliesToUser != (g.PolicyID == "p-git") {
 			t.Fatalf("policy %s applies_to_user %v", g.PolicyID, g.AppliesToUser)
 		}
 	}

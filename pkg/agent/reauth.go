@@ -111,16 +111,18 @@ func (a *Agent) Session(ctx context.Context) (ipcproto.Session, error) {
 	}
 	now := a.clk.Now()
 	edgeNow := a.snap.edgeClock.EdgeNow(now)
+	applies, notApplies := true, false
 	out := ipcproto.Session{AuthTime: a.snap.reg.AuthTime, ServerTime: edgeNow, Gateway: []ipcproto.PolicyExpiry{}}
 	for _, e := range a.expiryMapLocked(now) {
 		out.Gateway = append(out.Gateway, ipcproto.PolicyExpiry{
 			PolicyID: e.PolicyID, Name: e.Name, Filter: e.Filter, Duration: e.DurationText, ExpiresAt: e.ExpiresAt, Expired: e.Expired,
-			AppliesToUser: true,
+			AppliesToUser: &applies,
 		})
 	}
 	for _, e := range session.ExpiryMap(a.snap.otherReqs, a.snap.reg.AuthTime, a.snap.edgeClock, now) {
 		out.Gateway = append(out.Gateway, ipcproto.PolicyExpiry{
 			PolicyID: e.PolicyID, Name: e.Name, Filter: e.Filter, Duration: e.DurationText, ExpiresAt: e.ExpiresAt, Expired: e.Expired,
+			AppliesToUser: &notApplies,
 		})
 	}
 	if acc := a.snap.access; acc != nil {

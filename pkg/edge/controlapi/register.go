@@ -83,7 +83,7 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 func validateRegisterRequest(req control.RegisterRequest) error {
 	bad := func(format string, args ...any) error {
 		return httpapi.Errorf(http.StatusBadRequest, control.CodeBadRequest,
-			"send code, code_verifier, wg_public_key, device_fingerprint, name and os as DESIGN §5 describes", format, args...)
+			"send code, code_verifier, wg_public_key, device_fingerprint, name and os as docs/CONTROL-API.md describes", format, args...)
 	}
 	switch {
 	case req.Code == "":

@@ -114,10 +114,15 @@ type PolicyExpiry struct {
 	Duration  string    `json:"duration"`
 	ExpiresAt time.Time `json:"expires_at"`
 	Expired   bool      `json:"expired"`
-	// AppliesToUser reports whether the policy's identity conditions can
+	// AppliesToUser says whether the policy's identity conditions can
 	// match the registered user; a policy that cannot never limits them.
-	AppliesToUser bool `json:"applies_to_user"`
+	// It is nil from a daemon that predates it: read it with Applies.
+	AppliesToUser *bool `json:"applies_to_user,omitempty"`
 }
+
+// Applies reports whether the policy limits the registered user's
+// session: true unless the daemon said it cannot match them.
+func (p PolicyExpiry) Applies() bool { return p.AppliesToUser == nil || *p.AppliesToUser }
 
 // AccessExpiry is the Access device session's deadline (S9).
 type AccessExpiry struct {
