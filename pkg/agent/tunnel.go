@@ -77,6 +77,9 @@ func (a *Agent) connect() error {
 	if topts.Logger == nil {
 		topts.Logger = a.log.Named("tunnel")
 	}
+	if topts.ExplainRefusal == nil {
+		topts.ExplainRefusal = a.explainRefusal // so the proxy can say "session expired"
+	}
 	ctx, cancel := a.edgeCtx()
 	tun, err := a.opts.StartTunnel(ctx, tunnel.ConfigFromRegistration(reg), topts)
 	cancel()

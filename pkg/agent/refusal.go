@@ -1,0 +1,76 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+
+	"go.uber.org/zap"
+
+	"github.com/ztagent/ztagent/pkg/session"
+	"github.com/ztagent/ztagent/pkg/tunnel"
+)
+
+// refusalTrace is the part of the edge's decision trace
+// (GET /v1/registrations/{id}/explain) that explains a refused connection.
+type refusalTrace struct {
+	Stages []struct {
+		Filter     string `json:"filter"`
+		Action     string `json:"action"`
+		Reason     string `json:"reason"`
+		PolicyName string `json:"policy_name"`
+	} `json:"stages"`
+}
+
+// The trace's names for the L4 stage and a block.
+const (
+	traceFilterL4    = "l4"
+	traceActionBlock = "block"
+)
+
+// explainRefusal is the tunnel's Options.ExplainRefusal: it asks the edge
+// how it decides a new flow to addr now, and explains the refusal as an
+// expired session only when the edge's network (l4) policies block that
+// flow for session_expired. The session_expired event cannot tell: the
+// edge's reset can reach the proxy before the event reaches the agent, and
+// the event names a policy, not a flow, so while the session is expired a
+// closed port elsewhere would be taken for a block.
+//
+// Only the L4 stage counts: a TCP connection is refused while it opens,
+// which is when the L4 policies decide it; an HTTP policy blocks with the
+// edge's own 403 page (or by closing a TLS connection) after it opened.
+func (a *Agent) explainRefusal(ctx context.Context, network, addr string) (tunnel.Refusal, bool) {
+	a.mu.Lock()
+	reg, err := a.registrationLocked()
+	a.mu.Unlock()
+	if err != nil {
+		return tunnel.Refusal{}, false
+	}
+	proto := "tcp"
+	if network == "udp" {
+		proto = "udp"
+	}
+	ctx, cancel := context.WithTimeout(ctx, a.opts.EdgeTimeout)
+	defer cancel()
+	raw, err := a.client(reg).Explain(ctx, reg.DeviceID, addr, proto)
+	if err != nil {
+		// The client is told the network error it saw; why the edge
+		// did not answer is for the logs.
+		a.log.Debug("cannot ask the edge why a connection was refused", zap.String("dst", addr), zap.Error(err))
+		return tunnel.Refusal{}, false
+	}
+	var tr refusalTrace
+	if err := json.Unmarshal(raw, &tr); err != nil {
+		a.log.Debug("the edge's decision trace is not readable", zap.String("dst", addr), zap.Error(err))
+		return tunnel.Refusal{}, false
+	}
+	for _, st := range tr.Stages {
+		if st.Filter != traceFilterL4 {
+			continue
+		}
+		if st.Action != traceActionBlock || st.Reason != session.ReasonSessionExpired {
+			return tunnel.Refusal{}, false
+		}
+		return tunnel.Refusal{Reason: tunnel.RefusalSessionExpired, PolicyName: st.PolicyName}, true
+	}
+	return tunnel.Refusal{}, false
+}
