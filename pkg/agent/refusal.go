@@ -41,8 +41,12 @@ const (
 func (a *Agent) explainRefusal(ctx context.Context, network, addr string) (tunnel.Refusal, bool) {
 	a.mu.Lock()
 	reg, err := a.registrationLocked()
+	knows := a.knowsExpiryLocked()
 	a.mu.Unlock()
-	if err != nil {
+	if err != nil || !knows {
+		// Only while the agent knows a session expired (by the edge's
+		// signal or its clock): every other refusal would cost the edge
+		// a request, a port scan through the proxy one per port.
 		return tunnel.Refusal{}, false
 	}
 	proto := "tcp"
@@ -73,4 +77,11 @@ func (a *Agent) explainRefusal(ctx context.Context, network, addr string) (tunne
 		return tunnel.Refusal{Reason: tunnel.RefusalSessionExpired, PolicyName: st.PolicyName}, true
 	}
 	return tunnel.Refusal{}, false
+}
+
+// knowsExpiryLocked reports whether the agent knows that a session of its
+// user expired: the edge signalled it, or a deadline passed by the edge's
+// clock.
+func (a *Agent) knowsExpiryLocked() bool {
+	return len(a.snap.expiredNames) > 0 || (a.snap.broker != nil && a.snap.broker.Pending())
 }

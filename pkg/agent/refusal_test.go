@@ -18,7 +18,8 @@ import (
 // HTTP proxy answers a request to the wiki with 403 naming that policy and
 // what to do, and a SOCKS5 CONNECT gets reply 02 (not allowed by ruleset);
 // a destination the edge refuses for another reason (no upstream behind
-// it) still gets the network error, expired session or not.
+// it) still gets the network error, expired session or not. The agent
+// knows of the expiry from the edge's clock_changed, before any flow.
 func TestIntegrationExpiredSessionThroughProxy(t *testing.T) {
 	e := newSimEnv(t)
 	e.waitState(ipcproto.StateUnregistered)
@@ -27,8 +28,18 @@ func TestIntegrationExpiredSessionThroughProxy(t *testing.T) {
 	}
 	proxyAddr := e.waitState(ipcproto.StateConnected).Tunnel.ProxyAddr
 	// Past "Company Wiki Network policy" (l4, 1h30m) on 10.0.0.10.
+	// Before the clock moves, a refused connection is a network error
+	// and costs the edge no question.
+	if status, _, body := getViaProxy(t, proxyAddr, "http://10.0.0.20:81/"); status != http.StatusBadGateway {
+		t.Fatalf("GET a closed port before expiry: %d %q, want 502", status, body)
+	}
 	if _, err := e.admin().AdvanceClock(ctxT(t), 91*time.Minute); err != nil {
 		t.Fatal(err)
+	}
+	// The edge announces the new time; the agent knows the session
+	// expired before any flow is refused.
+	if st := e.waitState(ipcproto.StateReauthRequired); !strings.Contains(st.Message, "Company Wiki Network policy") {
+		t.Fatalf("reauth_required says %q, want the wiki's policy named", st.Message)
 	}
 
 	const wantLine = `ztagent proxy: session expired (policy "Company Wiki Network policy"): run agentctl reauth` + "\n"
@@ -48,9 +59,6 @@ func TestIntegrationExpiredSessionThroughProxy(t *testing.T) {
 	if code := socks5Connect(t, proxyAddr, "10.0.0.20", 81); code != 0x05 {
 		t.Fatalf("SOCKS5 CONNECT to a closed port: reply %#x, want 0x05 (refused)", code)
 	}
-	// The agent learns of the expiry from the edge as well, whichever
-	// came first.
-	e.waitState(ipcproto.StateReauthRequired)
 }
 
 // getViaProxy fetches rawURL through the HTTP proxy at proxyAddr.
