@@ -104,10 +104,27 @@ func TestE2E_S3_ExpiryAndReauth(t *testing.T) {
 
 	w.edged("clock", "advance", "2h")
 
-	// The wiki's policy is l4: the TCP connection is refused and the local
-	// proxy answers 502.
-	if r := w.get(wikiURL); r.fromWiki() || r.code != http.StatusBadGateway {
-		w.fatalf("wiki after 2h (check_session 1h30m): %v, want the connection refused (502)", r)
+	// The edge announces its new time: agentd says the session expired,
+	// and when, before any connection is refused, and opens no browser
+	// for it (the prompt comes when the user reaches the wiki).
+	expired := waitState(w, watch, 0, ipcproto.StateReauthRequired)
+	st := w.status()
+	if st.Session == nil || st.Session.NextExpiry == nil || !st.Session.NextExpiry.Expired ||
+		!strings.Contains(st.Message, "Git over HTTP") || !strings.Contains(st.Message, "agentctl reauth") {
+		w.fatalf("status after the clock advance, before any flow: %+v (session %+v)", st, st.Session)
+	}
+	if out := w.mustCtl("status"); !strings.Contains(out, "expired") || strings.Contains(out, "signed in 0s ago") {
+		w.fatalf("agentctl status after the clock advance:\n%s", out)
+	}
+	if got := w.opener.all(); len(got) != 0 {
+		w.fatalf("the browser was opened before any flow was refused: %q", got)
+	}
+
+	// The wiki's policy is l4: the TCP connection is refused, and the
+	// local proxy says why and what to do.
+	if r := w.get(wikiURL); r.fromWiki() || r.code != http.StatusForbidden ||
+		!strings.Contains(r.body, `ztagent proxy: session expired (policy "Company Wiki Network policy"): run agentctl reauth`) {
+		w.fatalf("wiki after 2h (check_session 1h30m): %v, want the proxy's 403 naming the policy", r)
 	}
 	// The git policy is http: the Gateway answers with its page.
 	if r := w.get(gitURL); r.code != http.StatusForbidden || !strings.Contains(r.body, "Session expired") ||
@@ -115,7 +132,6 @@ func TestE2E_S3_ExpiryAndReauth(t *testing.T) {
 		w.fatalf("git after 2h (check_session 1h): %v, want 403 with the session-expired page", r)
 	}
 
-	expired := waitState(w, watch, 0, ipcproto.StateReauthRequired)
 	u, err := w.opener.next(stepTimeout)
 	if err != nil {
 		w.fatalf("watch --open-browser: %v", err)
