@@ -13,8 +13,8 @@ import (
 
 // functions are the Terraform functions the simulator evaluates: those of
 // go-cty's stdlib that Terraform exposes under the same name and meaning,
-// and a few of Terraform's own written here. README.md ("Terraform
-// functions") lists them; TestREADMEListsFunctions keeps the two in step.
+// and a few of Terraform's own written here. docs/TERRAFORM.md
+// ("Functions") lists them; TestDocsListFunctions keeps the two in step.
 var functions = map[string]function.Function{
 	// Conversion.
 	"tostring": stdlib.MakeToFunc(cty.String),
@@ -195,7 +195,7 @@ func (l *loader) checkFunctions(expr hcl.Expression) bool {
 			l.d.errorf(call.NameRange, "%s: provider-defined functions are not supported by the simulator; compute the value another way, or write it literally or in a variable", call.Name)
 			return nil
 		}
-		l.d.errorf(call.NameRange, "function %s is not supported by the simulator%s; README.md (\"Terraform functions\") lists those it evaluates: compute the value another way, or write it literally or in a variable", call.Name, suggest(call.Name, sortedKeys(functions)))
+		l.d.errorf(call.NameRange, "function %s is not supported by the simulator%s; docs/TERRAFORM.md (\"Functions\") lists those it evaluates: compute the value another way, or write it literally or in a variable", call.Name, suggest(call.Name, sortedKeys(functions)))
 		return nil
 	})
 	return ok

@@ -414,16 +414,16 @@ func BenchmarkLoadManyLocals(b *testing.B) {
 	}
 }
 
-// TestREADMEListsFunctions keeps the README's list of supported functions
-// in step with the functions the loader registers.
-func TestREADMEListsFunctions(t *testing.T) {
-	readme, err := os.ReadFile("../../README.md")
+// TestDocsListFunctions keeps the list of supported functions in
+// docs/TERRAFORM.md in step with the functions the loader registers.
+func TestDocsListFunctions(t *testing.T) {
+	readme, err := os.ReadFile("../../docs/TERRAFORM.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, section, ok := strings.Cut(string(readme), "### Terraform functions\n")
+	_, section, ok := strings.Cut(string(readme), "### Functions\n")
 	if !ok {
-		t.Fatal(`README.md has no "### Terraform functions" section`)
+		t.Fatal(`docs/TERRAFORM.md has no "### Functions" section`)
 	}
 	section, _, _ = strings.Cut(section, "\n#")
 	_, list, _ := strings.Cut(section, "simulator:\n")
@@ -432,6 +432,6 @@ func TestREADMEListsFunctions(t *testing.T) {
 		listed = append(listed, m[1])
 	}
 	if want := sortedKeys(functions); !slices.Equal(listed, want) {
-		t.Errorf("README.md lists\n%v\nthe loader has\n%v", listed, want)
+		t.Errorf("docs/TERRAFORM.md lists\n%v\nthe loader has\n%v", listed, want)
 	}
 }
