@@ -157,6 +157,7 @@ func TestSIGKILLLeavesConsistentState(t *testing.T) {
 	}
 	{
 		cmd := start()
+		settled() // the keyring has been read: Register is not refused for it
 		c := ipc.NewClient(sock)
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		began := time.Now()
