@@ -7,7 +7,7 @@ PKGS := ./...
 # skipping under make test, so a green run means they ran.
 TEST_ENV := ZTAGENT_REQUIRE_REAL_DEPS=1
 
-.PHONY: demo bench-all all build run test test-unit bench deps deps-check lint fmt fuzz clean
+.PHONY: demo bench-all all build run stop test test-unit bench deps deps-check lint fmt fuzz clean
 
 all: build
 
@@ -20,10 +20,14 @@ EXAMPLE := examples/acme
 # make run keeps its state here, out of the way of a system install.
 RUNDIR := .run
 
-# Until `edged run` (issue #5) and cmd/agentd (issue #7) exist there is
-# nothing to start; show what the simulator would enforce and say so plainly.
+# make run: edged and agentd on the example, in the foreground (Ctrl-C or
+# closing the terminal stops both); make run DETACH=1 returns once both
+# answer. make stop stops either kind. Listen addresses: see scripts/run.sh.
 run: build
-	@scripts/run.sh
+	@BIN=$(BIN) RUN=$(RUNDIR) EXAMPLE=$(EXAMPLE) DETACH=$(DETACH) scripts/run.sh
+
+stop:
+	@RUN=$(RUNDIR) scripts/stop.sh
 
 deps:
 	@scripts/deps.sh
