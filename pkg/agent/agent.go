@@ -139,7 +139,11 @@ type Agent struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	wake   chan struct{}
-	ran    atomic.Bool
+	// loaded is closed once the first keyring read has answered;
+	// loadWaiters counts the requests waiting for it.
+	loaded      chan struct{}
+	loadWaiters atomic.Int32
+	ran         atomic.Bool
 	// spawnMu and closing keep spawn from adding to wg once Close waits.
 	spawnMu sync.Mutex
 	closing bool
@@ -207,13 +211,14 @@ func New(opts Options) (*Agent, error) {
 		return nil, err
 	}
 	a := &Agent{
-		opts:  opts,
-		log:   opts.Logger,
-		clk:   opts.Clock,
-		store: session.NewStore(opts.Keyring),
-		files: files,
-		wake:  make(chan struct{}, 1),
-		subs:  make(map[*subscriber]struct{}),
+		opts:   opts,
+		log:    opts.Logger,
+		clk:    opts.Clock,
+		store:  session.NewStore(opts.Keyring),
+		files:  files,
+		wake:   make(chan struct{}, 1),
+		loaded: make(chan struct{}),
+		subs:   make(map[*subscriber]struct{}),
 	}
 	a.monotonic = opts.Monotonic
 	if a.monotonic == nil {
@@ -435,6 +440,22 @@ func (a *Agent) keyringCtx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(a.ctx, a.opts.KeyringTimeout)
 }
 
+// waitLoaded waits, at most as long as a keyring call may take, until the
+// first keyring read has answered: a request that arrives while agentd is
+// still reading its registration is decided on what the keyring holds,
+// not refused because the answer is not in yet.
+func (a *Agent) waitLoaded(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, a.opts.KeyringTimeout)
+	defer cancel()
+	a.loadWaiters.Add(1)
+	defer a.loadWaiters.Add(-1)
+	select {
+	case <-a.loaded:
+	case <-ctx.Done():
+	case <-a.ctx.Done():
+	}
+}
+
 // load reads the registration from the keyring and brings the agent to
 // the state it implies: unregistered, disconnected, connecting, or
 // keyring_unavailable (REL2) until a later retry succeeds.
@@ -448,7 +469,10 @@ func (a *Agent) load() {
 		return
 	}
 	a.mu.Lock()
-	a.snap.starting = false
+	if a.snap.starting {
+		a.snap.starting = false
+		close(a.loaded)
+	}
 	switch {
 	case errors.Is(err, session.ErrNotRegistered):
 		a.snap.keyringErr = ""

@@ -59,6 +59,7 @@ func (e *enrollment) end() { e.endOnce.Do(func() { close(e.done) }) }
 // sign-in URL, which is also published as browse_to_url. The enrollment
 // completes when the browser comes back to the loopback callback.
 func (a *Agent) Register(ctx context.Context, caller ipc.Caller, req ipcproto.RegisterRequest) (ipcproto.AuthURL, error) {
+	a.waitLoaded(ctx)
 	a.opMu.Lock()
 	defer a.opMu.Unlock()
 	a.mu.Lock()

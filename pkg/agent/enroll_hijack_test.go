@@ -30,11 +30,11 @@ func (e *env) subscribeAs(uid int) <-chan ipcproto.Event {
 }
 
 // eventsUntil returns the events of ch up to and including the first of
-// type last, failing after 10 s.
+// type last, failing after 30 s.
 func eventsUntil(t *testing.T, ch <-chan ipcproto.Event, last string) []ipcproto.Event {
 	t.Helper()
 	var out []ipcproto.Event
-	deadline := time.After(10 * time.Second)
+	deadline := time.After(30 * time.Second)
 	for {
 		select {
 		case ev, ok := <-ch:

@@ -316,12 +316,16 @@ func (f *fakeTunnels) last() *fakeTunnel {
 type hangingKeyring struct {
 	keyring.Store
 	hung atomic.Bool
+	// waiting counts the calls hanging now.
+	waiting atomic.Int32
 }
 
 func (h *hangingKeyring) wait(ctx context.Context) error {
 	if !h.hung.Load() {
 		return nil
 	}
+	h.waiting.Add(1)
+	defer h.waiting.Add(-1)
 	<-ctx.Done()
 	return fmt.Errorf("%w: no answer before the deadline", keyring.ErrUnavailable)
 }
@@ -410,8 +414,10 @@ func newEnv(t testing.TB, edit ...func(*Options)) *env {
 	e.opts = Options{
 		StateDir: e.dir, Keyring: e.kr, EdgeAPI: e.edge.srv.URL, Team: "acme",
 		ProxyAddr: "127.0.0.1:40001", StartTunnel: e.tunnels.start, Clock: e.clk, Monotonic: e.mono.now,
-		CallbackOwner:  e.browser.owner,
-		KeyringTimeout: 300 * time.Millisecond, Logger: bufLogger(e.logs),
+		CallbackOwner: e.browser.owner,
+		// A healthy in-memory keyring answers at once; only the hang
+		// test shortens this, to see keyring_unavailable soon.
+		KeyringTimeout: DefaultKeyringTimeout, Logger: bufLogger(e.logs),
 		// The fake clock jumps hours at a time; the fake edge sends no
 		// heartbeats.
 		StreamIdleTimeout: 1000 * time.Hour, JumpCheckInterval: time.Minute,
@@ -478,7 +484,7 @@ func (e *env) stop() {
 // waitEvent returns the next event of type typ, failing after 10 s.
 func (e *env) waitEvent(typ string) ipcproto.Event {
 	e.t.Helper()
-	deadline := time.After(10 * time.Second)
+	deadline := time.After(30 * time.Second)
 	for {
 		select {
 		case ev := <-e.events:
@@ -486,7 +492,7 @@ func (e *env) waitEvent(typ string) ipcproto.Event {
 				return ev
 			}
 		case <-deadline:
-			e.t.Fatalf("no %s event within 10s (state %s: %s)", typ, e.a.Status(context.Background()).State, e.a.Status(context.Background()).Message)
+			e.t.Fatalf("no %s event within 30s (state %s: %s)", typ, e.a.Status(context.Background()).State, e.a.Status(context.Background()).Message)
 		}
 	}
 }
@@ -494,7 +500,7 @@ func (e *env) waitEvent(typ string) ipcproto.Event {
 // waitState waits until the agent is in state s.
 func (e *env) waitState(s ipcproto.State) ipcproto.Status {
 	e.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		st := e.a.Status(context.Background())
 		if st.State == s {
