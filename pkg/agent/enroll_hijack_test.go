@@ -46,7 +46,7 @@ func eventsUntil(t *testing.T, ch <-chan ipcproto.Event, last string) []ipcproto
 				return out
 			}
 		case <-deadline:
-			t.Fatalf("no %s event within 10s (got %d events)", last, len(out))
+			t.Fatalf("no %s event within 30s (got %d events)", last, len(out))
 		}
 	}
 }
