@@ -50,9 +50,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	mark(root)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
+	var code exitCode
 	switch {
 	case err == nil:
 		return 0
+	case errors.As(err, &code):
+		if code.err != nil {
+			fmt.Fprintf(stderr, "agentd: %v\n", code.err)
+		}
+		return code.code
 	case ran && !errors.As(err, new(usageError)):
 		fmt.Fprintf(stderr, "agentd: %v\n", err)
 		return 1
