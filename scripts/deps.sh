@@ -17,6 +17,7 @@ packages=(
   wireguard-tools   # wg(8), to configure the reference WireGuard peer in interop tests
   wireguard-go      # the reference userspace WireGuard peer (this kernel has no WireGuard module)
   iproute2          # ip netns/link/addr/route for TUN-mode and interop tests
+  systemd           # systemd-analyze, to verify and rate agentd's unit (cmd/agentd service tests)
 )
 
 missing=()
