@@ -103,3 +103,15 @@ func TestAdminHelpNamesTheEnvironment(t *testing.T) {
 		}
 	}
 }
+
+// TestRunStateDirFollowsTheEnvironment: edged run takes its state
+// directory from $ZTAGENT_EDGED_STATE_DIR too, so one export points the
+// server and its admin commands at the same place.
+func TestRunStateDirFollowsTheEnvironment(t *testing.T) {
+	envDir := filepath.Join(t.TempDir(), "env")
+	t.Setenv(envStateDir, envDir)
+	out, _, code := edged("run", "--help")
+	if code != 0 || !strings.Contains(out, envDir) {
+		t.Fatalf("edged run --help (exit %d) does not default --state-dir to $%s=%s:\n%s", code, envStateDir, envDir, out)
+	}
+}

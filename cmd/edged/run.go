@@ -57,7 +57,10 @@ with errors is refused and the old one stays in force.`,
 	fl := cmd.Flags()
 	fl.StringVar(&f.tfDir, "terraform", "", "directory of Cloudflare Terraform (.tf) files")
 	fl.StringVar(&f.simFile, "sim", "", "simulator file (HCL)")
-	fl.StringVar(&f.stateDir, "state-dir", defaultStateDir(), "directory for the device database, the admin token and the WireGuard key")
+	// The same variable the admin commands read, so that one export
+	// (make run prints it) points both at the same edge.
+	fl.StringVar(&f.stateDir, "state-dir", firstSet("", envStateDir, defaultStateDir()),
+		"directory for the device database, the admin token and the WireGuard key (default $"+envStateDir+" when set)")
 	fl.StringVar(&f.adminTokenFile, "admin-token-file", "", "file holding the admin API token (default <state-dir>/admin.token, created on first start)")
 	fl.StringVar(&f.api, "api", "", "control and admin API listen address (overrides the simulator file)")
 	fl.StringVar(&f.teamDomain, "team-domain", "", "team domain listen address (overrides the simulator file)")
