@@ -115,7 +115,7 @@ func newDevicesCmd() *cobra.Command {
 	})
 	cmd.AddCommand(&cobra.Command{
 		Use:   "revoke ID",
-		Short: "Revoke a device: the edge signals it and stops its traffic (S14)",
+		Short: "Revoke a device: the edge signals it and stops its traffic",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := f.client()

@@ -70,3 +70,20 @@ resource "cloudflare_zero_trust_gateway_policy" "dns_session" {
 	}
 	check("validate's diagnostics", out.String()+errb.String())
 }
+
+// TestHelpShowsNoRuleIDs: the help of every edged command, as a user
+// reads it, names no rule ID.
+func TestHelpShowsNoRuleIDs(t *testing.T) {
+	for _, cmd := range [][]string{
+		{}, {"validate"}, {"run"}, {"devices"}, {"devices", "list"}, {"devices", "revoke"},
+		{"clock"}, {"clock", "show"}, {"clock", "advance"}, {"reload"},
+	} {
+		out, errOut, code := edged(append(cmd, "--help")...)
+		if code != 0 {
+			t.Fatalf("edged %v --help: exit %d\n%s", cmd, code, errOut)
+		}
+		if m := ruleID.FindString(out); m != "" {
+			t.Errorf("edged %v --help shows the rule ID %q:\n%s", cmd, m, out)
+		}
+	}
+}
