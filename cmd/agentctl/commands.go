@@ -53,7 +53,7 @@ func (a *app) printStatus(st ipcproto.Status) {
 		}
 		up := "down"
 		if t.Up {
-			up = "up since " + t.Since.Local().Format(time.Kitchen)
+			up = "up for " + span(now.Sub(t.Since))
 		}
 		fmt.Fprintf(tw, "Tunnel:\t%s, %s, edge %s, address %s, last handshake %s\n", where, up, termsafe.Line(t.Endpoint),
 			termsafe.Line(strings.Join(t.Addresses, ",")), ago(t.LastHandshake, now))
