@@ -111,9 +111,7 @@ func durationTerms(s string) (terms []term, ok bool) {
 		}
 		terms = append(terms, term{num: num, unit: s[:j]})
 		s = s[j:]
-		if strings.HasPrefix(s, ",") {
-			s = s[1:]
-		}
+		s = strings.TrimPrefix(s, ",")
 	}
 	return terms, len(terms) > 0
 }
