@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -125,53 +126,99 @@ func TestSOCKS5Errors(t *testing.T) {
 // TestProxyHandshakeTimeout drives the handshake deadline with a fake clock:
 // a client that sends nothing, or stops halfway through its SOCKS5
 // handshake, is disconnected once the clock passes HandshakeTimeout, and
-// not before.
+// not before. "Not before" is shown by a later event, not by a wait: two
+// clients stop at the same point at the same instant; at 4 s of 5 one of
+// them finishes its handshake and is served, which the proxy refuses to a
+// client whose timer has fired (serveSOCKS checks it once the request is
+// read); at 5 s the other is disconnected.
 func TestProxyHandshakeTimeout(t *testing.T) {
 	agent, edgeKey := newKeyPair(t), newKeyPair(t)
 	e := startEdge(t, "edge-a", edgeKey, agent)
 	fake := clock.NewFake(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 	tun := startTunnel(t, e, agent, Options{Clock: fake, HandshakeTimeout: 5 * time.Second})
-	for _, partial := range [][]byte{
-		nil,                         // not even the first byte
-		{socksVersion5, 2},          // greeting cut short
-		{socksVersion5, 1, 0, 5, 1}, // greeting, then half a request
+	greeting := []byte{socksVersion5, 1, socksMethodNoAuth}
+	request := socksRequest(socksCmdConnect, edgeV4.String(), portEcho)
+	for _, tc := range []struct {
+		name     string
+		greeting []byte
+		cut      int // bytes of the greeting and request sent before stopping
+	}{
+		{"not even the first byte", greeting, 0},
+		{"greeting cut short", []byte{socksVersion5, 2, 0x02, socksMethodNoAuth}, 2},
+		{"greeting, then half a request", greeting, len(greeting) + 2},
 	} {
-		c := dialProxy(t, tun)
-		c.Write(partial)
-		ctx, cancel := context.WithTimeout(context.Background(), ioTimeout)
-		if err := fake.WaitForTimers(ctx, 1); err != nil {
-			t.Fatal("the proxy armed no handshake timer")
-		}
-		cancel()
-		fake.Advance(4 * time.Second)
-		c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
-		if len(partial) > 2 {
-			io.ReadFull(c, make([]byte, 2)) // the method reply
-		}
-		if _, err := c.Read(make([]byte, 1)); !isTimeout(err) {
-			t.Fatalf("%x: connection ended before the handshake timeout: %v", partial, err)
-		}
-		fake.Advance(time.Second)
-		c.SetReadDeadline(time.Now().Add(ioTimeout))
-		if _, err := io.ReadAll(c); err != nil && !strings.Contains(err.Error(), "reset") {
-			t.Fatalf("%x: after the timeout: %v", partial, err)
-		}
+		t.Run(tc.name, func(t *testing.T) {
+			handshake := append(slices.Clone(tc.greeting), request...)
+			onTime, late := dialProxy(t, tun), dialProxy(t, tun)
+			for _, c := range []net.Conn{onTime, late} {
+				if _, err := c.Write(handshake[:tc.cut]); err != nil {
+					t.Fatal(err)
+				}
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), ioTimeout)
+			defer cancel()
+			if err := fake.WaitForTimers(ctx, 2); err != nil {
+				t.Fatalf("the proxy armed %d handshake timers for two clients", fake.Timers())
+			}
+			fake.Advance(4 * time.Second)
+			if _, err := onTime.Write(handshake[tc.cut:]); err != nil {
+				t.Fatal(err)
+			}
+			var m [2]byte
+			if _, err := io.ReadFull(onTime, m[:]); err != nil || m != [2]byte{socksVersion5, socksMethodNoAuth} {
+				t.Fatalf("a client finishing at 4 s of 5: method reply %x, %v; want 0500 (its connection must last until the handshake timeout)", m, err)
+			}
+			var hdr [3]byte
+			if _, err := io.ReadFull(onTime, hdr[:]); err != nil || hdr[1] != socksSucceeded {
+				t.Fatalf("a client finishing at 4 s of 5 was not served (reply %x, %v): its connection ended before the handshake timeout", hdr, err)
+			}
+			if _, err := readSOCKSAddr(onTime); err != nil {
+				t.Fatalf("reply address: %v", err)
+			}
+			// The reply is written after the request's check disarmed
+			// the timer, so only the other client's is left.
+			if n := fake.Timers(); n != 1 {
+				t.Fatalf("%d handshake timers armed once one of two clients finished, want 1", n)
+			}
+			checkEcho(t, onTime, "finished in time")
+
+			fake.Advance(time.Second)
+			if tc.cut > len(tc.greeting) {
+				io.ReadFull(late, m[:]) // the method reply
+			}
+			late.SetReadDeadline(time.Now().Add(ioTimeout))
+			if _, err := io.ReadAll(late); err != nil && !strings.Contains(err.Error(), "reset") {
+				t.Fatalf("after the timeout: %v", err)
+			}
+			checkEcho(t, onTime, "a finished handshake outlives its timeout")
+		})
 	}
 }
 
 // TestHTTPHeaderTimeout: once a client is known to speak HTTP, net/http's
-// own header timeout (on the real clock: net/http sets socket deadlines
-// itself) disconnects one that never finishes its request header.
+// own header timeout disconnects one that never finishes its request
+// header. That timeout runs on the real clock (net/http sets socket
+// deadlines itself), so no fake clock can drive it; the proxy's own
+// handshake timer, which would also disconnect the client, is put on a
+// fake clock that never moves, so that only net/http's can. The length of
+// the timeout decides no outcome: however late the machine runs, the
+// connection ends, and never before the timeout has passed since the
+// client started writing.
 func TestHTTPHeaderTimeout(t *testing.T) {
+	const timeout = 200 * time.Millisecond
 	agent, edgeKey := newKeyPair(t), newKeyPair(t)
 	e := startEdge(t, "edge-a", edgeKey, agent)
-	tun := startTunnel(t, e, agent, Options{HandshakeTimeout: 200 * time.Millisecond})
+	fake := clock.NewFake(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+	tun := startTunnel(t, e, agent, Options{Clock: fake, HandshakeTimeout: timeout})
 	c := dialProxy(t, tun)
-	io.WriteString(c, "GET http://10.99.0.1/ HTTP/1.1\r\nHost: 10.99.0.1\r\n")
 	start := time.Now()
-	io.ReadAll(c)
-	if waited := time.Since(start); waited >= ioTimeout {
-		t.Fatalf("the connection stayed open %s", waited)
+	io.WriteString(c, "GET http://10.99.0.1/ HTTP/1.1\r\nHost: 10.99.0.1\r\n")
+	c.SetReadDeadline(time.Now().Add(ioTimeout))
+	if _, err := io.ReadAll(c); isTimeout(err) {
+		t.Fatalf("the connection stayed open %s with half a request header", ioTimeout)
+	}
+	if waited := time.Since(start); waited < timeout {
+		t.Fatalf("the connection ended %s after half a request header, before the %s header timeout", waited, timeout)
 	}
 }
 
