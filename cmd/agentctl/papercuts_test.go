@@ -5,13 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/ztagent/ztagent/internal/testenv/ruleid"
 	"github.com/ztagent/ztagent/pkg/ipc/ipcproto"
 )
 
@@ -258,11 +258,6 @@ func TestSessionMarksPoliciesNotForYou(t *testing.T) {
 	}
 }
 
-// ruleID matches the rule references of DESIGN.md and docs/RULES.md (S6,
-// SEC4, REL2, "DESIGN §7"), which belong in comments, never in what a user
-// reads. S256 (PKCE's method) is not one.
-var ruleID = regexp.MustCompile(`\b(S[0-9]{1,2}|SEC[0-9]+|REL[0-9]+)\b|DESIGN §|§[0-9]`)
-
 // Every command's help, and the errors and hints agentctl itself writes,
 // are free of rule IDs.
 func TestNoRuleIDsInUserText(t *testing.T) {
@@ -280,7 +275,7 @@ func TestNoRuleIDsInUserText(t *testing.T) {
 	}
 	check := func(what, text string) {
 		t.Helper()
-		if m := ruleID.FindString(text); m != "" {
+		if m := ruleid.Find(text); m != "" {
 			t.Errorf("%s shows the rule ID %q:\n%s", what, m, text)
 		}
 	}

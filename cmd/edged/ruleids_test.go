@@ -4,15 +4,11 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
-)
 
-// ruleID matches the rule references of DESIGN.md and docs/RULES.md (S6,
-// SEC4, REL2, "DESIGN §7"): they belong in comments and test names, never
-// in what a user reads. S256 (PKCE's method) is not one.
-var ruleID = regexp.MustCompile(`\b(S[0-9]{1,2}|SEC[0-9]+|REL[0-9]+)\b|DESIGN §|§[0-9]`)
+	"github.com/ztagent/ztagent/internal/testenv/ruleid"
+)
 
 // validate's summary of the example and its errors and warnings for the
 // rules that used to name their IDs (a session check on a DNS policy, one
@@ -20,7 +16,7 @@ var ruleID = regexp.MustCompile(`\b(S[0-9]{1,2}|SEC[0-9]+|REL[0-9]+)\b|DESIGN §
 func TestValidateShowsNoRuleIDs(t *testing.T) {
 	check := func(what, text string) {
 		t.Helper()
-		if m := ruleID.FindString(text); m != "" {
+		if m := ruleid.Find(text); m != "" {
 			t.Errorf("%s shows the rule ID %q:\n%s", what, m, text)
 		}
 	}
@@ -82,7 +78,7 @@ func TestHelpShowsNoRuleIDs(t *testing.T) {
 		if code != 0 {
 			t.Fatalf("edged %v --help: exit %d\n%s", cmd, code, errOut)
 		}
-		if m := ruleID.FindString(out); m != "" {
+		if m := ruleid.Find(out); m != "" {
 			t.Errorf("edged %v --help shows the rule ID %q:\n%s", cmd, m, out)
 		}
 	}

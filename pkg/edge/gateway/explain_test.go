@@ -4,11 +4,11 @@ import (
 	"encoding/json"
 	"errors"
 	"net/netip"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/ztagent/ztagent/internal/testenv/ruleid"
 	"github.com/ztagent/ztagent/pkg/edge/wg"
 	"github.com/ztagent/ztagent/pkg/policy"
 )
@@ -108,15 +108,10 @@ func TestExplainEdgeService(t *testing.T) {
 	checkNoRuleIDs(t, ex)
 }
 
-// ruleID matches the rule references of DESIGN.md (S6, SEC4, REL2,
-// "DESIGN §7"): agentctl why shows the notes to users, who cannot look
-// them up.
-var ruleID = regexp.MustCompile(`\b(S[0-9]{1,2}|SEC[0-9]+|REL[0-9]+)\b|DESIGN §|§[0-9]`)
-
 func checkNoRuleIDs(t *testing.T, ex Explanation) {
 	t.Helper()
 	for _, st := range ex.Stages {
-		if m := ruleID.FindString(st.Note); m != "" {
+		if m := ruleid.Find(st.Note); m != "" {
 			t.Errorf("the %s stage's note shows the rule ID %q: %s", st.Filter, m, st.Note)
 		}
 	}

@@ -3,15 +3,11 @@ package httpapi
 import (
 	"net/http"
 	"net/http/httptest"
-	"regexp"
 	"strings"
 	"testing"
-)
 
-// ruleID matches the rule references of DESIGN.md (S6, SEC4, REL2,
-// "DESIGN §5"): the API's errors reach people (agentctl, edged's admin
-// commands), who cannot look them up.
-var ruleID = regexp.MustCompile(`\b(S[0-9]{1,2}|SEC[0-9]+|REL[0-9]+)\b|DESIGN §|§[0-9]`)
+	"github.com/ztagent/ztagent/internal/testenv/ruleid"
+)
 
 // The answers to an unknown route and to a body that is not JSON say
 // where the API is described, without rule IDs.
@@ -29,7 +25,7 @@ func TestHintsNameNoRuleIDs(t *testing.T) {
 	if rec.Code != http.StatusNotFound || !strings.Contains(rec.Body.String(), "docs/CONTROL-API.md") {
 		t.Fatalf("unknown route: %d %s", rec.Code, rec.Body)
 	}
-	if m := ruleID.FindString(rec.Body.String()); m != "" {
+	if m := ruleid.Find(rec.Body.String()); m != "" {
 		t.Errorf("the unknown route's answer shows %q: %s", m, rec.Body)
 	}
 
@@ -37,7 +33,7 @@ func TestHintsNameNoRuleIDs(t *testing.T) {
 	if decodeErr == nil || !strings.Contains(decodeErr.Error(), "docs/CONTROL-API.md") {
 		t.Fatalf("a body that is not JSON: %v", decodeErr)
 	}
-	if m := ruleID.FindString(decodeErr.Error()); m != "" {
+	if m := ruleid.Find(decodeErr.Error()); m != "" {
 		t.Errorf("the bad body's error shows %q: %v", m, decodeErr)
 	}
 }
