@@ -32,11 +32,17 @@ func closeWithin(t *testing.T, tun *Tunnel) {
 	}
 }
 
+// TestCloseWithActiveConnections closes the tunnel with a flow of every kind
+// open, among them a dial to an address nobody answers. That dial is given
+// two minutes, six times closeWithin's bound (and gVisor's SYN retries alone
+// last over a minute), and Close is called only once its SYN has reached
+// the edge: a Close that waited for the dial could not return in time.
 func TestCloseWithActiveConnections(t *testing.T) {
+	const hangDialTimeout = 2 * time.Minute
 	baseline := goleak.IgnoreCurrent()
 	agent, edgeKey := newKeyPair(t), newKeyPair(t)
 	e := startEdge(t, "edge-a", edgeKey, agent)
-	tun, err := New(context.Background(), e.config(agent), Options{ProxyAddr: "127.0.0.1:0", Logger: zaptest.NewLogger(t)})
+	tun, err := New(context.Background(), e.config(agent), Options{ProxyAddr: "127.0.0.1:0", Logger: zaptest.NewLogger(t), DialTimeout: hangDialTimeout})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,9 +76,14 @@ func TestCloseWithActiveConnections(t *testing.T) {
 	clients = append(clients, half)
 	hang := dialProxy(t, tun)
 	hang.Write([]byte{socksVersion5, 1, socksMethodNoAuth})
-	hang.Write(socksRequest(socksCmdConnect, "10.99.0.50", 80))
+	hang.Write(socksRequest(socksCmdConnect, unanswered.String(), 80))
 	io.ReadFull(hang, make([]byte, 2))
 	clients = append(clients, hang)
+	select {
+	case <-e.unansweredSYN:
+	case <-time.After(ioTimeout):
+		t.Fatalf("the dial to %s sent no SYN to the edge", unanswered)
+	}
 
 	closeWithin(t, tun)
 	for i, c := range clients {

@@ -19,6 +19,7 @@ import (
 	"github.com/miekg/dns"
 	"golang.zx2c4.com/wireguard/conn"
 	"golang.zx2c4.com/wireguard/device"
+	"golang.zx2c4.com/wireguard/tun"
 	"golang.zx2c4.com/wireguard/tun/netstack"
 
 	"github.com/ztagent/ztagent/internal/secret"
@@ -36,6 +37,9 @@ var (
 	agentV6 = netip.MustParseAddr("fd00:99::2")
 	// silentDNS receives DNS queries and never answers them.
 	silentDNS = netip.MustParseAddr("10.99.0.53")
+	// unanswered is inside the allowed IPs, but nothing has it: the edge
+	// drops what is sent to it, so a TCP dial to it never completes.
+	unanswered = netip.MustParseAddr("10.99.0.50")
 )
 
 const (
@@ -77,6 +81,9 @@ type edge struct {
 	dnsQueries atomic.Int64
 	// silentQuery is closed when silentDNS receives its first query.
 	silentQuery chan struct{}
+	// unansweredSYN is closed when the edge receives the first TCP SYN to
+	// unanswered: a dial to it is then in progress.
+	unansweredSYN chan struct{}
 
 	mu      sync.Mutex
 	conns   map[net.Conn]struct{}
@@ -88,13 +95,13 @@ type edge struct {
 // the agents' keys; t.Cleanup closes it.
 func startEdge(t testing.TB, name string, key keyPair, agents ...keyPair) *edge {
 	t.Helper()
-	e := &edge{name: name, key: key, conns: make(map[net.Conn]struct{}), silentQuery: make(chan struct{})}
+	e := &edge{name: name, key: key, conns: make(map[net.Conn]struct{}), silentQuery: make(chan struct{}), unansweredSYN: make(chan struct{})}
 	tdev, tnet, err := netstack.CreateNetTUN([]netip.Addr{edgeV4, edgeV6, silentDNS}, nil, 1420)
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.tnet = tnet
-	e.dev = device.NewDevice(tdev, conn.NewDefaultBind(), device.NewLogger(device.LogLevelSilent, ""))
+	e.dev = device.NewDevice(&synWatch{Device: tdev, seen: e.unansweredSYN}, conn.NewDefaultBind(), device.NewLogger(device.LogLevelSilent, ""))
 	t.Cleanup(e.close)
 	if err := e.dev.IpcSet("private_key=" + key.privHex() + "\nlisten_port=0\n"); err != nil {
 		t.Fatal(err)
@@ -117,6 +124,27 @@ func startEdge(t testing.TB, name string, key keyPair, agents ...keyPair) *edge 
 	e.serveSilentDNS(t)
 	e.serveHTTP(t)
 	return e
+}
+
+// synWatch is the edge's TUN device; it closes seen when a packet from the
+// agent is the first TCP SYN to unanswered.
+type synWatch struct {
+	tun.Device
+	seen chan struct{}
+	once sync.Once
+}
+
+func (w *synWatch) Write(bufs [][]byte, offset int) (int, error) {
+	for _, b := range bufs {
+		p := b[offset:]
+		if len(p) < 20 || p[0]>>4 != 4 || p[9] != 6 || netip.AddrFrom4([4]byte(p[16:20])) != unanswered {
+			continue
+		}
+		if ihl := int(p[0]&0x0f) * 4; len(p) > ihl+13 && p[ihl+13]&0x12 == 0x02 { // SYN without ACK
+			w.once.Do(func() { close(w.seen) })
+		}
+	}
+	return w.Device.Write(bufs, offset)
 }
 
 func mustIpcGet(t testing.TB, d *device.Device) string {

@@ -7,8 +7,10 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"os"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -100,9 +102,8 @@ func TestSOCKS5Errors(t *testing.T) {
 			if code, _ := socksHandshake(t, c, tc.req); code != tc.want {
 				t.Fatalf("reply code %d, want %d", code, tc.want)
 			}
-			if _, err := c.Read(make([]byte, 1)); err == nil {
-				t.Fatal("connection still open after a failed request")
-			}
+			// A second request on the same connection must not be served.
+			requireClosed(t, c, socksRequest(socksCmdConnect, edgeV4.String(), portEcho), "after a failed request")
 		})
 	}
 	t.Run("no acceptable method", func(t *testing.T) {
@@ -121,6 +122,24 @@ func TestSOCKS5Errors(t *testing.T) {
 			t.Fatalf("SOCKS4 reply %x, %v; want request rejected (5b)", r, err)
 		}
 	})
+}
+
+// requireClosed writes probe to c and fails the test unless the proxy has
+// closed c without answering: the read must end in EOF or a reset. A read
+// that times out is a connection the proxy kept open.
+func requireClosed(t testing.TB, c net.Conn, probe []byte, what string) {
+	t.Helper()
+	c.Write(probe) // may fail if the close is already known; the read says
+	n, err := c.Read(make([]byte, 1))
+	switch {
+	case n > 0:
+		t.Fatalf("connection %s answered %x, want it closed", what, probe)
+	case errors.Is(err, io.EOF), errors.Is(err, syscall.ECONNRESET):
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		t.Fatalf("connection %s still open when the read's deadline passed: %v", what, err)
+	default:
+		t.Fatalf("connection %s: read: %v, want EOF or a reset", what, err)
+	}
 }
 
 // TestProxyHandshakeTimeout drives the handshake deadline with a fake clock:
@@ -320,10 +339,9 @@ func TestProxyConnectionLimit(t *testing.T) {
 	e := startEdge(t, "edge-a", edgeKey, agent)
 	tun := startTunnel(t, e, agent, Options{MaxProxyConns: 2})
 	held := []net.Conn{socksConnect(t, tun, edgeV4.String(), portEcho), socksConnect(t, tun, edgeV4.String(), portEcho)}
-	extra := dialProxy(t, tun)
-	if _, err := extra.Read(make([]byte, 1)); err == nil {
-		t.Fatal("a connection beyond MaxProxyConns was served")
-	}
+	// A greeting, which a served connection answers at once (a silent one
+	// would be closed by the handshake timeout even if it were served).
+	requireClosed(t, dialProxy(t, tun), []byte{socksVersion5, 1, socksMethodNoAuth}, "beyond MaxProxyConns")
 	held[0].Close()
 	// The slot frees once the proxy has seen the close; retry until then.
 	deadline := time.Now().Add(ioTimeout)
