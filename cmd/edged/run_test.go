@@ -3,6 +3,8 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
+	"errors"
 	"net"
 	"os"
 	"os/exec"
@@ -51,7 +53,7 @@ func TestRunBinary(t *testing.T) {
 		}
 	}()
 	// Bounds only reached when something is wrong.
-	const startTimeout, stopTimeout = time.Minute, time.Minute
+	const startTimeout, stopTimeout, adminTimeout = time.Minute, time.Minute, time.Minute
 	var api string
 	select {
 	case api = <-apiURL:
@@ -66,7 +68,7 @@ func TestRunBinary(t *testing.T) {
 
 	admin := func(args ...string) string {
 		t.Helper()
-		out, stderrOut, code := runEdged(t, bin, append(args, "--api", api, "--state-dir", state)...)
+		out, stderrOut, code := runEdgedWithin(t, adminTimeout, bin, append(args, "--api", api, "--state-dir", state)...)
 		if code != 0 {
 			t.Fatalf("edged %v: exit %d\n%s", args, code, stderrOut)
 		}
@@ -81,7 +83,7 @@ func TestRunBinary(t *testing.T) {
 	if out := admin("reload"); !strings.Contains(out, "configuration reloaded") {
 		t.Errorf("reload: %q", out)
 	}
-	if _, stderrOut, code := runEdged(t, bin, "devices", "revoke", "nope", "--api", api, "--state-dir", state); code != 1 || !strings.Contains(stderrOut, "404") {
+	if _, stderrOut, code := runEdgedWithin(t, adminTimeout, bin, "devices", "revoke", "nope", "--api", api, "--state-dir", state); code != 1 || !strings.Contains(stderrOut, "404") {
 		t.Errorf("revoke of an unknown device: exit %d, %q", code, stderrOut)
 	}
 	if fi, err := os.Stat(filepath.Join(state, "admin.token")); err != nil || fi.Mode().Perm() != 0o600 {
@@ -104,6 +106,30 @@ func TestRunBinary(t *testing.T) {
 	case <-time.After(stopTimeout):
 		t.Fatalf("edged run did not stop within %v of SIGTERM\n%s", stopTimeout, stderr.String())
 	}
+}
+
+// runEdgedWithin is runEdged for a command that must finish by itself
+// within timeout: one that has not is killed and fails the test, named.
+func runEdgedWithin(t *testing.T, timeout time.Duration, bin string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	var o, e bytes.Buffer
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Stdout, cmd.Stderr = &o, &e
+	cmd.WaitDelay = 5 * time.Second // should it leave a child holding the output
+	err := cmd.Run()
+	var ee *exec.ExitError
+	switch {
+	case err != nil && ctx.Err() != nil:
+		t.Fatalf("edged %s did not finish within %v (%v)\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), timeout, err, o.String(), e.String())
+	case err == nil:
+	case errors.As(err, &ee):
+		code = ee.ExitCode()
+	default:
+		t.Fatalf("running edged %s: %v", strings.Join(args, " "), err)
+	}
+	return o.String(), e.String(), code
 }
 
 // TestRunRefusesBadStarts: a bad configuration lists every error and does
