@@ -14,10 +14,16 @@ import (
 // HTTP" policy: the session expires after t0+59m on the edge's clock.
 var gitDeadline = t0.Add(59 * time.Minute)
 
-// waitSessionFetched waits until the agent has read the session limits.
+// waitSessionFetched waits until the agent has read the session limits
+// and applied them (the fake edge counts a request when it starts).
 func (e *env) waitSessionFetched(after int) {
 	e.t.Helper()
-	if err := waitCond(func() bool { return e.edge.sessionRequests() > after }); err != nil {
+	if err := waitCond(func() bool {
+		e.a.mu.Lock()
+		applied := e.a.snap.reqs != nil || e.a.snap.otherReqs != nil
+		e.a.mu.Unlock()
+		return applied && e.edge.sessionRequests() > after
+	}); err != nil {
 		e.t.Fatalf("the agent did not fetch the session view: %v", err)
 	}
 }

@@ -2,54 +2,26 @@ package agent
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"strings"
 	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/ztagent/ztagent/pkg/control"
 	"github.com/ztagent/ztagent/pkg/ipc/ipcproto"
 	"github.com/ztagent/ztagent/pkg/session"
 )
 
-// edgeSession is the edge's answer to GET /v1/registrations/{id}/session,
-// decoded leniently: the per-policy limits and the Access device session.
-type edgeSession struct {
-	AuthTime   time.Time `json:"auth_time"`
-	ServerTime time.Time `json:"server_time"`
-	Gateway    []struct {
-		PolicyID  string    `json:"policy_id"`
-		Name      string    `json:"name"`
-		Filter    string    `json:"filter"`
-		Duration  string    `json:"duration"`
-		ExpiresAt time.Time `json:"expires_at"`
-		Expired   bool      `json:"expired"`
-		// AppliesToUser is nil from an edge that does not say: then
-		// every policy is taken to apply, as before.
-		AppliesToUser *bool `json:"applies_to_user"`
-	} `json:"gateway"`
-	Access *struct {
-		Duration  string    `json:"duration"`
-		ExpiresAt time.Time `json:"expires_at"`
-		Expired   bool      `json:"expired"`
-	} `json:"access"`
-}
-
 // fetchSession asks the edge for the session view and records what it
 // teaches: the limits, and the edge's clock (S1, REL4).
-func (a *Agent) fetchSession(ctx context.Context, reg *session.Registration) (edgeSession, error) {
+func (a *Agent) fetchSession(ctx context.Context, reg *session.Registration) (control.Session, error) {
 	ctx, cancel := context.WithTimeout(ctx, a.opts.EdgeTimeout)
 	defer cancel()
-	raw, err := a.client(reg).Session(ctx, reg.DeviceID)
+	es, err := a.client(reg).Session(ctx, reg.DeviceID)
 	if err != nil {
-		return edgeSession{}, err
+		return control.Session{}, err
 	}
 	received := a.clk.Now()
-	var es edgeSession
-	if err := json.Unmarshal(raw, &es); err != nil {
-		return edgeSession{}, fmt.Errorf("the edge's session view is not the expected JSON: %w", err)
-	}
 	var reqs, others []session.Requirement
 	for _, g := range es.Gateway {
 		d, err := session.ParseDuration(g.Duration)
@@ -58,7 +30,7 @@ func (a *Agent) fetchSession(ctx context.Context, reg *session.Registration) (ed
 			continue
 		}
 		r := session.Requirement{PolicyID: g.PolicyID, Name: g.Name, Filter: g.Filter, Duration: d}
-		if g.AppliesToUser != nil && !*g.AppliesToUser {
+		if !g.Applies() {
 			others = append(others, r)
 			continue
 		}

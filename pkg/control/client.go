@@ -161,10 +161,11 @@ func (c *Client) Leave(ctx context.Context, id string) error {
 	return c.do(ctx, http.MethodDelete, "/v1/registrations/"+url.PathEscape(id), nil, nil, true)
 }
 
-// Session returns the device's per-policy session expiry map as JSON.
-func (c *Client) Session(ctx context.Context, id string) (json.RawMessage, error) {
-	var raw json.RawMessage
-	return raw, c.do(ctx, http.MethodGet, "/v1/registrations/"+url.PathEscape(id)+"/session", nil, &raw, true)
+// Session returns the device's per-policy session deadlines and its
+// Access device session.
+func (c *Client) Session(ctx context.Context, id string) (Session, error) {
+	var s Session
+	return s, c.do(ctx, http.MethodGet, "/v1/registrations/"+url.PathEscape(id)+"/session", nil, &s, true)
 }
 
 // Explain returns the edge's decision trace for a flow to dst as JSON.

@@ -105,6 +105,52 @@ type Device struct {
 	ServerTime   time.Time `json:"server_time"`
 }
 
+// Session answers GET /v1/registrations/{id}/session: the device's
+// per-policy session deadlines on the edge's clock (S1, S3) and the
+// Access device session (S9).
+type Session struct {
+	DeviceID   string    `json:"device_id"`
+	AuthTime   time.Time `json:"auth_time"`
+	ServerTime time.Time `json:"server_time"`
+	// Gateway lists every enabled allow policy with an enforced
+	// check_session, earliest deadline first; policies without one set no
+	// limit and are left out (S4).
+	Gateway []PolicySession `json:"gateway"`
+	// Access is the Access device session, nil when the organization
+	// sets none.
+	Access *AccessSession `json:"access"`
+}
+
+// PolicySession is one Gateway policy's session deadline.
+type PolicySession struct {
+	PolicyID string `json:"policy_id"`
+	Name     string `json:"name"`
+	Filter   string `json:"filter"`
+	// Duration is the check_session duration as Cloudflare writes it
+	// ("1h30m0s").
+	Duration  string    `json:"duration"`
+	ExpiresAt time.Time `json:"expires_at"`
+	// ExpiresAtLocal is ExpiresAt on the answering clock; at the edge
+	// the two are the same.
+	ExpiresAtLocal time.Time `json:"expires_at_local"`
+	Expired        bool      `json:"expired"`
+	// AppliesToUser says whether the policy's identity conditions can
+	// match the device's user; nil from an edge that does not say. Read
+	// it with Applies.
+	AppliesToUser *bool `json:"applies_to_user,omitempty"`
+}
+
+// Applies reports whether the policy limits the device's user: true
+// unless the edge said its identity conditions cannot match them.
+func (p PolicySession) Applies() bool { return p.AppliesToUser == nil || *p.AppliesToUser }
+
+// AccessSession is the Access device session's deadline (S9).
+type AccessSession struct {
+	Duration  string    `json:"duration"`
+	ExpiresAt time.Time `json:"expires_at"`
+	Expired   bool      `json:"expired"`
+}
+
 // Event types on a device's stream (GET /v1/registrations/{id}/events).
 const (
 	EventSessionExpired   = "session_expired"

@@ -79,14 +79,15 @@ type Decision struct {
 func (d *Decision) Blocked() bool { return d.Action == policy.ActionBlock }
 
 // SessionExpired is the signal for a device whose session outlived a
-// policy's check_session (S3): its JSON is the session_expired event's
-// payload {policy_id, policy_name, filter} of DESIGN §4–5.
+// policy's check_session (S3). The simulator turns it into the control
+// API's session_expired payload (control.SessionExpired); it has no wire
+// form of its own.
 type SessionExpired struct {
-	DeviceID   string        `json:"-"`
-	AuthTime   time.Time     `json:"-"`
-	PolicyID   string        `json:"policy_id"`
-	PolicyName string        `json:"policy_name"`
-	Filter     policy.Filter `json:"filter"`
+	DeviceID   string
+	AuthTime   time.Time
+	PolicyID   string
+	PolicyName string
+	Filter     policy.Filter
 }
 
 // ErrBadDestination is wrapped by Explain's errors about its dst and proto

@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/ztagent/ztagent/internal/secret"
+	"github.com/ztagent/ztagent/pkg/control"
 )
 
 // State is a device's lifecycle state.
@@ -426,7 +427,7 @@ func (r *Registry) Refresh(ctx context.Context, userEmail string, authTime time.
 			}
 			d.AuthTime, d.Groups, d.UpdatedAt = authTime.UTC(), g, now
 			if _, err := r.appendTx(ctx, tx, now, d.ID, EventSessionRefreshed,
-				map[string]any{"auth_time": d.AuthTime, "groups": g}); err != nil {
+				control.SessionRefreshed{AuthTime: d.AuthTime, Groups: g}); err != nil {
 				return err
 			}
 			if err := r.auditTx(ctx, tx, now, "session_refreshed", userEmail, d.ID,

@@ -7,15 +7,18 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/ztagent/ztagent/pkg/control"
 )
 
-// Event types of the per-device stream (DESIGN §5).
+// Event types of the per-device stream: the control API's, named once in
+// pkg/control.
 const (
-	EventSessionExpired   = "session_expired"
-	EventSessionRefreshed = "session_refreshed"
-	EventDeviceRevoked    = "device_revoked"
-	EventPolicyChanged    = "policy_changed"
-	EventClockChanged     = "clock_changed"
+	EventSessionExpired   = control.EventSessionExpired
+	EventSessionRefreshed = control.EventSessionRefreshed
+	EventDeviceRevoked    = control.EventDeviceRevoked
+	EventPolicyChanged    = control.EventPolicyChanged
+	EventClockChanged     = control.EventClockChanged
 )
 
 var eventTypes = map[string]bool{

@@ -1,7 +1,6 @@
 package simulator
 
 import (
-	"encoding/json"
 	"testing"
 )
 
@@ -9,23 +8,14 @@ import (
 // session view, by name.
 func sessionApplies(t *testing.T, a *testAgent) map[string]bool {
 	t.Helper()
-	raw, err := a.api().Session(ctxT(t), a.reg.DeviceID)
+	v, err := a.api().Session(ctxT(t), a.reg.DeviceID)
 	if err != nil {
 		t.Fatal(err)
-	}
-	var v struct {
-		Gateway []struct {
-			Name          string `json:"name"`
-			AppliesToUser *bool  `json:"applies_to_user"`
-		} `json:"gateway"`
-	}
-	if err := json.Unmarshal(raw, &v); err != nil {
-		t.Fatalf("session view %s: %v", raw, err)
 	}
 	m := make(map[string]bool)
 	for _, g := range v.Gateway {
 		if g.AppliesToUser == nil {
-			t.Fatalf("session view entry %q has no applies_to_user: %s", g.Name, raw)
+			t.Fatalf("session view entry %q has no applies_to_user: %+v", g.Name, v)
 		}
 		m[g.Name] = *g.AppliesToUser
 	}

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"go.uber.org/zap"
 
@@ -19,7 +18,6 @@ import (
 	"github.com/ztagent/ztagent/pkg/edge/registry"
 	"github.com/ztagent/ztagent/pkg/edge/wg"
 	"github.com/ztagent/ztagent/pkg/policy"
-	"github.com/ztagent/ztagent/pkg/session"
 	"github.com/ztagent/ztagent/pkg/tfconfig"
 )
 
@@ -119,7 +117,8 @@ func (g *gatewayHooks) close() error {
 
 // signal appends session_expired to the device's stream (S3, S16).
 func (g *gatewayHooks) signal(ctx context.Context, se gateway.SessionExpired) error {
-	_, err := g.s.reg.Append(ctx, se.DeviceID, control.EventSessionExpired, se)
+	_, err := g.s.reg.Append(ctx, se.DeviceID, control.EventSessionExpired,
+		control.SessionExpired{PolicyID: se.PolicyID, PolicyName: se.PolicyName, Filter: string(se.Filter)})
 	return err
 }
 
@@ -144,26 +143,6 @@ func (g *gatewayHooks) auditAccess(ctx context.Context, ev accessgate.Event) {
 func (g *gatewayHooks) audit(ctx context.Context, d gateway.Decision) error {
 	_, err := g.s.reg.Audit(ctx, "gateway_decision", d.User, d.DeviceID, d)
 	return err
-}
-
-// sessionView is GET /v1/registrations/{id}/session: the Gateway's
-// per-policy map, each entry saying whether it applies to the device's
-// user, and the Access device session (S9).
-type sessionView struct {
-	gateway.Session
-	// Gateway shadows the embedded Session's field, adding applies_to_user.
-	Gateway []gatewayExpiry `json:"gateway"`
-	Access  *accessExpiry   `json:"access"`
-}
-
-// gatewayExpiry is one policy's session deadline. AppliesToUser is
-// whether the policy's identity conditions match the device's user: a
-// policy for another group or domain never blocks them, so its deadline
-// is not theirs to meet (a policy without identity conditions applies to
-// everyone).
-type gatewayExpiry struct {
-	session.Expiry
-	AppliesToUser bool `json:"applies_to_user"`
 }
 
 // identityExprs are the compiled identity expressions of one loaded
@@ -206,30 +185,32 @@ func (c *identityExprs) appliesTo(policyID string, id gateway.Identity) bool {
 	return e.Match(&policy.Flow{Email: id.Email, Name: id.Name, Groups: id.Groups})
 }
 
-type accessExpiry struct {
-	Duration  string    `json:"duration"`
-	ExpiresAt time.Time `json:"expires_at"`
-	Expired   bool      `json:"expired"`
-}
-
-// Session returns the device's expiry map.
+// Session returns the device's expiry map as the control API's Session:
+// each policy says whether it applies to the device's user (a policy for
+// another group or domain never blocks them, so its deadline is not
+// theirs to meet), and the Access device session.
 func (g *gatewayHooks) Session(ctx context.Context, deviceID string) (any, error) {
 	sess, err := g.gw.Session(ctx, deviceID)
 	if err != nil {
 		return nil, err
 	}
-	v := sessionView{Session: sess, Gateway: make([]gatewayExpiry, 0, len(sess.Gateway))}
 	id, err := g.ids.DeviceIdentity(ctx, deviceID)
 	if err != nil {
 		return nil, err
 	}
+	v := control.Session{DeviceID: sess.DeviceID, AuthTime: sess.AuthTime, ServerTime: sess.ServerTime,
+		Gateway: make([]control.PolicySession, 0, len(sess.Gateway))}
 	exprs := g.identities()
 	for _, e := range sess.Gateway {
-		v.Gateway = append(v.Gateway, gatewayExpiry{Expiry: e, AppliesToUser: exprs.appliesTo(e.PolicyID, id)})
+		applies := exprs.appliesTo(e.PolicyID, id)
+		v.Gateway = append(v.Gateway, control.PolicySession{
+			PolicyID: e.PolicyID, Name: e.Name, Filter: e.Filter, Duration: e.DurationText,
+			ExpiresAt: e.ExpiresAt, ExpiresAtLocal: e.ExpiresAtLocal, Expired: e.Expired, AppliesToUser: &applies,
+		})
 	}
 	if org := g.s.cfg.Load().tf.Organization; org != nil && org.WarpAuthSessionDuration > 0 {
 		exp := sess.AuthTime.Add(org.WarpAuthSessionDuration)
-		v.Access = &accessExpiry{Duration: org.WarpAuthSessionDuration.String(), ExpiresAt: exp, Expired: !sess.ServerTime.Before(exp)}
+		v.Access = &control.AccessSession{Duration: org.WarpAuthSessionDuration.String(), ExpiresAt: exp, Expired: !sess.ServerTime.Before(exp)}
 	}
 	return v, nil
 }
