@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ztagent/ztagent/internal/termsafe"
+	"github.com/ztagent/ztagent/pkg/control"
 )
 
 func (a *app) whyCmd() *cobra.Command {
@@ -116,27 +117,7 @@ func checkPort(arg, port string) error {
 // printExplanation prints the edge's trace for people, reading only the
 // fields it knows and falling back to the JSON.
 func (a *app) printExplanation(raw json.RawMessage) error {
-	var ex struct {
-		Dst        string `json:"dst"`
-		User       string `json:"user"`
-		SessionAge string `json:"session_age"`
-		Action     string `json:"action"`
-		Reason     string `json:"reason"`
-		PolicyName string `json:"policy_name"`
-		Stages     []struct {
-			Filter     string `json:"filter"`
-			Flow       string `json:"flow"`
-			Action     string `json:"action"`
-			Reason     string `json:"reason"`
-			PolicyName string `json:"policy_name"`
-			Note       string `json:"note"`
-			Trace      []struct {
-				Name    string `json:"name"`
-				Outcome string `json:"outcome"`
-				Session string `json:"session"`
-			} `json:"trace"`
-		} `json:"stages"`
-	}
+	var ex control.Explanation
 	if json.Unmarshal(raw, &ex) != nil || len(ex.Stages) == 0 {
 		_, err := a.stdout.Write(append(raw, '\n'))
 		return err

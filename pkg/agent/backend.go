@@ -142,9 +142,13 @@ func (a *Agent) Explain(ctx context.Context, dst, proto string) (json.RawMessage
 	}
 	ectx, cancel := context.WithTimeout(ctx, a.opts.EdgeTimeout)
 	defer cancel()
-	raw, err := a.client(reg).Explain(ectx, reg.DeviceID, dst, proto)
+	ex, err := a.client(reg).Explain(ectx, reg.DeviceID, dst, proto)
 	if err != nil {
 		return nil, a.edgeError("explain the decision", err)
+	}
+	raw, err := json.Marshal(ex)
+	if err != nil {
+		return nil, fmt.Errorf("encode the edge's decision trace: %w", err)
 	}
 	return raw, nil
 }

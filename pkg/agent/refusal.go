@@ -2,29 +2,11 @@ package agent
 
 import (
 	"context"
-	"encoding/json"
 
 	"go.uber.org/zap"
 
-	"github.com/ztagent/ztagent/pkg/session"
+	"github.com/ztagent/ztagent/pkg/control"
 	"github.com/ztagent/ztagent/pkg/tunnel"
-)
-
-// refusalTrace is the part of the edge's decision trace
-// (GET /v1/registrations/{id}/explain) that explains a refused connection.
-type refusalTrace struct {
-	Stages []struct {
-		Filter     string `json:"filter"`
-		Action     string `json:"action"`
-		Reason     string `json:"reason"`
-		PolicyName string `json:"policy_name"`
-	} `json:"stages"`
-}
-
-// The trace's names for the L4 stage and a block.
-const (
-	traceFilterL4    = "l4"
-	traceActionBlock = "block"
 )
 
 // explainRefusal is the tunnel's Options.ExplainRefusal: it asks the edge
@@ -55,23 +37,18 @@ func (a *Agent) explainRefusal(ctx context.Context, network, addr string) (tunne
 	}
 	ctx, cancel := context.WithTimeout(ctx, a.opts.EdgeTimeout)
 	defer cancel()
-	raw, err := a.client(reg).Explain(ctx, reg.DeviceID, addr, proto)
+	tr, err := a.client(reg).Explain(ctx, reg.DeviceID, addr, proto)
 	if err != nil {
 		// The client is told the network error it saw; why the edge
-		// did not answer is for the logs.
+		// did not answer (or answered unreadably) is for the logs.
 		a.log.Debug("cannot ask the edge why a connection was refused", zap.String("dst", addr), zap.Error(err))
 		return tunnel.Refusal{}, false
 	}
-	var tr refusalTrace
-	if err := json.Unmarshal(raw, &tr); err != nil {
-		a.log.Debug("the edge's decision trace is not readable", zap.String("dst", addr), zap.Error(err))
-		return tunnel.Refusal{}, false
-	}
 	for _, st := range tr.Stages {
-		if st.Filter != traceFilterL4 {
+		if st.Filter != control.FilterL4 {
 			continue
 		}
-		if st.Action != traceActionBlock || st.Reason != session.ReasonSessionExpired {
+		if st.Action != control.ActionBlock || st.Reason != control.ReasonSessionExpired {
 			return tunnel.Refusal{}, false
 		}
 		return tunnel.Refusal{Reason: tunnel.RefusalSessionExpired, PolicyName: st.PolicyName}, true

@@ -168,11 +168,11 @@ func (c *Client) Session(ctx context.Context, id string) (Session, error) {
 	return s, c.do(ctx, http.MethodGet, "/v1/registrations/"+url.PathEscape(id)+"/session", nil, &s, true)
 }
 
-// Explain returns the edge's decision trace for a flow to dst as JSON.
-func (c *Client) Explain(ctx context.Context, id, dst, proto string) (json.RawMessage, error) {
-	var raw json.RawMessage
+// Explain returns the edge's decision trace for a flow to dst.
+func (c *Client) Explain(ctx context.Context, id, dst, proto string) (Explanation, error) {
+	var ex Explanation
 	q := url.Values{"dst": {dst}, "proto": {proto}}
-	return raw, c.do(ctx, http.MethodGet, "/v1/registrations/"+url.PathEscape(id)+"/explain?"+q.Encode(), nil, &raw, true)
+	return ex, c.do(ctx, http.MethodGet, "/v1/registrations/"+url.PathEscape(id)+"/explain?"+q.Encode(), nil, &ex, true)
 }
 
 // EventStream is an open event stream. Next blocks for the next event;

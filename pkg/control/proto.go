@@ -151,6 +151,64 @@ type AccessSession struct {
 	Expired   bool      `json:"expired"`
 }
 
+// Explanation answers GET /v1/registrations/{id}/explain: how the
+// Gateway would decide a new flow of the device now, stage by stage (DNS,
+// network, HTTP), for agentctl why and for telling a refused connection
+// from an expired session.
+type Explanation struct {
+	DeviceID   string    `json:"device_id"`
+	User       string    `json:"user"`
+	Groups     []string  `json:"groups"`
+	Dst        string    `json:"dst"`
+	Protocol   string    `json:"proto"`
+	AuthTime   time.Time `json:"auth_time"`
+	ServerTime time.Time `json:"server_time"`
+	// SessionAge is server_time − auth_time, as Go writes durations.
+	SessionAge string `json:"session_age"`
+	// Action, Reason and the policy are the overall outcome: the first
+	// stage that blocks, else the last stage a policy decided.
+	Action     string         `json:"action"`
+	Reason     string         `json:"reason"`
+	PolicyID   string         `json:"policy_id,omitempty"`
+	PolicyName string         `json:"policy_name,omitempty"`
+	Stages     []ExplainStage `json:"stages"`
+}
+
+// Explanation stage filters, actions and reasons the agent acts on.
+const (
+	FilterL4             = "l4"
+	ActionBlock          = "block"
+	ReasonSessionExpired = "session_expired"
+)
+
+// ExplainStage is one filter's decision within an Explanation.
+type ExplainStage struct {
+	Filter string `json:"filter"`
+	// Flow is what the stage evaluated, in the rule language's field
+	// names, such as "net.dst.ip=10.0.0.10 net.dst.port=22".
+	Flow       string `json:"flow"`
+	Action     string `json:"action"`
+	Reason     string `json:"reason"`
+	PolicyID   string `json:"policy_id,omitempty"`
+	PolicyName string `json:"policy_name,omitempty"`
+	// Note says what the stage assumed or why it is special.
+	Note  string        `json:"note,omitempty"`
+	Trace []ExplainStep `json:"trace"`
+}
+
+// ExplainStep is one policy's part in a stage's decision.
+type ExplainStep struct {
+	PolicyID   string `json:"policy_id"`
+	Name       string `json:"name"`
+	Precedence int    `json:"precedence"`
+	Action     string `json:"action"`
+	// Outcome is what happened at this policy: not_matched, disabled,
+	// passed_over…, or the decision's reason when it decided.
+	Outcome string `json:"outcome"`
+	// Session describes the check_session test when one ran.
+	Session string `json:"session,omitempty"`
+}
+
 // Event types on a device's stream (GET /v1/registrations/{id}/events).
 const (
 	EventSessionExpired   = "session_expired"

@@ -222,7 +222,35 @@ func (g *gatewayHooks) Explain(ctx context.Context, deviceID, dst, proto string)
 		return nil, httpapi.Errorf(http.StatusBadRequest, control.CodeBadRequest,
 			"pass ?dst=host:port&proto=tcp|udp, e.g. dst=wiki.acme.internal:80", "%v", err)
 	}
-	return ex, err
+	if err != nil {
+		return nil, err
+	}
+	return explanationOf(ex), nil
+}
+
+// explanationOf is the Gateway's trace in the control API's terms.
+func explanationOf(ex gateway.Explanation) control.Explanation {
+	out := control.Explanation{
+		DeviceID: ex.DeviceID, User: ex.User, Groups: ex.Groups, Dst: ex.Dst, Protocol: ex.Protocol,
+		AuthTime: ex.AuthTime, ServerTime: ex.ServerTime, SessionAge: ex.SessionAge,
+		Action: string(ex.Action), Reason: ex.Reason, PolicyID: ex.PolicyID, PolicyName: ex.PolicyName,
+		Stages: make([]control.ExplainStage, 0, len(ex.Stages)),
+	}
+	for _, st := range ex.Stages {
+		cs := control.ExplainStage{
+			Filter: string(st.Filter), Flow: st.Flow, Action: string(st.Action), Reason: st.Reason,
+			PolicyID: st.PolicyID, PolicyName: st.PolicyName, Note: st.Note,
+			Trace: make([]control.ExplainStep, 0, len(st.Trace)),
+		}
+		for _, step := range st.Trace {
+			cs.Trace = append(cs.Trace, control.ExplainStep{
+				PolicyID: step.RuleID, Name: step.Name, Precedence: step.Precedence,
+				Action: string(step.Action), Outcome: step.Outcome, Session: step.Session,
+			})
+		}
+		out.Stages = append(out.Stages, cs)
+	}
+	return out
 }
 
 // identityCache answers the Gateway's per-flow identity lookups from

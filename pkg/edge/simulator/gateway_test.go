@@ -95,9 +95,9 @@ func TestS3_ExpiryBlocksAndRefreshRestores(t *testing.T) {
 		t.Fatalf("wiki after refresh: %d", status)
 	}
 
-	raw, err := a.api().Explain(ctxT(t), reg.DeviceID, "wiki.acme.internal:80", "tcp")
-	if err != nil || !strings.Contains(string(raw), "Company Wiki Network policy") {
-		t.Fatalf("explain: %s %v", raw, err)
+	ex, err := a.api().Explain(ctxT(t), reg.DeviceID, "wiki.acme.internal:80", "tcp")
+	if err != nil || ex.PolicyName != "Company Wiki Network policy" || len(ex.Stages) == 0 {
+		t.Fatalf("explain: %+v %v", ex, err)
 	}
 	if _, err := a.api().Explain(ctxT(t), reg.DeviceID, "no-port", "tcp"); !control.IsCode(err, control.CodeBadRequest) {
 		t.Fatalf("explain of a bad destination: %v", err)
