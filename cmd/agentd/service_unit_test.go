@@ -10,11 +10,9 @@ import (
 	"strings"
 	"testing"
 	"time"
-)
 
-// requireRealDeps set to 1 (make test sets it) turns a missing
-// systemd-analyze into a failure instead of a skip.
-const requireRealDeps = "ZTAGENT_REQUIRE_REAL_DEPS"
+	"github.com/ztagent/ztagent/internal/testenv/realdeps"
+)
 
 // maxExposure is the highest `systemd-analyze security` exposure the unit
 // may have: 3.0 is the top of its "OK" band.
@@ -24,15 +22,7 @@ const maxExposure = 3.0
 // without it, or failing it under ZTAGENT_REQUIRE_REAL_DEPS=1.
 func systemdAnalyze(t *testing.T) string {
 	t.Helper()
-	p, err := exec.LookPath("systemd-analyze")
-	if err == nil {
-		return p
-	}
-	if os.Getenv(requireRealDeps) == "1" {
-		t.Fatalf("systemd-analyze is missing and %s=1: run make deps (Debian package systemd)", requireRealDeps)
-	}
-	t.Skip("systemd-analyze is missing: run make deps (Debian package systemd)")
-	return ""
+	return realdeps.Tool(t, "systemd-analyze", "run make deps (Debian package systemd)")
 }
 
 // installedUnit runs agentd install on a fake systemd machine whose

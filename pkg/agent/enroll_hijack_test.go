@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ztagent/ztagent/internal/testenv/realdeps"
 	"github.com/ztagent/ztagent/pkg/control"
 	"github.com/ztagent/ztagent/pkg/ipc"
 	"github.com/ztagent/ztagent/pkg/ipc/ipcproto"
@@ -152,9 +153,7 @@ func TestEnrollmentCallbackFromAnotherUsersBrowserIsRefused(t *testing.T) {
 // (the cancel attack). The kernel's socket table names it, and the
 // enrollment goes on.
 func TestEnrollmentCallbackFromNobodyIsRefused(t *testing.T) {
-	if os.Getuid() != 0 {
-		t.Skip("needs root to run a process as nobody (CI runs as root)")
-	}
+	realdeps.Root(t, "a process runs as nobody")
 	e := newEnv(t)
 	e.waitState(ipcproto.StateUnregistered)
 	au, err := e.a.Register(ctxT(t), ipc.Caller{UID: 1000}, ipcproto.RegisterRequest{})

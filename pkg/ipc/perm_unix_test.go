@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ztagent/ztagent/internal/testenv/realdeps"
 	"github.com/ztagent/ztagent/pkg/ipc/ipcproto"
 )
 
@@ -104,9 +105,7 @@ func testConsoleUser(uid int) bool { return uid == uidOperator || uid == uidCons
 // each a real process with its own credentials, while the device is
 // registered and while it is not (SEC2).
 func TestPermissionTable(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("the permission table test needs root to run callers as other uids (CI runs as root)")
-	}
+	realdeps.Root(t, "the permission table's callers run as other uids")
 	dir := shortDir(t)
 	// Callers of every uid must reach the socket and run the binary.
 	if err := os.Chmod(dir, 0o755); err != nil {

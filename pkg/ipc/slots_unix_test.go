@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ztagent/ztagent/internal/testenv/realdeps"
 	"github.com/ztagent/ztagent/pkg/ipc/ipcproto"
 )
 
@@ -97,9 +98,7 @@ func (h *holder) statuses() []string {
 
 func needRootForUIDs(t *testing.T) string {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to run callers as other uids (CI runs as root)")
-	}
+	realdeps.Root(t, "callers run as other uids")
 	dir := shortDir(t)
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/net/icmp"
 	"golang.org/x/net/ipv4"
 
+	"github.com/ztagent/ztagent/internal/testenv/realdeps"
 	"github.com/ztagent/ztagent/internal/testenv/syncbuf"
 )
 
@@ -25,31 +26,16 @@ import (
 // root only. Programs inside a namespace are this test binary again, started
 // with `ip netns exec NS` and told what to do through the environment.
 
-// requireRealDepsEnv set to 1 (make test sets it) turns a missing tool into
-// a failure instead of a skip, so a green run means these tests ran.
-const requireRealDepsEnv = "ZTAGENT_REQUIRE_REAL_DEPS"
-
-// needRoot skips unless the test runs as root with the named tools; as root
-// under ZTAGENT_REQUIRE_REAL_DEPS=1 a missing tool fails the test.
+// needRoot skips unless the test runs as root with the named tools and
+// a TUN device; under make test each missing one fails the test.
 func needRoot(t *testing.T, tools ...string) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: creates network namespaces and TUN interfaces (run as root, as CI does)")
-	}
-	missing := func(what string) {
-		t.Helper()
-		if os.Getenv(requireRealDepsEnv) == "1" {
-			t.Fatalf("%s is missing and %s=1: run make deps", what, requireRealDepsEnv)
-		}
-		t.Skipf("%s is missing: run make deps", what)
-	}
+	realdeps.Root(t, "it creates network namespaces and TUN interfaces")
 	for _, tool := range tools {
-		if _, err := exec.LookPath(tool); err != nil {
-			missing(tool)
-		}
+		realdeps.Tool(t, tool, "run make deps")
 	}
 	if _, err := os.Stat("/dev/net/tun"); err != nil {
-		missing("/dev/net/tun")
+		realdeps.Missing(t, "/dev/net/tun", "load the tun module or run in a container with /dev/net/tun")
 	}
 }
 

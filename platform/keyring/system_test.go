@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/ztagent/ztagent/internal/testenv/realdeps"
 	"github.com/ztagent/ztagent/internal/testenv/secretservice"
 )
 
@@ -38,9 +39,7 @@ func TestSystemStoreOnRealSecretService(t *testing.T) {
 // Service item that other programs find by service and account.
 func TestSystemStoreIsVisibleToSecretTool(t *testing.T) {
 	bus := secretservice.Start(t, secretservice.Options{})
-	if _, err := exec.LookPath("secret-tool"); err != nil {
-		t.Skip("secret-tool not installed (make deps installs libsecret-tools)")
-	}
+	realdeps.Tool(t, "secret-tool", "run make deps (Debian package libsecret-tools)")
 	useBus(t, bus)
 	s, err := OpenSystem("ztagent-test")
 	if err != nil {

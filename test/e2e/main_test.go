@@ -24,7 +24,7 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/ztagent/ztagent/internal/testenv/secretservice"
+	"github.com/ztagent/ztagent/internal/testenv/realdeps"
 )
 
 // binDir holds the binaries TestMain's tests build once.
@@ -161,9 +161,5 @@ func requireDeps(t testing.TB) {
 	if len(missing) == 0 {
 		return
 	}
-	why := "missing " + strings.Join(missing, ", ") + " (run: make deps)"
-	if os.Getenv(secretservice.RequireEnv) == "1" {
-		t.Fatalf("e2e: real dependencies required (%s=1) but %s", secretservice.RequireEnv, why)
-	}
-	t.Skipf("e2e: %s", why)
+	realdeps.Missing(t, "e2e's "+strings.Join(missing, ", "), "run make deps")
 }

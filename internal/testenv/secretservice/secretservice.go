@@ -17,12 +17,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ztagent/ztagent/internal/testenv/realdeps"
 	"github.com/ztagent/ztagent/internal/testenv/syncbuf"
 )
 
 // RequireEnv, when set to 1 (make test sets it), turns a missing tool into a
 // test failure instead of a skip, so CI cannot pass by skipping.
-const RequireEnv = "ZTAGENT_REQUIRE_REAL_DEPS"
+const RequireEnv = realdeps.Env
 
 // Bus is a running private session bus with a Secret Service on it.
 type Bus struct {
@@ -78,10 +79,7 @@ func Available() string {
 func Start(t testing.TB, opts Options) *Bus {
 	t.Helper()
 	if why := Available(); why != "" {
-		if os.Getenv(RequireEnv) == "1" {
-			t.Fatalf("real Secret Service required (%s=1) but %s", RequireEnv, why)
-		}
-		t.Skipf("no real Secret Service: %s", why)
+		realdeps.Missing(t, "a real Secret Service", why)
 	}
 	home := t.TempDir()
 	runtime := filepath.Join(home, "run")
