@@ -68,7 +68,7 @@ bench-all:
 
 # Run each fuzz target for FUZZTIME (go test already runs their seed corpora).
 FUZZTIME ?= 30s
-FUZZ_TARGETS := FuzzDecodeRequest:./pkg/ipc/ FuzzValidateBrowseURL:./pkg/session/ FuzzCompile:./pkg/policy/ \
+FUZZ_TARGETS := FuzzDecodeRequest:./pkg/ipc/ FuzzValidateBrowseURL:./internal/browseurl/ FuzzCompile:./pkg/policy/ \
 	FuzzLoadTerraform:./pkg/tfconfig/ FuzzLoadSim:./pkg/tfconfig/ FuzzLine:./internal/termsafe/
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \

@@ -12,9 +12,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ztagent/ztagent/internal/browseurl"
 	"github.com/ztagent/ztagent/internal/termsafe"
 	"github.com/ztagent/ztagent/pkg/ipc/ipcproto"
-	"github.com/ztagent/ztagent/pkg/session"
 	"github.com/ztagent/ztagent/platform/browser"
 )
 
@@ -130,7 +130,7 @@ func checkOwnURL(raw string) error {
 	if err != nil {
 		return err
 	}
-	_, err = session.ValidateBrowseURL(raw, u.Scheme+"://"+u.Host)
+	_, err = browseurl.Validate(raw, u.Scheme+"://"+u.Host)
 	return err
 }
 

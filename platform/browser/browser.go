@@ -15,7 +15,7 @@ import (
 
 	pkgbrowser "github.com/pkg/browser"
 
-	"github.com/ztagent/ztagent/pkg/session"
+	"github.com/ztagent/ztagent/internal/browseurl"
 )
 
 // Opener opens a URL in a browser. Front-ends take one, so that tests can
@@ -32,7 +32,7 @@ const DefaultTimeout = 30 * time.Second
 var ErrBusy = errors.New("a previous browser launch has not finished; open the URL yourself")
 
 // System opens URLs with the desktop's browser launcher, only when they
-// pass session.ValidateBrowseURL against Allowed.
+// pass browseurl.Validate against Allowed.
 type System struct {
 	// Allowed are the origins or hosts a URL may point at: the team
 	// domain and the IdP (SEC4).
@@ -48,7 +48,7 @@ type System struct {
 
 // Open validates rawURL and hands it to the launcher.
 func (s *System) Open(ctx context.Context, rawURL string) error {
-	u, err := session.ValidateBrowseURL(rawURL, s.Allowed...)
+	u, err := browseurl.Validate(rawURL, s.Allowed...)
 	if err != nil {
 		return fmt.Errorf("refusing to open the URL: %w", err)
 	}
