@@ -131,7 +131,7 @@ type Agent struct {
 	log       *zap.Logger
 	clk       clock.Clock
 	monotonic func() time.Duration
-	store     *session.Store
+	store     *regStore
 	files     *stateFile
 	closeOnce sync.Once
 
@@ -214,7 +214,7 @@ func New(opts Options) (*Agent, error) {
 		opts:   opts,
 		log:    opts.Logger,
 		clk:    opts.Clock,
-		store:  session.NewStore(opts.Keyring),
+		store:  newRegStore(opts.Keyring),
 		files:  files,
 		wake:   make(chan struct{}, 1),
 		loaded: make(chan struct{}),
@@ -474,7 +474,7 @@ func (a *Agent) load() {
 		close(a.loaded)
 	}
 	switch {
-	case errors.Is(err, session.ErrNotRegistered):
+	case errors.Is(err, errNotRegistered):
 		a.snap.keyringErr = ""
 		a.snap.reg = nil
 		if a.snap.persisted.OperatorUID != nil {

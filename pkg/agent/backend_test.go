@@ -8,7 +8,6 @@ import (
 
 	"github.com/ztagent/ztagent/pkg/ipc"
 	"github.com/ztagent/ztagent/pkg/ipc/ipcproto"
-	"github.com/ztagent/ztagent/pkg/session"
 	"github.com/ztagent/ztagent/pkg/tunnel"
 )
 
@@ -115,7 +114,7 @@ func TestLeave(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.waitState(ipcproto.StateUnregistered)
-	if _, err := session.NewStore(e.kr).Load(ctxT(t)); !errors.Is(err, session.ErrNotRegistered) {
+	if _, err := newRegStore(e.kr).Load(ctxT(t)); !errors.Is(err, errNotRegistered) {
 		t.Fatalf("after Leave the keyring holds %v", err)
 	}
 	if _, registered := e.a.Operator(); registered {
@@ -138,7 +137,7 @@ func TestCanarySecretsStayOut(t *testing.T) {
 		t.Fatalf("callback %d %s", status, page)
 	}
 	e.waitState(ipcproto.StateConnected)
-	reg, err := session.NewStore(e.kr).Load(ctxT(t))
+	reg, err := newRegStore(e.kr).Load(ctxT(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,7 +18,6 @@ import (
 	"github.com/ztagent/ztagent/pkg/control"
 	"github.com/ztagent/ztagent/pkg/ipc"
 	"github.com/ztagent/ztagent/pkg/ipc/ipcproto"
-	"github.com/ztagent/ztagent/pkg/session"
 	"github.com/ztagent/ztagent/platform/keyring"
 )
 
@@ -132,7 +131,7 @@ func TestEnrollmentCallbackFromAnotherUsersBrowserIsRefused(t *testing.T) {
 	if status, _ := get(t, e.callbackURL(au.AuthURL, "code-mallory", "")); status != http.StatusForbidden {
 		t.Fatalf("sign-in from another user's browser: %d", status)
 	}
-	if _, err := session.NewStore(e.kr).Load(ctxT(t)); !errors.Is(err, session.ErrNotRegistered) {
+	if _, err := newRegStore(e.kr).Load(ctxT(t)); !errors.Is(err, errNotRegistered) {
 		t.Fatalf("after another user's callback the keyring holds %v", err)
 	}
 	if st := e.a.Status(ctxT(t)); st.State != ipcproto.StateRegistering {
@@ -261,7 +260,7 @@ func TestRegistrationAnswerMustKeepTheLookedUpTeamDomain(t *testing.T) {
 			if status, body := get(t, e.callbackURL(au.AuthURL, "code-1", "")); status != http.StatusOK || !strings.Contains(body, "does not match team") {
 				t.Fatalf("callback: %d %s", status, body)
 			}
-			if _, err := session.NewStore(e.kr).Load(ctxT(t)); !errors.Is(err, session.ErrNotRegistered) {
+			if _, err := newRegStore(e.kr).Load(ctxT(t)); !errors.Is(err, errNotRegistered) {
 				t.Fatalf("a tampered registration was stored: %v", err)
 			}
 			if st := e.waitState(ipcproto.StateUnregistered); !strings.Contains(st.Message, "tampering") {

@@ -14,7 +14,6 @@ import (
 
 	"github.com/ztagent/ztagent/pkg/ipc"
 	"github.com/ztagent/ztagent/pkg/ipc/ipcproto"
-	"github.com/ztagent/ztagent/pkg/session"
 )
 
 // advance moves the wall and monotonic clocks together (no jump).
@@ -58,7 +57,7 @@ func TestEnrollmentSEC6(t *testing.T) {
 	if status, _ := get(t, e.callbackURL(au.AuthURL, "code-evil", "not-the-state")); status != http.StatusBadRequest {
 		t.Fatalf("callback with a wrong state: %d", status)
 	}
-	if _, err := session.NewStore(e.kr).Load(ctxT(t)); !errors.Is(err, session.ErrNotRegistered) {
+	if _, err := newRegStore(e.kr).Load(ctxT(t)); !errors.Is(err, errNotRegistered) {
 		t.Fatalf("after a wrong state the keyring holds %v", err)
 	}
 	if st := e.a.Status(ctxT(t)); st.State != ipcproto.StateRegistering {
@@ -80,7 +79,7 @@ func TestEnrollmentSEC6(t *testing.T) {
 	if uid, registered := e.a.Operator(); uid != 1000 || !registered {
 		t.Fatalf("Operator() = %d, %v", uid, registered)
 	}
-	reg, err := session.NewStore(e.kr).Load(ctxT(t))
+	reg, err := newRegStore(e.kr).Load(ctxT(t))
 	if err != nil || reg.DeviceToken.Reveal() != e.edge.token || reg.WireGuardPrivateKey.IsZero() {
 		t.Fatalf("stored registration: %v", err)
 	}
@@ -148,7 +147,7 @@ func TestEnrollmentExpires(t *testing.T) {
 			t.Fatal("an expired enrollment accepted its callback")
 		}
 	}
-	if _, err := session.NewStore(e.kr).Load(ctxT(t)); !errors.Is(err, session.ErrNotRegistered) {
+	if _, err := newRegStore(e.kr).Load(ctxT(t)); !errors.Is(err, errNotRegistered) {
 		t.Fatalf("after expiry the keyring holds %v", err)
 	}
 }

@@ -28,7 +28,6 @@ import (
 	"github.com/ztagent/ztagent/pkg/edge/simulator"
 	"github.com/ztagent/ztagent/pkg/ipc"
 	"github.com/ztagent/ztagent/pkg/ipc/ipcproto"
-	"github.com/ztagent/ztagent/pkg/session"
 	"github.com/ztagent/ztagent/platform/keyring"
 )
 
@@ -318,7 +317,7 @@ func TestIntegrationSessionLifecycle(t *testing.T) {
 	if st.Registration.User != "alice@example.com" || st.Tunnel.ProxyAddr == "" {
 		t.Fatalf("status %+v", st)
 	}
-	reg, err := session.NewStore(e.kr).Load(ctxT(t))
+	reg, err := newRegStore(e.kr).Load(ctxT(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -366,7 +365,7 @@ func TestIntegrationSessionLifecycle(t *testing.T) {
 	if status := e.getThrough("http://git.acme.internal/repo"); status != 200 {
 		t.Fatalf("git after re-authentication: %d", status)
 	}
-	stored, err := session.NewStore(e.kr).Load(ctxT(t))
+	stored, err := newRegStore(e.kr).Load(ctxT(t))
 	if err != nil || !stored.AuthTime.Equal(sr.AuthTime) {
 		t.Fatalf("stored auth_time %v (%v), want %v", stored.AuthTime, err, sr.AuthTime)
 	}
@@ -391,7 +390,7 @@ func TestIntegrationSessionLifecycle(t *testing.T) {
 	if st.Tunnel != nil || st.Registration != nil {
 		t.Fatalf("status after revocation %+v", st)
 	}
-	if _, err := session.NewStore(e.kr).Load(ctxT(t)); err != session.ErrNotRegistered {
+	if _, err := newRegStore(e.kr).Load(ctxT(t)); err != errNotRegistered {
 		t.Fatalf("the keyring after revocation: %v", err)
 	}
 	e.checkCanaries(reg.DeviceToken.Reveal(), reg.WireGuardPrivateKey.Reveal(), code)

@@ -102,7 +102,7 @@ func TestS16_OnePromptPerExpiry(t *testing.T) {
 	if st.ReauthURL != "" || !st.Session.AuthTime.Equal(newAuth) {
 		t.Fatalf("status after refresh %+v", st)
 	}
-	reg, err := session.NewStore(e.kr).Load(ctxT(t))
+	reg, err := newRegStore(e.kr).Load(ctxT(t))
 	if err != nil || !reg.AuthTime.Equal(newAuth) || len(reg.User.Groups) != 2 {
 		t.Fatalf("stored after refresh: %+v %v", reg, err)
 	}
@@ -156,7 +156,7 @@ func TestS14_Revocation(t *testing.T) {
 	if !tun.closed.Load() {
 		t.Fatal("the tunnel is still up")
 	}
-	if _, err := session.NewStore(e.kr).Load(ctxT(t)); !errors.Is(err, session.ErrNotRegistered) {
+	if _, err := newRegStore(e.kr).Load(ctxT(t)); !errors.Is(err, errNotRegistered) {
 		t.Fatalf("the keyring still holds the registration: %v", err)
 	}
 	if _, registered := e.a.Operator(); registered {
@@ -182,7 +182,7 @@ func TestS14_RevokedWhileAway(t *testing.T) {
 	e.edge.mu.Unlock()
 	e.start()
 	e.waitState(ipcproto.StateRevoked)
-	if _, err := session.NewStore(e.kr).Load(ctxT(t)); !errors.Is(err, session.ErrNotRegistered) {
+	if _, err := newRegStore(e.kr).Load(ctxT(t)); !errors.Is(err, errNotRegistered) {
 		t.Fatalf("the keyring still holds the registration: %v", err)
 	}
 }

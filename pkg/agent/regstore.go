@@ -1,4 +1,4 @@
-package session
+package agent
 
 import (
 	"context"
@@ -9,12 +9,13 @@ import (
 	"time"
 
 	"github.com/ztagent/ztagent/internal/secret"
+	"github.com/ztagent/ztagent/pkg/session"
 	"github.com/ztagent/ztagent/platform/keyring"
 )
 
-// ErrNotRegistered is returned by Store.Load when the keyring holds no
+// errNotRegistered is returned by regStore.Load when the keyring holds no
 // registration.
-var ErrNotRegistered = errors.New("device is not registered")
+var errNotRegistered = errors.New("device is not registered")
 
 // registrationKey is the keyring item holding the whole registration. One
 // item, written atomically, means a crash leaves the old registration or the
@@ -22,32 +23,33 @@ var ErrNotRegistered = errors.New("device is not registered")
 const registrationKey = "registration"
 
 // recordVersion is the format of the stored record; bump it on incompatible
-// changes and teach load to read the old one.
+// changes and teach load to read the old one. Records written by
+// pkg/session's Store, where this code lived before, are this format.
 const recordVersion = 1
 
-// Store keeps the registration, with its secrets and the IdP auth_time, in a
-// keyring. It is safe for concurrent use.
-type Store struct {
+// regStore keeps the registration, with its secrets and the IdP auth_time, in
+// a keyring. It is safe for concurrent use.
+type regStore struct {
 	kr keyring.Store
 	mu sync.Mutex // serialises read-modify-write updates
 }
 
-// NewStore returns a store on top of kr.
-func NewStore(kr keyring.Store) *Store { return &Store{kr: kr} }
+// newRegStore returns a store on top of kr.
+func newRegStore(kr keyring.Store) *regStore { return &regStore{kr: kr} }
 
 // Backend returns the keyring backend's name.
-func (s *Store) Backend() string { return s.kr.Backend() }
+func (s *regStore) Backend() string { return s.kr.Backend() }
 
-// Load returns the stored registration, ErrNotRegistered when there is none,
+// Load returns the stored registration, errNotRegistered when there is none,
 // or an error wrapping keyring.ErrUnavailable when the keyring cannot answer.
-func (s *Store) Load(ctx context.Context) (*Registration, error) {
+func (s *regStore) Load(ctx context.Context) (*session.Registration, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.load(ctx)
 }
 
 // Save replaces the stored registration with r after validating it.
-func (s *Store) Save(ctx context.Context, r *Registration) error {
+func (s *regStore) Save(ctx context.Context, r *session.Registration) error {
 	if err := r.Validate(); err != nil {
 		return fmt.Errorf("refusing to store an incomplete registration: %w", err)
 	}
@@ -61,7 +63,7 @@ func (s *Store) Save(ctx context.Context, r *Registration) error {
 // and the user's groups as the IdP reloaded them (nil keeps the old ones).
 // An auth_time older than the stored one is ignored, so a late event cannot
 // roll the session back. It returns the registration as stored.
-func (s *Store) Refresh(ctx context.Context, authTime, serverTime, receivedAt time.Time, groups []string) (*Registration, error) {
+func (s *regStore) Refresh(ctx context.Context, authTime, serverTime, receivedAt time.Time, groups []string) (*session.Registration, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r, err := s.load(ctx)
@@ -86,7 +88,7 @@ func (s *Store) Refresh(ctx context.Context, authTime, serverTime, receivedAt ti
 
 // Delete removes the registration (logout, revocation). Deleting when none is
 // stored is not an error.
-func (s *Store) Delete(ctx context.Context) error {
+func (s *regStore) Delete(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.kr.Delete(ctx, registrationKey); err != nil {
@@ -95,40 +97,40 @@ func (s *Store) Delete(ctx context.Context) error {
 	return nil
 }
 
-// record is the stored form: the registration with its secrets in clear, as
+// regRecord is the stored form: the registration with its secrets in clear, as
 // only the keyring may hold them.
-type record struct {
-	Version             int       `json:"version"`
-	DeviceID            string    `json:"device_id"`
-	DeviceToken         string    `json:"device_token"`
-	WireGuardPrivateKey string    `json:"wg_private_key"`
-	User                User      `json:"user"`
-	IdP                 IdP       `json:"idp"`
-	AuthTime            time.Time `json:"auth_time"`
-	ServerTime          time.Time `json:"server_time"`
-	ReceivedAt          time.Time `json:"received_at"`
-	Team                Team      `json:"team"`
-	Tunnel              Tunnel    `json:"tunnel"`
-	RegisteredAt        time.Time `json:"registered_at"`
-	OperatorUID         *int      `json:"operator_uid,omitempty"`
+type regRecord struct {
+	Version             int            `json:"version"`
+	DeviceID            string         `json:"device_id"`
+	DeviceToken         string         `json:"device_token"`
+	WireGuardPrivateKey string         `json:"wg_private_key"`
+	User                session.User   `json:"user"`
+	IdP                 session.IdP    `json:"idp"`
+	AuthTime            time.Time      `json:"auth_time"`
+	ServerTime          time.Time      `json:"server_time"`
+	ReceivedAt          time.Time      `json:"received_at"`
+	Team                session.Team   `json:"team"`
+	Tunnel              session.Tunnel `json:"tunnel"`
+	RegisteredAt        time.Time      `json:"registered_at"`
+	OperatorUID         *int           `json:"operator_uid,omitempty"`
 }
 
-func (s *Store) load(ctx context.Context) (*Registration, error) {
+func (s *regStore) load(ctx context.Context) (*session.Registration, error) {
 	b, err := s.kr.Get(ctx, registrationKey)
 	if errors.Is(err, keyring.ErrNotFound) {
-		return nil, ErrNotRegistered
+		return nil, errNotRegistered
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read registration from the %s keyring: %w", s.kr.Backend(), err)
 	}
-	var rec record
+	var rec regRecord
 	if err := json.Unmarshal(b, &rec); err != nil {
 		return nil, fmt.Errorf("the registration in the %s keyring is unreadable (%v); run \"agentctl logout\" and register again", s.kr.Backend(), err)
 	}
 	if rec.Version != recordVersion {
 		return nil, fmt.Errorf("the registration in the %s keyring has format %d, but this ztagent reads format %d; upgrade ztagent, or run \"agentctl logout\" and register again", s.kr.Backend(), rec.Version, recordVersion)
 	}
-	r := &Registration{
+	r := &session.Registration{
 		DeviceID:            rec.DeviceID,
 		DeviceToken:         secret.New(rec.DeviceToken),
 		WireGuardPrivateKey: secret.New(rec.WireGuardPrivateKey),
@@ -148,8 +150,8 @@ func (s *Store) load(ctx context.Context) (*Registration, error) {
 	return r, nil
 }
 
-func (s *Store) save(ctx context.Context, r *Registration) error {
-	b, err := json.Marshal(record{
+func (s *regStore) save(ctx context.Context, r *session.Registration) error {
+	b, err := json.Marshal(regRecord{
 		Version:             recordVersion,
 		DeviceID:            r.DeviceID,
 		DeviceToken:         r.DeviceToken.Reveal(),
