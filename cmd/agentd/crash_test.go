@@ -1,12 +1,10 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"math/rand/v2"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,6 +13,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/ztagent/ztagent/internal/testenv/proc"
 	"github.com/ztagent/ztagent/internal/testenv/scriptbrowser"
 	"github.com/ztagent/ztagent/pkg/edge/simulator"
 	"github.com/ztagent/ztagent/pkg/ipc"
@@ -63,29 +62,19 @@ func TestSIGKILLLeavesConsistentState(t *testing.T) {
 	state := filepath.Join(root, "agent")
 	alice := &scriptbrowser.Credentials{Email: "alice@example.com", Password: "alice-demo-password"}
 
-	start := func() *exec.Cmd {
+	start := func() *proc.Proc {
 		t.Helper()
-		cmd := exec.Command(bin, "run", "--state-dir", state, "--socket", sock, "--keyring", "file",
-			"--edge-api", sim.APIURL(), "--team", "acme", "--proxy-addr", "127.0.0.1:0", "--open-browser", "never", "--log-level", "error")
-		out, _ := cmd.StdoutPipe()
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
+		p := proc.Start(t, proc.Options{Bin: bin, Quiet: true, Args: []string{"run", "--state-dir", state, "--socket", sock, "--keyring", "file",
+			"--edge-api", sim.APIURL(), "--team", "acme", "--proxy-addr", "127.0.0.1:0", "--open-browser", "never", "--log-level", "error"}})
+		// Whatever path the test takes, no agentd outlives it (Start's
+		// cleanup).
+		if _, _, err := p.WaitLine(proc.Stdout, 0, callTimeout, func(s string) bool { return strings.Contains(s, "listening on") }); err != nil {
+			t.Fatalf("agentd did not start: %v\n%s", err, p.Report(40))
 		}
-		sc := bufio.NewScanner(out)
-		for sc.Scan() && !strings.Contains(sc.Text(), "listening on") {
-		}
-		go func() { _ = sc.Err() }()
-		// Whatever path the test takes, no agentd outlives it.
-		t.Cleanup(func() {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		})
-		return cmd
+		return p
 	}
-	kill := func(cmd *exec.Cmd) {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	}
+	// kill is the crash: SIGKILL, no SIGTERM first.
+	kill := func(p *proc.Proc) { p.Kill() }
 	status := func() ipcproto.Status {
 		t.Helper()
 		c := ipc.NewClient(sock)
@@ -141,7 +130,7 @@ func TestSIGKILLLeavesConsistentState(t *testing.T) {
 	var window time.Duration
 	// randomKill kills cmd at a random point of a run that began at began
 	// and whose client work ends with done.
-	randomKill := func(cmd *exec.Cmd, began time.Time, done <-chan struct{}) {
+	randomKill := func(cmd *proc.Proc, began time.Time, done <-chan struct{}) {
 		killAt := time.NewTimer(rand.N(window)) // a random kill point, not synchronisation
 		defer killAt.Stop()
 		select {

@@ -1,28 +1,26 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/ztagent/ztagent/internal/testenv/gobuild"
+	"github.com/ztagent/ztagent/internal/testenv/proc"
 	"github.com/ztagent/ztagent/pkg/ipc"
 	"github.com/ztagent/ztagent/pkg/ipc/ipcproto"
 )
 
+func TestMain(m *testing.M) { os.Exit(gobuild.Main(m)) }
+
+// buildAgentd builds agentd once for the test binary and returns its path.
 func buildAgentd(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "agentd")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
+	return filepath.Join(gobuild.Build(t, false, "./cmd/agentd"), "agentd")
 }
 
 // TestRunAnswersAndStopsWithinFiveSeconds runs agentd as users do, against
@@ -43,42 +41,14 @@ func TestRunAnswersAndStopsWithinFiveSeconds(t *testing.T) {
 		t.Fatal(err)
 	}
 	sock := filepath.Join(dir, "agentd.sock")
-	cmd := exec.Command(bin, "run", "--state-dir", filepath.Join(dir, "state"), "--socket", sock,
-		"--keyring", "file", "--edge-api", "http://127.0.0.1:1", "--team", "acme", "--proxy-addr", "127.0.0.1:0", "--open-browser", "never")
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	launched := time.Now()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	ready := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if strings.Contains(sc.Text(), "listening on") {
-				close(ready)
-			}
-		}
-		exited <- cmd.Wait()
-	}()
-	defer func() {
-		_ = cmd.Process.Kill()
-	}()
 	// Bounds only reached when something is wrong.
 	const startTimeout, callTimeout = time.Minute, time.Minute
-	select {
-	case <-ready:
-	case err := <-exited:
-		t.Fatalf("agentd exited: %v\n%s", err, stderr.String())
-	case <-time.After(startTimeout):
-		t.Fatalf("agentd did not start within %v\n%s", startTimeout, stderr.String())
+	p := proc.Start(t, proc.Options{Bin: bin, Args: []string{"run", "--state-dir", filepath.Join(dir, "state"), "--socket", sock,
+		"--keyring", "file", "--edge-api", "http://127.0.0.1:1", "--team", "acme", "--proxy-addr", "127.0.0.1:0", "--open-browser", "never"}})
+	if _, _, err := p.WaitLine(proc.Stdout, 0, startTimeout, func(s string) bool { return strings.Contains(s, "listening on") }); err != nil {
+		t.Fatalf("agentd did not start: %v", err)
 	}
-	startup := time.Since(launched)
+	startup := p.Ready()
 	t.Logf("agentd started in %v", startup)
 
 	c := ipc.NewClient(sock)
@@ -95,19 +65,14 @@ func TestRunAnswersAndStopsWithinFiveSeconds(t *testing.T) {
 	}
 
 	start = time.Now()
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
+	if !p.Stop(startTimeout) {
+		t.Fatalf("agentd did not stop within %v of SIGTERM", startTimeout)
 	}
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Fatalf("agentd after SIGTERM: %v\n%s", err, stderr.String())
-		}
-		if d, bound := time.Since(start), 5*time.Second+startup; d > bound {
-			t.Fatalf("SIGTERM took %v; REL5's 5 s and the %v agentd took to start allow %v", d, startup, bound)
-		}
-	case <-time.After(startTimeout):
-		t.Fatalf("agentd did not stop within %v of SIGTERM\n%s", startTimeout, stderr.String())
+	if err := p.Err(); err != nil {
+		t.Fatalf("agentd after SIGTERM: %v", err)
+	}
+	if d, bound := time.Since(start), 5*time.Second+startup; d > bound {
+		t.Fatalf("SIGTERM took %v; REL5's 5 s and the %v agentd took to start allow %v", d, startup, bound)
 	}
 	if _, err := os.Stat(sock); !os.IsNotExist(err) {
 		t.Errorf("the socket is still there after a clean stop: %v", err)

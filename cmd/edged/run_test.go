@@ -1,18 +1,16 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
-	"context"
 	"errors"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ztagent/ztagent/internal/testenv/proc"
 )
 
 // TestRunBinary runs edged as users do: it starts, prints where it
@@ -24,46 +22,19 @@ import (
 func TestRunBinary(t *testing.T) {
 	bin := buildEdged(t)
 	state := filepath.Join(t.TempDir(), "state")
-	cmd := exec.Command(bin, "run", "--terraform", "../../examples/acme", "--sim", "../../examples/acme/simulator.hcl",
-		"--state-dir", state, "--api", "127.0.0.1:0", "--team-domain", "127.0.0.1:0", "--idp", "127.0.0.1:0", "--wireguard", "127.0.0.1:0")
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	launched := time.Now()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	defer func() {
-		_ = cmd.Process.Kill()
-		<-exited
-	}()
-
-	apiURL := make(chan string, 1)
-	go func() {
-		defer func() { exited <- cmd.Wait() }()
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if f := strings.Fields(sc.Text()); len(f) >= 5 && f[0] == "control" {
-				apiURL <- f[4]
-			}
-		}
-	}()
 	// Bounds only reached when something is wrong.
 	const startTimeout, stopTimeout, adminTimeout = time.Minute, time.Minute, time.Minute
-	var api string
-	select {
-	case api = <-apiURL:
-	case err := <-exited:
-		exited <- err
-		t.Fatalf("edged run exited: %v\n%s", err, stderr.String())
-	case <-time.After(startTimeout):
-		t.Fatalf("edged run printed no API address within %v\n%s", startTimeout, stderr.String())
+	p := proc.Start(t, proc.Options{Bin: bin, Args: []string{"run", "--terraform", "../../examples/acme", "--sim", "../../examples/acme/simulator.hcl",
+		"--state-dir", state, "--api", "127.0.0.1:0", "--team-domain", "127.0.0.1:0", "--idp", "127.0.0.1:0", "--wireguard", "127.0.0.1:0"}})
+	line, _, err := p.WaitLine(proc.Stdout, 0, startTimeout, func(s string) bool {
+		f := strings.Fields(s)
+		return len(f) >= 5 && f[0] == "control"
+	})
+	if err != nil {
+		t.Fatalf("edged run printed no API address: %v", err)
 	}
-	startup := time.Since(launched)
+	api := strings.Fields(line)[4]
+	startup := p.Ready()
 	t.Logf("edged started in %v", startup)
 
 	admin := func(args ...string) string {
@@ -91,20 +62,14 @@ func TestRunBinary(t *testing.T) {
 	}
 
 	start := time.Now()
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
+	if !p.Stop(stopTimeout) {
+		t.Fatalf("edged run did not stop within %v of SIGTERM", stopTimeout)
 	}
-	select {
-	case err := <-exited:
-		exited <- err
-		if err != nil {
-			t.Fatalf("edged run after SIGTERM: %v\n%s", err, stderr.String())
-		}
-		if d, bound := time.Since(start), 5*time.Second+startup; d > bound {
-			t.Errorf("SIGTERM took %v; REL5's 5 s and the %v edged took to start allow %v", d, startup, bound)
-		}
-	case <-time.After(stopTimeout):
-		t.Fatalf("edged run did not stop within %v of SIGTERM\n%s", stopTimeout, stderr.String())
+	if err := p.Err(); err != nil {
+		t.Fatalf("edged run after SIGTERM: %v", err)
+	}
+	if d, bound := time.Since(start), 5*time.Second+startup; d > bound {
+		t.Errorf("SIGTERM took %v; REL5's 5 s and the %v edged took to start allow %v", d, startup, bound)
 	}
 }
 
@@ -112,24 +77,22 @@ func TestRunBinary(t *testing.T) {
 // within timeout: one that has not is killed and fails the test, named.
 func runEdgedWithin(t *testing.T, timeout time.Duration, bin string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	var o, e bytes.Buffer
-	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Stdout, cmd.Stderr = &o, &e
-	cmd.WaitDelay = 5 * time.Second // should it leave a child holding the output
-	err := cmd.Run()
+	// WaitDelay: should it leave a child holding the output.
+	p := proc.Start(t, proc.Options{Name: "edged " + strings.Join(args, " "), Bin: bin, Args: args, WaitDelay: 5 * time.Second, Quiet: true})
+	err := p.Wait(timeout)
+	o, e := p.Output(proc.Stdout).String(), p.Output(proc.Stderr).String()
 	var ee *exec.ExitError
 	switch {
-	case err != nil && ctx.Err() != nil:
-		t.Fatalf("edged %s did not finish within %v (%v)\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), timeout, err, o.String(), e.String())
+	case !p.Exited():
+		p.Kill()
+		t.Fatalf("%v\nstdout:\n%s\nstderr:\n%s", err, o, e)
 	case err == nil:
 	case errors.As(err, &ee):
 		code = ee.ExitCode()
 	default:
 		t.Fatalf("running edged %s: %v", strings.Join(args, " "), err)
 	}
-	return o.String(), e.String(), code
+	return o, e, code
 }
 
 // TestRunRefusesBadStarts: a bad configuration lists every error and does

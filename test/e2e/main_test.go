@@ -18,30 +18,16 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"go.uber.org/goleak"
 
+	"github.com/ztagent/ztagent/internal/testenv/gobuild"
 	"github.com/ztagent/ztagent/internal/testenv/realdeps"
 )
 
-// binDir holds the binaries TestMain's tests build once.
-var (
-	binDir    string
-	buildOnce sync.Once
-	buildErr  error
-)
-
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "ztagent-e2e-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "e2e:", err)
-		os.Exit(1)
-	}
-	binDir = dir
-	code := m.Run()
+	code := gobuild.Main(m)
 	if code == 0 {
 		// Every goroutine of ours (output copiers, chromedp, the FIFO
 		// reader) must be gone once its test has cleaned up.
@@ -50,16 +36,11 @@ func TestMain(m *testing.M) {
 			code = 1
 		}
 	}
-	os.RemoveAll(dir)
 	os.Exit(code)
 }
 
 // bins are the paths of the three binaries under test.
 type bins struct{ edged, agentd, agentctl string }
-
-// buildTimeout bounds go build of the three binaries; on a cold cache it
-// compiles SQLite, gVisor and WireGuard.
-const buildTimeout = 5 * time.Minute
 
 // raceEnv, set to 1, builds the binaries under test with the race detector.
 // It is off by default: the race detector makes edged's bcrypt (every start,
@@ -72,61 +53,12 @@ const raceEnv = "ZTAGENT_E2E_RACE"
 // when a test needs them) and returns their paths.
 func binaries(t testing.TB) bins {
 	t.Helper()
-	buildOnce.Do(func() { buildErr = build(binDir) })
-	if buildErr != nil {
-		t.Fatalf("build the binaries: %v", buildErr)
-	}
+	dir := gobuild.Build(t, os.Getenv(raceEnv) == "1", "./cmd/edged", "./cmd/agentd", "./cmd/agentctl")
 	return bins{
-		edged:    filepath.Join(binDir, "edged"),
-		agentd:   filepath.Join(binDir, "agentd"),
-		agentctl: filepath.Join(binDir, "agentctl"),
+		edged:    filepath.Join(dir, "edged"),
+		agentd:   filepath.Join(dir, "agentd"),
+		agentctl: filepath.Join(dir, "agentctl"),
 	}
-}
-
-func build(dir string) error {
-	goBin := "go"
-	if root := os.Getenv("GOROOT"); root != "" {
-		if p := filepath.Join(root, "bin", "go"); fileExists(p) {
-			goBin = p
-		}
-	}
-	args := []string{"build", "-o", dir + string(filepath.Separator)}
-	if os.Getenv(raceEnv) == "1" {
-		args = append(args, "-race")
-	}
-	args = append(args, "./cmd/edged", "./cmd/agentd", "./cmd/agentctl")
-	cmd := exec.Command(goBin, args...)
-	// The module root: this package is test/e2e.
-	root, err := filepath.Abs(filepath.Join("..", ".."))
-	if err != nil {
-		return err
-	}
-	cmd.Dir = root
-	done := make(chan error, 1)
-	var out []byte
-	go func() {
-		var err error
-		out, err = cmd.CombinedOutput()
-		done <- err
-	}()
-	t := time.NewTimer(buildTimeout)
-	defer t.Stop()
-	select {
-	case err := <-done:
-		if err != nil {
-			return fmt.Errorf("%s: %v\n%s", strings.Join(cmd.Args, " "), err, out)
-		}
-		return nil
-	case <-t.C:
-		_ = cmd.Process.Kill()
-		<-done
-		return fmt.Errorf("%s did not finish within %v", strings.Join(cmd.Args, " "), buildTimeout)
-	}
-}
-
-func fileExists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
 }
 
 // chromiumNames are the executables tried for Debian's chromium.

@@ -7,13 +7,13 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ztagent/ztagent/internal/secret"
+	"github.com/ztagent/ztagent/internal/testenv/proc"
 	"github.com/ztagent/ztagent/pkg/session"
 	"github.com/ztagent/ztagent/pkg/tunnel"
 )
@@ -64,79 +64,48 @@ func runAgentChild() int {
 
 // agentProcess is a running agent child.
 type agentProcess struct {
-	cmd   *exec.Cmd
-	stdin io.WriteCloser
+	*proc.Proc
 	proxy string
-	done  chan error
 }
 
 // startAgentProcess re-executes the test binary as an agent process with
 // cfg; it is stopped when tb ends.
 func startAgentProcess(tb testing.TB, cfg agentChildConfig) *agentProcess {
 	tb.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$", "-test.bench=^$")
-	cmd.Env = append(os.Environ(), agentChildEnv+"=1")
-	cmd.Stderr = os.Stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		tb.Fatal(err)
-	}
-	p := &agentProcess{cmd: cmd, stdin: stdin, done: make(chan error, 1)}
-	lines := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			select {
-			case lines <- sc.Text():
-			default:
-			}
-		}
-		p.done <- cmd.Wait()
-	}()
+	p := &agentProcess{Proc: proc.Start(tb, proc.Options{Name: "agent process", Bin: os.Args[0],
+		Args: []string{"-test.run=^$", "-test.bench=^$"}, Env: append(os.Environ(), agentChildEnv+"=1"), OpenStdin: true})}
+	// Registered after Start's cleanup, so it runs first: the agent closes
+	// its tunnel before anything is killed.
 	tb.Cleanup(p.stop)
 	b, _ := json.Marshal(cfg)
-	if _, err := stdin.Write(append(b, '\n')); err != nil {
+	if _, err := p.Stdin().Write(append(b, '\n')); err != nil {
 		tb.Fatal(err)
 	}
-	select {
-	case l := <-lines:
-		addr, ok := strings.CutPrefix(l, "proxy ")
-		if !ok {
-			tb.Fatalf("agent process: %s", l)
-		}
-		p.proxy = addr
-	case err := <-p.done:
-		p.done <- err
-		tb.Fatalf("agent process exited before its proxy was up: %v", err)
-	case <-time.After(ioTimeout):
-		tb.Fatal("agent process: no proxy address within", ioTimeout)
+	l, _, err := p.WaitLine(proc.Stdout, 0, ioTimeout, func(string) bool { return true })
+	if err != nil {
+		tb.Fatalf("agent process: no proxy address: %v", err)
 	}
+	addr, ok := strings.CutPrefix(l, "proxy ")
+	if !ok {
+		tb.Fatalf("agent process: %s", l)
+	}
+	p.proxy = addr
 	return p
 }
 
 // stop closes the agent's stdin, which makes it close its tunnel and exit,
 // and kills it if it does not within 5 seconds.
 func (p *agentProcess) stop() {
-	p.stdin.Close()
-	select {
-	case <-p.done:
-	case <-time.After(5 * time.Second):
-		p.cmd.Process.Kill()
-		<-p.done
+	p.Stdin().Close()
+	if p.Wait(5*time.Second) != nil && !p.Exited() {
+		p.Kill()
 	}
 }
 
 // peakRSSMB returns the agent process's peak resident set (VmHWM) in MB
 // (10^6 bytes), or -1 when /proc cannot tell.
 func (p *agentProcess) peakRSSMB() float64 {
-	return vmHWM(strconv.Itoa(p.cmd.Process.Pid))
+	return vmHWM(strconv.Itoa(p.Pid()))
 }
 
 // vmHWM returns the VmHWM of /proc/<pid>/status in MB, or -1.

@@ -7,18 +7,15 @@
 package makerun
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -26,30 +23,18 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/ztagent/ztagent/internal/testenv/freeport"
-)
-
-// binDir holds the binaries built once for every test.
-var (
-	binDir    string
-	buildOnce sync.Once
-	buildErr  error
+	"github.com/ztagent/ztagent/internal/testenv/gobuild"
+	"github.com/ztagent/ztagent/internal/testenv/proc"
 )
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "ztagent-makerun-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "makerun:", err)
-		os.Exit(1)
-	}
-	binDir = dir
-	code := m.Run()
+	code := gobuild.Main(m)
 	if code == 0 {
 		if err := goleak.Find(); err != nil {
 			fmt.Fprintln(os.Stderr, "makerun: leaked goroutines:", err)
 			code = 1
 		}
 	}
-	os.RemoveAll(dir)
 	os.Exit(code)
 }
 
@@ -65,46 +50,19 @@ const (
 	grace        = 10 * time.Second
 	killWait     = 5 * time.Second
 	slack        = 10 * time.Second
-	buildTimeout = 5 * time.Minute
 )
 
 // build compiles edged, agentd and agentctl once, without the race
 // detector: they are the programs under test, not this test.
 func build(t *testing.T) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, goTool(), "build", "-o", binDir+string(filepath.Separator),
-			"./cmd/edged", "./cmd/agentd", "./cmd/agentctl")
-		cmd.Dir = moduleRoot
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binDir
-}
-
-func goTool() string {
-	if root := os.Getenv("GOROOT"); root != "" {
-		if p := filepath.Join(root, "bin", "go"); fileExists(p) {
-			return p
-		}
-	}
-	return "go"
-}
-
-func fileExists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
+	return gobuild.Build(t, false, "./cmd/edged", "./cmd/agentd", "./cmd/agentctl")
 }
 
 // instance is one make run directory with its own ports.
 type instance struct {
 	t   *testing.T
+	bin string   // BIN: the binaries
 	run string   // RUN
 	env []string // the scripts' environment
 	api string   // edged's control and admin API address
@@ -119,7 +77,7 @@ func newInstance(t *testing.T) *instance {
 		t.Skip("makerun: starts edged and agentd; skipped with -short")
 	}
 	bin := build(t)
-	in := &instance{t: t, run: filepath.Join(t.TempDir(), "run")}
+	in := &instance{t: t, bin: bin, run: filepath.Join(t.TempDir(), "run")}
 	in.api = freeport.TCP(t).String()
 	in.env = scriptEnv(map[string]string{
 		"BIN":               bin,
@@ -261,7 +219,7 @@ func (in *instance) command(env []string, name string, args ...string) (string, 
 	in.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), slack)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, filepath.Join(binDir, name), args...)
+	cmd := exec.CommandContext(ctx, filepath.Join(in.bin, name), args...)
 	cmd.Env = append(scriptEnv(nil), env...)
 	out, err := cmd.CombinedOutput()
 	if err != nil && cmd.ProcessState == nil {
@@ -271,60 +229,31 @@ func (in *instance) command(env []string, name string, args ...string) (string, 
 }
 
 // foreground is run.sh running in the foreground, in a process group of
-// its own as in a terminal.
+// its own as in a terminal, its standard output and error one stream.
 type foreground struct {
-	cmd   *exec.Cmd
-	lines chan string   // its output, line by line, closed at EOF
-	out   *bytes.Buffer // everything read so far; only the reader writes it until done is closed
-	done  chan struct{} // closed once the output is read to the end
+	*proc.Proc
+	cmd *exec.Cmd
 }
 
-// startForeground starts run.sh without DETACH. Its output reader ends
-// when run.sh and everything holding its output exits; the test's
-// cleanup waits for that.
+// startForeground starts run.sh without DETACH. Its output ends when
+// run.sh and everything holding its output exits; the test's cleanup
+// waits for that.
 func (in *instance) startForeground() *foreground {
 	in.t.Helper()
-	cmd := exec.Command("scripts/run.sh")
-	cmd.Dir = moduleRoot
-	cmd.Env = in.env
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	r, w, err := os.Pipe()
-	if err != nil {
-		in.t.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = w, w
-	if err := cmd.Start(); err != nil {
-		in.t.Fatal(err)
-	}
-	w.Close()
-	f := &foreground{cmd: cmd, lines: make(chan string, 256), out: &bytes.Buffer{}, done: make(chan struct{})}
-	go func() {
-		// done is closed before lines, so that a reader who sees lines
-		// closed may read out.
-		defer close(f.lines)
-		defer close(f.done)
-		defer r.Close()
-		sc := bufio.NewScanner(io.TeeReader(r, f.out))
-		for sc.Scan() {
-			select {
-			case f.lines <- sc.Text():
-			default: // nobody waits for more lines; the buffer keeps them
-			}
-		}
-	}()
+	// As long as a stop may take: output written by a child of run.sh
+	// after run.sh itself exited is not lost.
+	const stopTime = grace + killWait + slack
+	p := proc.Start(in.t, proc.Options{Name: "run.sh", Bin: "scripts/run.sh", Dir: moduleRoot, Env: in.env, MergeOutput: true,
+		WaitDelay: stopTime})
 	in.t.Cleanup(func() {
 		// Whatever the test did, the script must end (cleanup's
-		// stop.sh asks it to) and the reader with it.
+		// stop.sh asks it to) and its output with it.
 		in.cleanup()
-		select {
-		case <-f.done:
-		case <-time.After(grace + killWait + slack):
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-f.done
+		if p.Wait(stopTime) != nil && !p.Exited() {
+			p.Kill()
 		}
-		_ = cmd.Wait()
 	})
-	return f
+	return &foreground{Proc: p, cmd: p.Cmd()}
 }
 
 // waitLine waits until run.sh prints a line starting with prefix, for at
@@ -332,20 +261,8 @@ func (in *instance) startForeground() *foreground {
 // or the time is up first.
 func (f *foreground) waitLine(t *testing.T, prefix string, within time.Duration) {
 	t.Helper()
-	deadline := time.NewTimer(within)
-	defer deadline.Stop()
-	for {
-		select {
-		case l, ok := <-f.lines:
-			if !ok {
-				t.Fatalf("run.sh ended before printing %q:\n%s", prefix, f.output())
-			}
-			if strings.HasPrefix(l, prefix) {
-				return
-			}
-		case <-deadline.C:
-			t.Fatalf("run.sh did not print %q within %v", prefix, within)
-		}
+	if _, _, err := f.WaitLine(proc.Stdout, 0, within, func(l string) bool { return strings.HasPrefix(l, prefix) }); err != nil {
+		t.Fatalf("run.sh did not print %q: %v\n%s", prefix, err, f.Output(proc.Stdout))
 	}
 }
 
@@ -353,22 +270,9 @@ func (f *foreground) waitLine(t *testing.T, prefix string, within time.Duration)
 // code and its whole output.
 func (f *foreground) wait(t *testing.T, within time.Duration) (int, string) {
 	t.Helper()
-	select {
-	case <-f.done:
-	case <-time.After(within):
+	_ = f.Wait(within)
+	if !f.Exited() {
 		t.Fatalf("run.sh did not exit within %v", within)
 	}
-	_ = f.cmd.Wait()
-	return f.cmd.ProcessState.ExitCode(), f.out.String()
-}
-
-// output is what the reader has read; only safe once done is closed, so
-// before that it says so.
-func (f *foreground) output() string {
-	select {
-	case <-f.done:
-		return f.out.String()
-	default:
-		return "(run.sh is still writing)"
-	}
+	return f.ExitCode(), f.Output(proc.Stdout).String()
 }
