@@ -216,30 +216,33 @@ func TestRegisterWaits(t *testing.T) {
 // watch --open-browser opens each browse_to_url event, and refuses invalid
 // URLs.
 func TestWatchOpensEachURLOnce(t *testing.T) {
-	f := &fakeAgent{status: ipcproto.Status{State: ipcproto.StateConnected}, subscribed: make(chan struct{}, 1)}
+	f := &fakeAgent{status: ipcproto.Status{State: ipcproto.StateConnected, TeamDomain: "http://acme.localhost:8781"},
+		subscribed: make(chan struct{}, 1)}
 	sock := startDaemon(t, f)
 	opened := make(chan string, 8)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
-	var out, errb bytes.Buffer
-	a := &app{stdout: &out, stderr: &errb, open: func(ctx context.Context, u string) error {
-		err := checkOwnURL(u)
-		if err == nil {
-			opened <- u
-		}
-		return err
+	var out, errb lockedBuffer
+	// Only the desktop launcher is the test's: every URL passes agentctl's
+	// own checks first, so removing them fails this test.
+	a := &app{stdout: &out, stderr: &errb, launch: func(u string) error {
+		opened <- u
+		return nil
 	}}
 	go func() { done <- runApp(ctx, a, []string{"watch", "--open-browser", "--socket", sock}) }()
 	select {
 	case <-f.subscribed:
-	case <-time.After(10 * time.Second):
+	case <-time.After(30 * time.Second):
 		t.Fatal("watch did not subscribe")
 	}
 	// The same refresh-identity URL comes back at each expiry (the agent
-	// publishes one event per expiry): each event is opened.
+	// publishes one event per expiry): each event is opened. A URL that
+	// is malformed, or well formed but off the team domain agentd names,
+	// is refused.
 	const u = "http://acme.localhost:8781/cdn-cgi/access/refresh-identity"
 	f.emit(ipcproto.EventBrowseToURL, ipcproto.BrowseToURL{URL: u, Reason: "session_expired"})
 	f.emit(ipcproto.EventBrowseToURL, ipcproto.BrowseToURL{URL: "-evil", Reason: "session_expired"})
+	f.emit(ipcproto.EventBrowseToURL, ipcproto.BrowseToURL{URL: "http://evil.example/cdn-cgi/access/refresh-identity", Reason: "session_expired"})
 	f.emit(ipcproto.EventBrowseToURL, ipcproto.BrowseToURL{URL: u, Reason: "session_expired"})
 	const marker = "http://acme.localhost:8781/last"
 	f.emit(ipcproto.EventBrowseToURL, ipcproto.BrowseToURL{URL: marker, Reason: "reauth"})
@@ -248,7 +251,7 @@ func TestWatchOpensEachURLOnce(t *testing.T) {
 		select {
 		case x := <-opened:
 			got = append(got, x)
-		case <-time.After(10 * time.Second):
+		case <-time.After(30 * time.Second):
 			t.Fatalf("opened %v so far", got)
 		}
 	}
@@ -259,7 +262,7 @@ func TestWatchOpensEachURLOnce(t *testing.T) {
 	if got[0] != u || got[1] != u || got[2] != marker {
 		t.Fatalf("opened %v; want %s twice (two expiries), then %s", got, u, marker)
 	}
-	if !strings.Contains(errb.String(), "could not open -evil") {
-		t.Fatalf("an invalid URL was not refused: %s", errb.String())
+	if e := errb.String(); !strings.Contains(e, "could not open -evil") || !strings.Contains(e, "could not open http://evil.example/") {
+		t.Fatalf("an invalid or foreign URL was not refused: %s", e)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -19,6 +20,7 @@ import (
 	"github.com/ztagent/ztagent/internal/paths"
 	"github.com/ztagent/ztagent/internal/termsafe"
 	"github.com/ztagent/ztagent/pkg/ipc"
+	"github.com/ztagent/ztagent/platform/browser"
 )
 
 // Exit codes (DESIGN §3).
@@ -48,9 +50,53 @@ type app struct {
 	stderr    io.Writer
 	rawStderr io.Writer
 	client    *ipc.Client
-	// open opens a URL the daemon returned; openOwnURL unless a test
-	// records instead.
+	// open, when a test sets it, replaces opening a URL altogether.
 	open func(ctx context.Context, rawURL string) error
+	// launch, when a test sets it, replaces only the desktop launcher:
+	// the URL still passes the production checks first.
+	launch func(url string) error
+
+	// browserMu guards browser and team. browser is the process's one
+	// opener, created on first use; team is the team domain agentd last
+	// named, the only origin a URL may be opened on.
+	browserMu sync.Mutex
+	browser   *browser.System
+	team      string
+}
+
+// allowTeam records the team domain agentd named (an empty one, from an
+// older agentd, changes nothing).
+func (a *app) allowTeam(domain string) {
+	if domain == "" {
+		return
+	}
+	a.browserMu.Lock()
+	a.team = domain
+	a.browserMu.Unlock()
+}
+
+func (a *app) allowedOrigins() []string {
+	a.browserMu.Lock()
+	defer a.browserMu.Unlock()
+	if a.team == "" {
+		return nil
+	}
+	return []string{a.team}
+}
+
+// openURL opens a URL agentd returned or published, after checking it
+// against the team domain agentd named (SEC4).
+func (a *app) openURL(ctx context.Context, rawURL string) error {
+	if a.open != nil {
+		return a.open(ctx, rawURL)
+	}
+	a.browserMu.Lock()
+	if a.browser == nil {
+		a.browser = &browser.System{AllowedFunc: a.allowedOrigins, Launch: a.launch}
+	}
+	b := a.browser
+	a.browserMu.Unlock()
+	return b.Open(ctx, rawURL)
 }
 
 func (a *app) ipc() *ipc.Client {
@@ -76,7 +122,7 @@ func main() {
 type usageError struct{ error }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	return runApp(ctx, &app{stdout: stdout, stderr: stderr, open: openOwnURL}, args)
+	return runApp(ctx, &app{stdout: stdout, stderr: stderr}, args)
 }
 
 func runApp(ctx context.Context, a *app, args []string) int {

@@ -68,7 +68,12 @@ func (a *app) watch(ctx context.Context, open bool) error {
 		if json.Unmarshal(ev.Data, &b) != nil {
 			continue
 		}
-		if err := a.open(ctx, b.URL); err != nil {
+		// Checked against the team domain agentd names now, not the URL's
+		// own: the registration may have changed since the last prompt.
+		if st, err := a.ipc().Status(ctx); err == nil {
+			a.allowTeam(st.TeamDomain)
+		}
+		if err := a.openURL(ctx, b.URL); err != nil {
 			fmt.Fprintf(a.stderr, "agentctl: could not open %s: %s\n", termsafe.Line(b.URL), termsafe.Line(err.Error()))
 		}
 	}

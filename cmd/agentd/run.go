@@ -239,9 +239,15 @@ var daemonItself = ipc.Caller{UID: 0}
 
 // openBrowseURLs opens each browse_to_url event the agent publishes (the
 // agent's broker already publishes one per expiry, S16). The agent
-// validated the URLs against the team domain and the IdP (SEC4); the
-// browser package checks them again against their own origin.
+// validated the URLs against the team domain (SEC4); the opener checks
+// them again against the registration, not against their own origin.
 func openBrowseURLs(ctx context.Context, a *agent.Agent, log *zap.Logger) {
+	openBrowseURLsWith(ctx, a, &browser.System{AllowedFunc: a.AllowedOrigins}, log)
+}
+
+// openBrowseURLsWith is openBrowseURLs with the process's one opener,
+// which checks each URL against the registration's team domain.
+func openBrowseURLsWith(ctx context.Context, a *agent.Agent, o *browser.System, log *zap.Logger) {
 	_, events, cancel := a.Subscribe(daemonItself)
 	defer func() { cancel() }()
 	for {
@@ -265,11 +271,6 @@ func openBrowseURLs(ctx context.Context, a *agent.Agent, log *zap.Logger) {
 			if json.Unmarshal(ev.Data, &b) != nil || b.Reason != ipcproto.EventSessionExpired {
 				continue
 			}
-			u, err := url.Parse(b.URL)
-			if err != nil {
-				continue
-			}
-			o := &browser.System{Allowed: []string{u.Scheme + "://" + u.Host}}
 			if err := o.Open(ctx, b.URL); err != nil {
 				log.Warn("could not open the browser; open the URL yourself", zap.String("url", b.URL), zap.Error(err))
 			}

@@ -547,11 +547,16 @@ func (a *Agent) adoptLocked(reg *session.Registration) {
 	}
 }
 
+// AllowedOrigins returns the origins a URL agentd publishes may point at:
+// the registration's team domain, none while unregistered. agentd's own
+// browser opener checks every URL against it.
+func (a *Agent) AllowedOrigins() []string { return append([]string(nil), *a.allowed.Load()...) }
+
 func (a *Agent) newBroker() *session.ReauthBroker {
 	return session.NewReauthBroker(session.BrokerOptions{
 		Clock:            a.clk,
 		RepromptInterval: a.opts.RepromptInterval,
-		AllowedOrigins:   func() []string { return *a.allowed.Load() },
+		AllowedOrigins:   a.AllowedOrigins,
 	})
 }
 

@@ -139,7 +139,7 @@ func (a *Agent) Register(ctx context.Context, caller ipc.Caller, req ipcproto.Re
 		e.timer.Stop()
 		return ipcproto.AuthURL{}, errorf(503, ipcproto.CodeInternal, "agentd is shutting down", "")
 	}
-	return ipcproto.AuthURL{AuthURL: e.authURL}, nil
+	return ipcproto.AuthURL{AuthURL: e.authURL, TeamDomain: team.Domain}, nil
 }
 
 // newEnrollment opens the loopback callback and builds the sign-in URL.

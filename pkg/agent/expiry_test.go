@@ -61,8 +61,8 @@ func TestClockChangedExpiresWithoutABlockedFlow(t *testing.T) {
 		st.Session.NextExpiry == nil || !st.Session.NextExpiry.Expired || st.Session.ServerTime.Before(t0.Add(2*time.Hour)) {
 		t.Fatalf("status after the clock moved: %+v %+v", st, st.Session)
 	}
-	if st.ReauthURL == "" {
-		t.Fatal("reauth_required without the refresh-identity URL")
+	if st.ReauthURL == "" || st.TeamDomain != e.edge.srv.URL {
+		t.Fatalf("reauth_required with reauth_url %q and team_domain %q, want the refresh-identity URL on %s", st.ReauthURL, st.TeamDomain, e.edge.srv.URL)
 	}
 
 	// The edge's own signal, when the user reaches the wiki: the prompt,
@@ -77,6 +77,9 @@ func TestClockChangedExpiresWithoutABlockedFlow(t *testing.T) {
 	st = e.waitState(ipcproto.StateConnected)
 	if st.Session.NextExpiry == nil || st.Session.NextExpiry.Expired || !st.Session.NextExpiry.ExpiresAt.Equal(t0.Add(3*time.Hour)) {
 		t.Fatalf("next expiry after the new sign-in: %+v", st.Session.NextExpiry)
+	}
+	if au, err := e.a.Reauth(ctxT(t)); err != nil || au.TeamDomain != e.edge.srv.URL {
+		t.Fatalf("Reauth: %+v %v; want the team domain named", au, err)
 	}
 }
 

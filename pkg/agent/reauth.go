@@ -126,7 +126,7 @@ func (a *Agent) Reauth(context.Context) (ipcproto.AuthURL, error) {
 	a.mu.Lock()
 	a.publishToLocked(a.operatorAudienceLocked(), ipcproto.EventBrowseToURL, ipcproto.BrowseToURL{URL: p.URL, Reason: "reauth"})
 	a.mu.Unlock()
-	return ipcproto.AuthURL{AuthURL: p.URL}, nil
+	return ipcproto.AuthURL{AuthURL: p.URL, TeamDomain: reg.Team.Domain}, nil
 }
 
 // nextWarning returns the local time of the next expiry warning.

@@ -126,6 +126,12 @@ func (a *Agent) updateLocked() {
 func (a *Agent) statusLocked() ipcproto.Status {
 	s := &a.snap
 	st := ipcproto.Status{State: s.state, Message: s.message}
+	switch {
+	case s.reg != nil:
+		st.TeamDomain = s.reg.Team.Domain
+	case s.enroll != nil:
+		st.TeamDomain = s.enroll.team.Domain
+	}
 	if r := s.reg; r != nil {
 		st.Registration = &ipcproto.Registration{
 			DeviceID: r.DeviceID, User: r.User.Email, Team: r.Team.Name, IdP: r.IdP.Type, RegisteredAt: r.RegisteredAt,

@@ -37,6 +37,15 @@ type System struct {
 	// Allowed are the origins or hosts a URL may point at: the team
 	// domain and the IdP (SEC4).
 	Allowed []string
+	// AllowedFunc, when set, is asked for the allowed origins at each
+	// Open instead of Allowed: they follow the registration, and one
+	// System serves a whole process (its one-launch-at-a-time guard only
+	// works if it is shared).
+	AllowedFunc func() []string
+	// Launch hands a validated URL to the desktop; pkg/browser's OpenURL
+	// when nil. Tests replace it to see what production validation let
+	// through.
+	Launch func(url string) error
 	// Timeout bounds each launch; DefaultTimeout when zero.
 	Timeout time.Duration
 
@@ -48,7 +57,14 @@ type System struct {
 
 // Open validates rawURL and hands it to the launcher.
 func (s *System) Open(ctx context.Context, rawURL string) error {
-	u, err := browseurl.Validate(rawURL, s.Allowed...)
+	allowed := s.Allowed
+	if s.AllowedFunc != nil {
+		allowed = s.AllowedFunc()
+	}
+	if len(allowed) == 0 {
+		return errors.New("refusing to open the URL: no team domain is known yet to check it against")
+	}
+	u, err := browseurl.Validate(rawURL, allowed...)
 	if err != nil {
 		return fmt.Errorf("refusing to open the URL: %w", err)
 	}
@@ -64,7 +80,11 @@ func (s *System) Open(ctx context.Context, rawURL string) error {
 		defer s.launching.Unlock()
 		// The launcher's chatter is not ours to print.
 		pkgbrowser.Stdout, pkgbrowser.Stderr = io.Discard, io.Discard
-		done <- pkgbrowser.OpenURL(u.String())
+		launch := s.Launch
+		if launch == nil {
+			launch = pkgbrowser.OpenURL
+		}
+		done <- launch(u.String())
 	}()
 	t := time.NewTimer(timeout)
 	defer t.Stop()

@@ -104,6 +104,10 @@ type Status struct {
 	ReauthURL string `json:"reauth_url"`
 	// Message says what the state means for the user and what to do.
 	Message string `json:"message,omitempty"`
+	// TeamDomain is the team domain (origin) agentd registers with or is
+	// registering with: the only place a URL it publishes may point at,
+	// so front-ends check browse_to_url against it.
+	TeamDomain string `json:"team_domain,omitempty"`
 }
 
 // PolicyExpiry is one Gateway policy's session deadline.
@@ -142,6 +146,8 @@ type Session struct {
 // user opens in a browser.
 type AuthURL struct {
 	AuthURL string `json:"auth_url"`
+	// TeamDomain is the team domain (origin) the URL must be on.
+	TeamDomain string `json:"team_domain,omitempty"`
 }
 
 // RegisterRequest is the body of POST /v1/registration.
