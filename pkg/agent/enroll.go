@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/ztagent/ztagent/internal/clock"
+	"github.com/ztagent/ztagent/internal/randtoken"
 	"github.com/ztagent/ztagent/internal/secret"
 	"github.com/ztagent/ztagent/pkg/control"
 	"github.com/ztagent/ztagent/pkg/ipc"
@@ -144,14 +145,8 @@ func (a *Agent) Register(ctx context.Context, caller ipc.Caller, req ipcproto.Re
 
 // newEnrollment opens the loopback callback and builds the sign-in URL.
 func (a *Agent) newEnrollment(uid int, team control.Team) (*enrollment, error) {
-	state, err := randomToken(32)
-	if err != nil {
-		return nil, err
-	}
-	verifier, err := randomToken(48)
-	if err != nil {
-		return nil, err
-	}
+	// 48 bytes make a 64-character verifier, inside RFC 7636's 43…128.
+	state, verifier := randtoken.New(32), randtoken.New(48)
 	// An IP literal, not "localhost": nothing on the host can answer for
 	// a name that resolves elsewhere (SEC6).
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

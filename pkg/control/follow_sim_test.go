@@ -16,10 +16,10 @@ import (
 
 	"github.com/ztagent/ztagent/internal/secret"
 	"github.com/ztagent/ztagent/internal/testenv/scriptbrowser"
+	"github.com/ztagent/ztagent/internal/wgkey"
 	"github.com/ztagent/ztagent/pkg/control"
 	"github.com/ztagent/ztagent/pkg/edge/admin"
 	"github.com/ztagent/ztagent/pkg/edge/simulator"
-	"github.com/ztagent/ztagent/pkg/edge/wg"
 )
 
 const exampleDir = "../../examples/acme"
@@ -95,14 +95,11 @@ func enroll(t *testing.T, s *simulator.Simulator) control.Registration {
 	if err != nil || !res.Stopped {
 		t.Fatalf("enrollment did not reach the callback: %+v %v", res, err)
 	}
-	key, err := wg.GeneratePrivateKey()
+	key, err := wgkey.Generate()
 	if err != nil {
 		t.Fatal(err)
 	}
-	pub, err := wg.PublicKeyOf(key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	pub := key.Public()
 	reg, err := (&control.Client{BaseURL: s.APIURL()}).Register(ctxT(t), control.RegisterRequest{
 		Code: res.Query().Get("code"), CodeVerifier: verifier, WGPublicKey: pub.String(),
 		DeviceFingerprint: "fp-follow", Name: "follow-test", OS: "linux",

@@ -2,8 +2,6 @@ package tunnel
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -11,7 +9,7 @@ import (
 	"slices"
 	"strconv"
 
-	"github.com/ztagent/ztagent/internal/secret"
+	"github.com/ztagent/ztagent/internal/wgkey"
 	"github.com/ztagent/ztagent/pkg/session"
 )
 
@@ -20,26 +18,34 @@ import (
 type Config struct {
 	// Tunnel is the registration response's tunnel block.
 	Tunnel session.Tunnel
-	// PrivateKey is the device's WireGuard private key, base64 as in wg(8).
-	PrivateKey secret.Value
+	// PrivateKey is the device's WireGuard private key.
+	PrivateKey wgkey.Private
+
+	// keyErr is why ConfigFromRegistration could not parse the record's
+	// key; New reports it, as it reports every other bad field.
+	keyErr error
 }
 
-// ConfigFromRegistration returns the Config of a registration.
+// ConfigFromRegistration returns the Config of a registration, whose
+// record keeps the private key in base64 as wg(8) writes it.
 func ConfigFromRegistration(r *session.Registration) Config {
-	return Config{Tunnel: r.Tunnel, PrivateKey: r.WireGuardPrivateKey}
+	c := Config{Tunnel: r.Tunnel}
+	if !r.WireGuardPrivateKey.IsZero() {
+		c.PrivateKey, c.keyErr = wgkey.ParsePrivate(r.WireGuardPrivateKey)
+	}
+	return c
 }
 
 // settings is a Config checked and turned into the forms the device and the
 // host need.
 type settings struct {
-	privateHex    string // registered with the scrubber; never log it
-	edgePublicHex string
-	edgePublicKey string // base64, public, for logs
-	endpoint      netip.AddrPort
-	addresses     []netip.Prefix // the device's own addresses, with their prefix lengths
-	dns           []netip.Addr
-	allowed       []netip.Prefix
-	mtu           int
+	priv      wgkey.Private // goes into the UAPI text only; never log it
+	edgePub   wgkey.Public
+	endpoint  netip.AddrPort
+	addresses []netip.Prefix // the device's own addresses, with their prefix lengths
+	dns       []netip.Addr
+	allowed   []netip.Prefix
+	mtu       int
 }
 
 // parseConfig checks cfg and resolves the endpoint's host (outside the
@@ -47,23 +53,19 @@ type settings struct {
 func parseConfig(ctx context.Context, cfg Config) (settings, error) {
 	var s settings
 	t := cfg.Tunnel
-	if cfg.PrivateKey.IsZero() {
-		return s, errors.New("tunnel config has no WireGuard private key: register the device again")
-	}
-	priv, err := decodeKey(cfg.PrivateKey.Reveal())
-	if err != nil {
+	if cfg.keyErr != nil {
 		// Say nothing about the value: it is a secret.
 		return s, errors.New("the device's WireGuard private key is not a 32-byte base64 key: register the device again")
 	}
-	s.privateHex = hex.EncodeToString(priv)
-	cfg.PrivateKey.AlsoScrub(s.privateHex)
-
-	pub, err := decodeKey(t.EdgePublicKey)
-	if err != nil {
-		return s, fmt.Errorf("tunnel edge_public_key %q: %v", t.EdgePublicKey, err)
+	if cfg.PrivateKey.IsZero() {
+		return s, errors.New("tunnel config has no WireGuard private key: register the device again")
 	}
-	s.edgePublicHex = hex.EncodeToString(pub)
-	s.edgePublicKey = t.EdgePublicKey
+	s.priv = cfg.PrivateKey
+
+	var err error
+	if s.edgePub, err = wgkey.ParsePublic(t.EdgePublicKey); err != nil {
+		return s, fmt.Errorf("the edge's public key (tunnel edge_public_key) %v", err)
+	}
 
 	if s.endpoint, err = resolveEndpoint(ctx, t.Endpoint); err != nil {
 		return s, err
@@ -106,17 +108,6 @@ func parseConfig(ctx context.Context, cfg Config) (settings, error) {
 		return s, fmt.Errorf("tunnel MTU %d is below IPv6's minimum of 1280", t.MTU)
 	}
 	return s, nil
-}
-
-func decodeKey(b64 string) ([]byte, error) {
-	k, err := base64.StdEncoding.DecodeString(b64)
-	if err != nil {
-		return nil, errors.New("not base64")
-	}
-	if len(k) != 32 {
-		return nil, fmt.Errorf("%d bytes, want 32", len(k))
-	}
-	return k, nil
 }
 
 // parseAddress accepts "10.0.0.2/32" or a bare "10.0.0.2" (a host prefix).

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/ztagent/ztagent/internal/secret"
+	"github.com/ztagent/ztagent/internal/wgkey"
 	"github.com/ztagent/ztagent/pkg/session"
 )
 
@@ -28,17 +29,20 @@ func goodTunnelBlock() session.Tunnel {
 
 func TestParseConfig(t *testing.T) {
 	k := newKeyPair(t)
-	s, err := parseConfig(context.Background(), Config{Tunnel: goodTunnelBlock(), PrivateKey: k.secretKey()})
+	s, err := parseConfig(context.Background(), Config{Tunnel: goodTunnelBlock(), PrivateKey: k.wgKey()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.mtu != DefaultMTU || s.endpoint != netip.MustParseAddrPort("127.0.0.1:2408") || s.addresses[1] != netip.MustParsePrefix("fd00::2/128") || s.privateHex != k.privHex() {
+	if s.mtu != DefaultMTU || s.endpoint != netip.MustParseAddrPort("127.0.0.1:2408") || s.addresses[1] != netip.MustParsePrefix("fd00::2/128") || s.priv.UAPIHex() != k.privHex() || s.edgePub.String() != goodTunnelBlock().EdgePublicKey {
 		t.Fatalf("parsed %+v", s)
+	}
+	if c := ConfigFromRegistration(&session.Registration{Tunnel: goodTunnelBlock(), WireGuardPrivateKey: secret.New(k.privB64())}); c.keyErr != nil || !c.PrivateKey.Equal(k.wgKey()) {
+		t.Fatalf("ConfigFromRegistration: key %v, %v; want the record's key", c.PrivateKey, c.keyErr)
 	}
 	if !secret.Contains("x" + k.privHex()) {
 		t.Fatal("the private key's hex form is not registered with the scrubber")
 	}
-	if s, err := parseConfig(context.Background(), Config{Tunnel: session.Tunnel{Endpoint: "localhost:2408", EdgePublicKey: k.pubB64(), Addresses: []string{"10.0.0.2"}, AllowedIPs: []string{"10.0.0.0/8"}}, PrivateKey: k.secretKey()}); err != nil || !s.endpoint.Addr().IsLoopback() {
+	if s, err := parseConfig(context.Background(), Config{Tunnel: session.Tunnel{Endpoint: "localhost:2408", EdgePublicKey: k.pubB64(), Addresses: []string{"10.0.0.2"}, AllowedIPs: []string{"10.0.0.0/8"}}, PrivateKey: k.wgKey()}); err != nil || !s.endpoint.Addr().IsLoopback() {
 		t.Fatalf("endpoint by name: %v, %v", s.endpoint, err)
 	}
 
@@ -47,8 +51,13 @@ func TestParseConfig(t *testing.T) {
 		change func(*Config)
 		want   string
 	}{
-		{"no private key", func(c *Config) { c.PrivateKey = secret.Value{} }, "no WireGuard private key"},
-		{"bad private key", func(c *Config) { c.PrivateKey = secret.New("not-a-key-at-all") }, "not a 32-byte base64 key"},
+		{"no private key", func(c *Config) { c.PrivateKey = wgkey.Private{} }, "no WireGuard private key"},
+		{"no private key in the record", func(c *Config) {
+			*c = ConfigFromRegistration(&session.Registration{Tunnel: c.Tunnel})
+		}, "no WireGuard private key"},
+		{"bad private key", func(c *Config) {
+			*c = ConfigFromRegistration(&session.Registration{Tunnel: c.Tunnel, WireGuardPrivateKey: secret.New("not-a-key-at-all")})
+		}, "not a 32-byte base64 key"},
 		{"bad edge key", func(c *Config) { c.Tunnel.EdgePublicKey = "AAAA" }, "edge_public_key"},
 		{"endpoint without port", func(c *Config) { c.Tunnel.Endpoint = "127.0.0.1" }, "not host:port"},
 		{"endpoint port 0", func(c *Config) { c.Tunnel.Endpoint = "127.0.0.1:0" }, "no valid UDP port"},
@@ -61,7 +70,7 @@ func TestParseConfig(t *testing.T) {
 		{"MTU below IPv6 minimum", func(c *Config) { c.Tunnel.MTU = 1000 }, "IPv6's minimum"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg := Config{Tunnel: goodTunnelBlock(), PrivateKey: k.secretKey()}
+			cfg := Config{Tunnel: goodTunnelBlock(), PrivateKey: k.wgKey()}
 			tc.change(&cfg)
 			_, err := parseConfig(context.Background(), cfg)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -89,7 +98,7 @@ func TestUAPIText(t *testing.T) {
 	k, edge := newKeyPair(t), newKeyPair(t)
 	tb := goodTunnelBlock()
 	tb.EdgePublicKey = edge.pubB64()
-	s, err := parseConfig(context.Background(), Config{Tunnel: tb, PrivateKey: k.secretKey()})
+	s, err := parseConfig(context.Background(), Config{Tunnel: tb, PrivateKey: k.wgKey()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,8 +121,8 @@ func TestUAPIText(t *testing.T) {
 		t.Fatalf("allowed IPs change:\n%s", got)
 	}
 	rekeyed := s
-	rekeyed.privateHex = strings.Repeat("ab", 32)
-	if got := uapiChange(s, rekeyed, 25); got != "private_key="+rekeyed.privateHex+"\n" {
+	rekeyed.priv = newKeyPair(t).wgKey()
+	if got := uapiChange(s, rekeyed, 25); got != "private_key="+rekeyed.priv.UAPIHex()+"\n" {
 		t.Fatalf("key change:\n%s", got)
 	}
 	if got := (Options{PersistentKeepalive: -1}).keepaliveSeconds(); got != 0 {

@@ -23,6 +23,7 @@ import (
 	"golang.zx2c4.com/wireguard/tun/netstack"
 
 	"github.com/ztagent/ztagent/internal/secret"
+	"github.com/ztagent/ztagent/internal/wgkey"
 	"github.com/ztagent/ztagent/pkg/session"
 )
 
@@ -69,8 +70,14 @@ func (k keyPair) pubB64() string  { return base64.StdEncoding.EncodeToString(k.p
 func (k keyPair) privHex() string { return hex.EncodeToString(k.priv) }
 func (k keyPair) pubHex() string  { return hex.EncodeToString(k.pub) }
 
-// secretKey is the device key as the keyring hands it to the tunnel.
-func (k keyPair) secretKey() secret.Value { return secret.New(k.privB64()) }
+// wgKey is the device key as the tunnel takes it.
+func (k keyPair) wgKey() wgkey.Private {
+	p, err := wgkey.ParsePrivate(secret.New(k.privB64()))
+	if err != nil {
+		panic(err)
+	}
+	return p
+}
 
 type edge struct {
 	name       string
@@ -195,7 +202,7 @@ func (e *edge) tunnelBlock() session.Tunnel {
 }
 
 func (e *edge) config(agent keyPair) Config {
-	return Config{Tunnel: e.tunnelBlock(), PrivateKey: agent.secretKey()}
+	return Config{Tunnel: e.tunnelBlock(), PrivateKey: agent.wgKey()}
 }
 
 func (e *edge) onClose(f func()) {

@@ -51,7 +51,7 @@ func TestInteropWireGuardGo(t *testing.T) {
 			AllowedIPs:    []string{"10.88.0.0/24"},
 			MTU:           1420,
 		},
-		PrivateKey: agent.secretKey(),
+		PrivateKey: agent.wgKey(),
 	}, Options{ProxyAddr: "127.0.0.1:0", Logger: zaptest.NewLogger(t)})
 	if err != nil {
 		t.Fatal(err)

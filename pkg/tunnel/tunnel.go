@@ -108,7 +108,7 @@ func New(ctx context.Context, cfg Config, opts Options) (*Tunnel, error) {
 	t.log.Info("tunnel up",
 		zap.String("mode", string(opts.Mode)),
 		zap.Stringer("endpoint", s.endpoint),
-		zap.String("edge_public_key", s.edgePublicKey),
+		zap.Stringer("edge_public_key", s.edgePub),
 		zap.Stringers("addresses", s.addresses),
 		zap.Stringers("allowed_ips", s.allowed),
 		zap.Int("mtu", s.mtu),
@@ -164,10 +164,10 @@ func (t *Tunnel) Reconfigure(ctx context.Context, cfg Config) error {
 		return err
 	}
 	t.log.Info("tunnel reconfigured",
-		zap.Bool("private_key_changed", old.privateHex != s.privateHex),
-		zap.Bool("edge_key_changed", old.edgePublicHex != s.edgePublicHex),
+		zap.Bool("private_key_changed", !old.priv.Equal(s.priv)),
+		zap.Bool("edge_key_changed", old.edgePub != s.edgePub),
 		zap.Stringer("endpoint", s.endpoint),
-		zap.String("edge_public_key", s.edgePublicKey),
+		zap.Stringer("edge_public_key", s.edgePub),
 		zap.Stringers("allowed_ips", s.allowed))
 	return nil
 }
@@ -189,7 +189,7 @@ func (t *Tunnel) stats() (Stats, error) {
 		return Stats{}, fmt.Errorf("read the WireGuard device's state: %s", secret.Scrub(err.Error()))
 	}
 	st := parseStats(text)
-	st.EdgePublicKey = t.s.edgePublicKey
+	st.EdgePublicKey = t.s.edgePub.String()
 	return st, nil
 }
 

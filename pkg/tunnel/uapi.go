@@ -17,7 +17,7 @@ import (
 // uapiFull is the whole configuration of a new device.
 func uapiFull(s settings, listenPort uint16, keepalive int) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "private_key=%s\n", s.privateHex)
+	fmt.Fprintf(&b, "private_key=%s\n", s.priv.UAPIHex())
 	if listenPort != 0 {
 		fmt.Fprintf(&b, "listen_port=%d\n", listenPort)
 	}
@@ -35,24 +35,24 @@ func uapiFull(s settings, listenPort uint16, keepalive int) string {
 // an edge that no longer knows the old session.
 func uapiChange(old, s settings, keepalive int) string {
 	var b strings.Builder
-	if old.privateHex != s.privateHex {
+	if !old.priv.Equal(s.priv) {
 		// SetPrivateKey expires every peer's current keypair, so the next
 		// packet handshakes with the new key.
-		fmt.Fprintf(&b, "private_key=%s\n", s.privateHex)
+		fmt.Fprintf(&b, "private_key=%s\n", s.priv.UAPIHex())
 	}
 	switch {
-	case old.edgePublicHex != s.edgePublicHex || old.endpoint != s.endpoint:
+	case old.edgePub != s.edgePub || old.endpoint != s.endpoint:
 		b.WriteString("replace_peers=true\n")
 		writePeer(&b, s, keepalive)
 	case !slices.Equal(old.allowed, s.allowed):
-		fmt.Fprintf(&b, "public_key=%s\nupdate_only=true\n", s.edgePublicHex)
+		fmt.Fprintf(&b, "public_key=%s\nupdate_only=true\n", s.edgePub.UAPIHex())
 		writeAllowedIPs(&b, s)
 	}
 	return b.String()
 }
 
 func writePeer(b *strings.Builder, s settings, keepalive int) {
-	fmt.Fprintf(b, "public_key=%s\n", s.edgePublicHex)
+	fmt.Fprintf(b, "public_key=%s\n", s.edgePub.UAPIHex())
 	fmt.Fprintf(b, "endpoint=%s\n", s.endpoint)
 	fmt.Fprintf(b, "persistent_keepalive_interval=%d\n", keepalive)
 	writeAllowedIPs(b, s)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/ztagent/ztagent/internal/secret"
 	"github.com/ztagent/ztagent/internal/testenv/proc"
+	"github.com/ztagent/ztagent/internal/wgkey"
 	"github.com/ztagent/ztagent/pkg/session"
 	"github.com/ztagent/ztagent/pkg/tunnel"
 )
@@ -46,9 +47,14 @@ func runAgentChild() int {
 		fmt.Printf("error: decode the config: %v\n", err)
 		return 1
 	}
+	key, err := wgkey.ParsePrivate(secret.New(cfg.PrivateKey))
+	if err != nil {
+		fmt.Printf("error: %v\n", err)
+		return 1
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), ioTimeout)
 	defer cancel()
-	tun, err := tunnel.New(ctx, tunnel.Config{Tunnel: cfg.Tunnel, PrivateKey: secret.New(cfg.PrivateKey)},
+	tun, err := tunnel.New(ctx, tunnel.Config{Tunnel: cfg.Tunnel, PrivateKey: key},
 		tunnel.Options{Mode: tunnel.ModeProxy, ProxyAddr: "127.0.0.1:0", MemoryLimit: cfg.MemoryLimit})
 	if err != nil {
 		fmt.Printf("error: %v\n", err)

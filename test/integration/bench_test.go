@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ztagent/ztagent/internal/testenv/loopback"
+	"github.com/ztagent/ztagent/internal/wgkey"
 	"github.com/ztagent/ztagent/pkg/edge/wg"
 	"github.com/ztagent/ztagent/pkg/session"
 )
@@ -55,7 +56,7 @@ func startBenchEdge(tb testing.TB, o benchEdgeOptions) *agentProcess {
 	if mtu == 0 {
 		mtu = wg.DefaultMTU
 	}
-	edgeKey, err := wg.GeneratePrivateKey()
+	edgeKey, err := wgkey.Generate()
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -76,19 +77,16 @@ func startBenchEdge(tb testing.TB, o benchEdgeOptions) *agentProcess {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { edge.Close() })
-	agentKey, err := wg.GeneratePrivateKey()
+	agentKey, err := wgkey.Generate()
 	if err != nil {
 		tb.Fatal(err)
 	}
-	agentPub, err := wg.PublicKeyOf(agentKey)
-	if err != nil {
-		tb.Fatal(err)
-	}
+	agentPub := agentKey.Public()
 	if err := edge.AddPeer(wg.Peer{PublicKey: agentPub, DeviceID: "bench", Addresses: []netip.Prefix{deviceAddr}}); err != nil {
 		tb.Fatal(err)
 	}
 	return startAgentProcess(tb, agentChildConfig{
-		PrivateKey:  agentKey.Reveal(),
+		PrivateKey:  agentKey.Secret().Reveal(),
 		MemoryLimit: o.AgentMemoryLimit,
 		Tunnel: session.Tunnel{
 			Endpoint:      edge.Addr().String(),

@@ -24,6 +24,7 @@ import (
 	"golang.org/x/net/proxy"
 
 	"github.com/ztagent/ztagent/internal/testenv/loopback"
+	"github.com/ztagent/ztagent/internal/wgkey"
 	"github.com/ztagent/ztagent/pkg/edge/wg"
 	"github.com/ztagent/ztagent/pkg/session"
 	"github.com/ztagent/ztagent/pkg/tunnel"
@@ -66,7 +67,7 @@ func startEnv(t testing.TB) *env {
 	t.Cleanup(web.Close)
 
 	e := &env{}
-	edgeKey, err := wg.GeneratePrivateKey()
+	edgeKey, err := wgkey.Generate()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,14 +100,11 @@ func startEnv(t testing.TB) *env {
 	}
 	t.Cleanup(func() { e.edge.Close() })
 
-	agentKey, err := wg.GeneratePrivateKey()
+	agentKey, err := wgkey.Generate()
 	if err != nil {
 		t.Fatal(err)
 	}
-	agentPub, err := wg.PublicKeyOf(agentKey)
-	if err != nil {
-		t.Fatal(err)
-	}
+	agentPub := agentKey.Public()
 	if err := e.edge.AddPeer(wg.Peer{PublicKey: agentPub, DeviceID: "dev-1", Addresses: []netip.Prefix{deviceAddr}}); err != nil {
 		t.Fatal(err)
 	}

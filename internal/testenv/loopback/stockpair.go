@@ -2,8 +2,6 @@ package loopback
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"net"
 	"net/netip"
@@ -11,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/crypto/curve25519"
+	"github.com/ztagent/ztagent/internal/wgkey"
 	"golang.zx2c4.com/wireguard/conn"
 	"golang.zx2c4.com/wireguard/device"
 	"golang.zx2c4.com/wireguard/tun"
@@ -61,21 +59,21 @@ func StockPair(tb testing.TB, mtu int) net.Conn {
 // devices, and so ta and tb, are closed when tb ends.
 func JoinDevices(t testing.TB, ta, tb tun.Device, addrA, addrB netip.Addr) {
 	t.Helper()
-	var priv, pub [2][32]byte
+	var priv [2]wgkey.Private
+	var pub [2]wgkey.Public
 	for i := range priv {
-		rand.Read(priv[i][:])
-		p, err := curve25519.X25519(priv[i][:], curve25519.Basepoint)
+		k, err := wgkey.Generate()
 		if err != nil {
 			t.Fatal(err)
 		}
-		copy(pub[i][:], p)
+		priv[i], pub[i] = k, k.Public()
 	}
 	quiet := device.NewLogger(device.LogLevelSilent, "")
 	devA := device.NewDevice(ta, conn.NewDefaultBind(), quiet)
 	devB := device.NewDevice(tb, conn.NewDefaultBind(), quiet)
 	t.Cleanup(func() { devA.Close(); devB.Close() })
 	if err := devB.IpcSet(fmt.Sprintf("private_key=%s\nlisten_port=0\npublic_key=%s\nallowed_ip=%s/%d\n",
-		hex.EncodeToString(priv[1][:]), hex.EncodeToString(pub[0][:]), addrA, addrA.BitLen())); err != nil {
+		priv[1].UAPIHex(), pub[0].UAPIHex(), addrA, addrA.BitLen())); err != nil {
 		t.Fatal(err)
 	}
 	if err := devB.Up(); err != nil {
@@ -92,7 +90,7 @@ func JoinDevices(t testing.TB, ta, tb tun.Device, addrA, addrB netip.Addr) {
 	}
 	fmt.Sscanf(state[i:], "listen_port=%d", &port)
 	if err := devA.IpcSet(fmt.Sprintf("private_key=%s\npublic_key=%s\nendpoint=127.0.0.1:%d\nallowed_ip=%s/%d\n",
-		hex.EncodeToString(priv[0][:]), hex.EncodeToString(pub[1][:]), port, addrB, addrB.BitLen())); err != nil {
+		priv[0].UAPIHex(), pub[1].UAPIHex(), port, addrB, addrB.BitLen())); err != nil {
 		t.Fatal(err)
 	}
 	if err := devA.Up(); err != nil {

@@ -24,7 +24,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
@@ -347,11 +346,4 @@ func (t *TeamDomain) emit(ev AuditEvent) {
 	if t.audit != nil {
 		t.audit(ev)
 	}
-}
-
-// randomID returns 32 random bytes, base64url-encoded.
-func randomID() string {
-	b := make([]byte, 32)
-	_, _ = rand.Read(b) // crypto/rand.Read never fails
-	return base64.RawURLEncoding.EncodeToString(b)
 }

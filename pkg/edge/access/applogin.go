@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/ztagent/ztagent/internal/clock"
+	"github.com/ztagent/ztagent/internal/randtoken"
 )
 
 // serveAppLogin signs the user in to an Access application:
@@ -119,7 +120,7 @@ func newAppTokens(key *ecdsa.PrivateKey, issuer string, c clock.Clock) (*appToke
 func (a *appTokens) issue(id Identity, app string, now time.Time) (string, error) {
 	c := appClaims{
 		Claims: jwt.Claims{
-			Issuer: a.issuer, Subject: id.Subject, Audience: jwt.Audience{app}, ID: randomID(),
+			Issuer: a.issuer, Subject: id.Subject, Audience: jwt.Audience{app}, ID: randtoken.New(32),
 			IssuedAt: jwt.NewNumericDate(now), NotBefore: jwt.NewNumericDate(now), Expiry: jwt.NewNumericDate(now.Add(AppTokenLifetime)),
 		},
 		Email: id.Email, Name: id.Name, Groups: append([]string{}, id.Groups...), AuthTime: id.AuthenticatedAt.Unix(), IdPIss: id.Issuer,

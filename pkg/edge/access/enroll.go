@@ -15,6 +15,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/ztagent/ztagent/internal/randtoken"
 	"github.com/ztagent/ztagent/internal/secret"
 	"github.com/ztagent/ztagent/pkg/edge/internal/limits"
 )
@@ -141,7 +142,7 @@ func (t *TeamDomain) finishEnrollment(w http.ResponseWriter, r *http.Request, pl
 	// could walk a browser with an IdP session silently through /warp to
 	// a port another local user listens on, and register a device as
 	// this person.
-	id := randomID()
+	id := randtoken.New(32)
 	t.mu.Lock()
 	if len(t.consents) >= maxConsents {
 		for k, c := range t.consents {
@@ -220,7 +221,7 @@ func (t *TeamDomain) serveConfirm(w http.ResponseWriter, r *http.Request) {
 // handOverCode mints the one-time enrollment code and sends the browser to
 // the agent's loopback callback with it.
 func (t *TeamDomain) handOverCode(w http.ResponseWriter, r *http.Request, pl *pendingLogin, login Login, now time.Time) {
-	code := randomID()
+	code := randtoken.New(32)
 	secret.New(code) // so that no log line can carry it
 	key := sha256.Sum256([]byte(code))
 	t.mu.Lock()

@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/oauth2"
 
+	"github.com/ztagent/ztagent/internal/randtoken"
 	"github.com/ztagent/ztagent/pkg/edge/internal/limits"
 )
 
@@ -59,7 +60,7 @@ func (t *TeamDomain) startLogin(w http.ResponseWriter, r *http.Request, pl *pend
 	}
 	now := t.clock.Now()
 	pl.rp, pl.prompt = rp, rp.cfg.Prompt
-	pl.nonce, pl.verifier = randomID(), oauth2.GenerateVerifier()
+	pl.nonce, pl.verifier = randtoken.New(32), oauth2.GenerateVerifier()
 	pl.expires = now.Add(LoginLifetime)
 	pl.browser = t.browserID(w, r)
 	pl.client, pl.loopback = limits.ClientKey(r.RemoteAddr)
@@ -81,7 +82,7 @@ func (t *TeamDomain) browserID(w http.ResponseWriter, r *http.Request) string {
 	if c, err := r.Cookie(browserCookie); err == nil && len(c.Value) == 43 {
 		return c.Value
 	}
-	id := randomID()
+	id := randtoken.New(32)
 	http.SetCookie(w, &http.Cookie{Name: browserCookie, Value: id, Path: "/", HttpOnly: true, Secure: t.secure, SameSite: http.SameSiteLaxMode})
 	return id
 }

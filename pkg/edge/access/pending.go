@@ -3,6 +3,8 @@ package access
 import (
 	"container/list"
 	"time"
+
+	"github.com/ztagent/ztagent/internal/randtoken"
 )
 
 // Bounds of the sign-ins waiting for the IdP's callback. Anyone can start
@@ -69,7 +71,7 @@ func (pt *pendingTable) put(pl *pendingLogin, now time.Time) (state string, disp
 		q = list.New()
 		pt.byClient[pl.client] = q
 	}
-	pl.state = randomID()
+	pl.state = randtoken.New(32)
 	pl.elem = q.PushBack(pl)
 	pt.byState[pl.state] = pl
 	return pl.state, displaced

@@ -14,6 +14,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/ztagent/ztagent/internal/wgkey"
 	"github.com/ztagent/ztagent/pkg/edge/gateway"
 	"github.com/ztagent/ztagent/pkg/edge/wg"
 	"github.com/ztagent/ztagent/pkg/policy"
@@ -65,14 +66,11 @@ func startBenchEdge(b *testing.B, hooks benchHooks, upstream string) *benchEdge 
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { edge.Close() })
-	key, err := wg.GeneratePrivateKey()
+	key, err := wgkey.Generate()
 	if err != nil {
 		b.Fatal(err)
 	}
-	pub, err := wg.PublicKeyOf(key)
-	if err != nil {
-		b.Fatal(err)
-	}
+	pub := key.Public()
 	if err := edge.AddPeer(wg.Peer{PublicKey: pub, DeviceID: "dev-alice", Addresses: []netip.Prefix{benchAgent}}); err != nil {
 		b.Fatal(err)
 	}

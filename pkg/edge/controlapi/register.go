@@ -6,10 +6,10 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/ztagent/ztagent/internal/secret"
+	"github.com/ztagent/ztagent/internal/wgkey"
 	"github.com/ztagent/ztagent/pkg/control"
 	"github.com/ztagent/ztagent/pkg/edge/internal/httpapi"
 	"github.com/ztagent/ztagent/pkg/edge/registry"
-	"github.com/ztagent/ztagent/pkg/edge/wg"
 )
 
 // maxField bounds the free-text fields a device sends about itself.
@@ -97,7 +97,7 @@ func validateRegisterRequest(req control.RegisterRequest) error {
 	case len(req.DeviceFingerprint) > maxField || len(req.Name) > maxField || len(req.OS) > maxField:
 		return bad("device_fingerprint, name and os must each be at most %d bytes", maxField)
 	}
-	if _, err := wg.ParseKey(req.WGPublicKey); err != nil {
+	if _, err := wgkey.ParsePublic(req.WGPublicKey); err != nil {
 		return bad("wg_public_key is not a WireGuard key (32 bytes, base64 as wg(8) prints it): %v", err)
 	}
 	return nil

@@ -16,6 +16,7 @@ import (
 	"github.com/miekg/dns"
 	"go.uber.org/zap"
 
+	"github.com/ztagent/ztagent/internal/wgkey"
 	"github.com/ztagent/ztagent/pkg/edge/wg"
 	"github.com/ztagent/ztagent/pkg/policy"
 	"github.com/ztagent/ztagent/pkg/session"
@@ -69,14 +70,11 @@ func startTunnelEnv(t *testing.T, p Policies) *tunnelEnv {
 	}
 	t.Cleanup(func() { edge.Close() })
 
-	agentKey, err := wg.GeneratePrivateKey()
+	agentKey, err := wgkey.Generate()
 	if err != nil {
 		t.Fatal(err)
 	}
-	agentPub, err := wg.PublicKeyOf(agentKey)
-	if err != nil {
-		t.Fatal(err)
-	}
+	agentPub := agentKey.Public()
 	if err := edge.AddPeer(wg.Peer{PublicKey: agentPub, DeviceID: "dev-alice", Addresses: []netip.Prefix{agentAddr}}); err != nil {
 		t.Fatal(err)
 	}

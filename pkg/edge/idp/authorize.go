@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/ztagent/ztagent/internal/randtoken"
 	"github.com/ztagent/ztagent/pkg/edge/internal/limits"
 )
 
@@ -378,7 +379,7 @@ func (p *Provider) browserID(w http.ResponseWriter, r *http.Request) string {
 	if c, err := r.Cookie(browserCookie); err == nil && len(c.Value) == 43 {
 		return c.Value
 	}
-	id := randomID()
+	id := randtoken.New(32)
 	http.SetCookie(w, &http.Cookie{Name: browserCookie, Value: id, Path: "/", HttpOnly: true, Secure: p.secure, SameSite: http.SameSiteLaxMode})
 	return id
 }
@@ -436,7 +437,7 @@ func putLocked[T expirer](m map[string]T, limit int, v T, now time.Time) (string
 			return "", fmt.Errorf("the identity provider has too many sign-ins in progress; wait %s and try again", limits.Wait(first.Sub(now)))
 		}
 	}
-	id := randomID()
+	id := randtoken.New(32)
 	m[id] = v
 	return id, nil
 }

@@ -445,10 +445,3 @@ func (p *Provider) emit(ev AuditEvent) {
 		p.audit(ev)
 	}
 }
-
-// randomID returns 32 random bytes, base64url-encoded.
-func randomID() string {
-	b := make([]byte, 32)
-	_, _ = rand.Read(b) // crypto/rand.Read never fails
-	return base64.RawURLEncoding.EncodeToString(b)
-}

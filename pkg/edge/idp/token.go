@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/ztagent/ztagent/internal/randtoken"
 )
 
 // tokenError is an OAuth 2.0 token endpoint error (RFC 6749 §5.2).
@@ -130,7 +132,7 @@ func (p *Provider) token(r *http.Request) (*tokenResponse, *tokenError) {
 	}
 	p.log.Info("idp: tokens issued", zap.String("client_id", cl.id), zap.String("user", u.email), zap.Time("auth_time", g.authTime))
 	return &tokenResponse{
-		AccessToken: randomID(), TokenType: "Bearer", ExpiresIn: int(TokenLifetime / time.Second),
+		AccessToken: randtoken.New(32), TokenType: "Bearer", ExpiresIn: int(TokenLifetime / time.Second),
 		IDToken: idToken, Scope: g.req.scope,
 	}, nil
 }

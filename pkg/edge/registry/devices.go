@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"database/sql"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -18,7 +17,9 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/ztagent/ztagent/internal/randtoken"
 	"github.com/ztagent/ztagent/internal/secret"
+	"github.com/ztagent/ztagent/internal/wgkey"
 	"github.com/ztagent/ztagent/pkg/control"
 )
 
@@ -75,8 +76,7 @@ func (g Registration) validate() error {
 	if g.AuthTime.IsZero() {
 		return invalid("the registration has no auth_time", "the IdP's ID token must carry auth_time")
 	}
-	k, err := base64.StdEncoding.DecodeString(g.WGPublicKey)
-	if err != nil || len(k) != 32 {
+	if _, err := wgkey.ParsePublic(g.WGPublicKey); err != nil {
 		return invalid("wg_public_key is not a WireGuard public key", "send the 32-byte key in base64, as `wg pubkey` prints it")
 	}
 	return nil
@@ -87,14 +87,6 @@ func (g Registration) validate() error {
 func HashToken(token secret.Value) []byte {
 	h := sha256.Sum256([]byte(token.Reveal()))
 	return h[:]
-}
-
-func newToken() (secret.Value, error) {
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		return secret.Value{}, fmt.Errorf("registry: generate device token: %w", err)
-	}
-	return secret.New(base64.RawURLEncoding.EncodeToString(b)), nil
 }
 
 func newID() (string, error) {
@@ -182,13 +174,10 @@ func (r *Registry) Register(ctx context.Context, reg Registration) (Device, secr
 	if err := reg.validate(); err != nil {
 		return Device{}, secret.Value{}, err
 	}
-	token, err := newToken()
-	if err != nil {
-		return Device{}, secret.Value{}, err
-	}
+	token := secret.New(randtoken.New(32))
 	hash := HashToken(token)
 	var dev Device
-	err = r.write(ctx, func(tx *sql.Tx) error {
+	err := r.write(ctx, func(tx *sql.Tx) error {
 		now := r.now()
 		cur, err := r.get(ctx, tx, `fingerprint = ? AND state = 'active'`, reg.Fingerprint)
 		switch {

@@ -25,9 +25,9 @@ import (
 	"github.com/ztagent/ztagent/internal/secret"
 	"github.com/ztagent/ztagent/internal/testenv/freeport"
 	"github.com/ztagent/ztagent/internal/testenv/scriptbrowser"
+	"github.com/ztagent/ztagent/internal/wgkey"
 	"github.com/ztagent/ztagent/pkg/control"
 	"github.com/ztagent/ztagent/pkg/edge/admin"
-	"github.com/ztagent/ztagent/pkg/edge/wg"
 	"github.com/ztagent/ztagent/pkg/session"
 	"github.com/ztagent/ztagent/pkg/tunnel"
 )
@@ -169,7 +169,7 @@ type testAgent struct {
 	sim         *Simulator
 	browser     *scriptbrowser.Browser
 	fingerprint string
-	key         secret.Value
+	key         wgkey.Private
 	reg         control.Registration
 }
 
@@ -180,7 +180,7 @@ func newAgent(t *testing.T, s *Simulator, fingerprint string) *testAgent {
 		t.Fatal(err)
 	}
 	t.Cleanup(b.Close)
-	key, err := wg.GeneratePrivateKey()
+	key, err := wgkey.Generate()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -237,10 +237,7 @@ func (a *testAgent) login(user *scriptbrowser.Credentials) enrollment {
 
 // register redeems an enrollment at the control API.
 func (a *testAgent) register(e enrollment) (control.Registration, error) {
-	pub, err := wg.PublicKeyOf(a.key)
-	if err != nil {
-		a.t.Fatal(err)
-	}
+	pub := a.key.Public()
 	api := &control.Client{BaseURL: a.sim.APIURL()}
 	reg, err := api.Register(ctxT(a.t), control.RegisterRequest{
 		Code: e.code, CodeVerifier: e.verifier, WGPublicKey: pub.String(),

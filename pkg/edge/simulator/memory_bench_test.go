@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ztagent/ztagent/internal/wgkey"
 	"github.com/ztagent/ztagent/pkg/edge/registry"
-	"github.com/ztagent/ztagent/pkg/edge/wg"
 )
 
 // BenchmarkEdgeMemoryPerDevice reports the edge's heap per registered
@@ -29,11 +29,11 @@ func BenchmarkEdgeMemoryPerDevice(b *testing.B) {
 	runtime.ReadMemStats(&before)
 	b.ResetTimer()
 	for i := range b.N {
-		key, err := wg.GeneratePrivateKey()
+		key, err := wgkey.Generate()
 		if err != nil {
 			b.Fatal(err)
 		}
-		pub, _ := wg.PublicKeyOf(key)
+		pub := key.Public()
 		d, _, err := s.reg.Register(ctx, registry.Registration{
 			Fingerprint: fmt.Sprintf("bench-%d", i), UserEmail: fmt.Sprintf("user%d@example.com", i),
 			UserName: "Bench", Groups: []string{"engineering"}, AuthTime: s.clock.Now(), WGPublicKey: pub.String(),

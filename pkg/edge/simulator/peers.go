@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/ztagent/ztagent/internal/wgkey"
 	"github.com/ztagent/ztagent/pkg/edge/registry"
 	"github.com/ztagent/ztagent/pkg/edge/wg"
 )
@@ -20,18 +21,18 @@ type peers struct {
 	changed func(deviceID string)
 
 	mu       sync.Mutex
-	byDevice map[string]wg.Key
+	byDevice map[string]wgkey.Public
 }
 
 func newPeers(srv *wg.Server, reg *registry.Registry, changed func(deviceID string)) *peers {
-	return &peers{srv: srv, reg: reg, changed: changed, byDevice: make(map[string]wg.Key)}
+	return &peers{srv: srv, reg: reg, changed: changed, byDevice: make(map[string]wgkey.Public)}
 }
 
 // Add installs d's peer, replacing the one of its previous registration.
 // It reads the device again under the lock Remove takes, so that a revoke
 // that ran between the registration and this call wins.
 func (p *peers) Add(d registry.Device) error {
-	key, err := wg.ParseKey(d.WGPublicKey)
+	key, err := wgkey.ParsePublic(d.WGPublicKey)
 	if err != nil {
 		return fmt.Errorf("device %s has an unusable WireGuard key: %w", d.ID, err)
 	}

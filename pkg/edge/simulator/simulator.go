@@ -23,6 +23,7 @@ import (
 
 	"github.com/ztagent/ztagent/internal/clock"
 	"github.com/ztagent/ztagent/internal/secret"
+	"github.com/ztagent/ztagent/internal/wgkey"
 	"github.com/ztagent/ztagent/pkg/edge/admin"
 	"github.com/ztagent/ztagent/pkg/edge/controlapi"
 	"github.com/ztagent/ztagent/pkg/edge/idp"
@@ -363,7 +364,7 @@ func (s *Simulator) auditIdP(ev idp.AuditEvent) {
 	}
 }
 
-func (s *Simulator) startWireGuard(cfg *config, key secret.Value) error {
+func (s *Simulator) startWireGuard(cfg *config, key wgkey.Private) error {
 	network, err := cfg.network()
 	if err != nil {
 		return err

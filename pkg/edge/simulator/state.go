@@ -1,8 +1,6 @@
 package simulator
 
 import (
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -13,8 +11,9 @@ import (
 
 	"github.com/google/renameio/v2"
 
+	"github.com/ztagent/ztagent/internal/randtoken"
 	"github.com/ztagent/ztagent/internal/secret"
-	"github.com/ztagent/ztagent/pkg/edge/wg"
+	"github.com/ztagent/ztagent/internal/wgkey"
 )
 
 // State files under --state-dir (SEC8: 0600 files in a 0700 directory).
@@ -80,37 +79,32 @@ func loadOrCreateSecret(path string, make func() (string, error)) (secret.Value,
 	return secret.New(v), true, nil
 }
 
-// randomToken returns 32 random bytes, base64url.
-func randomToken() (string, error) {
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		return "", err
-	}
-	return base64.RawURLEncoding.EncodeToString(b), nil
-}
-
 // adminToken returns the admin token from file, or from
 // <stateDir>/admin.token, created on first start.
 func adminToken(stateDir, file string) (secret.Value, string, error) {
 	if file == "" {
 		file = filepath.Join(stateDir, adminTokenFile)
 	}
-	tok, _, err := loadOrCreateSecret(file, randomToken)
+	tok, _, err := loadOrCreateSecret(file, func() (string, error) { return randtoken.New(32), nil })
 	return tok, file, err
 }
 
 // wireGuardKey returns the edge's WireGuard private key, kept in the state
 // directory so that registered devices keep working after a restart (REL6).
-func wireGuardKey(stateDir string) (secret.Value, error) {
-	k, _, err := loadOrCreateSecret(filepath.Join(stateDir, wgKeyFile), func() (string, error) {
-		v, err := wg.GeneratePrivateKey()
-		return v.Reveal(), err
+func wireGuardKey(stateDir string) (wgkey.Private, error) {
+	v, _, err := loadOrCreateSecret(filepath.Join(stateDir, wgKeyFile), func() (string, error) {
+		k, err := wgkey.Generate()
+		if err != nil {
+			return "", err
+		}
+		return k.Secret().Reveal(), nil
 	})
 	if err != nil {
-		return secret.Value{}, err
+		return wgkey.Private{}, err
 	}
-	if _, err := wg.PublicKeyOf(k); err != nil {
-		return secret.Value{}, fmt.Errorf("%s does not hold a WireGuard private key (%v): delete it to have a new one made, then register devices again", filepath.Join(stateDir, wgKeyFile), err)
+	k, err := wgkey.ParsePrivate(v)
+	if err != nil {
+		return wgkey.Private{}, fmt.Errorf("%s does not hold a WireGuard private key (%v): delete it to have a new one made, then register devices again", filepath.Join(stateDir, wgKeyFile), err)
 	}
 	return k, nil
 }

@@ -13,7 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/ztagent/ztagent/internal/clock"
-	"github.com/ztagent/ztagent/internal/secret"
+	"github.com/ztagent/ztagent/internal/wgkey"
 )
 
 // Defaults for what a Config leaves out.
@@ -34,10 +34,10 @@ type Config struct {
 	// unspecified IP (0.0.0.0 or ::) listens on every interface with
 	// wireguard-go's default bind; any other IP binds that address only.
 	ListenAddr netip.AddrPort
-	// PrivateKey is the edge's WireGuard private key, base64 as in wg(8);
-	// zero generates one (persist Server.PrivateKey so that devices keep
-	// working across restarts).
-	PrivateKey secret.Value
+	// PrivateKey is the edge's WireGuard private key; zero generates one
+	// (persist Server.PrivateKey so that devices keep working across
+	// restarts).
+	PrivateKey wgkey.Private
 	// MTU of the tunnel; default DefaultMTU.
 	MTU int
 	// Network is the virtual network behind the tunnel.

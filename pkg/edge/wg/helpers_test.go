@@ -21,7 +21,7 @@ import (
 	"golang.zx2c4.com/wireguard/tun/netstack"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 
-	"github.com/ztagent/ztagent/internal/secret"
+	"github.com/ztagent/ztagent/internal/wgkey"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -228,7 +228,7 @@ func newEdge(t testing.TB, cfg Config) *Server {
 type client struct {
 	net *netstack.Net
 	dev *device.Device
-	key Key
+	key wgkey.Public
 	// unreachable receives the ICMP port unreachable messages the client
 	// gets (the stock netstack does not report them on a socket).
 	unreachable chan []byte
@@ -284,7 +284,7 @@ func isPortUnreachable(p []byte) bool {
 
 func newClient(t testing.TB, edge *Server, addr netip.Addr, deviceID string, more ...netip.Addr) *client {
 	t.Helper()
-	priv, err := GeneratePrivateKey()
+	priv, err := wgkey.Generate()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -292,7 +292,7 @@ func newClient(t testing.TB, edge *Server, addr netip.Addr, deviceID string, mor
 }
 
 // newClientWithKey is newClient with a private key the test chose.
-func newClientWithKey(t testing.TB, edge *Server, priv secret.Value, addrs []netip.Addr, deviceID string) *client {
+func newClientWithKey(t testing.TB, edge *Server, priv wgkey.Private, addrs []netip.Addr, deviceID string) *client {
 	t.Helper()
 	tunDev, tnet, err := netstack.CreateNetTUN(addrs, []netip.Addr{edge.Resolver()}, edge.MTU())
 	if err != nil {
@@ -300,14 +300,13 @@ func newClientWithKey(t testing.TB, edge *Server, priv secret.Value, addrs []net
 	}
 	sniff := &sniffTUN{Device: tunDev, unreachable: make(chan []byte, 64)}
 	dev := device.NewDevice(sniff, conn.NewDefaultBind(), device.NewLogger(device.LogLevelSilent, ""))
-	pk, _ := parsePrivate(priv)
-	pub, _ := PublicKeyOf(priv)
+	pub := priv.Public()
 	edgeAddr := edge.Addr()
 	if edgeAddr.Addr().IsUnspecified() {
 		edgeAddr = netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), edgeAddr.Port())
 	}
-	err = dev.IpcSet(fmt.Sprintf("private_key=%x\npublic_key=%s\nendpoint=%s\nallowed_ip=0.0.0.0/0\nallowed_ip=::/0\n",
-		pk.Bytes(), edge.PublicKey().hex(), edgeAddr))
+	err = dev.IpcSet(fmt.Sprintf("private_key=%s\npublic_key=%s\nendpoint=%s\nallowed_ip=0.0.0.0/0\nallowed_ip=::/0\n",
+		priv.UAPIHex(), edge.PublicKey().UAPIHex(), edgeAddr))
 	if err != nil {
 		t.Fatal(err)
 	}

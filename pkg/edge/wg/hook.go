@@ -4,6 +4,8 @@ import (
 	"context"
 	"net"
 	"net/netip"
+
+	"github.com/ztagent/ztagent/internal/wgkey"
 )
 
 // Protocol is a transport protocol of the virtual network.
@@ -49,7 +51,7 @@ type Flow struct {
 	Dst netip.AddrPort
 	// DeviceID and Peer name the WireGuard peer the flow came through.
 	DeviceID string
-	Peer     Key
+	Peer     wgkey.Public
 	// Upstream is the host:port the virtual network maps Dst to, "" when
 	// it has none (Forward then refuses the flow).
 	Upstream string
@@ -125,7 +127,7 @@ type DNSQuery struct {
 	// Src is the device's tunnel address and port.
 	Src      netip.AddrPort
 	DeviceID string
-	Peer     Key
+	Peer     wgkey.Public
 	// Name is lower case, without the trailing dot.
 	Name string
 	// Type is the query type (1 for A, 28 for AAAA, as in

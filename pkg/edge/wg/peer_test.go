@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ztagent/ztagent/internal/wgkey"
 )
 
 func TestRemovePeerStopsItsFlows(t *testing.T) {
@@ -101,7 +103,7 @@ func TestFlowsCarryTheirDevice(t *testing.T) {
 func TestAddPeerRejectsBadPeers(t *testing.T) {
 	checkLeaks(t)
 	edge := newEdge(t, Config{})
-	k1, k2 := Key{1}, Key{2}
+	k1, k2 := wgkey.Public{1}, wgkey.Public{2}
 	one := []netip.Prefix{netip.MustParsePrefix("100.96.0.2/32")}
 	if err := edge.AddPeer(Peer{PublicKey: k1, DeviceID: "d1", Addresses: one}); err != nil {
 		t.Fatal(err)
@@ -126,8 +128,8 @@ func TestAddPeerRejectsBadPeers(t *testing.T) {
 
 func TestPeerTableLookup(t *testing.T) {
 	tab := newPeerTable()
-	host := &Peer{PublicKey: Key{1}, DeviceID: "host", Addresses: []netip.Prefix{netip.MustParsePrefix("100.96.0.2/32"), netip.MustParsePrefix("fd00::2/128")}}
-	wide := &Peer{PublicKey: Key{2}, DeviceID: "wide", Addresses: []netip.Prefix{netip.MustParsePrefix("10.9.0.0/16")}}
+	host := &Peer{PublicKey: wgkey.Public{1}, DeviceID: "host", Addresses: []netip.Prefix{netip.MustParsePrefix("100.96.0.2/32"), netip.MustParsePrefix("fd00::2/128")}}
+	wide := &Peer{PublicKey: wgkey.Public{2}, DeviceID: "wide", Addresses: []netip.Prefix{netip.MustParsePrefix("10.9.0.0/16")}}
 	for _, p := range []*Peer{host, wide} {
 		if _, err := tab.put(p); err != nil {
 			t.Fatal(err)

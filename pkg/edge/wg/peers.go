@@ -7,11 +7,13 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/ztagent/ztagent/internal/wgkey"
 )
 
 // Peer is a device's WireGuard peer as the edge knows it.
 type Peer struct {
-	PublicKey Key
+	PublicKey wgkey.Public
 	// DeviceID is the registered device the peer belongs to; every flow
 	// from the peer carries it.
 	DeviceID string
@@ -25,13 +27,13 @@ type Peer struct {
 // peer send from its allowed IPs, so a source address names its peer.
 type peerTable struct {
 	mu     sync.RWMutex
-	byKey  map[Key]*Peer
+	byKey  map[wgkey.Public]*Peer
 	byAddr map[netip.Addr]*Peer // peers' single-address prefixes
 	wide   []*Peer              // peers with a prefix wider than one address
 }
 
 func newPeerTable() *peerTable {
-	return &peerTable{byKey: make(map[Key]*Peer), byAddr: make(map[netip.Addr]*Peer)}
+	return &peerTable{byKey: make(map[wgkey.Public]*Peer), byAddr: make(map[netip.Addr]*Peer)}
 }
 
 func (t *peerTable) lookup(a netip.Addr) (*Peer, bool) {
@@ -120,7 +122,7 @@ func (t *peerTable) put(p *Peer) (old *Peer, err error) {
 	return old, nil
 }
 
-func (t *peerTable) remove(k Key) *Peer {
+func (t *peerTable) remove(k wgkey.Public) *Peer {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	p := t.byKey[k]

@@ -3,7 +3,6 @@ package wg
 import (
 	"bufio"
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -20,7 +19,7 @@ import (
 
 	"github.com/ztagent/ztagent/internal/clock"
 	"github.com/ztagent/ztagent/internal/gvisorstack"
-	"github.com/ztagent/ztagent/internal/secret"
+	"github.com/ztagent/ztagent/internal/wgkey"
 )
 
 // Server is the edge's WireGuard endpoint and forwarding stack. Its methods
@@ -32,8 +31,8 @@ type Server struct {
 	flowHook FlowHook
 	dnsHook  DNSHook
 	mtu      int
-	priv     secret.Value
-	pub      Key
+	priv     wgkey.Private
+	pub      wgkey.Public
 	addr     netip.AddrPort
 
 	ctx    context.Context // cancelled by Close
@@ -65,19 +64,13 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("edge WireGuard config: %w", err)
 	}
 	nm, _ := cfg.Network.compile()
+	var err error
 	priv := cfg.PrivateKey
 	if priv.IsZero() {
-		var err error
-		if priv, err = GeneratePrivateKey(); err != nil {
+		if priv, err = wgkey.Generate(); err != nil {
 			return nil, err
 		}
 	}
-	pk, err := parsePrivate(priv)
-	if err != nil {
-		return nil, err
-	}
-	privHex := hex.EncodeToString(pk.Bytes())
-	priv.AlsoScrub(privHex)
 	s := &Server{
 		log:      cfg.Logger,
 		clock:    cfg.Clock,
@@ -90,7 +83,7 @@ func New(cfg Config) (*Server, error) {
 		flows:    newFlowTable(cfg.Limits),
 		tcpWait:  newPendingSYNs(cfg.Limits),
 	}
-	copy(s.pub[:], pk.PublicKey().Bytes())
+	s.pub = priv.Public()
 	s.netmap.Store(nm)
 	s.udp = newUDPState(cfg.Limits.MaxFlows)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
@@ -113,7 +106,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	tunDev := s.net.Device()
 	s.dev = device.NewDevice(tunDev, newBind(cfg.ListenAddr), deviceLogger(s.log))
-	uapi := fmt.Sprintf("private_key=%s\nlisten_port=%d\n", privHex, cfg.ListenAddr.Port())
+	uapi := fmt.Sprintf("private_key=%s\nlisten_port=%d\n", priv.UAPIHex(), cfg.ListenAddr.Port())
 	if err := s.dev.IpcSet(uapi); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("configure the edge WireGuard device: %w", err)
@@ -159,11 +152,11 @@ func (s *Server) Addr() netip.AddrPort { return s.addr }
 
 // PublicKey returns the edge's WireGuard public key; its String is the
 // base64 form devices need (tunnel.edge_public_key).
-func (s *Server) PublicKey() Key { return s.pub }
+func (s *Server) PublicKey() wgkey.Public { return s.pub }
 
-// PrivateKey returns the edge's private key in base64, for the caller to
-// persist when it was generated.
-func (s *Server) PrivateKey() secret.Value { return s.priv }
+// PrivateKey returns the edge's private key, for the caller to persist
+// (its Secret is the base64 form) when it was generated.
+func (s *Server) PrivateKey() wgkey.Private { return s.priv }
 
 // MTU returns the tunnel MTU devices should use.
 func (s *Server) MTU() int { return s.mtu }
@@ -209,7 +202,7 @@ func (s *Server) AddPeer(p Peer) error {
 		return fmt.Errorf("add WireGuard peer: %w", err)
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "public_key=%s\nreplace_allowed_ips=true\n", p.PublicKey.hex())
+	fmt.Fprintf(&b, "public_key=%s\nreplace_allowed_ips=true\n", p.PublicKey.UAPIHex())
 	for _, a := range p.Addresses {
 		fmt.Fprintf(&b, "allowed_ip=%s\n", a)
 	}
@@ -233,14 +226,14 @@ func (s *Server) AddPeer(p Peer) error {
 // RemovePeer forgets a peer: its handshakes and packets are dropped, its
 // open flows are ended and new ones cannot start. Removing an unknown peer
 // does nothing.
-func (s *Server) RemovePeer(k Key) error {
+func (s *Server) RemovePeer(k wgkey.Public) error {
 	s.peerMu.Lock()
 	defer s.peerMu.Unlock()
 	p := s.peers.remove(k)
 	if p == nil {
 		return nil
 	}
-	if err := s.dev.IpcSet(fmt.Sprintf("public_key=%s\nremove=true\n", k.hex())); err != nil {
+	if err := s.dev.IpcSet(fmt.Sprintf("public_key=%s\nremove=true\n", k.UAPIHex())); err != nil {
 		return fmt.Errorf("remove WireGuard peer %v (device %s): %w", k, p.DeviceID, err)
 	}
 	s.flows.endPeer(p)

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/ztagent/ztagent/internal/secret"
+	"github.com/ztagent/ztagent/internal/wgkey"
 )
 
 // wireguard-go formats its lines itself; a secret among the arguments must
@@ -50,11 +51,11 @@ func TestEdgeDeviceLinesAreScrubbed(t *testing.T) {
 	edge := newEdge(t, Config{Network: srv.network(), Logger: zap.New(core)})
 	// The client's key is known before the edge hears of it, so every
 	// line that names its peer is formatted after the planting.
-	priv, err := GeneratePrivateKey()
+	priv, err := wgkey.Generate()
 	if err != nil {
 		t.Fatal(err)
 	}
-	pub, _ := PublicKeyOf(priv)
+	pub := priv.Public()
 	b64 := base64.StdEncoding.EncodeToString(pub[:])
 	planted := fmt.Sprintf("peer(%s…%s)", b64[0:4], b64[39:43])
 	secret.New(planted)
