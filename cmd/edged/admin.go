@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -15,6 +14,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ztagent/ztagent/internal/secret"
+	"github.com/ztagent/ztagent/pkg/apierror"
+	"github.com/ztagent/ztagent/pkg/control"
 	"github.com/ztagent/ztagent/pkg/edge/admin"
 )
 
@@ -204,9 +205,8 @@ func newReloadCmd() *cobra.Command {
 				return err
 			}
 			res, err := c.Reload(ctxOf(cmd))
-			var apiErr *admin.APIError
-			if errors.As(err, &apiErr) && apiErr.Reload != nil {
-				for _, e := range apiErr.Reload.Errors {
+			if apierror.HasCode(err, control.CodeInvalidConfig) && len(res.Errors) > 0 {
+				for _, e := range res.Errors {
 					fmt.Fprintln(cmd.ErrOrStderr(), e)
 				}
 				fmt.Fprintln(cmd.ErrOrStderr(), "edged: reload refused; the old configuration stays in force")

@@ -54,7 +54,7 @@ func TestRunBinary(t *testing.T) {
 	if out := admin("reload"); !strings.Contains(out, "configuration reloaded") {
 		t.Errorf("reload: %q", out)
 	}
-	if _, stderrOut, code := runEdgedWithin(t, adminTimeout, bin, "devices", "revoke", "nope", "--api", api, "--state-dir", state); code != 1 || !strings.Contains(stderrOut, "404") {
+	if _, stderrOut, code := runEdgedWithin(t, adminTimeout, bin, "devices", "revoke", "nope", "--api", api, "--state-dir", state); code != 1 || !strings.Contains(stderrOut, "no device with ID nope") {
 		t.Errorf("revoke of an unknown device: exit %d, %q", code, stderrOut)
 	}
 	if fi, err := os.Stat(filepath.Join(state, "admin.token")); err != nil || fi.Mode().Perm() != 0o600 {

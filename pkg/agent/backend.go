@@ -8,6 +8,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/ztagent/ztagent/pkg/apierror"
 	"github.com/ztagent/ztagent/pkg/control"
 	"github.com/ztagent/ztagent/pkg/ipc/ipcproto"
 	"github.com/ztagent/ztagent/pkg/tunnel"
@@ -94,7 +95,7 @@ func (a *Agent) Leave(ctx context.Context) error {
 	err = a.client(reg).Leave(ectx, reg.DeviceID)
 	cancel()
 	switch {
-	case control.IsCode(err, ipcproto.CodeNotAllowedToLeave):
+	case apierror.HasCode(err, ipcproto.CodeNotAllowedToLeave):
 		return errorf(403, ipcproto.CodeNotAllowedToLeave, "your organization does not allow users to remove this device",
 			"ask an administrator to revoke the device")
 	case err != nil && !control.IsRevocation(err):

@@ -20,6 +20,7 @@ import (
 	"github.com/ztagent/ztagent/internal/clock"
 	"github.com/ztagent/ztagent/internal/randtoken"
 	"github.com/ztagent/ztagent/internal/secret"
+	"github.com/ztagent/ztagent/pkg/apierror"
 	"github.com/ztagent/ztagent/pkg/control"
 	"github.com/ztagent/ztagent/pkg/ipc"
 	"github.com/ztagent/ztagent/pkg/ipc/ipcproto"
@@ -102,7 +103,7 @@ func (a *Agent) Register(ctx context.Context, caller ipc.Caller, req ipcproto.Re
 	ectx, cancel := context.WithTimeout(ctx, a.opts.EdgeTimeout)
 	team, err := a.client(nil).Team(ectx, name)
 	cancel()
-	if control.IsCode(err, control.CodeUnknownTeam) {
+	if apierror.HasCode(err, control.CodeUnknownTeam) {
 		return ipcproto.AuthURL{}, errorf(404, control.CodeUnknownTeam, fmt.Sprintf("the edge knows no team %q", name),
 			"check the team name your administrator gave you")
 	}
@@ -418,7 +419,7 @@ func pinnedTeam(looked control.Team, got control.TeamInfo) error {
 // registerFailure explains a refused registration: for S13, who owns the
 // device and what to do.
 func registerFailure(err error, edge string) (code, msg string) {
-	var ae *control.APIError
+	var ae *apierror.Error
 	if !errors.As(err, &ae) {
 		return ipcproto.CodeEdgeUnreachable, fmt.Sprintf("the edge at %s did not answer the registration (%v); run `agentctl register` again", edge, err)
 	}

@@ -6,7 +6,7 @@ import (
 	"net/http"
 
 	"github.com/ztagent/ztagent/internal/secret"
-	"github.com/ztagent/ztagent/pkg/control"
+	"github.com/ztagent/ztagent/pkg/apierror"
 	"github.com/ztagent/ztagent/pkg/ipc"
 	"github.com/ztagent/ztagent/pkg/ipc/ipcproto"
 )
@@ -24,7 +24,7 @@ func (a *Agent) edgeError(what string, err error) *ipc.Error {
 	if errors.As(err, &ie) {
 		return ie
 	}
-	var ae *control.APIError
+	var ae *apierror.Error
 	if errors.As(err, &ae) {
 		status := ae.Status
 		if status >= 500 {

@@ -24,6 +24,7 @@ import (
 
 	"github.com/ztagent/ztagent/internal/clock"
 	"github.com/ztagent/ztagent/internal/testenv/syncbuf"
+	"github.com/ztagent/ztagent/pkg/apierror"
 	"github.com/ztagent/ztagent/pkg/control"
 	"github.com/ztagent/ztagent/pkg/ipc"
 	"github.com/ztagent/ztagent/pkg/ipc/ipcproto"
@@ -91,7 +92,7 @@ func newFakeEdge(t testing.TB) *fakeEdge {
 		e.mu.Lock()
 		defer e.mu.Unlock()
 		if e.leaveDenied {
-			e.fail(w, 403, control.ErrorDetail{Code: "not_allowed_to_leave", Message: "not allowed"})
+			e.fail(w, 403, apierror.Error{Code: "not_allowed_to_leave", Message: "not allowed"})
 			return
 		}
 		e.revoked = true
@@ -102,14 +103,14 @@ func newFakeEdge(t testing.TB) *fakeEdge {
 	return e
 }
 
-func (e *fakeEdge) fail(w http.ResponseWriter, status int, d control.ErrorDetail) {
+func (e *fakeEdge) fail(w http.ResponseWriter, status int, d apierror.Error) {
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(control.ErrorBody{Error: d})
+	_ = json.NewEncoder(w).Encode(apierror.Body{Error: d})
 }
 
 func (e *fakeEdge) team(w http.ResponseWriter, r *http.Request) {
 	if r.PathValue("name") != "acme" {
-		e.fail(w, 404, control.ErrorDetail{Code: control.CodeUnknownTeam, Message: "no such team"})
+		e.fail(w, 404, apierror.Error{Code: control.CodeUnknownTeam, Message: "no such team"})
 		return
 	}
 	_ = json.NewEncoder(w).Encode(control.Team{Name: "acme", Domain: e.srv.URL, IdP: control.IdP{Type: "azureAD", Prompt: "login"}})
@@ -126,7 +127,7 @@ func (e *fakeEdge) expectCode(code, challenge string) {
 func (e *fakeEdge) register(w http.ResponseWriter, r *http.Request) {
 	var req control.RegisterRequest
 	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-		e.fail(w, 400, control.ErrorDetail{Code: "bad_request", Message: err.Error()})
+		e.fail(w, 400, apierror.Error{Code: "bad_request", Message: err.Error()})
 		return
 	}
 	e.mu.Lock()
@@ -134,12 +135,12 @@ func (e *fakeEdge) register(w http.ResponseWriter, r *http.Request) {
 	want, ok := e.challenges[req.Code]
 	delete(e.challenges, req.Code)
 	if !ok || pkceChallenge(req.CodeVerifier) != want {
-		e.fail(w, 400, control.ErrorDetail{Code: "invalid_grant", Message: "bad code or verifier"})
+		e.fail(w, 400, apierror.Error{Code: "invalid_grant", Message: "bad code or verifier"})
 		return
 	}
 	e.fingerprint = append(e.fingerprint, req.DeviceFingerprint)
 	if e.otherUser != "" {
-		e.fail(w, 409, control.ErrorDetail{Code: ipcproto.CodeOtherUser, Message: "registered to someone else", User: e.otherUser})
+		e.fail(w, 409, apierror.Error{Code: ipcproto.CodeOtherUser, Message: "registered to someone else", User: e.otherUser})
 		return
 	}
 	e.revoked = false
@@ -165,9 +166,9 @@ func (e *fakeEdge) authed(h http.HandlerFunc) http.HandlerFunc {
 		e.mu.Unlock()
 		switch {
 		case !ok:
-			e.fail(w, 401, control.ErrorDetail{Code: control.CodeInvalidToken, Message: "bad token"})
+			e.fail(w, 401, apierror.Error{Code: control.CodeInvalidToken, Message: "bad token"})
 		case revoked:
-			e.fail(w, 401, control.ErrorDetail{Code: control.CodeDeviceRevoked, Message: "revoked"})
+			e.fail(w, 401, apierror.Error{Code: control.CodeDeviceRevoked, Message: "revoked"})
 		default:
 			h(w, r)
 		}

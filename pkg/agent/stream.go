@@ -8,6 +8,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/ztagent/ztagent/pkg/apierror"
 	"github.com/ztagent/ztagent/pkg/control"
 	"github.com/ztagent/ztagent/pkg/ipc/ipcproto"
 	"github.com/ztagent/ztagent/pkg/session"
@@ -220,9 +221,9 @@ func (a *Agent) revoke(deviceID string, cause error) {
 	a.disconnect()
 	msg := "an administrator revoked this device; run `agentctl register` to enroll it again"
 	switch {
-	case control.IsCode(cause, control.CodeDeviceLeft):
+	case apierror.HasCode(cause, control.CodeDeviceLeft):
 		msg = "this device left the organization; run `agentctl register` to enroll it again"
-	case control.IsCode(cause, control.CodeInvalidToken):
+	case apierror.HasCode(cause, control.CodeInvalidToken):
 		msg = "the edge no longer accepts this device's credentials; run `agentctl register` to enroll it again"
 	}
 	ctx, cancel := a.keyringCtx()

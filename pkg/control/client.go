@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ztagent/ztagent/internal/secret"
+	"github.com/ztagent/ztagent/pkg/apierror"
 )
 
 // Client is a typed client of the control API. Requests that need a device
@@ -27,31 +27,6 @@ type Client struct {
 	// HTTP is the client to use; a client with a 30 s timeout for plain
 	// requests when nil (event streams never time out as a whole).
 	HTTP *http.Client
-}
-
-// APIError is an error answer of the control API.
-type APIError struct {
-	Status int
-	ErrorDetail
-}
-
-// Error returns the message and the hint.
-func (e *APIError) Error() string {
-	msg := e.Message
-	if msg == "" {
-		msg = http.StatusText(e.Status)
-	}
-	msg = fmt.Sprintf("%s (HTTP %d, %s)", msg, e.Status, e.Code)
-	if e.Hint != "" {
-		msg += "; " + e.Hint
-	}
-	return msg
-}
-
-// IsCode reports whether err is an API error with the given code.
-func IsCode(err error, code string) bool {
-	var e *APIError
-	return errors.As(err, &e) && e.Code == code
 }
 
 func (c *Client) httpClient(stream bool) *http.Client {
@@ -114,21 +89,14 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any, aut
 	return nil
 }
 
-// checkStatus turns an error answer into an *APIError.
+// checkStatus turns an error answer into an *apierror.Error, keeping the
+// edge's code and hint.
 func checkStatus(resp *http.Response) error {
 	if resp.StatusCode < 300 {
 		return nil
 	}
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	e := &APIError{Status: resp.StatusCode}
-	var eb ErrorBody
-	if json.Unmarshal(data, &eb) == nil && eb.Error.Code != "" {
-		e.ErrorDetail = eb.Error
-	} else {
-		e.Code = "http_" + strconv.Itoa(resp.StatusCode)
-		e.Message = strings.TrimSpace(string(data))
-	}
-	return e
+	return apierror.Decode(resp.StatusCode, data, strings.TrimSpace(string(data)))
 }
 
 // Team looks up a team by name (404 unknown_team).

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ztagent/ztagent/internal/clock"
+	"github.com/ztagent/ztagent/pkg/apierror"
 )
 
 // Defaults of FollowOptions; each applies when its field is left zero.
@@ -76,7 +77,7 @@ type FollowOptions struct {
 // exponential backoff and jitter, and resumes after the last event
 // handled, so that no event is lost or delivered twice. It returns the Seq
 // of the last event handled and why it stopped: ctx's error, or an
-// *APIError for which IsRevocation is true (a 401 device_revoked,
+// *apierror.Error for which IsRevocation is true (a 401 device_revoked,
 // device_left or invalid_token, or a device_revoked event, after which
 // the edge ends the stream).
 func Follow(ctx context.Context, opts FollowOptions) (int64, error) {
@@ -90,7 +91,7 @@ func Follow(ctx context.Context, opts FollowOptions) (int64, error) {
 // IsRevocation reports whether err says that the device's registration has
 // ended at the edge (revoked, left, or its token no longer valid).
 func IsRevocation(err error) bool {
-	var e *APIError
+	var e *apierror.Error
 	if !errors.As(err, &e) || e.Status != http.StatusUnauthorized {
 		return false
 	}
@@ -248,9 +249,7 @@ func (f *follower) once(ctx context.Context) error {
 		}
 		f.last = ev.Seq
 		if ev.Type == EventDeviceRevoked {
-			return &APIError{Status: http.StatusUnauthorized, ErrorDetail: ErrorDetail{
-				Code: CodeDeviceRevoked, Message: "an administrator revoked this device",
-			}}
+			return apierror.WithStatus(http.StatusUnauthorized, CodeDeviceRevoked, "an administrator revoked this device", "")
 		}
 	}
 }

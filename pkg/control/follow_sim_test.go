@@ -17,6 +17,7 @@ import (
 	"github.com/ztagent/ztagent/internal/secret"
 	"github.com/ztagent/ztagent/internal/testenv/scriptbrowser"
 	"github.com/ztagent/ztagent/internal/wgkey"
+	"github.com/ztagent/ztagent/pkg/apierror"
 	"github.com/ztagent/ztagent/pkg/control"
 	"github.com/ztagent/ztagent/pkg/edge/admin"
 	"github.com/ztagent/ztagent/pkg/edge/simulator"
@@ -184,7 +185,7 @@ func TestFollowAcrossEdgeRestart(t *testing.T) {
 	// Following again is refused at once with 401 device_revoked.
 	_, err := control.Follow(ctxT(t), control.FollowOptions{Client: api, DeviceID: reg.DeviceID, After: seqs[len(seqs)-1],
 		OnEvent: func(control.Event) error { return nil }})
-	if !control.IsRevocation(err) || !control.IsCode(err, control.CodeDeviceRevoked) {
+	if !control.IsRevocation(err) || !apierror.HasCode(err, control.CodeDeviceRevoked) {
 		t.Fatalf("following a revoked device: %v", err)
 	}
 }

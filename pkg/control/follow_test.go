@@ -16,6 +16,7 @@ import (
 
 	"github.com/ztagent/ztagent/internal/clock"
 	"github.com/ztagent/ztagent/internal/secret"
+	"github.com/ztagent/ztagent/pkg/apierror"
 	"github.com/ztagent/ztagent/pkg/control"
 )
 
@@ -80,7 +81,7 @@ func (f *fakeStream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Unlock()
 	if status != 0 {
 		w.WriteHeader(status)
-		_ = json.NewEncoder(w).Encode(control.ErrorBody{Error: control.ErrorDetail{Code: code, Message: "refused"}})
+		_ = json.NewEncoder(w).Encode(apierror.Body{Error: apierror.Error{Code: code, Message: "refused"}})
 		return
 	}
 	w.Header().Set("Content-Type", "application/x-ndjson")
@@ -339,7 +340,7 @@ func TestFollowStopsOnRevocationCodes(t *testing.T) {
 			fr := startFollow(t, control.FollowOptions{Client: fakeClient(srv), DeviceID: "dev-1", Clock: clock.NewFake(time.Unix(0, 0))})
 			select {
 			case err := <-fr.done:
-				if !control.IsRevocation(err) || !control.IsCode(err, code) {
+				if !control.IsRevocation(err) || !apierror.HasCode(err, code) {
 					t.Fatalf("Follow returned %v, want a revocation with code %s", err, code)
 				}
 				fr.done <- err // for the cleanup
@@ -348,7 +349,7 @@ func TestFollowStopsOnRevocationCodes(t *testing.T) {
 			}
 		})
 	}
-	if control.IsRevocation(&control.APIError{Status: http.StatusForbidden, ErrorDetail: control.ErrorDetail{Code: control.CodeDeviceRevoked}}) {
+	if control.IsRevocation(apierror.WithStatus(http.StatusForbidden, control.CodeDeviceRevoked, "revoked", "")) {
 		t.Fatal("a 403 counted as a revocation")
 	}
 	if control.IsRevocation(errors.New("device_revoked")) {

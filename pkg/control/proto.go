@@ -255,21 +255,6 @@ type ClockChanged struct {
 	Offset string    `json:"offset"`
 }
 
-// ErrorBody is every error response: {"error":{"code","message","hint"}}.
-type ErrorBody struct {
-	Error ErrorDetail `json:"error"`
-}
-
-// ErrorDetail is a refusal explained to a person. Code is stable and
-// machine-readable; Message says what happened, Hint what to do; User names
-// the user a device belongs to for device_registered_to_other_user (S13).
-type ErrorDetail struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
-	Hint    string `json:"hint,omitempty"`
-	User    string `json:"user,omitempty"`
-}
-
 // Error codes the control and admin APIs answer with, besides the
 // registry's (device_registered_to_other_user, not_allowed_to_leave,
 // device_revoked, device_left, invalid_token, not_found) and the team

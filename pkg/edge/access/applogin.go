@@ -15,6 +15,7 @@ import (
 
 	"github.com/ztagent/ztagent/internal/clock"
 	"github.com/ztagent/ztagent/internal/randtoken"
+	"github.com/ztagent/ztagent/pkg/apierror"
 )
 
 // serveAppLogin signs the user in to an Access application:
@@ -130,7 +131,7 @@ func (a *appTokens) issue(id Identity, app string, now time.Time) (string, error
 
 // VerifyAppToken checks an application token handed to appDomain's
 // /cdn-cgi/access/authorized endpoint: signed by this team domain, for that
-// application, not expired. It returns who signed in. Errors are *Error
+// application, not expired. It returns who signed in. Errors are *apierror.Error
 // with Code invalid_token.
 func (t *TeamDomain) VerifyAppToken(raw, appDomain string) (Identity, error) {
 	return t.tokens.verify(raw, strings.ToLower(appDomain))
@@ -138,7 +139,7 @@ func (t *TeamDomain) VerifyAppToken(raw, appDomain string) (Identity, error) {
 
 func (a *appTokens) verify(raw, app string) (Identity, error) {
 	refuse := func(why string) (Identity, error) {
-		return Identity{}, &Error{Code: CodeInvalidToken, Message: "the application token " + why, Hint: "sign in to the application again"}
+		return Identity{}, &apierror.Error{Code: CodeInvalidToken, Message: "the application token " + why, Hint: "sign in to the application again"}
 	}
 	tok, err := jwt.ParseSigned(raw, []jose.SignatureAlgorithm{jose.ES256})
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/ztagent/ztagent/internal/randtoken"
 	"github.com/ztagent/ztagent/internal/secret"
+	"github.com/ztagent/ztagent/pkg/apierror"
 	"github.com/ztagent/ztagent/pkg/edge/internal/limits"
 )
 
@@ -255,12 +256,12 @@ func (t *TeamDomain) handOverCode(w http.ResponseWriter, r *http.Request, pl *pe
 
 // RedeemEnrollment exchanges an enrollment code and the PKCE verifier of
 // the challenge it was issued for (SEC6) for the login it stands for. A code
-// is good for one attempt: a wrong verifier burns it too. Errors are *Error
+// is good for one attempt: a wrong verifier burns it too. Errors are *apierror.Error
 // with Code invalid_request or invalid_grant.
 func (t *TeamDomain) RedeemEnrollment(_ context.Context, code, codeVerifier string) (Login, error) {
 	now := t.clock.Now()
 	if code == "" || codeVerifier == "" {
-		return Login{}, t.refuseRedeem(now, "", &Error{Code: CodeInvalidRequest, Message: "code and code_verifier are required",
+		return Login{}, t.refuseRedeem(now, "", &apierror.Error{Code: CodeInvalidRequest, Message: "code and code_verifier are required",
 			Hint: "send the code the team domain handed to the device client's callback and the verifier of its code_challenge"})
 	}
 	// Codes are found by their SHA-256, so the map lookup's timing says
@@ -272,18 +273,18 @@ func (t *TeamDomain) RedeemEnrollment(_ context.Context, code, codeVerifier stri
 	t.mu.Unlock()
 	switch {
 	case e == nil:
-		return Login{}, t.refuseRedeem(now, "", &Error{Code: CodeInvalidGrant, Message: "the enrollment code is unknown or was already used",
+		return Login{}, t.refuseRedeem(now, "", &apierror.Error{Code: CodeInvalidGrant, Message: "the enrollment code is unknown or was already used",
 			Hint: "run the registration again to get a new code"})
 	case !now.Before(e.expires):
-		return Login{}, t.refuseRedeem(now, e.login.Email, &Error{Code: CodeInvalidGrant, Message: "the enrollment code has expired (codes are valid for 10 minutes)",
+		return Login{}, t.refuseRedeem(now, e.login.Email, &apierror.Error{Code: CodeInvalidGrant, Message: "the enrollment code has expired (codes are valid for 10 minutes)",
 			Hint: "run the registration again and complete it within 10 minutes"})
 	case !validVerifier(codeVerifier):
-		return Login{}, t.refuseRedeem(now, e.login.Email, &Error{Code: CodeInvalidGrant, Message: "the code_verifier is malformed (43 to 128 characters of A-Z a-z 0-9 - . _ ~); the code is now void",
+		return Login{}, t.refuseRedeem(now, e.login.Email, &apierror.Error{Code: CodeInvalidGrant, Message: "the code_verifier is malformed (43 to 128 characters of A-Z a-z 0-9 - . _ ~); the code is now void",
 			Hint: "run the registration again"})
 	}
 	sum := sha256.Sum256([]byte(codeVerifier))
 	if subtle.ConstantTimeCompare([]byte(base64.RawURLEncoding.EncodeToString(sum[:])), []byte(e.challenge)) != 1 {
-		return Login{}, t.refuseRedeem(now, e.login.Email, &Error{Code: CodeInvalidGrant, Message: "the code_verifier does not match the code_challenge the enrollment started with; the code is now void",
+		return Login{}, t.refuseRedeem(now, e.login.Email, &apierror.Error{Code: CodeInvalidGrant, Message: "the code_verifier does not match the code_challenge the enrollment started with; the code is now void",
 			Hint: "run the registration again from the same device client"})
 	}
 	t.emit(AuditEvent{Type: "enrollment_redeemed", Time: now, Trigger: TriggerEnrollment, User: e.login.Email, AuthTime: e.login.AuthenticatedAt, IdPAuthTime: e.login.AuthTime})
@@ -291,7 +292,7 @@ func (t *TeamDomain) RedeemEnrollment(_ context.Context, code, codeVerifier stri
 	return e.login, nil
 }
 
-func (t *TeamDomain) refuseRedeem(now time.Time, user string, err *Error) error {
+func (t *TeamDomain) refuseRedeem(now time.Time, user string, err *apierror.Error) error {
 	t.emit(AuditEvent{Type: "enrollment_refused", Time: now, Trigger: TriggerEnrollment, User: user, Reason: err.Code})
 	t.log.Info("access: enrollment code refused", zap.String("user", user), zap.String("reason", err.Message))
 	return err

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ztagent/ztagent/internal/secret"
+	"github.com/ztagent/ztagent/pkg/apierror"
 	"github.com/ztagent/ztagent/pkg/control"
 )
 
@@ -24,23 +25,6 @@ type Client struct {
 	Token   secret.Value
 	// HTTP is the client to use; a client with a 30 s timeout when nil.
 	HTTP *http.Client
-}
-
-// APIError is an error answer of the admin API.
-type APIError struct {
-	Status int
-	control.ErrorDetail
-	// Reload is set for a refused reload (422).
-	Reload *control.ReloadResult
-}
-
-// Error returns the message and the hint.
-func (e *APIError) Error() string {
-	msg := fmt.Sprintf("%s (HTTP %d, %s)", e.Message, e.Status, e.Code)
-	if e.Hint != "" {
-		msg += "; " + e.Hint
-	}
-	return msg
 }
 
 func (c *Client) do(ctx context.Context, method, path string, body, out any) error {
@@ -73,21 +57,14 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 	if err != nil {
 		return fmt.Errorf("read the admin API's answer: %w", err)
 	}
-	if resp.StatusCode >= 300 {
-		apiErr := &APIError{Status: resp.StatusCode}
-		var eb control.ErrorBody
-		if json.Unmarshal(data, &eb) == nil && eb.Error.Code != "" {
-			apiErr.ErrorDetail = eb.Error
-		} else if resp.StatusCode == http.StatusUnprocessableEntity {
-			var rr control.ReloadResult
-			if json.Unmarshal(data, &rr) == nil {
-				apiErr.Reload = &rr
-				apiErr.ErrorDetail = control.ErrorDetail{Code: control.CodeInvalidConfig, Message: "the new configuration has errors; the old one stays in force"}
-			}
-		} else {
-			apiErr.ErrorDetail = control.ErrorDetail{Code: "http_" + strconv.Itoa(resp.StatusCode), Message: strings.TrimSpace(string(data))}
+	if resp.StatusCode == http.StatusUnprocessableEntity && out != nil && !isErrorBody(data) {
+		// A refused reload answers the ReloadResult that lists the errors.
+		if json.Unmarshal(data, out) == nil {
+			return apierror.WithStatus(resp.StatusCode, control.CodeInvalidConfig, "the new configuration has errors; the old one stays in force", "")
 		}
-		return apiErr
+	}
+	if resp.StatusCode >= 300 {
+		return apierror.Decode(resp.StatusCode, data, strings.TrimSpace(string(data)))
 	}
 	if out == nil || len(data) == 0 {
 		return nil
@@ -123,7 +100,8 @@ func (c *Client) Clock(ctx context.Context) (control.ClockState, error) {
 }
 
 // Reload asks the edge to load its configuration again. A refused reload
-// returns an *APIError whose Reload lists the errors.
+// returns an error with code invalid_config and a result that lists the
+// configuration's errors.
 func (c *Client) Reload(ctx context.Context) (control.ReloadResult, error) {
 	var out control.ReloadResult
 	return out, c.do(ctx, http.MethodPost, "/admin/v1/reload", nil, &out)
@@ -137,4 +115,10 @@ func (c *Client) Audit(ctx context.Context, after int64, limit int) (control.Aud
 		q.Set("limit", strconv.Itoa(limit))
 	}
 	return out, c.do(ctx, http.MethodGet, "/admin/v1/audit?"+q.Encode(), nil, &out)
+}
+
+// isErrorBody reports whether data is an {"error":{…}} answer.
+func isErrorBody(data []byte) bool {
+	var b apierror.Body
+	return json.Unmarshal(data, &b) == nil && b.Error.Code != ""
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/ztagent/ztagent/internal/clock"
 	"github.com/ztagent/ztagent/internal/secret"
+	"github.com/ztagent/ztagent/pkg/apierror"
 	"github.com/ztagent/ztagent/pkg/control"
 	"github.com/ztagent/ztagent/pkg/edge/registry"
 )
@@ -70,7 +71,7 @@ func (f *fixture) post(t *testing.T, advance string) error {
 
 func wantRefused(t *testing.T, err error, status int, words ...string) {
 	t.Helper()
-	var apiErr *APIError
+	var apiErr *apierror.Error
 	if !errors.As(err, &apiErr) || apiErr.Status != status {
 		t.Fatalf("got %v, want an HTTP %d refusal", err, status)
 	}

@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net/netip"
+
+	"github.com/ztagent/ztagent/pkg/apierror"
 )
 
 // maxIndex is the highest host index allocate hands out in the pool.
@@ -58,7 +60,7 @@ func (r *Registry) allocate(tx *sql.Tx, deviceID string) (netip.Prefix, error) {
 		}
 		return p, nil
 	}
-	return netip.Prefix{}, &Error{Code: CodePoolExhausted,
+	return netip.Prefix{}, &apierror.Error{Code: CodePoolExhausted,
 		Message: fmt.Sprintf("the tunnel address pool %v has no address left (addresses are never reused)", r.pool),
 		Hint:    "configure a larger network.address_pool in the simulator file"}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/ztagent/ztagent/internal/randtoken"
 	"github.com/ztagent/ztagent/internal/secret"
 	"github.com/ztagent/ztagent/internal/wgkey"
+	"github.com/ztagent/ztagent/pkg/apierror"
 	"github.com/ztagent/ztagent/pkg/control"
 )
 
@@ -186,14 +187,14 @@ func (r *Registry) Register(ctx context.Context, reg Registration) (Device, secr
 		case err != nil:
 			return fmt.Errorf("registry: look up fingerprint: %w", err)
 		case cur.UserEmail != reg.UserEmail:
-			return &Error{Code: CodeOtherUser, User: cur.UserEmail,
+			return &apierror.Error{Code: CodeOtherUser, User: cur.UserEmail,
 				Message: fmt.Sprintf("this device is registered to %s", cur.UserEmail),
 				Hint:    fmt.Sprintf("%s must leave the organization on it, or an administrator must revoke device %s, before another user can register it", cur.UserEmail, cur.ID)}
 		}
 		var owner string
 		err = tx.QueryRowContext(ctx, `SELECT id FROM devices WHERE wg_public_key = ? AND state = 'active'`, reg.WGPublicKey).Scan(&owner)
 		if err == nil && owner != cur.ID {
-			return &Error{Code: CodeKeyInUse, Message: "this WireGuard public key belongs to another registered device",
+			return &apierror.Error{Code: CodeKeyInUse, Message: "this WireGuard public key belongs to another registered device",
 				Hint: "generate a new key pair for every device"}
 		} else if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("registry: look up WireGuard key: %w", err)
@@ -256,7 +257,7 @@ func (r *Registry) Authenticate(ctx context.Context, token secret.Value) (Device
 	var id string
 	err := r.db.QueryRowContext(ctx, `SELECT id, token_hash FROM devices WHERE token_hash = ?`, hash).Scan(&id, &stored)
 	if errors.Is(err, sql.ErrNoRows) || (err == nil && subtle.ConstantTimeCompare(stored, hash) != 1) {
-		return Device{}, &Error{Code: CodeInvalidToken, Message: "the device token is not valid",
+		return Device{}, &apierror.Error{Code: CodeInvalidToken, Message: "the device token is not valid",
 			Hint: "register the device again (agentctl register)"}
 	}
 	if err != nil {
@@ -268,10 +269,10 @@ func (r *Registry) Authenticate(ctx context.Context, token secret.Value) (Device
 	}
 	switch d.State {
 	case StateRevoked:
-		return d, &Error{Code: CodeRevoked, Message: "device " + d.ID + " was revoked by an administrator",
+		return d, &apierror.Error{Code: CodeRevoked, Message: "device " + d.ID + " was revoked by an administrator",
 			Hint: "delete the registration and register again"}
 	case StateLeft:
-		return d, &Error{Code: CodeLeft, Message: "device " + d.ID + " has left the organization",
+		return d, &apierror.Error{Code: CodeLeft, Message: "device " + d.ID + " has left the organization",
 			Hint: "register again to rejoin"}
 	}
 	return d, nil
@@ -331,7 +332,7 @@ func (r *Registry) list(ctx context.Context, q queryer, where string, args ...an
 // error has code not_allowed_to_leave (S13).
 func (r *Registry) Leave(ctx context.Context, id string, allowedToLeave bool) (Device, error) {
 	if !allowedToLeave {
-		return Device{}, &Error{Code: CodeNotAllowedLeave,
+		return Device{}, &apierror.Error{Code: CodeNotAllowedLeave,
 			Message: "the organization does not allow users to leave on their own",
 			Hint:    "ask an administrator to revoke the device"}
 	}
@@ -358,7 +359,7 @@ func (r *Registry) end(ctx context.Context, id string, to State, kind, actor str
 		dev = d
 		if d.State != StateActive {
 			if to == StateLeft {
-				return &Error{Code: CodeNotFound, Message: "device " + id + " is not registered (it is " + string(d.State) + ")",
+				return &apierror.Error{Code: CodeNotFound, Message: "device " + id + " is not registered (it is " + string(d.State) + ")",
 					Hint: "register again first"}
 			}
 			return nil

@@ -13,7 +13,7 @@ import (
 	"github.com/google/renameio/v2"
 
 	"github.com/ztagent/ztagent/internal/testenv/fulldisk"
-	"github.com/ztagent/ztagent/pkg/edge/admin"
+	"github.com/ztagent/ztagent/pkg/apierror"
 )
 
 // TestClockAdvanceOnFullDisk reproduces the edge part of issue 12 item 12:
@@ -41,7 +41,7 @@ func TestClockAdvanceOnFullDisk(t *testing.T) {
 	full.Store(true)
 	before := s1.Clock().Now()
 	_, err = adminClient(s1).AdvanceClock(ctxT(t), 2*time.Hour)
-	var apiErr *admin.APIError
+	var apiErr *apierror.Error
 	if !errors.As(err, &apiErr) || apiErr.Status != 500 || !strings.Contains(err.Error(), filepath.Join(opts.StateDir, clockFile)) ||
 		!strings.Contains(err.Error(), "no space left") || !strings.Contains(err.Error(), "not advanced") {
 		t.Fatalf("advance on a full disk: %v; want a 500 naming %s", err, clockFile)

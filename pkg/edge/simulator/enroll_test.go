@@ -11,6 +11,7 @@ import (
 
 	"github.com/ztagent/ztagent/internal/secret"
 	"github.com/ztagent/ztagent/internal/testenv/scriptbrowser"
+	"github.com/ztagent/ztagent/pkg/apierror"
 	"github.com/ztagent/ztagent/pkg/control"
 	"github.com/ztagent/ztagent/pkg/edge/registry"
 )
@@ -31,7 +32,7 @@ func TestEnrollmentEndToEnd(t *testing.T) {
 	if team.Domain != s.TeamDomainURL() || team.IdP.Type != "azureAD" || team.IdP.Prompt != "login" {
 		t.Fatalf("team = %+v", team)
 	}
-	if _, err := a.api().Team(ctxT(t), "other"); !control.IsCode(err, control.CodeUnknownTeam) {
+	if _, err := a.api().Team(ctxT(t), "other"); !apierror.HasCode(err, control.CodeUnknownTeam) {
 		t.Fatalf("unknown team: %v", err)
 	}
 
@@ -131,7 +132,7 @@ func TestEnrollmentRefusals(t *testing.T) {
 		"bad wg key":  {Code: "c", CodeVerifier: "v", WGPublicKey: "not-a-key", DeviceFingerprint: "f"},
 		"no verifier": {Code: "c", WGPublicKey: "x", DeviceFingerprint: "f"},
 	} {
-		if _, err := api.Register(ctxT(t), req); !control.IsCode(err, control.CodeBadRequest) {
+		if _, err := api.Register(ctxT(t), req); !apierror.HasCode(err, control.CodeBadRequest) {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
@@ -157,17 +158,17 @@ func TestEnrollmentRefusals(t *testing.T) {
 
 	// Bad token; revoked token.
 	bogus := &control.Client{BaseURL: s.APIURL()}
-	if _, err := bogus.Device(ctxT(t), a.reg.DeviceID); !control.IsCode(err, "unauthorized") {
+	if _, err := bogus.Device(ctxT(t), a.reg.DeviceID); !apierror.HasCode(err, "unauthorized") {
 		t.Errorf("no token: %v", err)
 	}
 	bogus.Token = secret.New("not-the-token")
-	if _, err := bogus.Device(ctxT(t), a.reg.DeviceID); !control.IsCode(err, registry.CodeInvalidToken) {
+	if _, err := bogus.Device(ctxT(t), a.reg.DeviceID); !apierror.HasCode(err, registry.CodeInvalidToken) {
 		t.Errorf("wrong token: %v", err)
 	}
 	if _, err := adminClient(s).Revoke(ctxT(t), a.reg.DeviceID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.api().Device(ctxT(t), a.reg.DeviceID); !control.IsCode(err, registry.CodeRevoked) {
+	if _, err := a.api().Device(ctxT(t), a.reg.DeviceID); !apierror.HasCode(err, registry.CodeRevoked) {
 		t.Errorf("revoked token: %v", err)
 	}
 	if n := devices(); n != 1 {
@@ -182,16 +183,16 @@ func TestTokenOpensOnlyItsDevice(t *testing.T) {
 	a, b := newAgent(t, s, "fp-a"), newAgent(t, s, "fp-b")
 	a.enroll(alice)
 	b.enroll(bob)
-	if _, err := a.api().Device(ctxT(t), b.reg.DeviceID); !control.IsCode(err, control.CodeForbidden) {
+	if _, err := a.api().Device(ctxT(t), b.reg.DeviceID); !apierror.HasCode(err, control.CodeForbidden) {
 		t.Fatalf("alice's token read bob's device: %v", err)
 	}
-	if err := a.api().Leave(ctxT(t), b.reg.DeviceID); !control.IsCode(err, control.CodeForbidden) {
+	if err := a.api().Leave(ctxT(t), b.reg.DeviceID); !apierror.HasCode(err, control.CodeForbidden) {
 		t.Fatalf("alice's token removed bob's device: %v", err)
 	}
 }
 
 func isAPIError(err error, status int, code string) bool {
-	e, ok := err.(*control.APIError)
+	e, ok := err.(*apierror.Error)
 	return ok && e.Status == status && e.Code == code
 }
 
@@ -211,7 +212,7 @@ func TestUnknownRoutesAnswerJSON(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var body control.ErrorBody
+		var body apierror.Body
 		err = json.NewDecoder(resp.Body).Decode(&body)
 		resp.Body.Close()
 		if resp.StatusCode != tt.status || err != nil || body.Error.Code == "" {

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ztagent/ztagent/pkg/apierror"
 	"github.com/ztagent/ztagent/pkg/control"
 )
 
@@ -99,7 +100,7 @@ func TestS3_ExpiryBlocksAndRefreshRestores(t *testing.T) {
 	if err != nil || ex.PolicyName != "Company Wiki Network policy" || len(ex.Stages) == 0 {
 		t.Fatalf("explain: %+v %v", ex, err)
 	}
-	if _, err := a.api().Explain(ctxT(t), reg.DeviceID, "no-port", "tcp"); !control.IsCode(err, control.CodeBadRequest) {
+	if _, err := a.api().Explain(ctxT(t), reg.DeviceID, "no-port", "tcp"); !apierror.HasCode(err, control.CodeBadRequest) {
 		t.Fatalf("explain of a bad destination: %v", err)
 	}
 	if !containsKind(auditKinds(t, s), "gateway_decision") {

@@ -12,8 +12,10 @@ import (
 	"time"
 
 	"github.com/ztagent/ztagent/internal/secret"
+	"github.com/ztagent/ztagent/pkg/apierror"
 	"github.com/ztagent/ztagent/pkg/control"
 	"github.com/ztagent/ztagent/pkg/edge/admin"
+	"github.com/ztagent/ztagent/pkg/edge/registry"
 )
 
 // REL6: after a restart of the edge on the same state directory the device
@@ -90,9 +92,8 @@ func TestREL7_BadConfig(t *testing.T) {
 	// The bad file also drops the prompt: a reload that applied part of
 	// it would show.
 	tc.writeTF(t, regexp.MustCompile(`(?m)^\s*prompt\s*=\s*"login"\s*$`).ReplaceAllString(bad, ""))
-	_, err = adminClient(s).Reload(ctxT(t))
-	var apiErr *admin.APIError
-	if !errors.As(err, &apiErr) || apiErr.Reload == nil || len(apiErr.Reload.Errors) == 0 || !strings.Contains(apiErr.Reload.Errors[0], "main.tf:") {
+	res, err := adminClient(s).Reload(ctxT(t))
+	if !apierror.HasCode(err, control.CodeInvalidConfig) || len(res.Errors) == 0 || !strings.Contains(res.Errors[0], "main.tf:") {
 		t.Fatalf("bad reload: %v", err)
 	}
 	// The old configuration is in force, prompt included.
@@ -160,7 +161,7 @@ func TestEventsResume(t *testing.T) {
 			t.Fatalf("after resuming at %d got %v", second.Seq, seqs)
 		}
 	}
-	if _, err := a.api().Events(ctxT(t), reg.DeviceID, -1); !control.IsCode(err, control.CodeBadRequest) {
+	if _, err := a.api().Events(ctxT(t), reg.DeviceID, -1); !apierror.HasCode(err, control.CodeBadRequest) {
 		t.Fatalf("after=-1: %v", err)
 	}
 }
@@ -171,7 +172,7 @@ func TestAdminAPI(t *testing.T) {
 	tc := newTestConfig(t)
 	s := startSim(t, tc.options(stateDir(t)))
 	wrong := &admin.Client{BaseURL: s.APIURL(), Token: secret.New("wrong-admin-token")}
-	if _, err := wrong.Devices(ctxT(t)); err == nil || !strings.Contains(err.Error(), "unauthorized") {
+	if _, err := wrong.Devices(ctxT(t)); !apierror.HasCode(err, "unauthorized") {
 		t.Fatalf("wrong admin token: %v", err)
 	}
 	noToken, err := http.Get(s.APIURL() + "/admin/v1/devices")
@@ -191,7 +192,8 @@ func TestAdminAPI(t *testing.T) {
 	if _, err := adminClient(s).AdvanceClock(ctxT(t), -time.Hour); err == nil {
 		t.Fatal("the clock moved back")
 	}
-	if _, err := adminClient(s).Revoke(ctxT(t), "no-such-device"); err == nil || !strings.Contains(err.Error(), "404") {
+	var notFound *apierror.Error
+	if _, err := adminClient(s).Revoke(ctxT(t), "no-such-device"); !errors.As(err, &notFound) || notFound.Status != http.StatusNotFound || notFound.Code != registry.CodeNotFound {
 		t.Fatalf("revoke of an unknown device: %v", err)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ztagent/ztagent/internal/testenv/scriptbrowser"
+	"github.com/ztagent/ztagent/pkg/apierror"
 	"github.com/ztagent/ztagent/pkg/control"
 	"github.com/ztagent/ztagent/pkg/edge/registry"
 )
@@ -220,7 +221,7 @@ func TestS13_OneUserPerDevice(t *testing.T) {
 
 	b := newAgent(t, s, "fp-shared")
 	_, err := b.register(b.login(bob))
-	var apiErr *control.APIError
+	var apiErr *apierror.Error
 	if !asAPIError(err, &apiErr) || apiErr.Status != 409 || apiErr.Code != registry.CodeOtherUser || apiErr.User != alice.Email {
 		t.Fatalf("bob on alice's device: %v", err)
 	}
@@ -247,8 +248,8 @@ func TestS13_OneUserPerDevice(t *testing.T) {
 	}
 }
 
-func asAPIError(err error, dst **control.APIError) bool {
-	e, ok := err.(*control.APIError)
+func asAPIError(err error, dst **apierror.Error) bool {
+	e, ok := err.(*apierror.Error)
 	*dst = e
 	return ok
 }
@@ -288,7 +289,7 @@ func TestS14_RevokeSignalsAndStopsTraffic(t *testing.T) {
 	if _, err := st.Next(); err != io.EOF {
 		t.Fatalf("the stream went on after device_revoked: %v", err)
 	}
-	if _, err := a.api().Events(ctxT(t), reg.DeviceID, 0); !control.IsCode(err, registry.CodeRevoked) {
+	if _, err := a.api().Events(ctxT(t), reg.DeviceID, 0); !apierror.HasCode(err, registry.CodeRevoked) {
 		t.Fatalf("reconnecting a revoked device's stream: %v", err)
 	}
 	// The edge dropped the peer: nothing comes back through the tunnel. A

@@ -14,7 +14,9 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/ztagent/ztagent/internal/secret"
+	"github.com/ztagent/ztagent/pkg/apierror"
 	"github.com/ztagent/ztagent/pkg/control"
+	"github.com/ztagent/ztagent/pkg/edge/access"
 	"github.com/ztagent/ztagent/pkg/edge/registry"
 )
 
@@ -22,64 +24,47 @@ import (
 // object.
 const MaxBody = 64 << 10
 
-// Error is a refusal with an HTTP status, answered as
-// {"error":{"code","message","hint"}}.
-type Error struct {
-	Status int
-	control.ErrorDetail
+// Errorf returns a refusal answered with the given status, code, hint and
+// formatted message.
+func Errorf(status int, code, hint, format string, args ...any) *apierror.Error {
+	return apierror.WithStatus(status, code, fmt.Sprintf(format, args...), hint)
 }
 
-// Error returns the message and the hint.
-func (e *Error) Error() string {
-	if e.Hint == "" {
-		return e.Message
-	}
-	return e.Message + "; " + e.Hint
+// statusOf is the HTTP status the edge's APIs answer each code with, for a
+// refusal whose maker (the registry, the team domain) left the status to
+// the API.
+var statusOf = map[string]int{
+	registry.CodeOtherUser:       http.StatusConflict,
+	registry.CodeKeyInUse:        http.StatusConflict,
+	registry.CodeNotAllowedLeave: http.StatusForbidden,
+	registry.CodeNotFound:        http.StatusNotFound,
+	registry.CodeInvalidToken:    http.StatusUnauthorized, // also access.CodeInvalidToken
+	registry.CodeRevoked:         http.StatusUnauthorized,
+	registry.CodeLeft:            http.StatusUnauthorized,
+	registry.CodeInvalidRequest:  http.StatusBadRequest, // also access.CodeInvalidRequest
+	registry.CodePoolExhausted:   http.StatusServiceUnavailable,
+	registry.CodeClosed:          http.StatusServiceUnavailable,
+	access.CodeInvalidGrant:      http.StatusBadRequest,
 }
 
-// Errorf returns an Error with the given status, code, hint and formatted
-// message.
-func Errorf(status int, code, hint, format string, args ...any) *Error {
-	return &Error{Status: status, ErrorDetail: control.ErrorDetail{Code: code, Message: fmt.Sprintf(format, args...), Hint: hint}}
-}
-
-// StatusCoder is an error that knows its API code and status, such as the
-// team domain's enrollment errors.
-type StatusCoder interface {
-	error
-	Status() int
-	ErrorCode() string
-}
-
-// Classify turns any error into the Error the API answers with. Errors it
-// does not know become a 500 whose message says nothing of the cause (it is
-// logged instead), so that internals never reach a client.
-func Classify(err error) *Error {
-	var apiErr *Error
-	if errors.As(err, &apiErr) {
-		return apiErr
-	}
-	var regErr *registry.Error
-	if errors.As(err, &regErr) {
-		return &Error{Status: regErr.Status(), ErrorDetail: control.ErrorDetail{
-			Code: regErr.Code, Message: regErr.Message, Hint: regErr.Hint, User: regErr.User,
-		}}
-	}
-	var sc StatusCoder
-	if errors.As(err, &sc) {
-		d := control.ErrorDetail{Code: sc.ErrorCode(), Message: sc.Error()}
-		var h interface{ ErrorHint() string }
-		if errors.As(err, &h) && h.ErrorHint() != "" {
-			d.Hint = h.ErrorHint()
-			d.Message = strings.TrimSuffix(d.Message, "; "+d.Hint)
+// Classify returns the refusal the API answers err with, its status set.
+// Errors that are not refusals become a 500 whose message says nothing of
+// the cause (it is logged instead), so that internals never reach a
+// client.
+func Classify(err error) *apierror.Error {
+	var e *apierror.Error
+	if errors.As(err, &e) {
+		if e.Status != 0 {
+			return e
 		}
-		return &Error{Status: sc.Status(), ErrorDetail: d}
+		cp := *e
+		if cp.Status = statusOf[cp.Code]; cp.Status == 0 {
+			cp.Status = http.StatusInternalServerError
+		}
+		return &cp
 	}
-	return &Error{Status: http.StatusInternalServerError, ErrorDetail: control.ErrorDetail{
-		Code:    control.CodeInternal,
-		Message: "the edge failed to handle the request",
-		Hint:    "see the edge's log for the cause, then retry",
-	}}
+	return apierror.WithStatus(http.StatusInternalServerError, control.CodeInternal,
+		"the edge failed to handle the request", "see the edge's log for the cause, then retry")
 }
 
 // WriteError answers with err's status and body, logging errors that are
@@ -89,7 +74,7 @@ func WriteError(w http.ResponseWriter, log *zap.Logger, r *http.Request, err err
 	if e.Status >= 500 && log != nil {
 		log.Error("request failed", zap.String("method", r.Method), zap.String("path", r.URL.Path), zap.Error(err))
 	}
-	WriteJSON(w, e.Status, control.ErrorBody{Error: e.ErrorDetail})
+	WriteJSON(w, e.Status, apierror.Body{Error: *e})
 }
 
 // WriteJSON answers with status and v as JSON.
@@ -172,12 +157,12 @@ func Routed(mux *http.ServeMux) http.Handler {
 		}
 		if len(allowed) > 0 {
 			w.Header().Set("Allow", strings.Join(allowed, ", "))
-			WriteJSON(w, http.StatusMethodNotAllowed, control.ErrorBody{Error: control.ErrorDetail{
+			WriteJSON(w, http.StatusMethodNotAllowed, apierror.Body{Error: apierror.Error{
 				Code: control.CodeBadRequest, Message: r.Method + " is not allowed on " + r.URL.Path, Hint: "use " + strings.Join(allowed, " or "),
 			}})
 			return
 		}
-		WriteJSON(w, http.StatusNotFound, control.ErrorBody{Error: control.ErrorDetail{
+		WriteJSON(w, http.StatusNotFound, apierror.Body{Error: apierror.Error{
 			Code: control.CodeNotFound, Message: "no route " + r.Method + " " + r.URL.Path, Hint: "docs/CONTROL-API.md lists the routes",
 		}})
 	})
