@@ -28,8 +28,8 @@ type Login struct {
 }
 
 // Enroller redeems the one-time codes the team domain hands to agents at
-// the end of enrollment. Errors that implement httpapi.StatusCoder keep
-// their code and status; a wrong verifier must burn the code.
+// the end of enrollment. Refusals (*apierror.Error) are answered with
+// their code; a wrong verifier must burn the code.
 type Enroller interface {
 	RedeemEnrollment(ctx context.Context, code, codeVerifier string) (Login, error)
 }

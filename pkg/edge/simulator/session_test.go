@@ -3,6 +3,7 @@ package simulator
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"slices"
 	"strings"
@@ -222,7 +223,7 @@ func TestS13_OneUserPerDevice(t *testing.T) {
 	b := newAgent(t, s, "fp-shared")
 	_, err := b.register(b.login(bob))
 	var apiErr *apierror.Error
-	if !asAPIError(err, &apiErr) || apiErr.Status != 409 || apiErr.Code != registry.CodeOtherUser || apiErr.User != alice.Email {
+	if !errors.As(err, &apiErr) || apiErr.Status != 409 || apiErr.Code != registry.CodeOtherUser || apiErr.User != alice.Email {
 		t.Fatalf("bob on alice's device: %v", err)
 	}
 	if err := a.api().Leave(ctxT(t), regA.DeviceID); err != nil {
@@ -236,7 +237,7 @@ func TestS13_OneUserPerDevice(t *testing.T) {
 		t.Fatalf("reload: %+v %v", res, err)
 	}
 	err = b.api().Leave(ctxT(t), regB.DeviceID)
-	if !asAPIError(err, &apiErr) || apiErr.Status != 403 || apiErr.Code != registry.CodeNotAllowedLeave {
+	if !errors.As(err, &apiErr) || apiErr.Status != 403 || apiErr.Code != registry.CodeNotAllowedLeave {
 		t.Fatalf("leave while not allowed: %v", err)
 	}
 	if _, err := adminClient(s).Revoke(ctxT(t), regB.DeviceID); err != nil {
@@ -246,12 +247,6 @@ func TestS13_OneUserPerDevice(t *testing.T) {
 	if reg := c.enroll(alice); reg.User.Email != alice.Email {
 		t.Fatalf("alice after revoke: %+v", reg.User)
 	}
-}
-
-func asAPIError(err error, dst **apierror.Error) bool {
-	e, ok := err.(*apierror.Error)
-	*dst = e
-	return ok
 }
 
 // S14: an admin revoke puts device_revoked on the device's stream (its last
