@@ -6,13 +6,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net/http"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/ztagent/ztagent/pkg/ipc"
+	"github.com/ztagent/ztagent/pkg/apierror"
 	"github.com/ztagent/ztagent/pkg/ipc/ipcproto"
 )
 
@@ -76,9 +75,7 @@ func TestStatusEscapesWhatTheDaemonSays(t *testing.T) {
 }
 
 func TestErrorsEscapeWhatTheDaemonSays(t *testing.T) {
-	f := &fakeAgent{status: ipcproto.Status{State: ipcproto.StateUnregistered}, regErr: &ipc.Error{
-		Status: http.StatusConflict, Detail: ipcproto.Error{Code: ipcproto.CodeConflict, Message: hostile, Hint: hostile},
-	}}
+	f := &fakeAgent{status: ipcproto.Status{State: ipcproto.StateUnregistered}, regErr: apierror.New(ipcproto.CodeConflict, hostile, hostile)}
 	sock := startDaemon(t, f)
 	out, errOut, code := agentctl(t, sock, "register", "--no-browser", "--wait", "0")
 	if code != exitFailure {

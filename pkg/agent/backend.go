@@ -96,7 +96,7 @@ func (a *Agent) Leave(ctx context.Context) error {
 	cancel()
 	switch {
 	case apierror.HasCode(err, ipcproto.CodeNotAllowedToLeave):
-		return errorf(403, ipcproto.CodeNotAllowedToLeave, "your organization does not allow users to remove this device",
+		return errorf(ipcproto.CodeNotAllowedToLeave, "your organization does not allow users to remove this device",
 			"ask an administrator to revoke the device")
 	case err != nil && !control.IsRevocation(err):
 		return a.edgeError("leave the organization", err)
@@ -121,7 +121,7 @@ func (a *Agent) Leave(ctx context.Context) error {
 	if derr != nil {
 		a.keyringFailedLocked("delete the registration", derr)
 		a.updateLocked()
-		return errorf(503, ipcproto.CodeKeyringUnavailable,
+		return errorf(ipcproto.CodeKeyringUnavailable,
 			fmt.Sprintf("the device left the organization, but its registration could not be deleted from the keyring (%v)", derr),
 			"unlock the keyring; the stale registration is refused by the edge and removed at the next start")
 	}
@@ -167,13 +167,13 @@ func (a *Agent) Settings(context.Context) ipcproto.Settings {
 func (a *Agent) SetSettings(_ context.Context, s ipcproto.Settings) error {
 	if s.Mode != "" {
 		if _, err := tunnel.ParseMode(s.Mode); err != nil {
-			return errorf(400, ipcproto.CodeBadRequest, fmt.Sprintf("mode %q is not proxy or tun", s.Mode), "use `agentctl settings set mode proxy` or `… mode tun`")
+			return errorf(ipcproto.CodeBadRequest, fmt.Sprintf("mode %q is not proxy or tun", s.Mode), "use `agentctl settings set mode proxy` or `… mode tun`")
 		}
 	}
 	if s.ProxyAddr != "" {
 		ap, err := netip.ParseAddrPort(s.ProxyAddr)
 		if err != nil || !ap.Addr().IsLoopback() {
-			return errorf(400, ipcproto.CodeBadRequest, fmt.Sprintf("proxy_addr %q is not a loopback IP:port", s.ProxyAddr),
+			return errorf(ipcproto.CodeBadRequest, fmt.Sprintf("proxy_addr %q is not a loopback IP:port", s.ProxyAddr),
 				"the proxy listens on loopback only, e.g. 127.0.0.1:40000")
 		}
 	}
@@ -197,7 +197,7 @@ func (a *Agent) SetSettings(_ context.Context, s ipcproto.Settings) error {
 		a.mu.Lock()
 		a.snap.persisted.Mode, a.snap.persisted.ProxyAddr = beforeMode, beforeAddr
 		a.mu.Unlock()
-		return errorf(500, codeStateNotSaved, fmt.Sprintf("agentd could not save the settings (%v); nothing was changed", err),
+		return errorf(ipcproto.CodeStateNotSaved, fmt.Sprintf("agentd could not save the settings (%v); nothing was changed", err),
 			"free space on that disk (or fix its permissions), then run the command again")
 	}
 	if changed && running {

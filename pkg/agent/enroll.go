@@ -71,23 +71,23 @@ func (a *Agent) Register(ctx context.Context, caller ipc.Caller, req ipcproto.Re
 	if reg != nil {
 		owner := describeOwner(reg.User.Name, reg.User.Email)
 		if op != nil && *op == caller.UID {
-			return ipcproto.AuthURL{}, errorf(409, ipcproto.CodeAlreadyRegistered,
+			return ipcproto.AuthURL{}, errorf(ipcproto.CodeAlreadyRegistered,
 				fmt.Sprintf("this device is already registered to %s", owner),
 				"run `agentctl logout` first to register again")
 		}
-		return ipcproto.AuthURL{}, errorf(409, ipcproto.CodeAlreadyRegistered,
+		return ipcproto.AuthURL{}, errorf(ipcproto.CodeAlreadyRegistered,
 			fmt.Sprintf("this device is registered to %s; one user per device", owner),
 			fmt.Sprintf("ask %s to run `agentctl logout` (if your organization allows leaving), or ask an administrator to revoke the device", owner))
 	}
 	if keyringDown {
-		return ipcproto.AuthURL{}, errorf(503, ipcproto.CodeKeyringUnavailable,
+		return ipcproto.AuthURL{}, errorf(ipcproto.CodeKeyringUnavailable,
 			"agentd cannot use the keyring, where the registration would be stored", "unlock the keyring, then run `agentctl register` again")
 	}
 	if old != nil && old.uid != caller.UID && !caller.IsRoot() {
 		// Not until the pending one expires: that would let any user keep
 		// everyone else out by starting again every ten minutes.
 		if left := old.heldSince.Add(a.opts.EnrollmentHold).Sub(a.clk.Now()); left > 0 {
-			return ipcproto.AuthURL{}, errorf(409, ipcproto.CodeConflict,
+			return ipcproto.AuthURL{}, errorf(ipcproto.CodeConflict,
 				fmt.Sprintf("another user (uid %d) started registering this device %v ago", old.uid, a.clk.Now().Sub(old.heldSince).Round(time.Second)),
 				fmt.Sprintf("run `agentctl register` again in %v to take over, or run `sudo agentctl register`", left.Round(time.Second)))
 		}
@@ -97,14 +97,14 @@ func (a *Agent) Register(ctx context.Context, caller ipc.Caller, req ipcproto.Re
 		name = a.opts.Team
 	}
 	if name == "" {
-		return ipcproto.AuthURL{}, errorf(400, ipcproto.CodeBadRequest, "no team name given and none configured",
+		return ipcproto.AuthURL{}, errorf(ipcproto.CodeBadRequest, "no team name given and none configured",
 			"run `agentctl register --team NAME` with the team name your administrator gave you")
 	}
 	ectx, cancel := context.WithTimeout(ctx, a.opts.EdgeTimeout)
 	team, err := a.client(nil).Team(ectx, name)
 	cancel()
 	if apierror.HasCode(err, control.CodeUnknownTeam) {
-		return ipcproto.AuthURL{}, errorf(404, control.CodeUnknownTeam, fmt.Sprintf("the edge knows no team %q", name),
+		return ipcproto.AuthURL{}, errorf(control.CodeUnknownTeam, fmt.Sprintf("the edge knows no team %q", name),
 			"check the team name your administrator gave you")
 	}
 	if err != nil {
@@ -139,7 +139,7 @@ func (a *Agent) Register(ctx context.Context, caller ipc.Caller, req ipcproto.Re
 		// Close has begun: its shutdown may not see this enrollment.
 		e.ln.Close()
 		e.timer.Stop()
-		return ipcproto.AuthURL{}, errorf(503, ipcproto.CodeInternal, "agentd is shutting down", "")
+		return ipcproto.AuthURL{}, errorf(ipcproto.CodeShuttingDown, "agentd is shutting down", "")
 	}
 	return ipcproto.AuthURL{AuthURL: e.authURL, TeamDomain: team.Domain}, nil
 }
@@ -152,7 +152,7 @@ func (a *Agent) newEnrollment(uid int, team control.Team) (*enrollment, error) {
 	// a name that resolves elsewhere (SEC6).
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return nil, errorf(500, ipcproto.CodeInternal, fmt.Sprintf("could not open the enrollment callback on 127.0.0.1: %v", err), "")
+		return nil, errorf(ipcproto.CodeInternal, fmt.Sprintf("could not open the enrollment callback on 127.0.0.1: %v", err), "")
 	}
 	e := &enrollment{uid: uid, team: team, heldSince: a.clk.Now(), state: state, verifier: secret.New(verifier), ln: ln, done: make(chan struct{})}
 	q := url.Values{
@@ -164,7 +164,7 @@ func (a *Agent) newEnrollment(uid int, team control.Team) (*enrollment, error) {
 	e.authURL = strings.TrimSuffix(team.Domain, "/") + "/warp?" + q.Encode()
 	if _, err := session.ValidateBrowseURL(e.authURL, team.Domain); err != nil {
 		ln.Close()
-		return nil, errorf(502, "unsafe_url", fmt.Sprintf("the edge gave team %q a domain agentd will not open (%v)", team.Name, err),
+		return nil, errorf(ipcproto.CodeUnsafeURL, fmt.Sprintf("the edge gave team %q a domain agentd will not open (%v)", team.Name, err),
 			"contact your administrator")
 	}
 	e.srv = &http.Server{

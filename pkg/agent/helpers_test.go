@@ -583,6 +583,6 @@ func get(t testing.TB, u string) (int, string) {
 }
 
 func isIPCCode(err error, code string) bool {
-	var ie *ipc.Error
-	return errors.As(err, &ie) && ie.Detail.Code == code
+	var ie *apierror.Error
+	return errors.As(err, &ie) && ie.Code == code
 }

@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	"github.com/google/renameio/v2"
+	"github.com/ztagent/ztagent/pkg/ipc/ipcproto"
 	"go.uber.org/zap"
 )
 
@@ -159,14 +160,10 @@ func (a *Agent) savePersisted() error {
 	return nil
 }
 
-// codeStateNotSaved is the IPC error code of a change that was made but
-// not saved.
-const codeStateNotSaved = "state_not_saved"
-
 // notSaved is the error for a change the caller asked for that took effect
 // but could not be saved, so a restart would undo it.
 func notSaved(what string, err error) error {
-	return errorf(500, codeStateNotSaved,
+	return errorf(ipcproto.CodeStateNotSaved,
 		fmt.Sprintf("%s, but agentd could not save it (%v), so a restart of agentd would undo it", what, err),
 		"free space on that disk (or fix its permissions), then run the command again")
 }

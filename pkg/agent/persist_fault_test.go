@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	"github.com/ztagent/ztagent/internal/testenv/fulldisk"
-	"github.com/ztagent/ztagent/pkg/ipc"
+	"github.com/ztagent/ztagent/pkg/apierror"
 	"github.com/ztagent/ztagent/pkg/ipc/ipcproto"
 )
 
@@ -36,13 +36,13 @@ func TestChangesThatCannotBeSavedReportIt(t *testing.T) {
 	fw.armed.Store(true)
 
 	err := e.a.Disconnect(ctxT(t))
-	var ie *ipc.Error
-	if !errors.As(err, &ie) || ie.Detail.Code != codeStateNotSaved || !strings.Contains(err.Error(), "restart") {
-		t.Fatalf("Disconnect on a full disk: %v, want %s naming the restart", err, codeStateNotSaved)
+	var ie *apierror.Error
+	if !errors.As(err, &ie) || ie.Code != ipcproto.CodeStateNotSaved || !strings.Contains(err.Error(), "restart") {
+		t.Fatalf("Disconnect on a full disk: %v, want %s naming the restart", err, ipcproto.CodeStateNotSaved)
 	}
 	before := e.a.Settings(ctxT(t))
 	err = e.a.SetSettings(ctxT(t), ipcproto.Settings{ProxyAddr: "127.0.0.1:40123"})
-	if !errors.As(err, &ie) || ie.Detail.Code != codeStateNotSaved {
+	if !errors.As(err, &ie) || ie.Code != ipcproto.CodeStateNotSaved {
 		t.Fatalf("SetSettings on a full disk: %v", err)
 	}
 	if after := e.a.Settings(ctxT(t)); after != before {
@@ -62,8 +62,8 @@ func TestDisconnectOnAFullTmpfsReportsIt(t *testing.T) {
 	e.enroll(1000)
 	fulldisk.Fill(t, filepath.Join(mnt, "filler"))
 	err := e.a.Disconnect(ctxT(t))
-	var ie *ipc.Error
-	if !errors.As(err, &ie) || ie.Detail.Code != codeStateNotSaved {
+	var ie *apierror.Error
+	if !errors.As(err, &ie) || ie.Code != ipcproto.CodeStateNotSaved {
 		t.Fatalf("Disconnect on a full tmpfs: %v", err)
 	}
 }

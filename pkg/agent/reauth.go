@@ -79,7 +79,7 @@ func (a *Agent) Session(ctx context.Context) (ipcproto.Session, error) {
 		return ipcproto.Session{}, a.edgeError("read the session limits", ferr)
 	}
 	if a.snap.reg == nil {
-		return ipcproto.Session{}, errorf(409, ipcproto.CodeNotRegistered, "this device is no longer registered", "run `agentctl register`")
+		return ipcproto.Session{}, errorf(ipcproto.CodeNotRegistered, "this device is no longer registered", "run `agentctl register`")
 	}
 	now := a.clk.Now()
 	edgeNow := a.snap.edgeClock.EdgeNow(now)
@@ -120,7 +120,7 @@ func (a *Agent) Reauth(context.Context) (ipcproto.AuthURL, error) {
 	}
 	p, err := broker.Manual(reg.Team.RefreshIdentityURL)
 	if err != nil {
-		return ipcproto.AuthURL{}, errorf(502, "unsafe_url",
+		return ipcproto.AuthURL{}, errorf(ipcproto.CodeUnsafeURL,
 			"the re-authentication URL is not on the team domain, so agentd will not publish it", "contact your administrator")
 	}
 	a.mu.Lock()

@@ -90,7 +90,7 @@ func (a *Agent) connect() error {
 		a.updateLocked()
 		a.publishLocked(ipcproto.EventError, ipcproto.ErrorEvent{Code: "tunnel_failed", Message: msg})
 		a.mu.Unlock()
-		return errorf(502, "tunnel_failed", msg, "")
+		return errorf(ipcproto.CodeTunnelFailed, msg, "")
 	}
 	cctx, ccancel := context.WithCancel(a.ctx)
 	c := &connection{
@@ -114,7 +114,7 @@ func (a *Agent) connect() error {
 		ccancel()
 		close(c.done)
 		a.disconnect()
-		return errorf(503, ipcproto.CodeInternal, "agentd is shutting down", "")
+		return errorf(ipcproto.CodeShuttingDown, "agentd is shutting down", "")
 	}
 	return nil
 }
@@ -149,10 +149,10 @@ func (a *Agent) registrationLocked() (*session.Registration, error) {
 		return r, nil
 	}
 	if a.snap.keyringErr == "" && a.snap.starting {
-		return nil, errorf(503, ipcproto.CodeKeyringUnavailable, "agentd is still reading the registration from the keyring", "try again in a moment")
+		return nil, errorf(ipcproto.CodeKeyringUnavailable, "agentd is still reading the registration from the keyring", "try again in a moment")
 	}
 	if a.snap.keyringErr != "" {
-		return nil, errorf(503, ipcproto.CodeKeyringUnavailable, "agentd cannot read the registration: "+a.snap.message, "unlock the keyring; agentd tries again by itself")
+		return nil, errorf(ipcproto.CodeKeyringUnavailable, "agentd cannot read the registration: "+a.snap.message, "unlock the keyring; agentd tries again by itself")
 	}
-	return nil, errorf(409, ipcproto.CodeNotRegistered, "this device is not registered", "run `agentctl register` first")
+	return nil, errorf(ipcproto.CodeNotRegistered, "this device is not registered", "run `agentctl register` first")
 }

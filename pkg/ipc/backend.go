@@ -7,7 +7,9 @@ package ipc
 import (
 	"context"
 	"encoding/json"
+	"net/http"
 
+	"github.com/ztagent/ztagent/pkg/control"
 	"github.com/ztagent/ztagent/pkg/ipc/ipcproto"
 )
 
@@ -57,17 +59,36 @@ type Backend interface {
 	Operator() (uid int, registered bool)
 }
 
-// Error is an error with an IPC code and HTTP status, which the server
-// answers with as is. Backends return it for refusals a person must read.
-type Error struct {
-	Status int
-	Detail ipcproto.Error
+// StatusOf returns the HTTP status the server answers a refusal with code
+// with, when the refusal does not carry its own (a relayed edge refusal
+// does): one table, so that the same refusal is answered alike whichever
+// part of agentd makes it. Unknown codes are 500s.
+func StatusOf(code string) int {
+	if s, ok := statusOf[code]; ok {
+		return s
+	}
+	return http.StatusInternalServerError
 }
 
-// Error returns the message and the hint.
-func (e *Error) Error() string {
-	if e.Detail.Hint == "" {
-		return e.Detail.Message
-	}
-	return e.Detail.Message + "; " + e.Detail.Hint
+var statusOf = map[string]int{
+	ipcproto.CodeBadRequest:         http.StatusBadRequest,
+	ipcproto.CodePermissionDenied:   http.StatusForbidden,
+	ipcproto.CodeNotAllowedToLeave:  http.StatusForbidden,
+	ipcproto.CodeForbiddenOrigin:    http.StatusForbidden,
+	ipcproto.CodeNotFound:           http.StatusNotFound,
+	control.CodeUnknownTeam:         http.StatusNotFound,
+	ipcproto.CodeMethodNotAllowed:   http.StatusMethodNotAllowed,
+	ipcproto.CodeConflict:           http.StatusConflict,
+	ipcproto.CodeAlreadyRegistered:  http.StatusConflict,
+	ipcproto.CodeNotRegistered:      http.StatusConflict,
+	ipcproto.CodeOtherUser:          http.StatusConflict,
+	ipcproto.CodeBodyTooLarge:       http.StatusRequestEntityTooLarge,
+	ipcproto.CodeInternal:           http.StatusInternalServerError,
+	ipcproto.CodeStateNotSaved:      http.StatusInternalServerError,
+	ipcproto.CodeUnsafeURL:          http.StatusBadGateway,
+	ipcproto.CodeTunnelFailed:       http.StatusBadGateway,
+	ipcproto.CodeKeyringUnavailable: http.StatusServiceUnavailable,
+	ipcproto.CodeEdgeUnreachable:    http.StatusServiceUnavailable,
+	ipcproto.CodeTooManyClients:     http.StatusServiceUnavailable,
+	ipcproto.CodeShuttingDown:       http.StatusServiceUnavailable,
 }

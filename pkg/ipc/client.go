@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ztagent/ztagent/pkg/apierror"
 	"github.com/ztagent/ztagent/pkg/ipc/ipcproto"
 )
 
@@ -27,35 +28,13 @@ const (
 // userAgent names the client in the daemon's logs.
 const userAgent = "ztagent-ipc/" + ipcproto.Version
 
-// ErrPermissionDenied matches (with errors.Is) an *APIError whose code is
+// ErrPermissionDenied matches (with errors.Is) a refusal whose code is
 // permission_denied; agentctl exits 3 on it.
-var ErrPermissionDenied = errors.New("permission denied")
+var ErrPermissionDenied error = apierror.New(ipcproto.CodePermissionDenied, "permission denied", "")
 
 // ErrDaemonUnreachable matches (with errors.Is) an *UnreachableError;
 // agentctl exits 4 on it.
 var ErrDaemonUnreachable = errors.New("agentd is not reachable")
-
-// APIError is a refusal or failure the daemon answered with.
-type APIError struct {
-	// Status is the HTTP status.
-	Status int
-	// Detail is the daemon's error body.
-	Detail ipcproto.Error
-}
-
-// Error returns the message and, after a semicolon, the hint.
-func (e *APIError) Error() string {
-	if e.Detail.Hint == "" {
-		return e.Detail.Message
-	}
-	return e.Detail.Message + "; " + e.Detail.Hint
-}
-
-// Is reports whether target is ErrPermissionDenied and e is a permission
-// refusal.
-func (e *APIError) Is(target error) bool {
-	return target == ErrPermissionDenied && e.Detail.Code == ipcproto.CodePermissionDenied
-}
 
 // UnreachableError is a failure to connect to the daemon's socket: it is
 // not running, or the socket is not where the client looked.
@@ -272,19 +251,13 @@ func (c *Client) send(ctx context.Context, method, path string, q url.Values, bo
 		return resp, nil
 	}
 	defer resp.Body.Close()
-	return nil, decodeAPIError(resp)
+	return nil, decodeRefusal(resp)
 }
 
-func decodeAPIError(resp *http.Response) *APIError {
-	e := &APIError{Status: resp.StatusCode}
-	var body ipcproto.ErrorBody
+// decodeRefusal returns the *apierror.Error agentd answered resp with.
+func decodeRefusal(resp *http.Response) *apierror.Error {
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, ipcproto.MaxBodyBytes))
-	if json.Unmarshal(b, &body) == nil && body.Error.Code != "" {
-		e.Detail = body.Error
-		return e
-	}
-	e.Detail = ipcproto.Error{Code: ipcproto.CodeInternal, Message: "agentd answered " + resp.Status}
-	return e
+	return apierror.Decode(resp.StatusCode, b, "agentd answered "+resp.Status)
 }
 
 func (c *Client) noteVersions(h http.Header) {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ztagent/ztagent/pkg/apierror"
 	"github.com/ztagent/ztagent/pkg/ipc/ipcproto"
 )
 
@@ -110,9 +111,9 @@ func TestClientErrors(t *testing.T) {
 	defer c.Close()
 
 	_, err := c.Connect(ctxT(t))
-	var apiErr *APIError
+	var apiErr *apierror.Error
 	if !errors.Is(err, ErrPermissionDenied) || !errors.As(err, &apiErr) || apiErr.Status != 403 {
-		t.Fatalf("Connect = %v, want a permission_denied APIError", err)
+		t.Fatalf("Connect = %v, want a permission_denied refusal", err)
 	}
 	if !strings.Contains(err.Error(), "sudo agentctl connect") {
 		t.Fatalf("error %q lost the hint", err)
@@ -122,7 +123,7 @@ func TestClientErrors(t *testing.T) {
 	}
 
 	_, err = c.Status(ctxT(t))
-	if !errors.As(err, &apiErr) || apiErr.Status != http.StatusBadGateway || apiErr.Detail.Code != ipcproto.CodeInternal {
+	if !errors.As(err, &apiErr) || apiErr.Status != http.StatusBadGateway || apiErr.Code != "http_502" {
 		t.Fatalf("Status on a non-JSON error = %v", err)
 	}
 }
@@ -144,20 +145,20 @@ func TestAuthorizeHints(t *testing.T) {
 	console := func(uid int) bool { return uid == uidConsole }
 
 	e := authorize(ctx, f, console, route("POST /v1/disconnect"), other)
-	if e == nil || e.Status != 403 || e.Detail.Code != ipcproto.CodePermissionDenied {
+	if e == nil || StatusOf(e.Code) != 403 || e.Code != ipcproto.CodePermissionDenied {
 		t.Fatalf("other user disconnecting: %+v", e)
 	}
 	for _, want := range []string{"run `sudo agentctl disconnect`, or run it as ", "(uid 1000), who registered this device"} {
-		if !strings.Contains(e.Detail.Hint, want) {
-			t.Errorf("hint %q does not say %q", e.Detail.Hint, want)
+		if !strings.Contains(e.Hint, want) {
+			t.Errorf("hint %q does not say %q", e.Hint, want)
 		}
 	}
 
 	e = authorize(ctx, f, console, route("POST /v1/registration"), other)
-	if e == nil || !strings.Contains(e.Detail.Message, "alice@acme.test") || !strings.Contains(e.Detail.Hint, "sudo agentctl register") {
+	if e == nil || !strings.Contains(e.Message, "alice@acme.test") || !strings.Contains(e.Hint, "sudo agentctl register") {
 		t.Fatalf("other user registering a registered device: %+v", e)
 	}
-	if e := authorize(ctx, f, console, route("POST /v1/registration"), Caller{UID: 1000}); e == nil || !strings.Contains(e.Detail.Hint, "agentctl logout") {
+	if e := authorize(ctx, f, console, route("POST /v1/registration"), Caller{UID: 1000}); e == nil || !strings.Contains(e.Hint, "agentctl logout") {
 		t.Fatalf("operator registering again: %+v", e)
 	}
 	if e := authorize(ctx, f, console, route("POST /v1/connect"), Caller{UID: 1000}); e != nil {
@@ -172,11 +173,11 @@ func TestAuthorizeHints(t *testing.T) {
 		t.Fatalf("a console user registering an unregistered device: %+v", e)
 	}
 	e = authorize(ctx, f, console, route("POST /v1/registration"), other)
-	if e == nil || e.Status != 403 || !strings.Contains(e.Detail.Message, "not logged in here") || !strings.Contains(e.Detail.Hint, "sudo agentctl register") {
+	if e == nil || StatusOf(e.Code) != 403 || !strings.Contains(e.Message, "not logged in here") || !strings.Contains(e.Hint, "sudo agentctl register") {
 		t.Fatalf("nobody registering an unregistered device: %+v", e)
 	}
 	e = authorize(ctx, f, console, route("POST /v1/connect"), other)
-	if e == nil || !strings.Contains(e.Detail.Hint, "agentctl register") || !strings.Contains(e.Detail.Hint, "sudo agentctl connect") {
+	if e == nil || !strings.Contains(e.Hint, "agentctl register") || !strings.Contains(e.Hint, "sudo agentctl connect") {
 		t.Fatalf("connecting an unregistered device: %+v", e)
 	}
 

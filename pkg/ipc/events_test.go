@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ztagent/ztagent/pkg/apierror"
 	"github.com/ztagent/ztagent/pkg/ipc/ipcproto"
 )
 
@@ -241,8 +242,8 @@ func TestTooManySubscribers(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = ts.client.Events(ctx)
-	var apiErr *APIError
-	if !errors.As(err, &apiErr) || apiErr.Status != http.StatusServiceUnavailable || apiErr.Detail.Code != ipcproto.CodeTooManyClients {
+	var apiErr *apierror.Error
+	if !errors.As(err, &apiErr) || apiErr.Status != http.StatusServiceUnavailable || apiErr.Code != ipcproto.CodeTooManyClients {
 		t.Fatalf("second subscriber: %v, want 503 too_many_clients", err)
 	}
 	// Other routes still answer.
@@ -285,8 +286,8 @@ func TestTooManyConnections(t *testing.T) {
 		held = append(held, c)
 	}
 	_, err := ts.client.Status(ctxT(t))
-	var apiErr *APIError
-	if !errors.As(err, &apiErr) || apiErr.Status != http.StatusServiceUnavailable || apiErr.Detail.Code != ipcproto.CodeTooManyClients {
+	var apiErr *apierror.Error
+	if !errors.As(err, &apiErr) || apiErr.Status != http.StatusServiceUnavailable || apiErr.Code != ipcproto.CodeTooManyClients {
 		t.Fatalf("third connection: %v, want 503 too_many_clients", err)
 	}
 	held[0].Close()

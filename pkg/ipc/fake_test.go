@@ -4,10 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net/http"
 	"sync"
 	"time"
 
+	"github.com/ztagent/ztagent/pkg/apierror"
 	"github.com/ztagent/ztagent/pkg/ipc/ipcproto"
 )
 
@@ -211,6 +211,4 @@ func (f *fakeBackend) Subscribers() int {
 
 var errFakeInternal = errors.New("keyring said: token=canary-secret-1234")
 
-var errFakeRefusal = &Error{Status: http.StatusConflict, Detail: ipcproto.Error{
-	Code: ipcproto.CodeOtherUser, Message: "device is registered to alice@acme.test", Hint: "run `agentctl logout` as alice",
-}}
+var errFakeRefusal = apierror.New(ipcproto.CodeOtherUser, "device is registered to alice@acme.test", "run `agentctl logout` as alice")

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ztagent/ztagent/pkg/apierror"
 	"github.com/ztagent/ztagent/pkg/ipc/ipcproto"
 )
 
@@ -66,7 +67,7 @@ func FuzzDecodeRequest(f *testing.F) {
 		}
 		body := rec.Body.Bytes()
 		if rec.Code != http.StatusOK {
-			var eb ipcproto.ErrorBody
+			var eb apierror.Body
 			if err := json.Unmarshal(body, &eb); err != nil || eb.Error.Code == "" || eb.Error.Message == "" {
 				t.Fatalf("status %d with a malformed error body %q", rec.Code, body)
 			}

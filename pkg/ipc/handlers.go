@@ -15,6 +15,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/ztagent/ztagent/pkg/apierror"
 	"github.com/ztagent/ztagent/pkg/ipc/ipcproto"
 )
 
@@ -34,7 +35,7 @@ func (s *Server) handleSession(w http.ResponseWriter, r *http.Request, _ Caller)
 func (s *Server) handleExplain(w http.ResponseWriter, r *http.Request, _ Caller) {
 	q, e := decodeExplainQuery(r)
 	if e != nil {
-		s.writeError(w, e.Status, e.Detail)
+		s.writeError(w, e)
 		return
 	}
 	trace, err := s.backend.Explain(r.Context(), q.Dst, q.Proto)
@@ -52,7 +53,7 @@ func (s *Server) handleExplain(w http.ResponseWriter, r *http.Request, _ Caller)
 func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request, c Caller) {
 	var req ipcproto.RegisterRequest
 	if e := decodeBody(r, &req, decodeOptions{AllowEmpty: true}); e != nil {
-		s.writeError(w, e.Status, e.Detail)
+		s.writeError(w, e)
 		return
 	}
 	u, err := s.backend.Register(r.Context(), c, req)
@@ -102,11 +103,11 @@ func (s *Server) handleSettings(w http.ResponseWriter, r *http.Request, _ Caller
 func (s *Server) handleSetSettings(w http.ResponseWriter, r *http.Request, _ Caller) {
 	var set ipcproto.Settings
 	if e := decodeBody(r, &set, decodeOptions{}); e != nil {
-		s.writeError(w, e.Status, e.Detail)
+		s.writeError(w, e)
 		return
 	}
 	if e := validateSettings(set); e != nil {
-		s.writeError(w, e.Status, e.Detail)
+		s.writeError(w, e)
 		return
 	}
 	if err := s.backend.SetSettings(r.Context(), set); err != nil {
@@ -124,7 +125,7 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request, c Caller) 
 	sl, refused := s.subSlots.acquire(c.UID, s.privileged(c.UID))
 	if refused != granted {
 		msg, hint := refusalMessage(refused, "event streams", c.UID, s.opts.MaxSubscribersPerUser)
-		s.writeError(w, http.StatusServiceUnavailable, ipcproto.Error{
+		s.writeError(w, &apierror.Error{
 			Code: ipcproto.CodeTooManyClients, Message: msg, Hint: hint,
 		})
 		return
@@ -216,7 +217,7 @@ type explainQuery struct {
 	Proto string
 }
 
-func decodeExplainQuery(r *http.Request) (explainQuery, *Error) {
+func decodeExplainQuery(r *http.Request) (explainQuery, *apierror.Error) {
 	q := r.URL.Query()
 	out := explainQuery{Dst: q.Get("dst"), Proto: q.Get("proto")}
 	if out.Proto == "" {
@@ -235,7 +236,7 @@ func decodeExplainQuery(r *http.Request) (explainQuery, *Error) {
 	return out, nil
 }
 
-func validateSettings(set ipcproto.Settings) *Error {
+func validateSettings(set ipcproto.Settings) *apierror.Error {
 	if set == (ipcproto.Settings{}) {
 		return badRequest("no setting to change", "name mode or proxy_addr")
 	}
@@ -262,23 +263,18 @@ type decodeOptions struct {
 // decodeBody decodes r's JSON body, bounded by MaxBodyBytes, into v: exactly
 // one object, no unknown fields (a misspelt setting must not be silently
 // ignored), nothing after it.
-func decodeBody(r *http.Request, v any, opts decodeOptions) *Error {
+func decodeBody(r *http.Request, v any, opts decodeOptions) *apierror.Error {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || mt != "application/json" {
-			return &Error{Status: http.StatusUnsupportedMediaType, Detail: ipcproto.Error{
-				Code: ipcproto.CodeBadRequest, Message: "request body must be application/json",
-			}}
+			return apierror.WithStatus(http.StatusUnsupportedMediaType, ipcproto.CodeBadRequest, "request body must be application/json", "")
 		}
 	}
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return &Error{Status: http.StatusRequestEntityTooLarge, Detail: ipcproto.Error{
-				Code:    ipcproto.CodeBodyTooLarge,
-				Message: fmt.Sprintf("request body is larger than %d bytes", ipcproto.MaxBodyBytes),
-			}}
+			return apierror.New(ipcproto.CodeBodyTooLarge, fmt.Sprintf("request body is larger than %d bytes", ipcproto.MaxBodyBytes), "")
 		}
 		return badRequest("could not read the request body", "")
 	}
@@ -293,7 +289,7 @@ func decodeBody(r *http.Request, v any, opts decodeOptions) *Error {
 
 // decodeJSONObject is the pure part of decodeBody, which the fuzz target
 // drives through whole requests.
-func decodeJSONObject(body []byte, v any) *Error {
+func decodeJSONObject(body []byte, v any) *apierror.Error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
@@ -316,47 +312,45 @@ func jsonErrorText(err error) string {
 	return msg
 }
 
-func badRequest(msg, hint string) *Error {
-	return &Error{Status: http.StatusBadRequest, Detail: ipcproto.Error{
+func badRequest(msg, hint string) *apierror.Error {
+	return &apierror.Error{
 		Code: ipcproto.CodeBadRequest, Message: msg, Hint: hint,
-	}}
+	}
 }
 
-// writeBackendError answers with a backend's *Error as is; any other error
-// is logged and answered with a generic message, since its text was not
-// written for a person and could carry what the caller must not see.
+// writeBackendError answers with a backend's refusal (*apierror.Error) as
+// is; any other error is logged and answered with a generic message, since
+// its text was not written for a person and could carry what the caller
+// must not see.
 func (s *Server) writeBackendError(w http.ResponseWriter, r *http.Request, err error) {
-	var e *Error
+	var e *apierror.Error
 	if errors.As(err, &e) {
-		status := e.Status
-		if status < 400 || status > 599 {
-			status = http.StatusInternalServerError
-		}
-		detail := e.Detail
-		if detail.Code == "" {
-			detail.Code = ipcproto.CodeInternal
-		}
-		s.writeError(w, status, detail)
+		s.writeError(w, e)
 		return
 	}
 	if s.ctx.Err() != nil {
-		s.writeError(w, http.StatusServiceUnavailable, ipcproto.Error{
-			Code: ipcproto.CodeInternal, Message: "agentd is shutting down",
-		})
+		s.writeError(w, apierror.New(ipcproto.CodeShuttingDown, "agentd is shutting down", ""))
 		return
 	}
 	if r.Context().Err() != nil {
 		return // the caller left; nobody reads the answer
 	}
 	s.log.Error("backend error", zap.String("method", r.Method), zap.String("path", r.URL.Path), zap.Error(err))
-	s.writeError(w, http.StatusInternalServerError, ipcproto.Error{
-		Code: ipcproto.CodeInternal, Message: "agentd failed to handle the request",
-		Hint: "agentd's log has the details",
-	})
+	s.writeError(w, apierror.New(ipcproto.CodeInternal, "agentd failed to handle the request", "agentd's log has the details"))
 }
 
-func (s *Server) writeError(w http.ResponseWriter, status int, e ipcproto.Error) {
-	s.writeJSON(w, status, ipcproto.ErrorBody{Error: e})
+// writeError answers with e under "error", with e's own status or, when it
+// has none (the usual way), the status of its code.
+func (s *Server) writeError(w http.ResponseWriter, e *apierror.Error) {
+	body := *e
+	if body.Code == "" {
+		body.Code = ipcproto.CodeInternal
+	}
+	status := body.Status
+	if status < 400 || status > 599 {
+		status = StatusOf(body.Code)
+	}
+	s.writeJSON(w, status, apierror.Body{Error: body})
 }
 
 func (s *Server) writeJSON(w http.ResponseWriter, status int, v any) {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ztagent/ztagent/pkg/apierror"
 	"github.com/ztagent/ztagent/pkg/ipc/ipcproto"
 )
 
@@ -138,12 +139,12 @@ func permChild(sock string) int {
 	for _, r := range Routes() {
 		res := permResult{Route: routeKey(r), UID: os.Getuid(), Status: 200}
 		if err := callRoute(ctx, c, r); err != nil {
-			var apiErr *APIError
+			var apiErr *apierror.Error
 			if !errors.As(err, &apiErr) {
 				fmt.Fprintf(os.Stderr, "%s: %v\n", routeKey(r), err)
 				return 1
 			}
-			res.Status, res.Code, res.Hint = apiErr.Status, apiErr.Detail.Code, apiErr.Detail.Hint
+			res.Status, res.Code, res.Hint = apiErr.Status, apiErr.Code, apiErr.Hint
 		}
 		b, _ := json.Marshal(res)
 		fmt.Printf("%s%s\n", permPrefix, b)

@@ -7,6 +7,7 @@ import (
 	"os/user"
 	"strconv"
 
+	"github.com/ztagent/ztagent/pkg/apierror"
 	"github.com/ztagent/ztagent/pkg/ipc/ipcproto"
 )
 
@@ -103,7 +104,7 @@ func (idx routeIndex) lookup(method, path string) (rt *Route, allowed []string) 
 // refuse a second enrollment that races with the first (two users passing
 // this check while unregistered), since only it knows an enrollment started.
 // console tells console users from system accounts such as nobody.
-func authorize(ctx context.Context, b Backend, console func(uid int) bool, rt *Route, c Caller) *Error {
+func authorize(ctx context.Context, b Backend, console func(uid int) bool, rt *Route, c Caller) *apierror.Error {
 	if rt.Who == Anyone || c.IsRoot() {
 		return nil
 	}
@@ -149,10 +150,10 @@ func authorize(ctx context.Context, b Backend, console func(uid int) bool, rt *R
 	return denied(fmt.Sprintf("only root may run `%s`", rt.Command), fmt.Sprintf("run `sudo %s`", rt.Command))
 }
 
-func denied(msg, hint string) *Error {
-	return &Error{Status: http.StatusForbidden, Detail: ipcproto.Error{
+func denied(msg, hint string) *apierror.Error {
+	return &apierror.Error{
 		Code: ipcproto.CodePermissionDenied, Message: msg, Hint: hint,
-	}}
+	}
 }
 
 // describeUID returns "alice (uid 1000)", or "uid 1000" for a uid with no

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/ztagent/ztagent/internal/clock"
+	"github.com/ztagent/ztagent/pkg/apierror"
 	"github.com/ztagent/ztagent/pkg/ipc/ipcproto"
 	"github.com/ztagent/ztagent/platform/peercred"
 )
@@ -337,13 +338,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	info, _ := r.Context().Value(connInfoKey{}).(*connInfo)
 	if info == nil {
-		s.writeError(w, http.StatusInternalServerError, ipcproto.Error{Code: ipcproto.CodeInternal, Message: "request did not arrive on the IPC socket"})
+		s.writeError(w, &apierror.Error{Code: ipcproto.CodeInternal, Message: "request did not arrive on the IPC socket"})
 		return
 	}
 	if !info.hasSlot {
 		h.Set("Connection", "close")
 		msg, hint := refusalMessage(info.refused, "IPC connections", info.caller.UID, s.opts.MaxConnsPerUser)
-		s.writeError(w, http.StatusServiceUnavailable, ipcproto.Error{
+		s.writeError(w, &apierror.Error{
 			Code: ipcproto.CodeTooManyClients, Message: msg, Hint: hint,
 		})
 		return
@@ -351,13 +352,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// A browser is the only client that sends these; a page must never
 	// drive the daemon, even through a local proxy that reaches the socket.
 	if r.Header.Get("Origin") != "" || r.Header.Get("Referer") != "" {
-		s.writeError(w, http.StatusForbidden, ipcproto.Error{
+		s.writeError(w, &apierror.Error{
 			Code: ipcproto.CodeForbiddenOrigin, Message: "requests from web pages are refused",
 		})
 		return
 	}
 	if info.credErr != nil {
-		s.writeError(w, http.StatusForbidden, ipcproto.Error{
+		s.writeError(w, &apierror.Error{
 			Code: ipcproto.CodePermissionDenied, Message: "agentd could not identify the calling process",
 		})
 		return
@@ -365,7 +366,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rt, allowed := s.index.lookup(r.Method, r.URL.Path)
 	if rt == nil {
 		if len(allowed) == 0 {
-			s.writeError(w, http.StatusNotFound, ipcproto.Error{
+			s.writeError(w, &apierror.Error{
 				Code: ipcproto.CodeNotFound, Message: "no such IPC route: " + r.URL.Path,
 				Hint: "agentctl and agentd may be of different versions",
 			})
@@ -374,14 +375,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		for _, m := range allowed {
 			h.Add("Allow", m)
 		}
-		s.writeError(w, http.StatusMethodNotAllowed, ipcproto.Error{
+		s.writeError(w, &apierror.Error{
 			Code: ipcproto.CodeMethodNotAllowed, Message: r.Method + " is not allowed on " + r.URL.Path,
 		})
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, ipcproto.MaxBodyBytes)
 	if e := authorize(r.Context(), s.backend, s.opts.IsConsoleUser, rt, info.caller); e != nil {
-		s.writeError(w, e.Status, e.Detail)
+		s.writeError(w, e)
 		return
 	}
 	rt.serve(s, w, r, info.caller)

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ztagent/ztagent/pkg/apierror"
 	"github.com/ztagent/ztagent/pkg/ipc/ipcproto"
 )
 
@@ -107,9 +108,9 @@ func TestVersionHeadersOnEveryResponse(t *testing.T) {
 	}
 }
 
-func errorBody(t *testing.T, body string) ipcproto.Error {
+func errorBody(t *testing.T, body string) apierror.Error {
 	t.Helper()
-	var b ipcproto.ErrorBody
+	var b apierror.Body
 	if err := json.Unmarshal([]byte(body), &b); err != nil {
 		t.Fatalf("error body %q: %v", body, err)
 	}
@@ -231,8 +232,8 @@ func TestBackendErrors(t *testing.T) {
 
 	ts.fake.setFail(errFakeRefusal)
 	_, err := ts.client.Connect(ctx)
-	var apiErr *APIError
-	if !errors.As(err, &apiErr) || apiErr.Status != http.StatusConflict || apiErr.Detail != errFakeRefusal.Detail {
+	var apiErr *apierror.Error
+	if !errors.As(err, &apiErr) || apiErr.Status != http.StatusConflict || apiErr.Code != errFakeRefusal.Code || apiErr.Message != errFakeRefusal.Message || apiErr.Hint != errFakeRefusal.Hint {
 		t.Fatalf("coded backend error = %v, want it as is", err)
 	}
 	if errors.Is(err, ErrPermissionDenied) {

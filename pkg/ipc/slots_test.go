@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ztagent/ztagent/pkg/apierror"
 	"github.com/ztagent/ztagent/pkg/ipc/ipcproto"
 )
 
@@ -62,7 +63,7 @@ func holdChild(sock string) int {
 		}
 		res := holdResult{UID: os.Getuid(), Status: resp.StatusCode}
 		if resp.StatusCode != http.StatusOK || path != "/v1/events" {
-			var eb ipcproto.ErrorBody
+			var eb apierror.Body
 			b, _ := io.ReadAll(resp.Body)
 			if json.Unmarshal(b, &eb) == nil {
 				res.Code, res.Message, res.Hint = eb.Error.Code, eb.Error.Message, eb.Error.Hint

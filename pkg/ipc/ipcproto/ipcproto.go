@@ -229,20 +229,9 @@ type ErrorEvent struct {
 	Message string `json:"message"`
 }
 
-// ErrorBody is every error response.
-type ErrorBody struct {
-	Error Error `json:"error"`
-}
-
-// Error is a refusal explained to a person. Hint says what to do, such as
-// the command to re-run and as whom.
-type Error struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
-	Hint    string `json:"hint,omitempty"`
-}
-
-// Error codes.
+// Error codes of the IPC's refusals, answered as
+// {"error":{"code","message","hint"}} (an apierror.Body); the server picks
+// the HTTP status from the code (ipc.StatusOf).
 const (
 	CodePermissionDenied   = "permission_denied"
 	CodeBadRequest         = "bad_request"
@@ -259,6 +248,10 @@ const (
 	CodeInternal           = "internal"
 	CodeMethodNotAllowed   = "method_not_allowed"
 	CodeBodyTooLarge       = "body_too_large"
+	CodeShuttingDown       = "shutting_down"
+	CodeUnsafeURL          = "unsafe_url"
+	CodeTunnelFailed       = "tunnel_failed"
+	CodeStateNotSaved      = "state_not_saved"
 )
 
 // MaxBodyBytes bounds every request body (SEC3).
