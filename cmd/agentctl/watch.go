@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ztagent/ztagent/internal/termsafe"
+	"github.com/ztagent/ztagent/pkg/ipc/browseprompt"
 	"github.com/ztagent/ztagent/pkg/ipc/ipcproto"
 )
 
@@ -36,48 +37,41 @@ func (a *app) watch(ctx context.Context, open bool) error {
 		return err
 	}
 	defer st.Close()
-	go func() {
-		<-ctx.Done()
-		_ = st.Close()
-	}()
-	for {
-		ev, err := st.Next()
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil // interrupted: a normal end
+	o := browseprompt.Options{
+		Source: browseprompt.FromStream(st),
+		OnEvent: func(ev ipcproto.Event) error {
+			if a.json {
+				// NDJSON: one event per line, for scripts.
+				return json.NewEncoder(a.stdout).Encode(ev)
 			}
-			if errors.Is(err, io.EOF) {
-				return errors.New("agentd ended the event stream (did it stop?)")
-			}
+			_, err := fmt.Fprintf(a.stdout, "%s  %s\n", ev.Time.Local().Format(time.TimeOnly), termsafe.Line(describe(ev)))
 			return err
-		}
-		if a.json {
-			// NDJSON: one event per line, for scripts.
-			if err := json.NewEncoder(a.stdout).Encode(ev); err != nil {
-				return err
+		},
+		// Checked against the team domain agentd names now: the
+		// registration may have changed since the last prompt.
+		BeforeOpen: func(ctx context.Context) {
+			if st, err := a.ipc().Status(ctx); err == nil {
+				a.allowTeam(st.TeamDomain)
 			}
-		} else {
-			fmt.Fprintf(a.stdout, "%s  %s\n", ev.Time.Local().Format(time.TimeOnly), termsafe.Line(describe(ev)))
-		}
-		if !open || ev.Type != ipcproto.EventBrowseToURL {
-			continue
-		}
-		var b ipcproto.BrowseToURL
-		// Every event is opened: the agent publishes one per expiry (S16),
-		// and the same refresh-identity URL comes back at the next one.
-		if json.Unmarshal(ev.Data, &b) != nil {
-			continue
-		}
-		// Checked against the team domain agentd names now, not the URL's
-		// own: the registration may have changed since the last prompt.
-		if st, err := a.ipc().Status(ctx); err == nil {
-			a.allowTeam(st.TeamDomain)
-		}
-		if err := a.openURL(ctx, b.URL); err != nil {
-			fmt.Fprintf(a.stderr, "agentctl: could not open %s: %s\n", termsafe.Line(b.URL), termsafe.Line(err.Error()))
-		}
+		},
+		OnOpenError: func(url string, err error) {
+			fmt.Fprintf(a.stderr, "agentctl: could not open %s: %s\n", termsafe.Line(url), termsafe.Line(err.Error()))
+		},
 	}
+	if open {
+		o.Opener = urlOpener{a}
+	}
+	err = browseprompt.Follow(ctx, o)
+	if errors.Is(err, io.EOF) {
+		return errors.New("agentd ended the event stream (did it stop?)")
+	}
+	return err
 }
+
+// urlOpener opens through the app's one opener.
+type urlOpener struct{ a *app }
+
+func (u urlOpener) Open(ctx context.Context, rawURL string) error { return u.a.openURL(ctx, rawURL) }
 
 // describe renders an event for people; the caller escapes it, as every
 // field is agentd's.

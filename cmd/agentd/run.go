@@ -21,6 +21,7 @@ import (
 	"github.com/ztagent/ztagent/internal/paths"
 	"github.com/ztagent/ztagent/pkg/agent"
 	"github.com/ztagent/ztagent/pkg/ipc"
+	"github.com/ztagent/ztagent/pkg/ipc/browseprompt"
 	"github.com/ztagent/ztagent/pkg/ipc/ipcproto"
 	"github.com/ztagent/ztagent/pkg/tunnel"
 	"github.com/ztagent/ztagent/platform/browser"
@@ -237,43 +238,24 @@ func (c runConfig) shouldOpenBrowser() bool {
 // as root, it sees every event, including the operator's prompts.
 var daemonItself = ipc.Caller{UID: 0}
 
-// openBrowseURLs opens each browse_to_url event the agent publishes (the
-// agent's broker already publishes one per expiry, S16). The agent
-// validated the URLs against the team domain (SEC4); the opener checks
-// them again against the registration, not against their own origin.
+// openBrowseURLs opens each expiry prompt the agent publishes (the agent's
+// broker publishes one per expiry, S16) with the process's one opener. The
+// agent validated the URLs against the team domain (SEC4); the opener
+// checks them again against the registration, not against their own
+// origin. Only expiry prompts: agentctl register and reauth open their own
+// URL (and honour --no-browser).
 func openBrowseURLs(ctx context.Context, a *agent.Agent, log *zap.Logger) {
-	openBrowseURLsWith(ctx, a, &browser.System{AllowedFunc: a.AllowedOrigins}, log)
-}
-
-// openBrowseURLsWith is openBrowseURLs with the process's one opener,
-// which checks each URL against the registration's team domain.
-func openBrowseURLsWith(ctx context.Context, a *agent.Agent, o *browser.System, log *zap.Logger) {
-	_, events, cancel := a.Subscribe(daemonItself)
-	defer func() { cancel() }()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case ev, ok := <-events:
-			if !ok {
-				// Dropped as too slow (a launch can block for a while):
-				// subscribe again rather than stop opening pages.
-				cancel()
-				_, events, cancel = a.Subscribe(daemonItself)
-				continue
-			}
-			if ev.Type != ipcproto.EventBrowseToURL {
-				continue
-			}
-			var b ipcproto.BrowseToURL
-			// Only expiry prompts: agentctl register and reauth open
-			// their own URL (and honour --no-browser).
-			if json.Unmarshal(ev.Data, &b) != nil || b.Reason != ipcproto.EventSessionExpired {
-				continue
-			}
-			if err := o.Open(ctx, b.URL); err != nil {
-				log.Warn("could not open the browser; open the URL yourself", zap.String("url", b.URL), zap.Error(err))
-			}
-		}
-	}
+	src := browseprompt.NewSubscription(func() (<-chan ipcproto.Event, func()) {
+		_, events, cancel := a.Subscribe(daemonItself)
+		return events, cancel
+	})
+	defer src.Close()
+	_ = browseprompt.Follow(ctx, browseprompt.Options{
+		Source:  src,
+		Opener:  &browser.System{AllowedFunc: a.AllowedOrigins},
+		Reasons: []string{ipcproto.EventSessionExpired},
+		OnOpenError: func(url string, err error) {
+			log.Warn("could not open the browser; open the URL yourself", zap.String("url", url), zap.Error(err))
+		},
+	})
 }
