@@ -23,6 +23,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/ztagent/ztagent/internal/clock"
+	"github.com/ztagent/ztagent/internal/testenv/fakecontrol"
 	"github.com/ztagent/ztagent/internal/testenv/syncbuf"
 	"github.com/ztagent/ztagent/pkg/apierror"
 	"github.com/ztagent/ztagent/pkg/control"
@@ -59,15 +60,12 @@ type fakeEdge struct {
 	deviceID    string
 	authTime    time.Time
 	fingerprint []string
-	events      []control.Event
-	wake        chan struct{}
-	cut         chan struct{}
+	events      *fakecontrol.Events
 	revoked     bool
 	leaveDenied bool
 	sessionReqs int
 	// sessionDown makes the session view answer 503.
 	sessionDown bool
-	afters      []int64
 	policies    []map[string]any
 	// tamperTeam rewrites the team in registration answers, as a man in
 	// the middle would.
@@ -77,13 +75,13 @@ type fakeEdge struct {
 func newFakeEdge(t testing.TB) *fakeEdge {
 	e := &fakeEdge{
 		t: t, edgeNow: t0, challenges: map[string]string{}, token: "tok-" + strconv.FormatInt(time.Now().UnixNano(), 36) + "-canary",
-		deviceID: "dev-1", authTime: t0.Add(-time.Minute), wake: make(chan struct{}), cut: make(chan struct{}),
+		deviceID: "dev-1", authTime: t0.Add(-time.Minute), events: fakecontrol.NewEvents(),
 		policies: []map[string]any{{"policy_id": "p-git", "name": "Git over HTTP", "filter": "http", "duration": "1h0m0s"}},
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/teams/{name}", e.team)
 	mux.HandleFunc("POST /v1/registrations", e.register)
-	mux.HandleFunc("GET /v1/registrations/{id}/events", e.authed(e.stream))
+	mux.HandleFunc("GET /v1/registrations/{id}/events", e.authed(e.events.ServeHTTP))
 	mux.HandleFunc("GET /v1/registrations/{id}/session", e.authed(e.session))
 	mux.HandleFunc("GET /v1/registrations/{id}/explain", e.authed(func(w http.ResponseWriter, r *http.Request) {
 		_ = json.NewEncoder(w).Encode(map[string]string{"dst": r.URL.Query().Get("dst"), "decision": "allow"})
@@ -209,59 +207,16 @@ func (e *fakeEdge) setNow(t time.Time) {
 
 // appendEvent adds an event to the device's stream.
 func (e *fakeEdge) appendEvent(typ string, payload any) int64 {
-	raw, _ := json.Marshal(payload)
 	e.mu.Lock()
-	defer e.mu.Unlock()
-	seq := int64(len(e.events) + 1)
-	e.events = append(e.events, control.Event{Seq: seq, Type: typ, Time: e.edgeNow, Payload: raw})
+	now := e.edgeNow
 	if typ == control.EventDeviceRevoked {
 		e.revoked = true
 	}
-	close(e.wake)
-	e.wake = make(chan struct{})
-	return seq
-}
-
-func (e *fakeEdge) streamAfters() []int64 {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return append([]int64(nil), e.afters...)
-}
-
-func (e *fakeEdge) stream(w http.ResponseWriter, r *http.Request) {
-	after, _ := strconv.ParseInt(r.URL.Query().Get("after"), 10, 64)
-	e.mu.Lock()
-	e.afters = append(e.afters, after)
-	cut := e.cut
 	e.mu.Unlock()
-	w.Header().Set("Content-Type", "application/x-ndjson")
-	w.WriteHeader(200)
-	w.(http.Flusher).Flush()
-	enc := json.NewEncoder(w)
-	for {
-		e.mu.Lock()
-		evs, wake := append([]control.Event(nil), e.events...), e.wake
-		e.mu.Unlock()
-		for _, ev := range evs {
-			if ev.Seq > after {
-				_ = enc.Encode(ev)
-				after = ev.Seq
-				if ev.Type == control.EventDeviceRevoked {
-					w.(http.Flusher).Flush()
-					return
-				}
-			}
-		}
-		w.(http.Flusher).Flush()
-		select {
-		case <-r.Context().Done():
-			return
-		case <-cut:
-			return
-		case <-wake:
-		}
-	}
+	return e.events.Append(typ, now, payload)
 }
+
+func (e *fakeEdge) streamAfters() []int64 { return e.events.Afters() }
 
 // fakeTunnel is a Tunnel that records its life.
 type fakeTunnel struct {

@@ -2,12 +2,10 @@ package control_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -16,6 +14,7 @@ import (
 
 	"github.com/ztagent/ztagent/internal/clock"
 	"github.com/ztagent/ztagent/internal/secret"
+	"github.com/ztagent/ztagent/internal/testenv/fakecontrol"
 	"github.com/ztagent/ztagent/pkg/apierror"
 	"github.com/ztagent/ztagent/pkg/control"
 )
@@ -26,87 +25,6 @@ func ctxT(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	t.Cleanup(cancel)
 	return ctx
-}
-
-// fakeStream is an edge that serves one device's events by sequence
-// number, then holds the stream open (silent) until cut or the client
-// leaves. fail makes every request answer with that status and code.
-type fakeStream struct {
-	mu       sync.Mutex
-	events   []control.Event
-	failCode string
-	failWith int
-	requests []int64 // the after= of each request
-	wake     chan struct{}
-	cut      chan struct{}
-}
-
-func newFakeStream() *fakeStream {
-	return &fakeStream{wake: make(chan struct{}), cut: make(chan struct{})}
-}
-
-func (f *fakeStream) append(typ string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.events = append(f.events, control.Event{Seq: int64(len(f.events) + 1), Type: typ, Time: time.Unix(0, 0).UTC()})
-	close(f.wake)
-	f.wake = make(chan struct{})
-}
-
-// cutStreams ends every open stream, as an edge restart does.
-func (f *fakeStream) cutStreams() {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	close(f.cut)
-	f.cut = make(chan struct{})
-}
-
-func (f *fakeStream) fail(status int, code string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.failWith, f.failCode = status, code
-}
-
-func (f *fakeStream) afters() []int64 {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]int64(nil), f.requests...)
-}
-
-func (f *fakeStream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	after, _ := strconv.ParseInt(r.URL.Query().Get("after"), 10, 64)
-	f.mu.Lock()
-	f.requests = append(f.requests, after)
-	status, code, cut := f.failWith, f.failCode, f.cut
-	f.mu.Unlock()
-	if status != 0 {
-		w.WriteHeader(status)
-		_ = json.NewEncoder(w).Encode(apierror.Body{Error: apierror.Error{Code: code, Message: "refused"}})
-		return
-	}
-	w.Header().Set("Content-Type", "application/x-ndjson")
-	w.WriteHeader(http.StatusOK)
-	w.(http.Flusher).Flush()
-	enc := json.NewEncoder(w)
-	for {
-		f.mu.Lock()
-		evs, wake := append([]control.Event(nil), f.events...), f.wake
-		f.mu.Unlock()
-		for _, ev := range evs {
-			if ev.Seq > after {
-				_ = enc.Encode(ev)
-				after = ev.Seq
-			}
-		}
-		w.(http.Flusher).Flush()
-		select {
-		case <-r.Context().Done():
-			return
-		case <-cut:
-			return
-		case <-wake:
-		}
-	}
 }
 
 // followRun runs Follow in the background and records what it reports.
@@ -196,8 +114,8 @@ func fakeClient(srv *httptest.Server) *control.Client {
 // 30 s cap whatever the jitter, keeps at least half of each step, and
 // starts again from the bottom after a successful connection.
 func TestFollowBackoffCapsAndResets(t *testing.T) {
-	fs := newFakeStream()
-	fs.fail(http.StatusServiceUnavailable, "registry_closed")
+	fs := fakecontrol.NewEvents()
+	fs.Fail(http.StatusServiceUnavailable, "registry_closed")
 	srv := startServer(t, fs)
 	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	var jitter struct {
@@ -236,11 +154,11 @@ func TestFollowBackoffCapsAndResets(t *testing.T) {
 	}
 
 	// A successful connection resets the backoff.
-	fs.fail(0, "")
+	fs.Fail(0, "")
 	if st := fr.nextState(t); !st.Connected {
 		t.Fatalf("state %+v, want connected", st)
 	}
-	fs.cutStreams()
+	fs.Cut()
 	st := fr.nextState(t)
 	if st.Connected || st.Retry > control.DefaultFollowMinBackoff {
 		t.Fatalf("after a drop: %+v, want a retry within %v", st, control.DefaultFollowMinBackoff)
@@ -251,7 +169,7 @@ func TestFollowBackoffCapsAndResets(t *testing.T) {
 // handled, and an event the handler failed on is delivered again (and
 // only then counted), so nothing is lost or repeated.
 func TestFollowResumesAfterLastHandled(t *testing.T) {
-	fs := newFakeStream()
+	fs := fakecontrol.NewEvents()
 	srv := startServer(t, fs)
 	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	var failOnce sync.Once
@@ -265,16 +183,16 @@ func TestFollowResumesAfterLastHandled(t *testing.T) {
 			return err
 		},
 	})
-	fs.append("policy_changed") // 1: already handled before Follow started
-	fs.append("policy_changed") // 2
+	fs.Append("policy_changed", time.Unix(0, 0).UTC(), nil) // 1: already handled before Follow started
+	fs.Append("policy_changed", time.Unix(0, 0).UTC(), nil) // 2
 	if st := fr.nextState(t); !st.Connected {
 		t.Fatalf("state %+v", st)
 	}
 	if ev := fr.nextEvent(t); ev.Seq != 2 {
 		t.Fatalf("first event delivered: %d, want 2 (After was 1)", ev.Seq)
 	}
-	fs.append("session_expired")   // 3: the handler fails once
-	fs.append("session_refreshed") // 4
+	fs.Append("session_expired", time.Unix(0, 0).UTC(), nil)   // 3: the handler fails once
+	fs.Append("session_refreshed", time.Unix(0, 0).UTC(), nil) // 4
 	st := fr.nextState(t)
 	if st.Connected || st.Err == nil {
 		t.Fatalf("after a handler error: %+v", st)
@@ -291,18 +209,18 @@ func TestFollowResumesAfterLastHandled(t *testing.T) {
 			t.Fatalf("got event %d, want %d", ev.Seq, want)
 		}
 	}
-	fs.cutStreams()
+	fs.Cut()
 	st = fr.nextState(t)
 	if err := clk.WaitForTimers(ctxT(t), 1); err != nil {
 		t.Fatal(err)
 	}
-	fs.append("policy_changed") // 5, while disconnected
+	fs.Append("policy_changed", time.Unix(0, 0).UTC(), nil) // 5, while disconnected
 	clk.Advance(st.Retry)
 	if ev := fr.nextEvent(t); ev.Seq != 5 {
 		t.Fatalf("after reconnecting: event %d, want 5", ev.Seq)
 	}
 	fr.noEvent(t)
-	got := fs.afters()
+	got := fs.Afters()
 	want := []int64{1, 2, 4}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("requests asked for after=%v, want %v", got, want)
@@ -313,7 +231,7 @@ func TestFollowResumesAfterLastHandled(t *testing.T) {
 // IdleTimeout is dropped and reopened: a half-open connection must not
 // hold the agent forever.
 func TestFollowIdleTimeoutReconnects(t *testing.T) {
-	fs := newFakeStream()
+	fs := fakecontrol.NewEvents()
 	srv := startServer(t, fs)
 	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	fr := startFollow(t, control.FollowOptions{Client: fakeClient(srv), DeviceID: "dev-1", Clock: clk, IdleTimeout: time.Minute})
@@ -334,8 +252,8 @@ func TestFollowIdleTimeoutReconnects(t *testing.T) {
 func TestFollowStopsOnRevocationCodes(t *testing.T) {
 	for _, code := range []string{control.CodeDeviceRevoked, control.CodeDeviceLeft, control.CodeInvalidToken} {
 		t.Run(code, func(t *testing.T) {
-			fs := newFakeStream()
-			fs.fail(http.StatusUnauthorized, code)
+			fs := fakecontrol.NewEvents()
+			fs.Fail(http.StatusUnauthorized, code)
 			srv := startServer(t, fs)
 			fr := startFollow(t, control.FollowOptions{Client: fakeClient(srv), DeviceID: "dev-1", Clock: clock.NewFake(time.Unix(0, 0))})
 			select {
