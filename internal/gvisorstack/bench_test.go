@@ -41,7 +41,7 @@ func BenchmarkWireGuardPair(b *testing.B) {
 					b.Fatal(err)
 				}
 				loopback.ServeSink(b, l)
-				c, err := sa.DialTCP(ctxT(b), netip.AddrPortFrom(addrB4, 9))
+				c, err := sa.DialTCP(b.Context(), netip.AddrPortFrom(addrB4, 9))
 				if err != nil {
 					b.Fatal(err)
 				}

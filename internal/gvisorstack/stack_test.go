@@ -2,7 +2,6 @@ package gvisorstack
 
 import (
 	"bytes"
-	"context"
 	"crypto/rand"
 	"fmt"
 	"io"
@@ -151,12 +150,6 @@ func (p *pair) check(t testing.TB) {
 	}
 }
 
-func ctxT(t testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
-
 // transfer sends size random bytes from a client on p.a to a server on
 // p.b, which echoes nothing and answers with what it read, and checks
 // them.
@@ -178,7 +171,7 @@ func transfer(t *testing.T, p *pair, dst netip.AddrPort, size int) {
 		b, _ := io.ReadAll(c)
 		got <- b
 	}()
-	c, err := p.a.DialTCP(ctxT(t), dst)
+	c, err := p.a.DialTCP(t.Context(), dst)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -307,7 +300,7 @@ func TestPromiscuous(t *testing.T) {
 			c.Close()
 		}
 	}()
-	c, err := a.DialTCP(ctxT(t), virt)
+	c, err := a.DialTCP(t.Context(), virt)
 	if err != nil {
 		t.Fatal(err)
 	}

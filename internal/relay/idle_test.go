@@ -1,7 +1,6 @@
 package relay
 
 import (
-	"context"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -10,12 +9,6 @@ import (
 )
 
 var epoch = time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
-
-func ctxT(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), ioTimeout)
-	t.Cleanup(cancel)
-	return ctx
-}
 
 // expectNone checks that fired stays quiet once the clock's timers are
 // settled: a timer that fired would have sent by the time its re-armed
@@ -33,7 +26,7 @@ func expectFired(t *testing.T, fired <-chan struct{}) {
 	t.Helper()
 	select {
 	case <-fired:
-	case <-ctxT(t).Done():
+	case <-t.Context().Done():
 		t.Fatal("onIdle did not run after the idle time")
 	}
 }
@@ -48,7 +41,7 @@ func TestIdleTimerFiresAfterQuiet(t *testing.T) {
 	w.Touch()
 	// The timer fires at 30s, finds 10s of quiet and re-arms for 20s more.
 	fake.Advance(10 * time.Second)
-	if err := fake.WaitForTimers(ctxT(t), 1); err != nil {
+	if err := fake.WaitForTimers(t.Context(), 1); err != nil {
 		t.Fatal("the timer was not re-armed after an early fire")
 	}
 	expectNone(t, fired)

@@ -16,15 +16,15 @@ import (
 // new proxy address, and bad settings are refused.
 func TestConnectDisconnectSettings(t *testing.T) {
 	e := newEnv(t)
-	if err := e.a.Connect(ctxT(t)); !isIPCCode(err, ipcproto.CodeNotRegistered) {
+	if err := e.a.Connect(t.Context()); !isIPCCode(err, ipcproto.CodeNotRegistered) {
 		e.waitState(ipcproto.StateUnregistered)
-		if err := e.a.Connect(ctxT(t)); !isIPCCode(err, ipcproto.CodeNotRegistered) {
+		if err := e.a.Connect(t.Context()); !isIPCCode(err, ipcproto.CodeNotRegistered) {
 			t.Fatalf("Connect while unregistered: %v", err)
 		}
 	}
 	e.enroll(1000)
 	first := e.tunnels.last()
-	if err := e.a.Disconnect(ctxT(t)); err != nil {
+	if err := e.a.Disconnect(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	if st := e.waitState(ipcproto.StateDisconnected); st.Tunnel != nil || !first.closed.Load() {
@@ -34,38 +34,38 @@ func TestConnectDisconnectSettings(t *testing.T) {
 	e.stop()
 	e.start()
 	e.waitState(ipcproto.StateDisconnected)
-	if err := e.a.Connect(ctxT(t)); err != nil {
+	if err := e.a.Connect(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	e.waitState(ipcproto.StateConnected)
 
-	if err := e.a.SetSettings(ctxT(t), ipcproto.Settings{ProxyAddr: "0.0.0.0:40000"}); !isIPCCode(err, ipcproto.CodeBadRequest) {
+	if err := e.a.SetSettings(t.Context(), ipcproto.Settings{ProxyAddr: "0.0.0.0:40000"}); !isIPCCode(err, ipcproto.CodeBadRequest) {
 		t.Fatalf("a non-loopback proxy address: %v", err)
 	}
-	if err := e.a.SetSettings(ctxT(t), ipcproto.Settings{Mode: "bridge"}); !isIPCCode(err, ipcproto.CodeBadRequest) {
+	if err := e.a.SetSettings(t.Context(), ipcproto.Settings{Mode: "bridge"}); !isIPCCode(err, ipcproto.CodeBadRequest) {
 		t.Fatalf("an unknown mode: %v", err)
 	}
 	before := e.tunnels.last()
-	if err := e.a.SetSettings(ctxT(t), ipcproto.Settings{ProxyAddr: "127.0.0.1:40123"}); err != nil {
+	if err := e.a.SetSettings(t.Context(), ipcproto.Settings{ProxyAddr: "127.0.0.1:40123"}); err != nil {
 		t.Fatal(err)
 	}
 	after := e.tunnels.last()
 	if after == before || !before.closed.Load() || after.opts.ProxyAddr != "127.0.0.1:40123" || after.opts.Mode != tunnel.ModeProxy {
 		t.Fatalf("the tunnel was not restarted with the new address: %+v", after.opts)
 	}
-	if s := e.a.Settings(ctxT(t)); s.ProxyAddr != "127.0.0.1:40123" || s.Mode != "proxy" {
+	if s := e.a.Settings(t.Context()); s.ProxyAddr != "127.0.0.1:40123" || s.Mode != "proxy" {
 		t.Fatalf("Settings %+v", s)
 	}
 	e.stop()
 	e.start()
-	if s := e.a.Settings(ctxT(t)); s.ProxyAddr != "127.0.0.1:40123" {
+	if s := e.a.Settings(t.Context()); s.ProxyAddr != "127.0.0.1:40123" {
 		t.Fatalf("settings after a restart %+v", s)
 	}
 	e.waitState(ipcproto.StateConnected)
 	if e.tunnels.last().opts.ProxyAddr != "127.0.0.1:40123" {
 		t.Fatal("the restarted agent ignored the saved proxy address")
 	}
-	raw, err := e.a.Explain(ctxT(t), "wiki.acme.internal:80", "tcp")
+	raw, err := e.a.Explain(t.Context(), "wiki.acme.internal:80", "tcp")
 	if err != nil || !strings.Contains(string(raw), "wiki.acme.internal:80") {
 		t.Fatalf("Explain %s %v", raw, err)
 	}
@@ -88,7 +88,7 @@ func TestTunnelFailure(t *testing.T) {
 func (e *env) enroll0(uid int) {
 	e.t.Helper()
 	e.waitState(ipcproto.StateUnregistered)
-	au, err := e.a.Register(ctxT(e.t), ipc.Caller{UID: uid}, ipcproto.RegisterRequest{})
+	au, err := e.a.Register(e.t.Context(), ipc.Caller{UID: uid}, ipcproto.RegisterRequest{})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -103,18 +103,18 @@ func TestLeave(t *testing.T) {
 	e.edge.mu.Lock()
 	e.edge.leaveDenied = true
 	e.edge.mu.Unlock()
-	if err := e.a.Leave(ctxT(t)); !isIPCCode(err, ipcproto.CodeNotAllowedToLeave) {
+	if err := e.a.Leave(t.Context()); !isIPCCode(err, ipcproto.CodeNotAllowedToLeave) {
 		t.Fatalf("Leave when not allowed: %v", err)
 	}
 	e.waitState(ipcproto.StateConnected)
 	e.edge.mu.Lock()
 	e.edge.leaveDenied = false
 	e.edge.mu.Unlock()
-	if err := e.a.Leave(ctxT(t)); err != nil {
+	if err := e.a.Leave(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	e.waitState(ipcproto.StateUnregistered)
-	if _, err := newRegStore(e.kr).Load(ctxT(t)); !errors.Is(err, errNotRegistered) {
+	if _, err := newRegStore(e.kr).Load(t.Context()); !errors.Is(err, errNotRegistered) {
 		t.Fatalf("after Leave the keyring holds %v", err)
 	}
 	if _, registered := e.a.Operator(); registered {
@@ -128,7 +128,7 @@ func TestLeave(t *testing.T) {
 func TestCanarySecretsStayOut(t *testing.T) {
 	e := newEnv(t)
 	e.waitState(ipcproto.StateUnregistered)
-	au, err := e.a.Register(ctxT(t), ipc.Caller{UID: 1000}, ipcproto.RegisterRequest{})
+	au, err := e.a.Register(t.Context(), ipc.Caller{UID: 1000}, ipcproto.RegisterRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +137,7 @@ func TestCanarySecretsStayOut(t *testing.T) {
 		t.Fatalf("callback %d %s", status, page)
 	}
 	e.waitState(ipcproto.StateConnected)
-	reg, err := newRegStore(e.kr).Load(ctxT(t))
+	reg, err := newRegStore(e.kr).Load(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,14 +146,14 @@ func TestCanarySecretsStayOut(t *testing.T) {
 		b, _ := json.Marshal(v)
 		outputs = append(outputs, string(b))
 	}
-	keep(e.a.Status(ctxT(t)))
-	if s, err := e.a.Session(ctxT(t)); err == nil {
+	keep(e.a.Status(t.Context()))
+	if s, err := e.a.Session(t.Context()); err == nil {
 		keep(s)
 	}
-	if err := e.a.Leave(ctxT(t)); err != nil {
+	if err := e.a.Leave(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	for _, err := range []error{e.a.Connect(ctxT(t)), e.a.Disconnect(ctxT(t))} {
+	for _, err := range []error{e.a.Connect(t.Context()), e.a.Disconnect(t.Context())} {
 		if err == nil {
 			t.Fatal("a call that needs a registration succeeded after Leave")
 		}

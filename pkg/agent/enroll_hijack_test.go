@@ -68,7 +68,7 @@ func TestEnrollmentURLReachesOnlyTheEnroller(t *testing.T) {
 	e := newEnv(t)
 	e.waitState(ipcproto.StateUnregistered)
 	alice, mallory, root := e.subscribeAs(1000), e.subscribeAs(1001), e.subscribeAs(0)
-	au, err := e.a.Register(ctxT(t), ipc.Caller{UID: 1000}, ipcproto.RegisterRequest{})
+	au, err := e.a.Register(t.Context(), ipc.Caller{UID: 1000}, ipcproto.RegisterRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,11 +98,11 @@ func TestReauthPromptReachesOnlyTheOperator(t *testing.T) {
 	e := newEnv(t)
 	e.enroll(1000)
 	alice, mallory := e.subscribeAs(1000), e.subscribeAs(1001)
-	if _, err := e.a.Reauth(ctxT(t)); err != nil {
+	if _, err := e.a.Reauth(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	// A broadcast after the prompt marks where each stream has read to.
-	if err := e.a.Disconnect(ctxT(t)); err != nil {
+	if err := e.a.Disconnect(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	if evs := eventsUntil(t, alice, ipcproto.EventTunnelDown); !hasEvent(evs, ipcproto.EventBrowseToURL) {
@@ -119,7 +119,7 @@ func TestReauthPromptReachesOnlyTheOperator(t *testing.T) {
 func TestEnrollmentCallbackFromAnotherUsersBrowserIsRefused(t *testing.T) {
 	e := newEnv(t)
 	e.waitState(ipcproto.StateUnregistered)
-	au, err := e.a.Register(ctxT(t), ipc.Caller{UID: 1000}, ipcproto.RegisterRequest{})
+	au, err := e.a.Register(t.Context(), ipc.Caller{UID: 1000}, ipcproto.RegisterRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,10 +131,10 @@ func TestEnrollmentCallbackFromAnotherUsersBrowserIsRefused(t *testing.T) {
 	if status, _ := get(t, e.callbackURL(au.AuthURL, "code-mallory", "")); status != http.StatusForbidden {
 		t.Fatalf("sign-in from another user's browser: %d", status)
 	}
-	if _, err := newRegStore(e.kr).Load(ctxT(t)); !errors.Is(err, errNotRegistered) {
+	if _, err := newRegStore(e.kr).Load(t.Context()); !errors.Is(err, errNotRegistered) {
 		t.Fatalf("after another user's callback the keyring holds %v", err)
 	}
-	if st := e.a.Status(ctxT(t)); st.State != ipcproto.StateRegistering {
+	if st := e.a.Status(t.Context()); st.State != ipcproto.StateRegistering {
 		t.Fatalf("another user's callback changed the enrollment: %s (%s)", st.State, st.Message)
 	}
 	e.browser.uid.Store(1000)
@@ -155,7 +155,7 @@ func TestEnrollmentCallbackFromNobodyIsRefused(t *testing.T) {
 	realdeps.Root(t, "a process runs as nobody")
 	e := newEnv(t)
 	e.waitState(ipcproto.StateUnregistered)
-	au, err := e.a.Register(ctxT(t), ipc.Caller{UID: 1000}, ipcproto.RegisterRequest{})
+	au, err := e.a.Register(t.Context(), ipc.Caller{UID: 1000}, ipcproto.RegisterRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +167,7 @@ func TestEnrollmentCallbackFromNobodyIsRefused(t *testing.T) {
 	if !strings.HasPrefix(out, "403 ") {
 		t.Fatalf("callback from nobody answered %q, want 403", out)
 	}
-	if st := e.a.Status(ctxT(t)); st.State != ipcproto.StateRegistering {
+	if st := e.a.Status(t.Context()); st.State != ipcproto.StateRegistering {
 		t.Fatalf("nobody's callback ended the enrollment: %s (%s)", st.State, st.Message)
 	}
 }
@@ -253,14 +253,14 @@ func TestRegistrationAnswerMustKeepTheLookedUpTeamDomain(t *testing.T) {
 			e.edge.tamperTeam = tamper
 			e.edge.mu.Unlock()
 			e.waitState(ipcproto.StateUnregistered)
-			au, err := e.a.Register(ctxT(t), ipc.Caller{UID: 1000}, ipcproto.RegisterRequest{})
+			au, err := e.a.Register(t.Context(), ipc.Caller{UID: 1000}, ipcproto.RegisterRequest{})
 			if err != nil {
 				t.Fatal(err)
 			}
 			if status, body := get(t, e.callbackURL(au.AuthURL, "code-1", "")); status != http.StatusOK || !strings.Contains(body, "does not match team") {
 				t.Fatalf("callback: %d %s", status, body)
 			}
-			if _, err := newRegStore(e.kr).Load(ctxT(t)); !errors.Is(err, errNotRegistered) {
+			if _, err := newRegStore(e.kr).Load(t.Context()); !errors.Is(err, errNotRegistered) {
 				t.Fatalf("a tampered registration was stored: %v", err)
 			}
 			if st := e.waitState(ipcproto.StateUnregistered); !strings.Contains(st.Message, "tampering") {
@@ -295,23 +295,23 @@ func TestPendingEnrollmentHoldsOthersOffOnlyBriefly(t *testing.T) {
 	e := newEnv(t, func(o *Options) { o.EnrollmentHold = 2 * time.Minute })
 	e.waitState(ipcproto.StateUnregistered)
 	alice := e.subscribeAs(1000)
-	if _, err := e.a.Register(ctxT(t), ipc.Caller{UID: 1000}, ipcproto.RegisterRequest{}); err != nil {
+	if _, err := e.a.Register(t.Context(), ipc.Caller{UID: 1000}, ipcproto.RegisterRequest{}); err != nil {
 		t.Fatal(err)
 	}
-	_, err := e.a.Register(ctxT(t), ipc.Caller{UID: 1001}, ipcproto.RegisterRequest{})
+	_, err := e.a.Register(t.Context(), ipc.Caller{UID: 1001}, ipcproto.RegisterRequest{})
 	if !isIPCCode(err, ipcproto.CodeConflict) || !strings.Contains(err.Error(), "in 2m0s") {
 		t.Fatalf("another user during the hold: %v, want a conflict naming the wait", err)
 	}
 	// Alice starting again renews her enrollment, not her hold.
 	e.advance(90 * time.Second)
-	if _, err := e.a.Register(ctxT(t), ipc.Caller{UID: 1000}, ipcproto.RegisterRequest{}); err != nil {
+	if _, err := e.a.Register(t.Context(), ipc.Caller{UID: 1000}, ipcproto.RegisterRequest{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.a.Register(ctxT(t), ipc.Caller{UID: 1001}, ipcproto.RegisterRequest{}); !isIPCCode(err, ipcproto.CodeConflict) || !strings.Contains(err.Error(), "in 30s") {
+	if _, err := e.a.Register(t.Context(), ipc.Caller{UID: 1001}, ipcproto.RegisterRequest{}); !isIPCCode(err, ipcproto.CodeConflict) || !strings.Contains(err.Error(), "in 30s") {
 		t.Fatalf("another user after alice restarted: %v, want 30s left", err)
 	}
 	e.advance(31 * time.Second)
-	au, err := e.a.Register(ctxT(t), ipc.Caller{UID: 1001}, ipcproto.RegisterRequest{})
+	au, err := e.a.Register(t.Context(), ipc.Caller{UID: 1001}, ipcproto.RegisterRequest{})
 	if err != nil {
 		t.Fatalf("another user after the hold: %v", err)
 	}

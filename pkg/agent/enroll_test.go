@@ -28,7 +28,7 @@ func (e *env) advance(d time.Duration) {
 func TestEnrollmentSEC6(t *testing.T) {
 	e := newEnv(t)
 	e.waitState(ipcproto.StateUnregistered)
-	au, err := e.a.Register(ctxT(t), ipc.Caller{UID: 1000}, ipcproto.RegisterRequest{})
+	au, err := e.a.Register(t.Context(), ipc.Caller{UID: 1000}, ipcproto.RegisterRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,10 +57,10 @@ func TestEnrollmentSEC6(t *testing.T) {
 	if status, _ := get(t, e.callbackURL(au.AuthURL, "code-evil", "not-the-state")); status != http.StatusBadRequest {
 		t.Fatalf("callback with a wrong state: %d", status)
 	}
-	if _, err := newRegStore(e.kr).Load(ctxT(t)); !errors.Is(err, errNotRegistered) {
+	if _, err := newRegStore(e.kr).Load(t.Context()); !errors.Is(err, errNotRegistered) {
 		t.Fatalf("after a wrong state the keyring holds %v", err)
 	}
-	if st := e.a.Status(ctxT(t)); st.State != ipcproto.StateRegistering {
+	if st := e.a.Status(t.Context()); st.State != ipcproto.StateRegistering {
 		t.Fatalf("after a wrong state: %s", st.State)
 	}
 	// Another path or method on the listener: nothing.
@@ -79,7 +79,7 @@ func TestEnrollmentSEC6(t *testing.T) {
 	if uid, registered := e.a.Operator(); uid != 1000 || !registered {
 		t.Fatalf("Operator() = %d, %v", uid, registered)
 	}
-	reg, err := newRegStore(e.kr).Load(ctxT(t))
+	reg, err := newRegStore(e.kr).Load(t.Context())
 	if err != nil || reg.DeviceToken.Reveal() != e.edge.token || reg.WireGuardPrivateKey.IsZero() {
 		t.Fatalf("stored registration: %v", err)
 	}
@@ -130,7 +130,7 @@ func TestRestartKeepsFingerprintAndRegistration(t *testing.T) {
 func TestEnrollmentExpires(t *testing.T) {
 	e := newEnv(t)
 	e.waitState(ipcproto.StateUnregistered)
-	au, err := e.a.Register(ctxT(t), ipc.Caller{UID: 1000}, ipcproto.RegisterRequest{})
+	au, err := e.a.Register(t.Context(), ipc.Caller{UID: 1000}, ipcproto.RegisterRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +147,7 @@ func TestEnrollmentExpires(t *testing.T) {
 			t.Fatal("an expired enrollment accepted its callback")
 		}
 	}
-	if _, err := newRegStore(e.kr).Load(ctxT(t)); !errors.Is(err, errNotRegistered) {
+	if _, err := newRegStore(e.kr).Load(t.Context()); !errors.Is(err, errNotRegistered) {
 		t.Fatalf("after expiry the keyring holds %v", err)
 	}
 }
@@ -159,7 +159,7 @@ func TestSingleUser(t *testing.T) {
 	e := newEnv(t)
 	e.waitState(ipcproto.StateUnregistered)
 	e.edge.setOtherUser("bob@example.com")
-	au, err := e.a.Register(ctxT(t), ipc.Caller{UID: 1001}, ipcproto.RegisterRequest{})
+	au, err := e.a.Register(t.Context(), ipc.Caller{UID: 1001}, ipcproto.RegisterRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,20 +179,20 @@ func TestSingleUser(t *testing.T) {
 
 	e.edge.setOtherUser("")
 	e.enroll(1000)
-	_, err = e.a.Register(ctxT(t), ipc.Caller{UID: 0}, ipcproto.RegisterRequest{})
+	_, err = e.a.Register(t.Context(), ipc.Caller{UID: 0}, ipcproto.RegisterRequest{})
 	if !isIPCCode(err, ipcproto.CodeAlreadyRegistered) || !strings.Contains(err.Error(), "alice@example.com") {
 		t.Fatalf("Register while registered to alice: %v", err)
 	}
 	// A second enrollment by another user while one is pending is refused.
 	e2 := newEnv(t)
 	e2.waitState(ipcproto.StateUnregistered)
-	if _, err := e2.a.Register(ctxT(t), ipc.Caller{UID: 1000}, ipcproto.RegisterRequest{}); err != nil {
+	if _, err := e2.a.Register(t.Context(), ipc.Caller{UID: 1000}, ipcproto.RegisterRequest{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e2.a.Register(ctxT(t), ipc.Caller{UID: 1001}, ipcproto.RegisterRequest{}); !isIPCCode(err, ipcproto.CodeConflict) {
+	if _, err := e2.a.Register(t.Context(), ipc.Caller{UID: 1001}, ipcproto.RegisterRequest{}); !isIPCCode(err, ipcproto.CodeConflict) {
 		t.Fatalf("a racing enrollment by another user: %v", err)
 	}
-	if _, err := e2.a.Register(ctxT(t), ipc.Caller{UID: 1000}, ipcproto.RegisterRequest{Team: "nope"}); !isIPCCode(err, "unknown_team") {
+	if _, err := e2.a.Register(t.Context(), ipc.Caller{UID: 1000}, ipcproto.RegisterRequest{Team: "nope"}); !isIPCCode(err, "unknown_team") {
 		t.Fatalf("unknown team: %v", err)
 	}
 }

@@ -44,7 +44,7 @@ func TestClockChangedExpiresWithoutABlockedFlow(t *testing.T) {
 	e := newEnv(t)
 	e.enroll(1000)
 	e.waitSessionFetched(0)
-	if st := e.a.Status(ctxT(t)); st.Session == nil || st.Session.NextExpiry == nil ||
+	if st := e.a.Status(t.Context()); st.Session == nil || st.Session.NextExpiry == nil ||
 		!st.Session.NextExpiry.ExpiresAt.Equal(gitDeadline) || st.Session.NextExpiry.Expired || st.Session.NextExpiry.PolicyName != "Git over HTTP" {
 		t.Fatalf("status before the clock moved: %+v", st.Session)
 	}
@@ -78,7 +78,7 @@ func TestClockChangedExpiresWithoutABlockedFlow(t *testing.T) {
 	if st.Session.NextExpiry == nil || st.Session.NextExpiry.Expired || !st.Session.NextExpiry.ExpiresAt.Equal(t0.Add(3*time.Hour)) {
 		t.Fatalf("next expiry after the new sign-in: %+v", st.Session.NextExpiry)
 	}
-	if au, err := e.a.Reauth(ctxT(t)); err != nil || au.TeamDomain != e.edge.srv.URL {
+	if au, err := e.a.Reauth(t.Context()); err != nil || au.TeamDomain != e.edge.srv.URL {
 		t.Fatalf("Reauth: %+v %v; want the team domain named", au, err)
 	}
 }
@@ -114,7 +114,7 @@ func TestClockChangedFiresTheWarning(t *testing.T) {
 	if ev := e.waitEvent(ipcproto.EventExpiryWarning); json.Unmarshal(ev.Data, &w) != nil || w.PolicyName != "Git over HTTP" || !w.ExpiresAt.Equal(gitDeadline) {
 		t.Fatalf("warning %s", ev.Data)
 	}
-	if st := e.a.Status(ctxT(t)); st.State != ipcproto.StateConnected {
+	if st := e.a.Status(t.Context()); st.State != ipcproto.StateConnected {
 		t.Fatalf("state %s before the deadline", st.State)
 	}
 }
@@ -136,7 +136,7 @@ func TestExpiryTimerFiresAtTheEdgesDeadline(t *testing.T) {
 	// Exactly as old as the duration still passes (S3): even a timer
 	// firing right at the deadline changes nothing.
 	e.a.checkExpiry()
-	if st := e.a.Status(ctxT(t)); st.State != ipcproto.StateConnected {
+	if st := e.a.Status(t.Context()); st.State != ipcproto.StateConnected {
 		t.Fatalf("state %s (%s) at the deadline itself", st.State, st.Message)
 	}
 	e.advance(time.Second)
@@ -153,7 +153,7 @@ func TestClockChangedWithoutTheSessionView(t *testing.T) {
 	e.edge.setNow(t0.Add(30 * time.Minute))
 	e.enroll(1000)
 	e.waitSessionFetched(0)
-	before := e.a.Status(ctxT(t)).Session.ServerTime
+	before := e.a.Status(t.Context()).Session.ServerTime
 	e.edge.mu.Lock()
 	e.edge.sessionDown = true
 	e.edge.mu.Unlock()
@@ -162,7 +162,7 @@ func TestClockChangedWithoutTheSessionView(t *testing.T) {
 	if err := waitCond(func() bool { return e.lastSeq() >= seq }); err != nil {
 		t.Fatal(err)
 	}
-	if got := e.a.Status(ctxT(t)).Session.ServerTime; got.Before(before) {
+	if got := e.a.Status(t.Context()).Session.ServerTime; got.Before(before) {
 		t.Fatalf("server_time went back from %v to %v on an old clock_changed", before, got)
 	}
 
@@ -186,7 +186,7 @@ func TestPolicyThatDoesNotApplyNeverExpires(t *testing.T) {
 	e.edge.mu.Unlock()
 	e.enroll(1000)
 	e.waitSessionFetched(0)
-	sess, err := e.a.Session(ctxT(t))
+	sess, err := e.a.Session(t.Context())
 	if err != nil || len(sess.Gateway) != 2 {
 		t.Fatalf("Session: %+v %v", sess, err)
 	}
@@ -195,7 +195,7 @@ func TestPolicyThatDoesNotApplyNeverExpires(t *testing.T) {
 			t.Fatalf("policy %s applies_to_user %v", g.PolicyID, g.AppliesToUser)
 		}
 	}
-	if st := e.a.Status(ctxT(t)); st.Session.NextExpiry == nil || st.Session.NextExpiry.PolicyName != "Git over HTTP" {
+	if st := e.a.Status(t.Context()); st.Session.NextExpiry == nil || st.Session.NextExpiry.PolicyName != "Git over HTTP" {
 		t.Fatalf("next expiry %+v, want the policy that applies", st.Session.NextExpiry)
 	}
 	e.drain()
@@ -208,7 +208,7 @@ func TestPolicyThatDoesNotApplyNeverExpires(t *testing.T) {
 	if n := countType(evs, ipcproto.EventSessionExpired) + countType(evs, ipcproto.EventExpiryWarning); n != 0 {
 		t.Fatalf("a policy that does not apply expired or warned: %+v", evs)
 	}
-	if st := e.a.Status(ctxT(t)); st.State != ipcproto.StateConnected {
+	if st := e.a.Status(t.Context()); st.State != ipcproto.StateConnected {
 		t.Fatalf("state %s (%s)", st.State, st.Message)
 	}
 }

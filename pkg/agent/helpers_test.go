@@ -38,12 +38,6 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 var t0 = time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
 
-func ctxT(t testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
-
 // fakeEdge is an HTTP control API with knobs: it serves the routes the
 // agent uses, checks PKCE against the challenge the test hands it, and
 // keeps one device's event stream. Its clock (edgeNow) is apart from the
@@ -490,7 +484,7 @@ func (e *env) drain() []ipcproto.Event {
 func (e *env) enroll(uid int) {
 	e.t.Helper()
 	e.waitState(ipcproto.StateUnregistered)
-	au, err := e.a.Register(ctxT(e.t), ipc.Caller{UID: uid}, ipcproto.RegisterRequest{})
+	au, err := e.a.Register(e.t.Context(), ipc.Caller{UID: uid}, ipcproto.RegisterRequest{})
 	if err != nil {
 		e.t.Fatalf("Register: %v", err)
 	}

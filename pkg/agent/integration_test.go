@@ -117,7 +117,7 @@ func freeListeners(t *testing.T) simulator.Listeners {
 
 func (e *simEnv) startSim() {
 	e.t.Helper()
-	s, err := simulator.Start(ctxT(e.t), e.simOpts)
+	s, err := simulator.Start(e.t.Context(), e.simOpts)
 	if err != nil {
 		e.t.Fatalf("start the edge: %v", err)
 	}
@@ -237,13 +237,13 @@ func (e *simEnv) waitState(s ipcproto.State) ipcproto.Status {
 // browser, the IdP's form, then the agent's loopback callback.
 func (e *simEnv) register(uid int, user *scriptbrowser.Credentials) (code string, err error) {
 	e.t.Helper()
-	au, err := e.a.Register(ctxT(e.t), ipc.Caller{UID: uid}, ipcproto.RegisterRequest{})
+	au, err := e.a.Register(e.t.Context(), ipc.Caller{UID: uid}, ipcproto.RegisterRequest{})
 	if err != nil {
 		return "", err
 	}
 	u, _ := url.Parse(au.AuthURL)
 	redirect := u.Query().Get("redirect_uri")
-	res, err := e.browser.Visit(ctxT(e.t), au.AuthURL, scriptbrowser.VisitOptions{Login: user, StopAt: []string{redirect}})
+	res, err := e.browser.Visit(e.t.Context(), au.AuthURL, scriptbrowser.VisitOptions{Login: user, StopAt: []string{redirect}})
 	if err != nil || !res.Stopped {
 		e.t.Fatalf("the enrollment did not reach the callback: %+v %v", res, err)
 	}
@@ -317,7 +317,7 @@ func TestIntegrationSessionLifecycle(t *testing.T) {
 	if st.Registration.User != "alice@example.com" || st.Tunnel.ProxyAddr == "" {
 		t.Fatalf("status %+v", st)
 	}
-	reg, err := newRegStore(e.kr).Load(ctxT(t))
+	reg, err := newRegStore(e.kr).Load(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -325,7 +325,7 @@ func TestIntegrationSessionLifecycle(t *testing.T) {
 		t.Fatalf("git before expiry: %d", status)
 	}
 
-	if _, err := e.admin().AdvanceClock(ctxT(t), 61*time.Minute); err != nil {
+	if _, err := e.admin().AdvanceClock(t.Context(), 61*time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	if status := e.getThrough("http://git.acme.internal/repo"); status != http.StatusForbidden {
@@ -343,7 +343,7 @@ func TestIntegrationSessionLifecycle(t *testing.T) {
 	}
 	// The wiki's own limit (1h30m) passes too: another session_expired,
 	// but the same expiry, so no new prompt.
-	if _, err := e.admin().AdvanceClock(ctxT(t), 30*time.Minute); err != nil {
+	if _, err := e.admin().AdvanceClock(t.Context(), 30*time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	e.getThrough("http://wiki.acme.internal/") // blocked at L4: an error page from the proxy
@@ -353,7 +353,7 @@ func TestIntegrationSessionLifecycle(t *testing.T) {
 	}
 
 	// The tray opens the URL; the user signs in again (prompt=login).
-	res, err := e.browser.Visit(ctxT(t), bu.URL, scriptbrowser.VisitOptions{Login: alice})
+	res, err := e.browser.Visit(t.Context(), bu.URL, scriptbrowser.VisitOptions{Login: alice})
 	if err != nil || res.Status != 200 {
 		t.Fatalf("refresh-identity: %+v %v", res, err)
 	}
@@ -365,24 +365,24 @@ func TestIntegrationSessionLifecycle(t *testing.T) {
 	if status := e.getThrough("http://git.acme.internal/repo"); status != 200 {
 		t.Fatalf("git after re-authentication: %d", status)
 	}
-	stored, err := newRegStore(e.kr).Load(ctxT(t))
+	stored, err := newRegStore(e.kr).Load(t.Context())
 	if err != nil || !stored.AuthTime.Equal(sr.AuthTime) {
 		t.Fatalf("stored auth_time %v (%v), want %v", stored.AuthTime, err, sr.AuthTime)
 	}
-	sess, err := e.a.Session(ctxT(t))
+	sess, err := e.a.Session(t.Context())
 	if err != nil || len(sess.Gateway) != 2 || sess.Gateway[0].Expired {
 		t.Fatalf("session map after refresh: %+v %v", sess, err)
 	}
 
 	// S13: another user may not take the device.
-	_, err = e.a.Register(ctxT(t), ipc.Caller{UID: 1001}, ipcproto.RegisterRequest{})
+	_, err = e.a.Register(t.Context(), ipc.Caller{UID: 1001}, ipcproto.RegisterRequest{})
 	if !isIPCCode(err, ipcproto.CodeAlreadyRegistered) || !strings.Contains(err.Error(), "alice@example.com") {
 		t.Fatalf("bob's register: %v", err)
 	}
 	e.record(err.Error())
 
 	// S14: revocation.
-	if _, err := e.admin().Revoke(ctxT(t), reg.DeviceID); err != nil {
+	if _, err := e.admin().Revoke(t.Context(), reg.DeviceID); err != nil {
 		t.Fatal(err)
 	}
 	e.waitEvents(ipcproto.EventDeviceRevoked, 1)
@@ -390,7 +390,7 @@ func TestIntegrationSessionLifecycle(t *testing.T) {
 	if st.Tunnel != nil || st.Registration != nil {
 		t.Fatalf("status after revocation %+v", st)
 	}
-	if _, err := newRegStore(e.kr).Load(ctxT(t)); err != errNotRegistered {
+	if _, err := newRegStore(e.kr).Load(t.Context()); err != errNotRegistered {
 		t.Fatalf("the keyring after revocation: %v", err)
 	}
 	e.checkCanaries(reg.DeviceToken.Reveal(), reg.WireGuardPrivateKey.Reveal(), code)
@@ -415,13 +415,13 @@ func TestIntegrationEdgeOutage(t *testing.T) {
 	e.waitState(ipcproto.StateConnecting)
 	statusWhileEdgeHangs(t, e, apiAddr)
 	e.startSim()
-	if _, err := e.sim.Registry().Append(ctxT(t), st.Registration.DeviceID, control.EventSessionExpired,
+	if _, err := e.sim.Registry().Append(t.Context(), st.Registration.DeviceID, control.EventSessionExpired,
 		control.SessionExpired{PolicyID: "p", PolicyName: "Git over HTTP", Filter: "http"}); err != nil {
 		t.Fatal(err)
 	}
 	e.waitEvents(ipcproto.EventSessionExpired, 1)
 	e.waitState(ipcproto.StateReauthRequired)
-	if _, err := e.sim.Registry().Append(ctxT(t), st.Registration.DeviceID, control.EventPolicyChanged, nil); err != nil {
+	if _, err := e.sim.Registry().Append(t.Context(), st.Registration.DeviceID, control.EventPolicyChanged, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := waitCond(func() bool {

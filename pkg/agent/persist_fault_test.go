@@ -35,21 +35,21 @@ func TestChangesThatCannotBeSavedReportIt(t *testing.T) {
 	e.a.files.write = fw.write
 	fw.armed.Store(true)
 
-	err := e.a.Disconnect(ctxT(t))
+	err := e.a.Disconnect(t.Context())
 	var ie *apierror.Error
 	if !errors.As(err, &ie) || ie.Code != ipcproto.CodeStateNotSaved || !strings.Contains(err.Error(), "restart") {
 		t.Fatalf("Disconnect on a full disk: %v, want %s naming the restart", err, ipcproto.CodeStateNotSaved)
 	}
-	before := e.a.Settings(ctxT(t))
-	err = e.a.SetSettings(ctxT(t), ipcproto.Settings{ProxyAddr: "127.0.0.1:40123"})
+	before := e.a.Settings(t.Context())
+	err = e.a.SetSettings(t.Context(), ipcproto.Settings{ProxyAddr: "127.0.0.1:40123"})
 	if !errors.As(err, &ie) || ie.Code != ipcproto.CodeStateNotSaved {
 		t.Fatalf("SetSettings on a full disk: %v", err)
 	}
-	if after := e.a.Settings(ctxT(t)); after != before {
+	if after := e.a.Settings(t.Context()); after != before {
 		t.Fatalf("settings changed although not saved: %+v, was %+v", after, before)
 	}
 	fw.armed.Store(false)
-	if err := e.a.SetSettings(ctxT(t), ipcproto.Settings{ProxyAddr: "127.0.0.1:40123"}); err != nil {
+	if err := e.a.SetSettings(t.Context(), ipcproto.Settings{ProxyAddr: "127.0.0.1:40123"}); err != nil {
 		t.Fatalf("SetSettings once the disk has room: %v", err)
 	}
 }
@@ -61,7 +61,7 @@ func TestDisconnectOnAFullTmpfsReportsIt(t *testing.T) {
 	e := newEnv(t, func(o *Options) { o.StateDir = filepath.Join(mnt, "state") })
 	e.enroll(1000)
 	fulldisk.Fill(t, filepath.Join(mnt, "filler"))
-	err := e.a.Disconnect(ctxT(t))
+	err := e.a.Disconnect(t.Context())
 	var ie *apierror.Error
 	if !errors.As(err, &ie) || ie.Code != ipcproto.CodeStateNotSaved {
 		t.Fatalf("Disconnect on a full tmpfs: %v", err)

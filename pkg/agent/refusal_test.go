@@ -33,7 +33,7 @@ func TestIntegrationExpiredSessionThroughProxy(t *testing.T) {
 	if status, _, body := getViaProxy(t, proxyAddr, "http://10.0.0.20:81/"); status != http.StatusBadGateway {
 		t.Fatalf("GET a closed port before expiry: %d %q, want 502", status, body)
 	}
-	if _, err := e.admin().AdvanceClock(ctxT(t), 91*time.Minute); err != nil {
+	if _, err := e.admin().AdvanceClock(t.Context(), 91*time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	// The edge announces the new time; the agent knows the session

@@ -84,7 +84,7 @@ func TestS16_OnePromptPerExpiry(t *testing.T) {
 	e.edge.appendEvent(control.EventSessionExpired, control.SessionExpired{PolicyID: "p-git", PolicyName: "Git over HTTP", Filter: "http"})
 	e.waitEvent(ipcproto.EventBrowseToURL)
 	// The user asks: always a prompt.
-	au, err := e.a.Reauth(ctxT(t))
+	au, err := e.a.Reauth(t.Context())
 	if err != nil || au.AuthURL != refresh {
 		t.Fatalf("Reauth: %+v %v", au, err)
 	}
@@ -102,7 +102,7 @@ func TestS16_OnePromptPerExpiry(t *testing.T) {
 	if st.ReauthURL != "" || !st.Session.AuthTime.Equal(newAuth) {
 		t.Fatalf("status after refresh %+v", st)
 	}
-	reg, err := newRegStore(e.kr).Load(ctxT(t))
+	reg, err := newRegStore(e.kr).Load(t.Context())
 	if err != nil || !reg.AuthTime.Equal(newAuth) || len(reg.User.Groups) != 2 {
 		t.Fatalf("stored after refresh: %+v %v", reg, err)
 	}
@@ -114,7 +114,7 @@ func TestS16_OnePromptPerExpiry(t *testing.T) {
 	if err := waitCond(func() bool { return e.lastSeq() == 7 }); err != nil {
 		t.Fatal(err)
 	}
-	if n := countType(e.drain(), ipcproto.EventBrowseToURL); n != 0 || e.a.Status(ctxT(t)).State != ipcproto.StateConnected {
+	if n := countType(e.drain(), ipcproto.EventBrowseToURL); n != 0 || e.a.Status(t.Context()).State != ipcproto.StateConnected {
 		t.Fatalf("a stale session_expired prompted (%d) or changed the state", n)
 	}
 }
@@ -156,13 +156,13 @@ func TestS14_Revocation(t *testing.T) {
 	if !tun.closed.Load() {
 		t.Fatal("the tunnel is still up")
 	}
-	if _, err := newRegStore(e.kr).Load(ctxT(t)); !errors.Is(err, errNotRegistered) {
+	if _, err := newRegStore(e.kr).Load(t.Context()); !errors.Is(err, errNotRegistered) {
 		t.Fatalf("the keyring still holds the registration: %v", err)
 	}
 	if _, registered := e.a.Operator(); registered {
 		t.Fatal("still registered")
 	}
-	if err := e.a.Connect(ctxT(t)); !isIPCCode(err, ipcproto.CodeNotRegistered) {
+	if err := e.a.Connect(t.Context()); !isIPCCode(err, ipcproto.CodeNotRegistered) {
 		t.Fatalf("Connect after revocation: %v", err)
 	}
 	// A restart finds nothing and says unregistered.
@@ -182,7 +182,7 @@ func TestS14_RevokedWhileAway(t *testing.T) {
 	e.edge.mu.Unlock()
 	e.start()
 	e.waitState(ipcproto.StateRevoked)
-	if _, err := newRegStore(e.kr).Load(ctxT(t)); !errors.Is(err, errNotRegistered) {
+	if _, err := newRegStore(e.kr).Load(t.Context()); !errors.Is(err, errNotRegistered) {
 		t.Fatalf("the keyring still holds the registration: %v", err)
 	}
 }
@@ -203,8 +203,8 @@ func TestREL2_KeyringHang(t *testing.T) {
 		if e.kr.waiting.Load() == 0 {
 			return false
 		}
-		e.a.Status(ctxT(t))
-		return e.kr.waiting.Load() > 0 && e.a.Status(ctxT(t)).State == ipcproto.StateConnecting
+		e.a.Status(t.Context())
+		return e.kr.waiting.Load() > 0 && e.a.Status(t.Context()).State == ipcproto.StateConnecting
 	}); err != nil {
 		t.Fatalf("Status never answered while the keyring hung: %v", err)
 	}
@@ -216,7 +216,7 @@ func TestREL2_KeyringHang(t *testing.T) {
 		t.Fatalf("while the keyring is unreadable, Operator() = %d, %v; the last known registration must hold", uid, registered)
 	}
 	e.kr.hung.Store(false)
-	if err := e.clk.WaitForTimers(ctxT(t), 2); err != nil {
+	if err := e.clk.WaitForTimers(t.Context(), 2); err != nil {
 		t.Fatal(err)
 	}
 	e.advance(DefaultKeyringRetry)
@@ -235,7 +235,7 @@ func TestREL2_KeyringHang(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if st := e.a.Status(ctxT(t)); !st.Session.AuthTime.Equal(newAuth) {
+	if st := e.a.Status(t.Context()); !st.Session.AuthTime.Equal(newAuth) {
 		t.Fatalf("auth_time %v after the retry", st.Session.AuthTime)
 	}
 }
@@ -266,7 +266,7 @@ func TestSlowSubscriberDropped(t *testing.T) {
 		t.Fatalf("the slow subscriber got %d events after its queue of 4 was full", n)
 	}
 	// The agent and the keeping-up subscriber carry on.
-	if _, err := e.a.Reauth(ctxT(t)); err != nil {
+	if _, err := e.a.Reauth(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	e.waitEvent(ipcproto.EventBrowseToURL)
@@ -295,7 +295,7 @@ func TestExpiryWarningOnEdgeClock(t *testing.T) {
 		!w.ExpiresAt.Equal(t0.Add(time.Hour-time.Minute)) {
 		t.Fatalf("warning %s", ev.Data)
 	}
-	sess, err := e.a.Session(ctxT(t))
+	sess, err := e.a.Session(t.Context())
 	if err != nil || len(sess.Gateway) != 1 || sess.Gateway[0].Duration != "1h0m0s" || sess.Access == nil {
 		t.Fatalf("Session: %+v %v", sess, err)
 	}
@@ -319,7 +319,7 @@ func TestREL4_ClockJumpRemeasures(t *testing.T) {
 		st := e.a.Status(context.Background())
 		return st.Session != nil && st.Session.ServerTime.Sub(t0).Abs() < time.Minute
 	}); err != nil {
-		t.Fatalf("server_time %v after the jump, want the edge's %v", e.a.Status(ctxT(t)).Session.ServerTime, t0)
+		t.Fatalf("server_time %v after the jump, want the edge's %v", e.a.Status(t.Context()).Session.ServerTime, t0)
 	}
 	// Moving both clocks together is no jump.
 	d, jumped := newJumpDetector(t0, 0, DefaultJumpThreshold).check(t0.Add(time.Hour), time.Hour)

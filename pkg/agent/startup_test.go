@@ -49,7 +49,7 @@ func TestRegisterWhileTheFirstKeyringReadIsSlow(t *testing.T) {
 	}
 	done := make(chan result, 1)
 	go func() {
-		au, err := e.a.Register(ctxT(t), ipc.Caller{UID: 1000}, ipcproto.RegisterRequest{})
+		au, err := e.a.Register(t.Context(), ipc.Caller{UID: 1000}, ipcproto.RegisterRequest{})
 		done <- result{au, err}
 	}()
 	if err := waitCond(func() bool { return e.a.loadWaiters.Load() > 0 }); err != nil {

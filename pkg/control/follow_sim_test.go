@@ -60,7 +60,7 @@ func simOptions(t *testing.T) simulator.Options {
 
 func startSim(t *testing.T, opts simulator.Options) *simulator.Simulator {
 	t.Helper()
-	s, err := simulator.Start(ctxT(t), opts)
+	s, err := simulator.Start(t.Context(), opts)
 	if err != nil {
 		t.Fatalf("start the edge: %v", err)
 	}
@@ -89,7 +89,7 @@ func enroll(t *testing.T, s *simulator.Simulator) control.Registration {
 	sum := sha256.Sum256([]byte(verifier))
 	q := url.Values{"redirect_uri": {callback}, "state": {state},
 		"code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])}, "code_challenge_method": {"S256"}}
-	res, err := b.Visit(ctxT(t), s.TeamDomainURL()+"/warp?"+q.Encode(), scriptbrowser.VisitOptions{
+	res, err := b.Visit(t.Context(), s.TeamDomainURL()+"/warp?"+q.Encode(), scriptbrowser.VisitOptions{
 		Login:  &scriptbrowser.Credentials{Email: "alice@example.com", Password: "alice-demo-password"},
 		StopAt: []string{callback},
 	})
@@ -101,7 +101,7 @@ func enroll(t *testing.T, s *simulator.Simulator) control.Registration {
 		t.Fatal(err)
 	}
 	pub := key.Public()
-	reg, err := (&control.Client{BaseURL: s.APIURL()}).Register(ctxT(t), control.RegisterRequest{
+	reg, err := (&control.Client{BaseURL: s.APIURL()}).Register(t.Context(), control.RegisterRequest{
 		Code: res.Query().Get("code"), CodeVerifier: verifier, WGPublicKey: pub.String(),
 		DeviceFingerprint: "fp-follow", Name: "follow-test", OS: "linux",
 	})
@@ -130,7 +130,7 @@ func TestFollowAcrossEdgeRestart(t *testing.T) {
 	var seqs []int64
 	appendEv := func(s *simulator.Simulator, n int) {
 		t.Helper()
-		ev, err := s.Registry().Append(ctxT(t), reg.DeviceID, control.EventPolicyChanged, map[string]int{"n": n})
+		ev, err := s.Registry().Append(t.Context(), reg.DeviceID, control.EventPolicyChanged, map[string]int{"n": n})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -167,7 +167,7 @@ func TestFollowAcrossEdgeRestart(t *testing.T) {
 
 	// Revocation ends the stream with device_revoked, and Follow stops.
 	tok, _ := s.AdminToken()
-	if _, err := (&admin.Client{BaseURL: s.APIURL(), Token: tok}).Revoke(ctxT(t), reg.DeviceID); err != nil {
+	if _, err := (&admin.Client{BaseURL: s.APIURL(), Token: tok}).Revoke(t.Context(), reg.DeviceID); err != nil {
 		t.Fatal(err)
 	}
 	if ev := fr.nextEvent(t); ev.Type != control.EventDeviceRevoked {
@@ -183,7 +183,7 @@ func TestFollowAcrossEdgeRestart(t *testing.T) {
 		t.Fatal("Follow did not stop after device_revoked")
 	}
 	// Following again is refused at once with 401 device_revoked.
-	_, err := control.Follow(ctxT(t), control.FollowOptions{Client: api, DeviceID: reg.DeviceID, After: seqs[len(seqs)-1],
+	_, err := control.Follow(t.Context(), control.FollowOptions{Client: api, DeviceID: reg.DeviceID, After: seqs[len(seqs)-1],
 		OnEvent: func(control.Event) error { return nil }})
 	if !control.IsRevocation(err) || !apierror.HasCode(err, control.CodeDeviceRevoked) {
 		t.Fatalf("following a revoked device: %v", err)

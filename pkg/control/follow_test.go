@@ -21,12 +21,6 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-func ctxT(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
-
 // followRun runs Follow in the background and records what it reports.
 type followRun struct {
 	events chan control.Event
@@ -38,7 +32,7 @@ type followRun struct {
 
 func startFollow(t *testing.T, opts control.FollowOptions) *followRun {
 	t.Helper()
-	ctx, cancel := context.WithCancel(ctxT(t))
+	ctx, cancel := context.WithCancel(t.Context())
 	fr := &followRun{events: make(chan control.Event, 100), states: make(chan control.FollowState, 100), done: make(chan error, 1), cancel: cancel}
 	onEvent := opts.OnEvent
 	opts.OnEvent = func(ev control.Event) error {
@@ -134,7 +128,7 @@ func TestFollowBackoffCapsAndResets(t *testing.T) {
 			t.Fatalf("state %+v while the edge answers 503", st)
 		}
 		delays = append(delays, st.Retry)
-		if err := clk.WaitForTimers(ctxT(t), 1); err != nil {
+		if err := clk.WaitForTimers(t.Context(), 1); err != nil {
 			t.Fatal(err)
 		}
 		clk.Advance(st.Retry)
@@ -197,7 +191,7 @@ func TestFollowResumesAfterLastHandled(t *testing.T) {
 	if st.Connected || st.Err == nil {
 		t.Fatalf("after a handler error: %+v", st)
 	}
-	if err := clk.WaitForTimers(ctxT(t), 1); err != nil {
+	if err := clk.WaitForTimers(t.Context(), 1); err != nil {
 		t.Fatal(err)
 	}
 	clk.Advance(st.Retry)
@@ -211,7 +205,7 @@ func TestFollowResumesAfterLastHandled(t *testing.T) {
 	}
 	fs.Cut()
 	st = fr.nextState(t)
-	if err := clk.WaitForTimers(ctxT(t), 1); err != nil {
+	if err := clk.WaitForTimers(t.Context(), 1); err != nil {
 		t.Fatal(err)
 	}
 	fs.Append("policy_changed", time.Unix(0, 0).UTC(), nil) // 5, while disconnected
@@ -238,7 +232,7 @@ func TestFollowIdleTimeoutReconnects(t *testing.T) {
 	if st := fr.nextState(t); !st.Connected {
 		t.Fatalf("state %+v", st)
 	}
-	if err := clk.WaitForTimers(ctxT(t), 1); err != nil {
+	if err := clk.WaitForTimers(t.Context(), 1); err != nil {
 		t.Fatal(err)
 	}
 	clk.Advance(time.Minute)

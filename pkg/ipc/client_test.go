@@ -26,7 +26,7 @@ func TestClientTellsAnUnreachableDaemon(t *testing.T) {
 	ln.Close()
 	for _, sock := range []string{filepath.Join(dir, "missing.sock"), stale} {
 		c := NewClient(sock)
-		_, err := c.Status(ctxT(t))
+		_, err := c.Status(t.Context())
 		c.Close()
 		var ue *UnreachableError
 		if !errors.Is(err, ErrDaemonUnreachable) || !errors.As(err, &ue) || ue.Socket != sock {
@@ -81,7 +81,7 @@ func TestClientWarnsOnceOnAnotherAPIVersion(t *testing.T) {
 		warns = append(warns, v)
 	})
 	for i := 0; i < 3; i++ {
-		if st, err := c.Status(ctxT(t)); err != nil || st.State != ipcproto.StateConnected {
+		if st, err := c.Status(t.Context()); err != nil || st.State != ipcproto.StateConnected {
 			t.Fatalf("Status = %+v, %v", st, err)
 		}
 	}
@@ -110,7 +110,7 @@ func TestClientErrors(t *testing.T) {
 	c := NewClient(sock)
 	defer c.Close()
 
-	_, err := c.Connect(ctxT(t))
+	_, err := c.Connect(t.Context())
 	var apiErr *apierror.Error
 	if !errors.Is(err, ErrPermissionDenied) || !errors.As(err, &apiErr) || apiErr.Status != 403 {
 		t.Fatalf("Connect = %v, want a permission_denied refusal", err)
@@ -122,7 +122,7 @@ func TestClientErrors(t *testing.T) {
 		t.Fatal("a refusal matched ErrDaemonUnreachable")
 	}
 
-	_, err = c.Status(ctxT(t))
+	_, err = c.Status(t.Context())
 	if !errors.As(err, &apiErr) || apiErr.Status != http.StatusBadGateway || apiErr.Code != "http_502" {
 		t.Fatalf("Status on a non-JSON error = %v", err)
 	}
@@ -194,7 +194,7 @@ func TestClientReplacesAConnectionTheServerClosed(t *testing.T) {
 	closed := make(chan struct{}, 1)
 	ts := startServer(t, func(o *ServerOptions, _ *fakeBackend) { o.IdleTimeout = 20 * time.Millisecond },
 		func(s *Server) { s.testHookConnClosed = signal(closed) })
-	ctx := ctxT(t)
+	ctx := t.Context()
 	if _, err := ts.client.Status(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -211,7 +211,7 @@ func TestClientReplacesAConnectionTheServerClosed(t *testing.T) {
 
 func TestClientCallEndsWithItsContext(t *testing.T) {
 	ts := startServer(t, nil, nil)
-	ctx, cancel := context.WithCancel(ctxT(t))
+	ctx, cancel := context.WithCancel(t.Context())
 	errc := make(chan error, 1)
 	go func() {
 		_, err := ts.client.Explain(ctx, blockingDst, "tcp")
@@ -232,14 +232,14 @@ func TestClientCallEndsWithItsContext(t *testing.T) {
 		t.Fatal("the call did not end with its context")
 	}
 	// The client still works.
-	if _, err := ts.client.Status(ctxT(t)); err != nil {
+	if _, err := ts.client.Status(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 }
 
 func TestEventStreamCloseUnblocksNext(t *testing.T) {
 	ts := startServer(t, nil, nil)
-	s, err := ts.client.Events(ctxT(t))
+	s, err := ts.client.Events(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -47,7 +47,7 @@ func nextWithin(t *testing.T, s *EventStream) (ipcproto.Event, error) {
 
 func TestEventsStartWithSnapshotThenFollowTheBackend(t *testing.T) {
 	ts := startServer(t, nil, nil)
-	s, err := ts.client.Events(ctxT(t))
+	s, err := ts.client.Events(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +89,7 @@ func TestEventsStartWithSnapshotThenFollowTheBackend(t *testing.T) {
 
 func TestEventsEndWhenTheServerCloses(t *testing.T) {
 	ts := startServer(t, nil, nil)
-	s, err := ts.client.Events(ctxT(t))
+	s, err := ts.client.Events(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +111,7 @@ func TestEventsEndWhenTheServerCloses(t *testing.T) {
 func TestEventsEndWhenTheClientLeaves(t *testing.T) {
 	done := make(chan struct{}, 1)
 	ts := startServer(t, nil, func(s *Server) { s.testHookStreamDone = signal(done) })
-	s, err := ts.client.Events(ctxT(t))
+	s, err := ts.client.Events(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +147,7 @@ func bigEvent(i int) ipcproto.Event {
 func bigEventRoundTrip(t *testing.T) time.Duration {
 	t.Helper()
 	ts := startServer(t, nil, nil)
-	s, err := ts.client.Events(ctxT(t))
+	s, err := ts.client.Events(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +195,7 @@ func TestSlowSubscriberIsDroppedWithoutBlockingAnother(t *testing.T) {
 
 			slowSubscriber(t, ts.sock)
 			waitUntil(t, ts.fake.subscribed, "the slow subscriber", func() bool { return ts.fake.Subscribers() == 1 })
-			fast, err := ts.client.Events(ctxT(t))
+			fast, err := ts.client.Events(t.Context())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -233,7 +233,7 @@ func TestTooManySubscribers(t *testing.T) {
 	done := make(chan struct{}, 1)
 	ts := startServer(t, func(o *ServerOptions, _ *fakeBackend) { o.MaxSubscribersPerUser = 1 },
 		func(s *Server) { s.testHookStreamDone = signal(done) })
-	ctx := ctxT(t)
+	ctx := t.Context()
 	first, err := ts.client.Events(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -285,14 +285,14 @@ func TestTooManyConnections(t *testing.T) {
 		}
 		held = append(held, c)
 	}
-	_, err := ts.client.Status(ctxT(t))
+	_, err := ts.client.Status(t.Context())
 	var apiErr *apierror.Error
 	if !errors.As(err, &apiErr) || apiErr.Status != http.StatusServiceUnavailable || apiErr.Code != ipcproto.CodeTooManyClients {
 		t.Fatalf("third connection: %v, want 503 too_many_clients", err)
 	}
 	held[0].Close()
 	waitUntil(t, closed, "a connection to close", func() bool { return ts.srv.connSlots.total() <= 1 })
-	if _, err := ts.client.Status(ctxT(t)); err != nil {
+	if _, err := ts.client.Status(t.Context()); err != nil {
 		t.Fatalf("after a connection left: %v", err)
 	}
 }
@@ -305,7 +305,7 @@ func TestEventStreamOutlivesRequestDeadlines(t *testing.T) {
 	ts := startServer(t, func(o *ServerOptions, _ *fakeBackend) {
 		o.ReadHeaderTimeout, o.ReadTimeout, o.WriteTimeout, o.IdleTimeout = deadline, deadline, deadline, deadline
 	}, nil)
-	s, err := ts.client.Events(ctxT(t))
+	s, err := ts.client.Events(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -173,9 +173,3 @@ func waitUntil(t testing.TB, ch <-chan struct{}, what string, cond func() bool) 
 		}
 	}
 }
-
-func ctxT(t testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-	t.Cleanup(cancel)
-	return ctx
-}

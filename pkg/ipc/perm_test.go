@@ -64,7 +64,7 @@ func TestEveryRouteHasAClientMethod(t *testing.T) {
 	ts := startServer(t, nil, nil)
 	for _, r := range Routes() {
 		var err error
-		call := func() { err = callRoute(ctxT(t), ts.client, r) }
+		call := func() { err = callRoute(t.Context(), ts.client, r) }
 		if r.Who == RootOrUnregistered {
 			ts.whileUnregistered(call)
 		} else {

@@ -14,7 +14,7 @@ import (
 
 func TestEveryRouteAnswersItsJSON(t *testing.T) {
 	ts := startServer(t, nil, nil)
-	ctx := ctxT(t)
+	ctx := t.Context()
 	c := ts.client
 
 	st, err := c.Status(ctx)
@@ -228,7 +228,7 @@ func TestUnknownRoutesAndWrongMethods(t *testing.T) {
 
 func TestBackendErrors(t *testing.T) {
 	ts := startServer(t, nil, nil)
-	ctx := ctxT(t)
+	ctx := t.Context()
 
 	ts.fake.setFail(errFakeRefusal)
 	_, err := ts.client.Connect(ctx)

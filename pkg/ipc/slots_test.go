@@ -136,7 +136,7 @@ func TestSilentConnectionLosesItsSlot(t *testing.T) {
 			t.Fatalf("reading a connection the server closed: %v", err)
 		}
 	}
-	if _, err := ts.client.Status(ctxT(t)); err != nil {
+	if _, err := ts.client.Status(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -177,7 +177,7 @@ func TestSubscriberThatNeverReadsIsDroppedOnAQuietDaemon(t *testing.T) {
 		o.EventWriteTimeout = time.Second
 	}, func(s *Server) { s.testHookStreamDone = signal(done) })
 
-	reader, err := ts.client.Events(ctxT(t))
+	reader, err := ts.client.Events(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -155,7 +155,7 @@ func TestOneUsersConnectionsCannotLockOutRootOrTheOperator(t *testing.T) {
 	if got := op.statuses(); fmt.Sprint(got) != fmt.Sprint(repeat("200", perUser)) {
 		t.Fatalf("the operator while others hold the pool: %v", got)
 	}
-	if _, err := ts.client.Status(ctxT(t)); err != nil {
+	if _, err := ts.client.Status(t.Context()); err != nil {
 		t.Fatalf("root while others hold the pool: %v", err)
 	}
 }
@@ -191,7 +191,7 @@ func TestOneUsersSubscribersCannotLockOutRootOrTheOperator(t *testing.T) {
 	if got := op.statuses(); fmt.Sprint(got) != fmt.Sprint(repeat("200", perUser)) {
 		t.Fatalf("the operator's streams while others hold the pool: %v", got)
 	}
-	s, err := ts.client.Events(ctxT(t))
+	s, err := ts.client.Events(t.Context())
 	if err != nil {
 		t.Fatalf("root's stream while others hold the pool: %v", err)
 	}

@@ -95,7 +95,7 @@ func TestUnsafeSocketDirectoriesAreRefused(t *testing.T) {
 		// The client refuses the same directories before it connects
 		// (item 7 of issue 12): one of them could hold a fake agentd.
 		c := NewClient(filepath.Join(dir, "agentd.sock"))
-		_, err = c.Status(ctxT(t))
+		_, err = c.Status(t.Context())
 		var ue *UntrustedDaemonError
 		if !errors.As(err, &ue) || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), filepath.Join(dir, "agentd.sock")) {
 			t.Errorf("client at %s: err = %v, want an UntrustedDaemonError saying %q", dir, err, want)

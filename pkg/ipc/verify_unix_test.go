@@ -75,7 +75,7 @@ func TestClientRefusesAFakeDaemonOfAnotherUser(t *testing.T) {
 
 	c := NewClient(sock)
 	defer c.Close()
-	au, err := c.Register(ctxT(t), ipcproto.RegisterRequest{})
+	au, err := c.Register(t.Context(), ipcproto.RegisterRequest{})
 	var ue *UntrustedDaemonError
 	if !errors.As(err, &ue) || ue.UID != uidOther {
 		t.Fatalf("Register on nobody's fake daemon = %+v, %v; want an UntrustedDaemonError naming uid %d", au, err, uidOther)
@@ -85,7 +85,7 @@ func TestClientRefusesAFakeDaemonOfAnotherUser(t *testing.T) {
 			t.Errorf("error %q does not say %q", err, want)
 		}
 	}
-	if _, err := c.Events(ctxT(t)); !errors.As(err, &ue) {
+	if _, err := c.Events(t.Context()); !errors.As(err, &ue) {
 		t.Fatalf("Events on the fake daemon: %v, want an UntrustedDaemonError", err)
 	}
 	// Each connection was closed before a byte of a request was sent.

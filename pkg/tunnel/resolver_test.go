@@ -56,7 +56,7 @@ func TestResolverAsksAAndAAAA(t *testing.T) {
 	agent, edgeKey := newKeyPair(t), newKeyPair(t)
 	e := startEdge(t, "edge-a", edgeKey, agent)
 	tun := startTunnel(t, e, agent, Options{Logger: zap.NewNop()})
-	got, err := resolverFor(t, tun, netip.AddrPortFrom(edgeV4, 53)).lookup(ctxT(t), nameEcho)
+	got, err := resolverFor(t, tun, netip.AddrPortFrom(edgeV4, 53)).lookup(t.Context(), nameEcho)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,12 +70,12 @@ func TestResolverNotFound(t *testing.T) {
 	agent, edgeKey := newKeyPair(t), newKeyPair(t)
 	e := startEdge(t, "edge-a", edgeKey, agent)
 	tun := startTunnel(t, e, agent, Options{Logger: zap.NewNop()})
-	_, err := resolverFor(t, tun, netip.AddrPortFrom(edgeV4, 53)).lookup(ctxT(t), "nothing.edge.test")
+	_, err := resolverFor(t, tun, netip.AddrPortFrom(edgeV4, 53)).lookup(t.Context(), "nothing.edge.test")
 	var de *net.DNSError
 	if !errors.As(err, &de) || !de.IsNotFound {
 		t.Fatalf("lookup of an unknown name: %v, want a not-found DNSError", err)
 	}
-	_, err = tun.DialContext(ctxT(t), "tcp", "nothing.edge.test:80")
+	_, err = tun.DialContext(t.Context(), "tcp", "nothing.edge.test:80")
 	if err == nil || !strings.Contains(err.Error(), "cannot resolve nothing.edge.test through the tunnel's DNS: no such host") {
 		t.Fatalf("DialContext to an unknown name: %v", err)
 	}
@@ -96,7 +96,7 @@ func TestResolverTriesTheNextServer(t *testing.T) {
 	})
 	tun := startTunnel(t, e, agent, Options{Logger: zap.NewNop()})
 	r := resolverFor(t, tun, broken, netip.AddrPortFrom(edgeV4, 53))
-	got, err := r.lookup(ctxT(t), nameWeb)
+	got, err := r.lookup(t.Context(), nameWeb)
 	if err != nil || !slices.Equal(got, []netip.Addr{edgeV4}) {
 		t.Fatalf("lookup(%s) = %v, %v; want [%v]", nameWeb, got, err, edgeV4)
 	}
@@ -104,7 +104,7 @@ func TestResolverTriesTheNextServer(t *testing.T) {
 		t.Fatal("the failing server was never asked")
 	}
 	r.servers = []netip.AddrPort{broken}
-	_, err = r.lookup(ctxT(t), nameWeb)
+	_, err = r.lookup(t.Context(), nameWeb)
 	if err == nil || !strings.Contains(err.Error(), "answered SERVFAIL") {
 		t.Fatalf("lookup with only a failing server: %v, want it to say SERVFAIL", err)
 	}
@@ -138,7 +138,7 @@ func TestResolverTruncatedAnswerUsesTCP(t *testing.T) {
 		w.WriteMsg(m)
 	})
 	tun := startTunnel(t, e, agent, Options{Logger: zap.NewNop()})
-	got, err := resolverFor(t, tun, srv).lookup(ctxT(t), "big.edge.test")
+	got, err := resolverFor(t, tun, srv).lookup(t.Context(), "big.edge.test")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +191,7 @@ func TestResolverTimeoutSaysWhichServer(t *testing.T) {
 	tun := startTunnel(t, e, agent, Options{Logger: zap.NewNop()})
 	r := resolverFor(t, tun, netip.AddrPortFrom(silentDNS, 53))
 	r.timeout = 50 * time.Millisecond
-	_, err := r.lookup(ctxT(t), nameEcho)
+	_, err := r.lookup(t.Context(), nameEcho)
 	var de *net.DNSError
 	if !errors.As(err, &de) || !de.IsTimeout || !strings.Contains(err.Error(), "no answer from the tunnel's DNS server "+silentDNS.String()) {
 		t.Fatalf("lookup from a silent server: %v", err)
@@ -208,11 +208,4 @@ func TestResolverRefusesBadNames(t *testing.T) {
 	if _, err := (&tunnelResolver{}).lookup(context.Background(), "x.test"); !errors.Is(err, errNoTunnelDNS) {
 		t.Errorf("lookup without servers: %v, want errNoTunnelDNS", err)
 	}
-}
-
-// ctxT returns a context that ends with the test, or after ioTimeout.
-func ctxT(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), ioTimeout)
-	t.Cleanup(cancel)
-	return ctx
 }

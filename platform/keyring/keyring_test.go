@@ -22,7 +22,7 @@ func TestMain(m *testing.M) {
 const callTimeout = 30 * time.Second
 
 func ctxT(t *testing.T, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
+	ctx, cancel := context.WithTimeout(t.Context(), d)
 	t.Cleanup(cancel)
 	return ctx
 }

@@ -1,14 +1,12 @@
 package scriptbrowser
 
 import (
-	"context"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
-	"time"
 
 	"go.uber.org/goleak"
 	"golang.org/x/crypto/bcrypt"
@@ -64,17 +62,11 @@ func newBrowser(t *testing.T, opts Options) *Browser {
 	return b
 }
 
-func ctx(t *testing.T) context.Context {
-	c, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	t.Cleanup(cancel)
-	return c
-}
-
 func TestLoginThenSilentSSO(t *testing.T) {
 	issuer := newIdP(t)
 	b := newBrowser(t, Options{StopAt: []string{callback}})
 
-	res, err := b.Visit(ctx(t), authorizeURL(issuer), VisitOptions{Login: &Credentials{"alice@acme.example", "pw-alice"}})
+	res, err := b.Visit(t.Context(), authorizeURL(issuer), VisitOptions{Login: &Credentials{"alice@acme.example", "pw-alice"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +81,7 @@ func TestLoginThenSilentSSO(t *testing.T) {
 	}
 
 	// The IdP session cookie makes the second sign-in silent.
-	res, err = b.Visit(ctx(t), authorizeURL(issuer), VisitOptions{})
+	res, err = b.Visit(t.Context(), authorizeURL(issuer), VisitOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +94,7 @@ func TestFormWithoutCredentialsAndWrongPassword(t *testing.T) {
 	issuer := newIdP(t)
 	b := newBrowser(t, Options{})
 
-	res, err := b.Visit(ctx(t), authorizeURL(issuer), VisitOptions{StopAt: []string{callback}})
+	res, err := b.Visit(t.Context(), authorizeURL(issuer), VisitOptions{StopAt: []string{callback}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +102,7 @@ func TestFormWithoutCredentialsAndWrongPassword(t *testing.T) {
 		t.Fatalf("without credentials: %+v", res)
 	}
 
-	res, err = b.Visit(ctx(t), authorizeURL(issuer), VisitOptions{Login: &Credentials{"alice@acme.example", "wrong"}, StopAt: []string{callback}})
+	res, err = b.Visit(t.Context(), authorizeURL(issuer), VisitOptions{Login: &Credentials{"alice@acme.example", "wrong"}, StopAt: []string{callback}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,11 +124,11 @@ func TestHostsMapping(t *testing.T) {
 	addr := srv.Listener.Addr().String()
 	b := newBrowser(t, Options{Hosts: Hosts{"app.test:80": addr}, StopAt: []string{"http://elsewhere.test/"}})
 
-	res, err := b.Visit(ctx(t), "http://app.test/", VisitOptions{})
+	res, err := b.Visit(t.Context(), "http://app.test/", VisitOptions{})
 	if err != nil || res.Body != "host=app.test" {
 		t.Fatalf("mapped host: %+v %v", res, err)
 	}
-	res, err = b.Visit(ctx(t), "http://app.test/go", VisitOptions{})
+	res, err = b.Visit(t.Context(), "http://app.test/go", VisitOptions{})
 	if err != nil || !res.Stopped || res.Query().Get("x") != "1" {
 		t.Fatalf("stop at redirect: %+v %v", res, err)
 	}

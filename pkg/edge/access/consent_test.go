@@ -32,7 +32,7 @@ func TestEnrollmentNeedsConfirmation(t *testing.T) {
 	}
 	post := func(c *http.Client, id, origin string) *http.Response {
 		t.Helper()
-		req, _ := http.NewRequestWithContext(e.ctx(), http.MethodPost, e.tdURL+PathWARPConfirm, strings.NewReader(url.Values{"id": {id}}.Encode()))
+		req, _ := http.NewRequestWithContext(e.t.Context(), http.MethodPost, e.tdURL+PathWARPConfirm, strings.NewReader(url.Values{"id": {id}}.Encode()))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		if origin != "" {
 			req.Header.Set("Origin", origin)
@@ -71,7 +71,7 @@ func TestEnrollmentNeedsConfirmation(t *testing.T) {
 	if resp.StatusCode != http.StatusSeeOther || loc == nil || !strings.HasPrefix(loc.String(), agentCB) || loc.Query().Get("state") != "s3" || loc.Query().Get("code") == "" {
 		t.Fatalf("confirmation: %d %v", resp.StatusCode, loc)
 	}
-	if _, err := e.td.RedeemEnrollment(e.ctx(), loc.Query().Get("code"), verifier); err != nil {
+	if _, err := e.td.RedeemEnrollment(e.t.Context(), loc.Query().Get("code"), verifier); err != nil {
 		t.Fatal(err)
 	}
 	if resp := post(b.Client(), m[1], e.tdURL); resp.StatusCode != http.StatusBadRequest {

@@ -53,7 +53,7 @@ func TestFloodOfSignInsDoesNotLockSignInOut(t *testing.T) {
 		t.Fatalf("%d pending sign-ins after the flood, want the bound %d", n, DefaultMaxPendingLogins)
 	}
 	code, verifier, _ := e.enroll(e.browser(), alice)
-	if l, err := e.td.RedeemEnrollment(e.ctx(), code, verifier); err != nil || l.Email != "alice@acme.example" {
+	if l, err := e.td.RedeemEnrollment(e.t.Context(), code, verifier); err != nil || l.Email != "alice@acme.example" {
 		t.Fatalf("redeem after the flood: %+v %v", l, err)
 	}
 }
@@ -90,7 +90,7 @@ func TestSignInSurvivesFloodsFromElsewhere(t *testing.T) {
 	if !res.Stopped || res.Query().Get("state") != "agent-state-1" || res.Query().Get("code") == "" {
 		t.Fatalf("the sign-in started before the flood did not complete: %d %s %q", res.Status, res.URL, res.ErrorText)
 	}
-	if _, err := e.td.RedeemEnrollment(e.ctx(), res.Query().Get("code"), verifier); err != nil {
+	if _, err := e.td.RedeemEnrollment(e.t.Context(), res.Query().Get("code"), verifier); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -228,15 +228,9 @@ func (e *env) browser() *scriptbrowser.Browser {
 	return b
 }
 
-func (e *env) ctx() context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	e.t.Cleanup(cancel)
-	return ctx
-}
-
 func (e *env) visit(b *scriptbrowser.Browser, u string, opts scriptbrowser.VisitOptions) *scriptbrowser.Result {
 	e.t.Helper()
-	res, err := b.Visit(e.ctx(), u, opts)
+	res, err := b.Visit(e.t.Context(), u, opts)
 	if err != nil {
 		e.t.Fatalf("visit %s: %v", u, err)
 	}

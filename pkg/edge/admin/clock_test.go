@@ -57,16 +57,10 @@ func newFixture(t *testing.T) *fixture {
 	return f
 }
 
-func ctxT(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
-
 // post sends a raw advance, as a client other than ours could.
 func (f *fixture) post(t *testing.T, advance string) error {
 	t.Helper()
-	return f.c.do(ctxT(t), http.MethodPost, "/admin/v1/clock", control.ClockRequest{Advance: advance}, nil)
+	return f.c.do(t.Context(), http.MethodPost, "/admin/v1/clock", control.ClockRequest{Advance: advance}, nil)
 }
 
 func wantRefused(t *testing.T, err error, status int, words ...string) {
@@ -89,11 +83,11 @@ func wantRefused(t *testing.T, err error, status int, words ...string) {
 func TestClockAdvanceCannotOverflow(t *testing.T) {
 	f := newFixture(t)
 	wantRefused(t, f.post(t, "2562047h"), http.StatusBadRequest, "100 years", "at most")
-	if _, err := f.c.AdvanceClock(ctxT(t), DefaultMaxOffset-time.Hour); err != nil {
+	if _, err := f.c.AdvanceClock(t.Context(), DefaultMaxOffset-time.Hour); err != nil {
 		t.Fatalf("advance to an hour before the limit: %v", err)
 	}
 	wantRefused(t, f.post(t, "2h"), http.StatusBadRequest, "at most 1h0m0s")
-	st, err := f.c.AdvanceClock(ctxT(t), time.Hour)
+	st, err := f.c.AdvanceClock(t.Context(), time.Hour)
 	if err != nil {
 		t.Fatalf("advance up to the limit: %v", err)
 	}
@@ -129,21 +123,21 @@ func TestClockAdvanceMustBePositive(t *testing.T) {
 // does not move.
 func TestClockAdvanceNotSavedIsNotMade(t *testing.T) {
 	f := newFixture(t)
-	if _, err := f.c.AdvanceClock(ctxT(t), time.Hour); err != nil {
+	if _, err := f.c.AdvanceClock(t.Context(), time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	f.saveErr = errors.New("write /state/clock.offset: no space left on device")
-	_, err := f.c.AdvanceClock(ctxT(t), time.Hour)
+	_, err := f.c.AdvanceClock(t.Context(), time.Hour)
 	wantRefused(t, err, http.StatusInternalServerError, "not advanced", "/state/clock.offset", "no space left")
 	if got := f.clk.Offset(); got != time.Hour {
 		t.Fatalf("offset after a failed save: %v, want 1h", got)
 	}
-	st, err := f.c.Clock(ctxT(t))
+	st, err := f.c.Clock(t.Context())
 	if err != nil || st.Offset != "1h0m0s" {
 		t.Fatalf("GET clock: %+v %v", st, err)
 	}
 	f.saveErr = nil
-	if st, err := f.c.AdvanceClock(ctxT(t), time.Hour); err != nil || st.Offset != "2h0m0s" {
+	if st, err := f.c.AdvanceClock(t.Context(), time.Hour); err != nil || st.Offset != "2h0m0s" {
 		t.Fatalf("advance once the disk has room: %+v %v", st, err)
 	}
 }

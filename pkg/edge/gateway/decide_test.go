@@ -18,7 +18,7 @@ var wikiSSH = netip.AddrPortFrom(wikiIP, 22)
 
 func TestS3_L4AllowedThenBlockedAfterExpiry(t *testing.T) {
 	f := newFixture(t, policies(wikiRule))
-	ctx := ctxT(t)
+	ctx := t.Context()
 	if v := f.g.DecideFlow(ctx, tcpFlow("dev-alice", wikiSSH)); v.Action != wg.Forward {
 		t.Fatalf("fresh session: %+v; want forward", v)
 	}
@@ -48,7 +48,7 @@ func TestS3_UDPFlowsAreCheckedToo(t *testing.T) {
 	fl := tcpFlow("dev-alice", netip.AddrPortFrom(wikiIP, 53))
 	fl.Protocol = wg.UDP
 	f.clock.Advance(2 * time.Hour)
-	if v := f.g.DecideFlow(ctxT(t), fl); v.Action != wg.Refuse {
+	if v := f.g.DecideFlow(t.Context(), fl); v.Action != wg.Refuse {
 		t.Fatalf("%+v; want refuse", v)
 	}
 }
@@ -65,10 +65,10 @@ func TestS4_NoCheckSessionMeansNoLimit(t *testing.T) {
 			f := newFixture(t, p)
 			f.clock.Advance(1000 * time.Hour)
 			dst := netip.AddrPortFrom(wikiIP, 7)
-			if v := f.g.DecideFlow(ctxT(t), tcpFlow("dev-alice", dst)); v.Action != wg.Forward {
+			if v := f.g.DecideFlow(t.Context(), tcpFlow("dev-alice", dst)); v.Action != wg.Forward {
 				t.Fatalf("%+v; want forward", v)
 			}
-			if s, err := f.g.Session(ctxT(t), "dev-alice"); err != nil || len(s.Gateway) != 0 {
+			if s, err := f.g.Session(t.Context(), "dev-alice"); err != nil || len(s.Gateway) != 0 {
 				t.Fatalf("Session = %+v, %v; want no limits", s, err)
 			}
 		})
@@ -78,7 +78,7 @@ func TestS4_NoCheckSessionMeansNoLimit(t *testing.T) {
 func TestS6_DNSResolvesDuringExpiry(t *testing.T) {
 	f := newFixture(t, policies(wikiRule, trackerRule))
 	f.clock.Advance(10 * time.Hour)
-	ctx := ctxT(t)
+	ctx := t.Context()
 	q := wg.DNSQuery{Src: deviceSrc, DeviceID: "dev-alice", Name: "wiki.acme.internal", Type: 1}
 	if d := f.g.DecideDNS(ctx, q); d.Action != wg.Resolve {
 		t.Fatalf("wiki during expiry: %+v; want resolve", d)
@@ -100,7 +100,7 @@ func TestS6_DNSResolvesDuringExpiry(t *testing.T) {
 func TestOneSignalPerDevicePolicyAndAuthTime(t *testing.T) {
 	f := newFixture(t, policies(wikiRule))
 	f.clock.Advance(2 * time.Hour)
-	ctx := ctxT(t)
+	ctx := t.Context()
 	var wg0 sync.WaitGroup
 	for range 100 {
 		wg0.Add(1)
@@ -142,7 +142,7 @@ func TestSignalNotStoredIsSentAgain(t *testing.T) {
 	f := newFixture(t, policies(wikiRule))
 	f.sink.failNext = 1
 	f.clock.Advance(2 * time.Hour)
-	ctx := ctxT(t)
+	ctx := t.Context()
 	f.g.DecideFlow(ctx, tcpFlow("dev-alice", wikiSSH))
 	// Deliveries are ordered: once a later decision is audited, the failed
 	// signal has been re-armed.
@@ -157,7 +157,7 @@ func TestSignalNotStoredIsSentAgain(t *testing.T) {
 
 func TestUnknownDeviceIsRefused(t *testing.T) {
 	f := newFixture(t, policies(openRule))
-	ctx := ctxT(t)
+	ctx := t.Context()
 	f.devs.revoke("dev-bob")
 	if v := f.g.DecideFlow(ctx, tcpFlow("dev-bob", netip.AddrPortFrom(wikiIP, 7))); v.Action != wg.Refuse || v.Reason != ReasonUnknownDevice {
 		t.Fatalf("revoked device: %+v; want refuse", v)
@@ -176,7 +176,7 @@ func TestUnknownDeviceIsRefused(t *testing.T) {
 func TestS15_EdgeServicesPass(t *testing.T) {
 	block := policy.Rule{ID: "all", Name: "Block everything", Enabled: true, Action: policy.ActionBlock, Filters: []policy.Filter{policy.FilterL4}}
 	f := newFixture(t, policies(block))
-	ctx := ctxT(t)
+	ctx := t.Context()
 	f.devs.revoke("dev-alice") // not even a lookup is needed
 	fl := tcpFlow("dev-alice", teamAddr)
 	if v := f.g.DecideFlow(ctx, fl); v.Action != wg.Forward || v.Reason != ReasonEdgeService {
@@ -191,7 +191,7 @@ func TestS15_EdgeServicesPass(t *testing.T) {
 
 func TestAuditRecordsEveryDecision(t *testing.T) {
 	f := newFixture(t, policies(wikiRule))
-	ctx := ctxT(t)
+	ctx := t.Context()
 	fl := tcpFlow("dev-alice", wikiSSH)
 	f.g.DecideFlow(ctx, fl)
 	f.clock.Advance(2 * time.Hour)
@@ -229,7 +229,7 @@ func TestReloadUnderConcurrentDecisions(t *testing.T) {
 	allowAll := policy.Rule{ID: "a", Name: "allow", Enabled: true, Action: policy.ActionAllow, Filters: []policy.Filter{policy.FilterL4}}
 	blockAll := policy.Rule{ID: "b", Name: "block", Enabled: true, Action: policy.ActionBlock, Filters: []policy.Filter{policy.FilterL4}}
 	f := newFixture(t, policies(allowAll), func(o *Options) { o.Audit = nil })
-	ctx := ctxT(t)
+	ctx := t.Context()
 	stop := make(chan struct{})
 	var wg0 sync.WaitGroup
 	for range 8 {
@@ -296,7 +296,7 @@ func TestAuditQueueFullDropsRecordsNotSignals(t *testing.T) {
 			return inner(ctx, d)
 		}
 	})
-	ctx := ctxT(t)
+	ctx := t.Context()
 	for range 10 {
 		f.g.DecideFlow(ctx, tcpFlow("dev-alice", wikiSSH))
 	}

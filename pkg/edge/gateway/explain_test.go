@@ -15,7 +15,7 @@ import (
 
 func TestExplainWalksDNSThenL4ThenHTTP(t *testing.T) {
 	f := newFixture(t, policies(trackerRule, wikiRule, gitRule))
-	ctx := ctxT(t)
+	ctx := t.Context()
 	f.clock.Advance(61 * time.Minute)
 
 	ex, err := f.g.Explain(ctx, "dev-alice", "git.acme.internal:80", "")
@@ -60,7 +60,7 @@ func TestExplainWalksDNSThenL4ThenHTTP(t *testing.T) {
 func TestExplainDNSBlockStopsThere(t *testing.T) {
 	f := newFixture(t, policies(trackerRule))
 	f.g.SetNetwork(wg.Network{Records: []wg.Record{{Name: "tracker.example.net", Addresses: []netip.Addr{wikiIP}}}})
-	ex, err := f.g.Explain(ctxT(t), "dev-alice", "tracker.example.net:443", "tcp")
+	ex, err := f.g.Explain(t.Context(), "dev-alice", "tracker.example.net:443", "tcp")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +72,7 @@ func TestExplainDNSBlockStopsThere(t *testing.T) {
 
 func TestExplainL4ForWikiAndBob(t *testing.T) {
 	f := newFixture(t, policies(wikiRule))
-	ctx := ctxT(t)
+	ctx := t.Context()
 	ex, err := f.g.Explain(ctx, "dev-alice", "wiki.acme.internal:22", "tcp")
 	if err != nil {
 		t.Fatal(err)
@@ -98,7 +98,7 @@ func TestExplainL4ForWikiAndBob(t *testing.T) {
 func TestExplainEdgeService(t *testing.T) {
 	block := policy.Rule{ID: "all", Name: "Block everything", Enabled: true, Action: policy.ActionBlock, Filters: []policy.Filter{policy.FilterL4}}
 	f := newFixture(t, policies(block))
-	ex, err := f.g.Explain(ctxT(t), "dev-alice", "acme.localhost:8781", "tcp")
+	ex, err := f.g.Explain(t.Context(), "dev-alice", "acme.localhost:8781", "tcp")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +126,7 @@ func TestExplainBadDestinations(t *testing.T) {
 		{"10.0.0.10:22", "icmp", "not tcp or udp"},
 		{"nowhere.acme.internal:22", "tcp", "not a name of the virtual network"},
 	} {
-		_, err := f.g.Explain(ctxT(t), "dev-alice", tc.dst, tc.proto)
+		_, err := f.g.Explain(t.Context(), "dev-alice", tc.dst, tc.proto)
 		if !errors.Is(err, ErrBadDestination) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("Explain(%q, %q) = %v; want ErrBadDestination saying %q", tc.dst, tc.proto, err, tc.want)
 		}
@@ -141,7 +141,7 @@ func TestSessionExpiryMap(t *testing.T) {
 	both.Session = &policy.CheckSession{Enforce: true, Duration: 2 * time.Hour}
 	f := newFixture(t, policies(wikiRule, gitRule, disabled, both, openRule, trackerRule))
 	f.clock.Advance(70 * time.Minute)
-	s, err := f.g.Session(ctxT(t), "dev-alice")
+	s, err := f.g.Session(t.Context(), "dev-alice")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +161,7 @@ func TestSessionExpiryMap(t *testing.T) {
 			t.Errorf("session JSON lacks %s: %s", key, b)
 		}
 	}
-	if _, err := f.g.Session(ctxT(t), "dev-nobody"); err == nil {
+	if _, err := f.g.Session(t.Context(), "dev-nobody"); err == nil {
 		t.Fatal("Session of an unknown device succeeded")
 	}
 }

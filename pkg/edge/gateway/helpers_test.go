@@ -59,12 +59,6 @@ var (
 	}
 )
 
-func ctxT(t testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-	t.Cleanup(cancel)
-	return ctx
-}
-
 // devices is an in-memory registry: alice and bob, both logged in at t0.
 type devices struct {
 	mu  sync.Mutex
@@ -143,7 +137,7 @@ func (s *sink) notifyLocked() {
 // waitFor waits until cond holds for the recorded decisions and signals.
 func (s *sink) waitFor(t testing.TB, what string, cond func(ds []Decision, ss []SessionExpired) bool) {
 	t.Helper()
-	ctx := ctxT(t)
+	ctx := t.Context()
 	for {
 		s.mu.Lock()
 		ok := cond(s.decisions, s.signals)

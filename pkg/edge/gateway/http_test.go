@@ -220,11 +220,11 @@ func TestHTTPUpstreamDownGives502(t *testing.T) {
 
 func TestHTTPFlowsOnlyParsedWhenHTTPPoliciesExist(t *testing.T) {
 	f := newFixture(t, policies(wikiRule))
-	if v := f.g.DecideFlow(ctxT(t), tcpFlow("dev-alice", gitHTTP)); v.Action != wg.Forward {
+	if v := f.g.DecideFlow(t.Context(), tcpFlow("dev-alice", gitHTTP)); v.Action != wg.Forward {
 		t.Fatalf("no HTTP policies: %+v; want forward (spliced)", v)
 	}
 	f = newFixture(t, policies(wikiRule), func(o *Options) { o.Requests = nopHook{} })
-	if v := f.g.DecideFlow(ctxT(t), tcpFlow("dev-alice", gitHTTP)); v.Action != wg.Handle {
+	if v := f.g.DecideFlow(t.Context(), tcpFlow("dev-alice", gitHTTP)); v.Action != wg.Handle {
 		t.Fatalf("with a request hook: %+v; want handle", v)
 	}
 }

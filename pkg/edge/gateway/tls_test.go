@@ -76,10 +76,10 @@ func TestNoPeekWhenAnEarlierPolicyDecides(t *testing.T) {
 	p := sniRules()
 	p.Rules = append(p.Rules, early)
 	f := newFixture(t, p)
-	if v := f.g.DecideFlow(ctxT(t), tcpFlow("dev-alice", wikiSSH)); v.Action != wg.Forward {
+	if v := f.g.DecideFlow(t.Context(), tcpFlow("dev-alice", wikiSSH)); v.Action != wg.Forward {
 		t.Fatalf("SSH decided before any SNI policy: %+v; want forward without a peek", v)
 	}
-	if v := f.g.DecideFlow(ctxT(t), tcpFlow("dev-alice", webTLS)); v.Action != wg.Handle {
+	if v := f.g.DecideFlow(t.Context(), tcpFlow("dev-alice", webTLS)); v.Action != wg.Handle {
 		t.Fatalf("TLS flow that an SNI policy may decide: %+v; want handle", v)
 	}
 }

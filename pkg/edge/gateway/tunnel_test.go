@@ -78,7 +78,7 @@ func startTunnelEnv(t *testing.T, p Policies) *tunnelEnv {
 	if err := edge.AddPeer(wg.Peer{PublicKey: agentPub, DeviceID: "dev-alice", Addresses: []netip.Prefix{agentAddr}}); err != nil {
 		t.Fatal(err)
 	}
-	tun, err := tunnel.New(ctxT(t), tunnel.Config{
+	tun, err := tunnel.New(t.Context(), tunnel.Config{
 		PrivateKey: agentKey,
 		Tunnel: session.Tunnel{
 			Endpoint:      edge.Addr().String(),
@@ -133,7 +133,7 @@ func startEcho(t testing.TB) string {
 
 func (e *tunnelEnv) dial(t *testing.T, addr string) (net.Conn, error) {
 	t.Helper()
-	c, err := e.tun.DialContext(ctxT(t), "tcp", addr)
+	c, err := e.tun.DialContext(t.Context(), "tcp", addr)
 	if err == nil {
 		c.SetDeadline(time.Now().Add(waitTimeout))
 		t.Cleanup(func() { c.Close() })
@@ -260,7 +260,7 @@ func TestS3_HTTPKeepAliveThroughTheTunnel(t *testing.T) {
 	get := func(path string) (int, string, bool) {
 		t.Helper()
 		reused := false
-		ctx := httptrace.WithClientTrace(ctxT(t), &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) {
+		ctx := httptrace.WithClientTrace(t.Context(), &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) {
 			reused = i.Reused
 			conns = append(conns, i.Conn.LocalAddr().String())
 		}})
@@ -302,7 +302,7 @@ func TestExplainAgreesWithTraffic(t *testing.T) {
 	e := startTunnelEnv(t, policies(shortWiki()))
 	for _, advance := range []time.Duration{0, 3 * time.Second} {
 		e.clock.Advance(advance)
-		ex, err := e.g.Explain(ctxT(t), "dev-alice", "wiki.acme.internal:22", "tcp")
+		ex, err := e.g.Explain(t.Context(), "dev-alice", "wiki.acme.internal:22", "tcp")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,7 +1,6 @@
 package simulator
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net"
@@ -138,7 +137,7 @@ func fetchThrough(t *testing.T, tun *tunnel.Tunnel, rawURL string, hdr http.Head
 		Timeout:       15 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
-	req, err := http.NewRequestWithContext(ctxT(t), http.MethodGet, rawURL, nil)
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, rawURL, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +180,7 @@ func browserThrough(t *testing.T, tun *tunnel.Tunnel) *scriptbrowser.Browser {
 // tunnel is refused; an accepted one is closed.
 func dialRefused(t *testing.T, tun *tunnel.Tunnel, addr string) bool {
 	t.Helper()
-	c, err := tun.DialContext(ctxT(t), "tcp", addr)
+	c, err := tun.DialContext(t.Context(), "tcp", addr)
 	if err != nil {
 		return true
 	}
@@ -193,7 +192,7 @@ func dialRefused(t *testing.T, tun *tunnel.Tunnel, addr string) bool {
 // through the tunnel.
 func lookupThrough(t *testing.T, tun *tunnel.Tunnel, resolver, name string) []netip.Addr {
 	t.Helper()
-	c, err := tun.DialContext(ctxT(t), "tcp", net.JoinHostPort(resolver, "53"))
+	c, err := tun.DialContext(t.Context(), "tcp", net.JoinHostPort(resolver, "53"))
 	if err != nil {
 		t.Fatalf("connect to the edge resolver through the tunnel: %v", err)
 	}
@@ -227,14 +226,7 @@ func lookupThrough(t *testing.T, tun *tunnel.Tunnel, resolver, name string) []ne
 // advance moves the simulated time through the admin API.
 func advance(t *testing.T, s *Simulator, d time.Duration) {
 	t.Helper()
-	if _, err := adminClient(s).AdvanceClock(ctxT(t), d); err != nil {
+	if _, err := adminClient(s).AdvanceClock(t.Context(), d); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// ctxFor is a context with its own deadline, for goroutines of a test.
-func ctxFor(t *testing.T, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	t.Cleanup(cancel)
-	return ctx
 }

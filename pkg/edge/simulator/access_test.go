@@ -128,7 +128,7 @@ func TestS10_ExpiredDeviceSessionAsksForLogin(t *testing.T) {
 	a := newAgent(t, s, "fp-1")
 	reg := a.enroll(alice)
 	tn := a.startTunnel()
-	st, err := a.api().Events(ctxT(t), reg.DeviceID, 0)
+	st, err := a.api().Events(t.Context(), reg.DeviceID, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +153,7 @@ func TestS10_ExpiredDeviceSessionAsksForLogin(t *testing.T) {
 	fetchThrough(t, tn, "http://wiki.acme.internal/again", nil) // no second signal for the same session
 
 	b := browserThrough(t, tn)
-	res, err := b.Visit(ctxT(t), "http://wiki.acme.internal/page?x=1", scriptbrowser.VisitOptions{Login: alice})
+	res, err := b.Visit(t.Context(), "http://wiki.acme.internal/page?x=1", scriptbrowser.VisitOptions{Login: alice})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,7 +201,7 @@ func TestBindingCookieAppAsksForLogin(t *testing.T) {
 	}
 
 	b := browserThrough(t, tn)
-	res, err := b.Visit(ctxT(t), "http://git.acme.internal/repo", scriptbrowser.VisitOptions{Login: alice})
+	res, err := b.Visit(t.Context(), "http://git.acme.internal/repo", scriptbrowser.VisitOptions{Login: alice})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,7 +215,7 @@ func TestBindingCookieAppAsksForLogin(t *testing.T) {
 		t.Fatalf("no %s cookie on the git application: %v", accessgate.CookieName, ck)
 	}
 
-	res, err = b.Visit(ctxT(t), "http://git.acme.internal/tree", scriptbrowser.VisitOptions{})
+	res, err = b.Visit(t.Context(), "http://git.acme.internal/tree", scriptbrowser.VisitOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,7 @@ import (
 // session view, by name.
 func sessionApplies(t *testing.T, a *testAgent) map[string]bool {
 	t.Helper()
-	v, err := a.api().Session(ctxT(t), a.reg.DeviceID)
+	v, err := a.api().Session(t.Context(), a.reg.DeviceID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +45,7 @@ func TestSessionViewAppliesToUser(t *testing.T) {
 	// Without an identity condition a policy applies to everyone, and a
 	// reload is seen at once.
 	tc.editTF(t, `identity\s*=\s*"any\(identity\.groups\.name\[\*\] in \{\\"engineering\\"\}\)"`, ``)
-	if res := s.Reload(ctxT(t)); !res.Reloaded {
+	if res := s.Reload(t.Context()); !res.Reloaded {
 		t.Fatalf("reload: %+v", res)
 	}
 	if got := sessionApplies(t, bo); !got[wiki] || !got[git] {

@@ -31,16 +31,16 @@ func TestClockAdvanceOnFullDisk(t *testing.T) {
 		}
 		return renameio.WriteFile(path, data, perm)
 	}
-	s1, err := Start(ctxT(t), opts)
+	s1, err := Start(t.Context(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := adminClient(s1).AdvanceClock(ctxT(t), time.Hour); err != nil {
+	if _, err := adminClient(s1).AdvanceClock(t.Context(), time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	full.Store(true)
 	before := s1.Clock().Now()
-	_, err = adminClient(s1).AdvanceClock(ctxT(t), 2*time.Hour)
+	_, err = adminClient(s1).AdvanceClock(t.Context(), 2*time.Hour)
 	var apiErr *apierror.Error
 	if !errors.As(err, &apiErr) || apiErr.Status != 500 || !strings.Contains(err.Error(), filepath.Join(opts.StateDir, clockFile)) ||
 		!strings.Contains(err.Error(), "no space left") || !strings.Contains(err.Error(), "not advanced") {
@@ -68,14 +68,14 @@ func TestClockAdvanceOnFullDisk(t *testing.T) {
 func TestClockOverflowKeepsEdgeStartable(t *testing.T) {
 	tc := newTestConfig(t)
 	opts := tc.options(stateDir(t))
-	s1, err := Start(ctxT(t), opts)
+	s1, err := Start(t.Context(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := adminClient(s1).AdvanceClock(ctxT(t), 2562047*time.Hour); err == nil || !strings.Contains(err.Error(), "100 years") {
+	if _, err := adminClient(s1).AdvanceClock(t.Context(), 2562047*time.Hour); err == nil || !strings.Contains(err.Error(), "100 years") {
 		t.Fatalf("advance by 2562047h: %v, want a refusal naming the limit", err)
 	}
-	st, err := adminClient(s1).AdvanceClock(ctxT(t), time.Hour)
+	st, err := adminClient(s1).AdvanceClock(t.Context(), time.Hour)
 	if err != nil || st.Offset != "1h0m0s" || st.Now.Before(time.Now()) {
 		t.Fatalf("advance by 1h: %+v %v", st, err)
 	}
@@ -95,7 +95,7 @@ func TestClockAdvanceOnRealFullDisk(t *testing.T) {
 	mnt := fulldisk.Mount(t, "8m")
 	tc := newTestConfig(t)
 	opts := tc.options(filepath.Join(mnt, "state"))
-	s1, err := Start(ctxT(t), opts)
+	s1, err := Start(t.Context(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,12 +105,12 @@ func TestClockAdvanceOnRealFullDisk(t *testing.T) {
 			_ = s1.Close()
 		}
 	}()
-	if _, err := adminClient(s1).AdvanceClock(ctxT(t), time.Hour); err != nil {
+	if _, err := adminClient(s1).AdvanceClock(t.Context(), time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	filler := filepath.Join(mnt, "filler")
 	fulldisk.Fill(t, filler)
-	_, err = adminClient(s1).AdvanceClock(ctxT(t), 2*time.Hour)
+	_, err = adminClient(s1).AdvanceClock(t.Context(), 2*time.Hour)
 	if err == nil || !strings.Contains(err.Error(), filepath.Join(opts.StateDir, clockFile)) || !strings.Contains(err.Error(), "not advanced") {
 		t.Fatalf("advance on a full disk: %v; want a refusal naming %s", err, clockFile)
 	}

@@ -19,16 +19,16 @@ func TestClockAdvanceIsAnnouncedToEveryActiveDevice(t *testing.T) {
 	regA := a.enroll(alice)
 	b := newAgent(t, s, "fp-b")
 	regB := b.enroll(bob)
-	if _, err := adminClient(s).Revoke(ctxT(t), regB.DeviceID); err != nil {
+	if _, err := adminClient(s).Revoke(t.Context(), regB.DeviceID); err != nil {
 		t.Fatal(err)
 	}
-	st, err := adminClient(s).AdvanceClock(ctxT(t), 2*time.Hour)
+	st, err := adminClient(s).AdvanceClock(t.Context(), 2*time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
 	after := s.Clock().Now()
 
-	evs, err := s.reg.After(ctxT(t), regA.DeviceID, 0, 0)
+	evs, err := s.reg.After(t.Context(), regA.DeviceID, 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +50,7 @@ func TestClockAdvanceIsAnnouncedToEveryActiveDevice(t *testing.T) {
 		t.Fatalf("clock_changed says now %v offset %s; the advance answered now %v offset %s, and the clock read %v after it", p.Now, p.Offset, st.Now, st.Offset, after)
 	}
 
-	evsB, err := s.reg.After(ctxT(t), regB.DeviceID, 0, 0)
+	evsB, err := s.reg.After(t.Context(), regB.DeviceID, 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

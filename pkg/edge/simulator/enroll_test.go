@@ -25,14 +25,14 @@ func TestEnrollmentEndToEnd(t *testing.T) {
 	s := startSim(t, tc.options(stateDir(t)))
 	a := newAgent(t, s, "fp-alice-laptop")
 
-	team, err := a.api().Team(ctxT(t), "acme")
+	team, err := a.api().Team(t.Context(), "acme")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if team.Domain != s.TeamDomainURL() || team.IdP.Type != "azureAD" || team.IdP.Prompt != "login" {
 		t.Fatalf("team = %+v", team)
 	}
-	if _, err := a.api().Team(ctxT(t), "other"); !apierror.HasCode(err, control.CodeUnknownTeam) {
+	if _, err := a.api().Team(t.Context(), "other"); !apierror.HasCode(err, control.CodeUnknownTeam) {
 		t.Fatalf("unknown team: %v", err)
 	}
 
@@ -60,18 +60,18 @@ func TestEnrollmentEndToEnd(t *testing.T) {
 		t.Fatalf("address %v is outside the pool or is the resolver", addr)
 	}
 
-	d, err := a.api().Device(ctxT(t), reg.DeviceID)
+	d, err := a.api().Device(t.Context(), reg.DeviceID)
 	if err != nil || d.State != "active" || d.User.Email != alice.Email {
 		t.Fatalf("device = %+v, %v", d, err)
 	}
 
 	tn := a.startTunnel()
-	status, body, err := getThrough(ctxT(t), tn, "http://wiki.acme.internal/page")
+	status, body, err := getThrough(t.Context(), tn, "http://wiki.acme.internal/page")
 	if err != nil || status != http.StatusOK || body != "wiki: GET /page" {
 		t.Fatalf("wiki through the tunnel: %d %q %v", status, body, err)
 	}
 	// S15: the team domain answers through the tunnel under its own name.
-	status, body, err = getThrough(ctxT(t), tn, s.TeamDomainURL()+"/warp")
+	status, body, err = getThrough(t.Context(), tn, s.TeamDomainURL()+"/warp")
 	if err != nil || status != http.StatusBadRequest || !strings.Contains(body, "redirect_uri") {
 		t.Fatalf("team domain through the tunnel: %d %v\n%s", status, err, body)
 	}
@@ -91,7 +91,7 @@ func TestEnrollmentRefusals(t *testing.T) {
 	s := startSim(t, tc.options(stateDir(t)))
 	a := newAgent(t, s, "fp-1")
 	devices := func() int {
-		devs, err := s.Registry().List(ctxT(t))
+		devs, err := s.Registry().List(t.Context())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -132,7 +132,7 @@ func TestEnrollmentRefusals(t *testing.T) {
 		"bad wg key":  {Code: "c", CodeVerifier: "v", WGPublicKey: "not-a-key", DeviceFingerprint: "f"},
 		"no verifier": {Code: "c", WGPublicKey: "x", DeviceFingerprint: "f"},
 	} {
-		if _, err := api.Register(ctxT(t), req); !apierror.HasCode(err, control.CodeBadRequest) {
+		if _, err := api.Register(t.Context(), req); !apierror.HasCode(err, control.CodeBadRequest) {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
@@ -141,7 +141,7 @@ func TestEnrollmentRefusals(t *testing.T) {
 	for _, bad := range []string{"http://localhost:1234/callback", "http://10.0.0.1:1234/callback", "https://evil.example/callback"} {
 		// Everything else is valid, so only redirect_uri can be refused.
 		q := url.Values{"redirect_uri": {bad}, "state": {randomString(t)}, "code_challenge": {randomString(t)}, "code_challenge_method": {"S256"}}
-		res, err := a.browser.Visit(ctxT(t), s.TeamDomainURL()+"/warp?"+q.Encode(), scriptbrowser.VisitOptions{Login: alice, StopAt: []string{bad}})
+		res, err := a.browser.Visit(t.Context(), s.TeamDomainURL()+"/warp?"+q.Encode(), scriptbrowser.VisitOptions{Login: alice, StopAt: []string{bad}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -152,23 +152,23 @@ func TestEnrollmentRefusals(t *testing.T) {
 	// The same request with a loopback redirect_uri gets through, so the
 	// refusals above are about redirect_uri alone.
 	q := url.Values{"redirect_uri": {callbackURL}, "state": {randomString(t)}, "code_challenge": {randomString(t)}, "code_challenge_method": {"S256"}}
-	if res, err := a.browser.Visit(ctxT(t), s.TeamDomainURL()+"/warp?"+q.Encode(), scriptbrowser.VisitOptions{Login: alice, StopAt: []string{callbackURL}}); err != nil || !res.Stopped {
+	if res, err := a.browser.Visit(t.Context(), s.TeamDomainURL()+"/warp?"+q.Encode(), scriptbrowser.VisitOptions{Login: alice, StopAt: []string{callbackURL}}); err != nil || !res.Stopped {
 		t.Fatalf("a valid /warp did not reach the callback: %+v %v", res, err)
 	}
 
 	// Bad token; revoked token.
 	bogus := &control.Client{BaseURL: s.APIURL()}
-	if _, err := bogus.Device(ctxT(t), a.reg.DeviceID); !apierror.HasCode(err, "unauthorized") {
+	if _, err := bogus.Device(t.Context(), a.reg.DeviceID); !apierror.HasCode(err, "unauthorized") {
 		t.Errorf("no token: %v", err)
 	}
 	bogus.Token = secret.New("not-the-token")
-	if _, err := bogus.Device(ctxT(t), a.reg.DeviceID); !apierror.HasCode(err, registry.CodeInvalidToken) {
+	if _, err := bogus.Device(t.Context(), a.reg.DeviceID); !apierror.HasCode(err, registry.CodeInvalidToken) {
 		t.Errorf("wrong token: %v", err)
 	}
-	if _, err := adminClient(s).Revoke(ctxT(t), a.reg.DeviceID); err != nil {
+	if _, err := adminClient(s).Revoke(t.Context(), a.reg.DeviceID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.api().Device(ctxT(t), a.reg.DeviceID); !apierror.HasCode(err, registry.CodeRevoked) {
+	if _, err := a.api().Device(t.Context(), a.reg.DeviceID); !apierror.HasCode(err, registry.CodeRevoked) {
 		t.Errorf("revoked token: %v", err)
 	}
 	if n := devices(); n != 1 {
@@ -183,10 +183,10 @@ func TestTokenOpensOnlyItsDevice(t *testing.T) {
 	a, b := newAgent(t, s, "fp-a"), newAgent(t, s, "fp-b")
 	a.enroll(alice)
 	b.enroll(bob)
-	if _, err := a.api().Device(ctxT(t), b.reg.DeviceID); !apierror.HasCode(err, control.CodeForbidden) {
+	if _, err := a.api().Device(t.Context(), b.reg.DeviceID); !apierror.HasCode(err, control.CodeForbidden) {
 		t.Fatalf("alice's token read bob's device: %v", err)
 	}
-	if err := a.api().Leave(ctxT(t), b.reg.DeviceID); !apierror.HasCode(err, control.CodeForbidden) {
+	if err := a.api().Leave(t.Context(), b.reg.DeviceID); !apierror.HasCode(err, control.CodeForbidden) {
 		t.Fatalf("alice's token removed bob's device: %v", err)
 	}
 }

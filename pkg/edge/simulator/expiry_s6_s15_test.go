@@ -55,7 +55,7 @@ func TestS7_OpenConnectionSurvives(t *testing.T) {
 	a.enroll(alice)
 	tn := a.startTunnel()
 
-	c, err := tn.DialContext(ctxT(t), "tcp", wikiAddr)
+	c, err := tn.DialContext(t.Context(), "tcp", wikiAddr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +114,7 @@ func TestS15_TeamDomainAndIdPReachableDuringExpiry(t *testing.T) {
 	a := newAgent(t, s, "fp-1")
 	reg := a.enroll(alice)
 	tn := a.startTunnel()
-	st, err := a.api().Events(ctxT(t), reg.DeviceID, 0)
+	st, err := a.api().Events(t.Context(), reg.DeviceID, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +132,7 @@ func TestS15_TeamDomainAndIdPReachableDuringExpiry(t *testing.T) {
 	}
 
 	b := browserThrough(t, tn)
-	res, err := b.Visit(ctxT(t), reg.Team.RefreshIdentityURL, scriptbrowser.VisitOptions{Login: alice})
+	res, err := b.Visit(t.Context(), reg.Team.RefreshIdentityURL, scriptbrowser.VisitOptions{Login: alice})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +155,7 @@ func TestOneSignalForBurstOf100BlockedFlows(t *testing.T) {
 	a := newAgent(t, s, "fp-1")
 	reg := a.enroll(alice)
 	tn := a.startTunnel()
-	st, err := a.api().Events(ctxT(t), reg.DeviceID, 0)
+	st, err := a.api().Events(t.Context(), reg.DeviceID, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +169,7 @@ func TestOneSignalForBurstOf100BlockedFlows(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c, err := tn.DialContext(ctxFor(t, 20*time.Second), "tcp", wikiAddr)
+			c, err := tn.DialContext(t.Context(), "tcp", wikiAddr)
 			if err == nil {
 				c.Close()
 				mu.Lock()
@@ -228,7 +228,7 @@ func TestSeedWikiPolicy(t *testing.T) {
 	if got := wiki(); got != http.StatusOK {
 		t.Fatalf("after re-authentication: %d", got)
 	}
-	d, err := a.api().Device(ctxT(t), a.reg.DeviceID)
+	d, err := a.api().Device(t.Context(), a.reg.DeviceID)
 	if err != nil || s.Clock().Now().Sub(d.AuthTime) > time.Minute {
 		t.Fatalf("auth_time after re-authentication: %v (now %v, %v)", d.AuthTime, s.Clock().Now(), err)
 	}

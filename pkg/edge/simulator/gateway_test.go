@@ -26,14 +26,14 @@ func TestS3_ExpiryBlocksAndRefreshRestores(t *testing.T) {
 	a := newAgent(t, s, "fp-1")
 	reg := a.enroll(alice)
 	tn := a.startTunnel()
-	st, err := a.api().Events(ctxT(t), reg.DeviceID, 0)
+	st, err := a.api().Events(t.Context(), reg.DeviceID, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
 	get := func(u string) (int, string) {
 		t.Helper()
-		status, body, err := getThrough(ctxT(t), tn, u)
+		status, body, err := getThrough(t.Context(), tn, u)
 		if err != nil {
 			t.Fatalf("GET %s: %v", u, err)
 		}
@@ -46,7 +46,7 @@ func TestS3_ExpiryBlocksAndRefreshRestores(t *testing.T) {
 		t.Fatalf("wiki before expiry: %d", status)
 	}
 
-	if _, err := adminClient(s).AdvanceClock(ctxT(t), 61*time.Minute); err != nil {
+	if _, err := adminClient(s).AdvanceClock(t.Context(), 61*time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	status, body := get("http://git.acme.internal/repo")
@@ -63,12 +63,12 @@ func TestS3_ExpiryBlocksAndRefreshRestores(t *testing.T) {
 		t.Fatalf("event: %+v %s", ev, ev.Payload)
 	}
 
-	if _, err := adminClient(s).AdvanceClock(ctxT(t), 30*time.Minute); err != nil {
+	if _, err := adminClient(s).AdvanceClock(t.Context(), 30*time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	// Through the HTTP proxy, as a user's client would: each request is a
 	// new flow, never an established one from a pool.
-	if status, body, err := getThrough(ctxT(t), tn, "http://wiki.acme.internal/"); err == nil && status == 200 {
+	if status, body, err := getThrough(t.Context(), tn, "http://wiki.acme.internal/"); err == nil && status == 200 {
 		t.Fatalf("wiki after 1h31m: %d %q; want it refused", status, body)
 	}
 	ev = nextEvent(t, st)
@@ -76,7 +76,7 @@ func TestS3_ExpiryBlocksAndRefreshRestores(t *testing.T) {
 		t.Fatalf("second event: %+v %s (the git block must not signal twice)", ev, ev.Payload)
 	}
 
-	sess, err := a.api().Session(ctxT(t), reg.DeviceID)
+	sess, err := a.api().Session(t.Context(), reg.DeviceID)
 	if err != nil || len(sess.Gateway) != 2 || !sess.Gateway[0].Expired || !sess.Gateway[1].Expired ||
 		sess.Access == nil || sess.Access.Duration != "12h0m0s" {
 		t.Fatalf("session map: %+v (%v)", sess, err)
@@ -96,11 +96,11 @@ func TestS3_ExpiryBlocksAndRefreshRestores(t *testing.T) {
 		t.Fatalf("wiki after refresh: %d", status)
 	}
 
-	ex, err := a.api().Explain(ctxT(t), reg.DeviceID, "wiki.acme.internal:80", "tcp")
+	ex, err := a.api().Explain(t.Context(), reg.DeviceID, "wiki.acme.internal:80", "tcp")
 	if err != nil || ex.PolicyName != "Company Wiki Network policy" || len(ex.Stages) == 0 {
 		t.Fatalf("explain: %+v %v", ex, err)
 	}
-	if _, err := a.api().Explain(ctxT(t), reg.DeviceID, "no-port", "tcp"); !apierror.HasCode(err, control.CodeBadRequest) {
+	if _, err := a.api().Explain(t.Context(), reg.DeviceID, "no-port", "tcp"); !apierror.HasCode(err, control.CodeBadRequest) {
 		t.Fatalf("explain of a bad destination: %v", err)
 	}
 	if !containsKind(auditKinds(t, s), "gateway_decision") {

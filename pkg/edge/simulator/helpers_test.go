@@ -42,12 +42,6 @@ var (
 	loopAny = netip.MustParseAddrPort("127.0.0.1:0")
 )
 
-func ctxT(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
-
 // testConfig is a copy of examples/acme in a temporary directory, with the
 // virtual network's upstreams pointed at the test's HTTP servers, so that
 // tests can edit it and reload.
@@ -145,7 +139,7 @@ func startSim(t *testing.T, opts Options) *Simulator {
 	if opts.Logger == nil {
 		opts.Logger = zaptest.NewLogger(t)
 	}
-	s, err := Start(ctxT(t), opts)
+	s, err := Start(t.Context(), opts)
 	if err != nil {
 		t.Fatalf("Start: %v", err)
 	}
@@ -221,7 +215,7 @@ func (a *testAgent) login(user *scriptbrowser.Credentials) enrollment {
 		"code_challenge":        {base64.RawURLEncoding.EncodeToString(sum[:])},
 		"code_challenge_method": {"S256"},
 	}
-	res, err := a.browser.Visit(ctxT(a.t), a.sim.TeamDomainURL()+"/warp?"+q.Encode(),
+	res, err := a.browser.Visit(a.t.Context(), a.sim.TeamDomainURL()+"/warp?"+q.Encode(),
 		scriptbrowser.VisitOptions{Login: user, StopAt: []string{callbackURL}})
 	if err != nil {
 		a.t.Fatalf("enrollment in the browser: %v", err)
@@ -239,7 +233,7 @@ func (a *testAgent) login(user *scriptbrowser.Credentials) enrollment {
 func (a *testAgent) register(e enrollment) (control.Registration, error) {
 	pub := a.key.Public()
 	api := &control.Client{BaseURL: a.sim.APIURL()}
-	reg, err := api.Register(ctxT(a.t), control.RegisterRequest{
+	reg, err := api.Register(a.t.Context(), control.RegisterRequest{
 		Code: e.code, CodeVerifier: e.verifier, WGPublicKey: pub.String(),
 		DeviceFingerprint: a.fingerprint, Name: "test-" + a.fingerprint, OS: "linux",
 	})
@@ -263,7 +257,7 @@ func (a *testAgent) enroll(user *scriptbrowser.Credentials) control.Registration
 func (a *testAgent) startTunnel() *tunnel.Tunnel {
 	a.t.Helper()
 	r := a.reg.Tunnel
-	tun, err := tunnel.New(ctxT(a.t), tunnel.Config{
+	tun, err := tunnel.New(a.t.Context(), tunnel.Config{
 		Tunnel: session.Tunnel{
 			Endpoint: r.Endpoint, EdgePublicKey: r.EdgePublicKey, Addresses: r.Addresses,
 			DNS: r.DNS, AllowedIPs: r.AllowedIPs, MTU: r.MTU,
@@ -304,7 +298,7 @@ func freeListeners(t *testing.T) Listeners {
 // auditKinds returns the kinds of every audit record, in order.
 func auditKinds(t *testing.T, s *Simulator) []string {
 	t.Helper()
-	page, err := adminClient(s).Audit(ctxT(t), 0, 1000)
+	page, err := adminClient(s).Audit(t.Context(), 0, 1000)
 	if err != nil {
 		t.Fatal(err)
 	}

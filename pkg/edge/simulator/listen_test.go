@@ -113,7 +113,7 @@ func TestEventStreamOutlivesReadTimeout(t *testing.T) {
 	s := startSim(t, opts)
 	a := newAgent(t, s, "fp-1")
 	reg := a.enroll(alice)
-	st, err := a.api().Events(ctxT(t), reg.DeviceID, 0)
+	st, err := a.api().Events(t.Context(), reg.DeviceID, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +127,7 @@ func TestEventStreamOutlivesReadTimeout(t *testing.T) {
 	if _, err := io.ReadAll(probe); errors.As(err, &ne) && ne.Timeout() {
 		t.Fatalf("the server did not close an idle connection after its timeout: %v", err)
 	}
-	if _, err := adminClient(s).Revoke(ctxT(t), reg.DeviceID); err != nil {
+	if _, err := adminClient(s).Revoke(t.Context(), reg.DeviceID); err != nil {
 		t.Fatal(err)
 	}
 	for {

@@ -29,7 +29,7 @@ func TestReloadHostileFilesKeepsConfig(t *testing.T) {
 			if err := tfconfigtest.Write(tc.tfDir, tc.simFile, c); err != nil {
 				t.Fatal(err)
 			}
-			res := s.Reload(ctxT(t))
+			res := s.Reload(t.Context())
 			if res.Reloaded || !strings.Contains(strings.Join(res.Errors, "\n"), c.Want) || !strings.Contains(strings.Join(res.Errors, "\n"), path) {
 				t.Errorf("reload: %+v; want it refused with an error at %s saying %q", res, path, c.Want)
 			}
@@ -42,7 +42,7 @@ func TestReloadHostileFilesKeepsConfig(t *testing.T) {
 			if c.File == tfconfigtest.SimFile {
 				tc.writeSim(t, goodSim)
 			}
-			if res, err := adminClient(s).Reload(ctxT(t)); err != nil || !res.Reloaded {
+			if res, err := adminClient(s).Reload(t.Context()); err != nil || !res.Reloaded {
 				t.Fatalf("reload of the repaired configuration: %+v %v", res, err)
 			}
 		})

@@ -28,14 +28,14 @@ func TestREL6_RestartKeepsRegistrations(t *testing.T) {
 	state := stateDir(t)
 	opts := tc.options(state)
 	opts.Listen = freeListeners(t)
-	s1, err := Start(ctxT(t), opts)
+	s1, err := Start(t.Context(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	a := newAgent(t, s1, "fp-1")
 	reg := a.enroll(alice)
 	tn := a.startTunnel()
-	if status, _, err := getThrough(ctxT(t), tn, "http://wiki.acme.internal/"); err != nil || status != 200 {
+	if status, _, err := getThrough(t.Context(), tn, "http://wiki.acme.internal/"); err != nil || status != 200 {
 		t.Fatalf("before restart: %d %v", status, err)
 	}
 	if err := s1.Close(); err != nil {
@@ -44,7 +44,7 @@ func TestREL6_RestartKeepsRegistrations(t *testing.T) {
 
 	s2 := startSim(t, opts)
 	a.sim = s2
-	d, err := a.api().Device(ctxT(t), reg.DeviceID)
+	d, err := a.api().Device(t.Context(), reg.DeviceID)
 	if err != nil || d.State != "active" {
 		t.Fatalf("after restart: %+v %v", d, err)
 	}
@@ -58,7 +58,7 @@ func TestREL6_RestartKeepsRegistrations(t *testing.T) {
 		t.Fatal(err)
 	}
 	tn = a.startTunnel()
-	if status, body, err := getThrough(ctxT(t), tn, "http://wiki.acme.internal/again"); err != nil || status != 200 {
+	if status, body, err := getThrough(t.Context(), tn, "http://wiki.acme.internal/again"); err != nil || status != 200 {
 		t.Fatalf("after restart the tunnel does not carry traffic: %d %q %v", status, body, err)
 	}
 	for _, f := range []string{dbFile, adminTokenFile, wgKeyFile} {
@@ -81,7 +81,7 @@ func TestREL7_BadConfig(t *testing.T) {
 	tc.editTF(t, `duration\s*=\s*"1h30m0s"`, `duration = "soon"`)
 	bad := tc.readTF(t)
 	tc.writeTF(t, strings.Replace(bad, `duration = "1h"`, `duration = "-1h"`, 1))
-	_, err := Start(ctxT(t), tc.options(stateDir(t)))
+	_, err := Start(t.Context(), tc.options(stateDir(t)))
 	var ce *ConfigError
 	if !errors.As(err, &ce) || len(ce.Diagnostics.Errors()) < 2 || !strings.Contains(ce.Error(), "main.tf:") {
 		t.Fatalf("Start with two bad durations: %v", err)
@@ -92,13 +92,13 @@ func TestREL7_BadConfig(t *testing.T) {
 	// The bad file also drops the prompt: a reload that applied part of
 	// it would show.
 	tc.writeTF(t, regexp.MustCompile(`(?m)^\s*prompt\s*=\s*"login"\s*$`).ReplaceAllString(bad, ""))
-	res, err := adminClient(s).Reload(ctxT(t))
+	res, err := adminClient(s).Reload(t.Context())
 	if !apierror.HasCode(err, control.CodeInvalidConfig) || len(res.Errors) == 0 || !strings.Contains(res.Errors[0], "main.tf:") {
 		t.Fatalf("bad reload: %v", err)
 	}
 	// The old configuration is in force, prompt included.
 	a := newAgent(t, s, "fp-1")
-	if team, err := a.api().Team(ctxT(t), "acme"); err != nil || team.IdP.Prompt != "login" {
+	if team, err := a.api().Team(t.Context(), "acme"); err != nil || team.IdP.Prompt != "login" {
 		t.Fatalf("after a refused reload the prompt is %q (%v)", team.IdP.Prompt, err)
 	}
 	a.enroll(alice)
@@ -128,11 +128,11 @@ func TestEventsResume(t *testing.T) {
 	a := newAgent(t, s, "fp-1")
 	reg := a.enroll(alice)
 	for i := range 5 {
-		if _, err := s.Registry().Append(ctxT(t), reg.DeviceID, control.EventPolicyChanged, map[string]int{"n": i}); err != nil {
+		if _, err := s.Registry().Append(t.Context(), reg.DeviceID, control.EventPolicyChanged, map[string]int{"n": i}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	st, err := a.api().Events(ctxT(t), reg.DeviceID, 0)
+	st, err := a.api().Events(t.Context(), reg.DeviceID, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,13 +140,13 @@ func TestEventsResume(t *testing.T) {
 	second := nextEvent(t, st)
 	st.Close()
 
-	st, err = a.api().Events(ctxT(t), reg.DeviceID, second.Seq)
+	st, err = a.api().Events(t.Context(), reg.DeviceID, second.Seq)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
 	// Appended while connected: arrives after the backlog.
-	if _, err := s.Registry().Append(ctxT(t), reg.DeviceID, control.EventPolicyChanged, map[string]int{"n": 5}); err != nil {
+	if _, err := s.Registry().Append(t.Context(), reg.DeviceID, control.EventPolicyChanged, map[string]int{"n": 5}); err != nil {
 		t.Fatal(err)
 	}
 	var seqs []int64
@@ -161,7 +161,7 @@ func TestEventsResume(t *testing.T) {
 			t.Fatalf("after resuming at %d got %v", second.Seq, seqs)
 		}
 	}
-	if _, err := a.api().Events(ctxT(t), reg.DeviceID, -1); !apierror.HasCode(err, control.CodeBadRequest) {
+	if _, err := a.api().Events(t.Context(), reg.DeviceID, -1); !apierror.HasCode(err, control.CodeBadRequest) {
 		t.Fatalf("after=-1: %v", err)
 	}
 }
@@ -172,7 +172,7 @@ func TestAdminAPI(t *testing.T) {
 	tc := newTestConfig(t)
 	s := startSim(t, tc.options(stateDir(t)))
 	wrong := &admin.Client{BaseURL: s.APIURL(), Token: secret.New("wrong-admin-token")}
-	if _, err := wrong.Devices(ctxT(t)); !apierror.HasCode(err, "unauthorized") {
+	if _, err := wrong.Devices(t.Context()); !apierror.HasCode(err, "unauthorized") {
 		t.Fatalf("wrong admin token: %v", err)
 	}
 	noToken, err := http.Get(s.APIURL() + "/admin/v1/devices")
@@ -185,15 +185,15 @@ func TestAdminAPI(t *testing.T) {
 	}
 
 	before := s.Clock().Now()
-	st, err := adminClient(s).AdvanceClock(ctxT(t), 90*time.Minute)
+	st, err := adminClient(s).AdvanceClock(t.Context(), 90*time.Minute)
 	if err != nil || st.Now.Sub(before) < 90*time.Minute || st.Offset != "1h30m0s" {
 		t.Fatalf("advance: %+v %v", st, err)
 	}
-	if _, err := adminClient(s).AdvanceClock(ctxT(t), -time.Hour); err == nil {
+	if _, err := adminClient(s).AdvanceClock(t.Context(), -time.Hour); err == nil {
 		t.Fatal("the clock moved back")
 	}
 	var notFound *apierror.Error
-	if _, err := adminClient(s).Revoke(ctxT(t), "no-such-device"); !errors.As(err, &notFound) || notFound.Status != http.StatusNotFound || notFound.Code != registry.CodeNotFound {
+	if _, err := adminClient(s).Revoke(t.Context(), "no-such-device"); !errors.As(err, &notFound) || notFound.Status != http.StatusNotFound || notFound.Code != registry.CodeNotFound {
 		t.Fatalf("revoke of an unknown device: %v", err)
 	}
 }
@@ -207,7 +207,7 @@ func TestReloadKeepsRestartOnlySettings(t *testing.T) {
 	a := newAgent(t, s, "fp-1")
 	a.enroll(alice)
 	tc.editTF(t, `client_id\s*=\s*"[^"]*"`, `client_id = "another-client"`)
-	res, err := adminClient(s).Reload(ctxT(t))
+	res, err := adminClient(s).Reload(t.Context())
 	if err != nil || !res.Reloaded || !strings.Contains(strings.Join(res.Warnings, "\n"), "client_id") {
 		t.Fatalf("reload: %+v %v", res, err)
 	}
@@ -219,11 +219,11 @@ func TestReloadKeepsRestartOnlySettings(t *testing.T) {
 func TestClockOffsetSurvivesRestart(t *testing.T) {
 	tc := newTestConfig(t)
 	opts := tc.options(stateDir(t))
-	s1, err := Start(ctxT(t), opts)
+	s1, err := Start(t.Context(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := adminClient(s1).AdvanceClock(ctxT(t), 2*time.Hour); err != nil {
+	if _, err := adminClient(s1).AdvanceClock(t.Context(), 2*time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	if err := s1.Close(); err != nil {
@@ -242,13 +242,13 @@ func TestClockOffsetSurvivesRestart(t *testing.T) {
 // the proof is that ordering, not how long Close took.
 func TestCloseWithOpenStream(t *testing.T) {
 	tc := newTestConfig(t)
-	s, err := Start(ctxT(t), tc.options(stateDir(t)))
+	s, err := Start(t.Context(), tc.options(stateDir(t)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	a := newAgent(t, s, "fp-1")
 	reg := a.enroll(alice)
-	st, err := a.api().Events(ctxT(t), reg.DeviceID, 0)
+	st, err := a.api().Events(t.Context(), reg.DeviceID, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -49,7 +49,7 @@ func nextEvent(t *testing.T, st *control.EventStream) control.Event {
 
 func refreshIdentity(t *testing.T, a *testAgent, user *scriptbrowser.Credentials) *scriptbrowser.Result {
 	t.Helper()
-	res, err := a.browser.Visit(ctxT(t), a.reg.Team.RefreshIdentityURL, scriptbrowser.VisitOptions{Login: user})
+	res, err := a.browser.Visit(t.Context(), a.reg.Team.RefreshIdentityURL, scriptbrowser.VisitOptions{Login: user})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,13 +68,13 @@ func TestS2_AnyLoginResetsSession(t *testing.T) {
 	s := startSim(t, tc.options(stateDir(t)))
 	laptop := newAgent(t, s, "fp-laptop")
 	first := laptop.enroll(alice)
-	st, err := laptop.api().Events(ctxT(t), first.DeviceID, 0)
+	st, err := laptop.api().Events(t.Context(), first.DeviceID, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
 
-	if _, err := adminClient(s).AdvanceClock(ctxT(t), 2*time.Hour); err != nil {
+	if _, err := adminClient(s).AdvanceClock(t.Context(), 2*time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	phone := newAgent(t, s, "fp-phone")
@@ -87,13 +87,13 @@ func TestS2_AnyLoginResetsSession(t *testing.T) {
 	if ev.Type != control.EventSessionRefreshed || json.Unmarshal(ev.Payload, &p) != nil || !p.AuthTime.Equal(second.AuthTime) {
 		t.Fatalf("laptop got %+v (%s), want session_refreshed at %v", ev, ev.Payload, second.AuthTime)
 	}
-	d, err := laptop.api().Device(ctxT(t), first.DeviceID)
+	d, err := laptop.api().Device(t.Context(), first.DeviceID)
 	if err != nil || !d.AuthTime.Equal(second.AuthTime) {
 		t.Fatalf("laptop auth_time %v, %v; want %v", d.AuthTime, err, second.AuthTime)
 	}
 
 	// refresh-identity from the phone's browser resets the laptop too.
-	if _, err := adminClient(s).AdvanceClock(ctxT(t), time.Hour); err != nil {
+	if _, err := adminClient(s).AdvanceClock(t.Context(), time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	refreshIdentity(t, phone, alice)
@@ -118,17 +118,17 @@ func TestS11_PromptLoginForcesForm(t *testing.T) {
 	}
 
 	tc.editTF(t, `(?m)^\s*prompt\s*=\s*"login"\s*$`, "")
-	if res, err := adminClient(s).Reload(ctxT(t)); err != nil || !res.Reloaded {
+	if res, err := adminClient(s).Reload(t.Context()); err != nil || !res.Reloaded {
 		t.Fatalf("reload: %+v %v", res, err)
 	}
-	before, err := a.api().Device(ctxT(t), a.reg.DeviceID)
+	before, err := a.api().Device(t.Context(), a.reg.DeviceID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := adminClient(s).AdvanceClock(ctxT(t), time.Hour); err != nil {
+	if _, err := adminClient(s).AdvanceClock(t.Context(), time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	team, err := a.api().Team(ctxT(t), "acme")
+	team, err := a.api().Team(t.Context(), "acme")
 	if err != nil || team.IdP.Prompt != "" {
 		t.Fatalf("after reload the team says prompt %q (%v)", team.IdP.Prompt, err)
 	}
@@ -138,12 +138,12 @@ func TestS11_PromptLoginForcesForm(t *testing.T) {
 	}
 	// The silent re-authentication resets the session (S2), although the
 	// IdP's own auth_time is still that of the password entry.
-	after, err := a.api().Device(ctxT(t), a.reg.DeviceID)
+	after, err := a.api().Device(t.Context(), a.reg.DeviceID)
 	if err != nil || after.AuthTime.Sub(before.AuthTime) < time.Hour {
 		t.Fatalf("auth_time %v → %v (%v) after a silent re-authentication an hour later", before.AuthTime, after.AuthTime, err)
 	}
 
-	page, err := adminClient(s).Audit(ctxT(t), 0, 1000)
+	page, err := adminClient(s).Audit(t.Context(), 0, 1000)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,7 +170,7 @@ func TestS11_PromptLoginForcesForm(t *testing.T) {
 func TestS11_PromptOnOtherIdPRefused(t *testing.T) {
 	tc := newTestConfig(t)
 	tc.editTF(t, `type\s*=\s*"azureAD"`, `type = "okta"`)
-	_, err := Start(ctxT(t), tc.options(stateDir(t)))
+	_, err := Start(t.Context(), tc.options(stateDir(t)))
 	var ce *ConfigError
 	if err == nil || !asConfigError(err, &ce) || !strings.Contains(ce.Error(), "prompt") {
 		t.Fatalf("Start = %v, want a configuration error about prompt", err)
@@ -197,15 +197,15 @@ func TestS12_GroupChangeAfterRefreshIdentity(t *testing.T) {
 		t.Fatal("the example simulator file changed shape; update the test")
 	}
 	tc.writeSim(t, changed)
-	if res, err := adminClient(s).Reload(ctxT(t)); err != nil || !res.Reloaded {
+	if res, err := adminClient(s).Reload(t.Context()); err != nil || !res.Reloaded {
 		t.Fatalf("reload: %+v %v", res, err)
 	}
-	d, _ := a.api().Device(ctxT(t), reg.DeviceID)
+	d, _ := a.api().Device(t.Context(), reg.DeviceID)
 	if slices.Contains(d.User.Groups, "sre") {
 		t.Fatal("groups changed before the user re-authenticated")
 	}
 	refreshIdentity(t, a, alice)
-	d, err := a.api().Device(ctxT(t), reg.DeviceID)
+	d, err := a.api().Device(t.Context(), reg.DeviceID)
 	if err != nil || !slices.Equal(d.User.Groups, []string{"engineering", "sre"}) {
 		t.Fatalf("groups after refresh-identity: %v (%v)", d.User.Groups, err)
 	}
@@ -226,21 +226,21 @@ func TestS13_OneUserPerDevice(t *testing.T) {
 	if !errors.As(err, &apiErr) || apiErr.Status != 409 || apiErr.Code != registry.CodeOtherUser || apiErr.User != alice.Email {
 		t.Fatalf("bob on alice's device: %v", err)
 	}
-	if err := a.api().Leave(ctxT(t), regA.DeviceID); err != nil {
+	if err := a.api().Leave(t.Context(), regA.DeviceID); err != nil {
 		t.Fatalf("alice leaves: %v", err)
 	}
 	regB := b.enroll(bob)
 
 	// Not allowed to leave: bob stays until an admin revokes the device.
 	tc.editTF(t, `allowed_to_leave\s*=\s*true`, "allowed_to_leave = false")
-	if res, err := adminClient(s).Reload(ctxT(t)); err != nil || !res.Reloaded {
+	if res, err := adminClient(s).Reload(t.Context()); err != nil || !res.Reloaded {
 		t.Fatalf("reload: %+v %v", res, err)
 	}
-	err = b.api().Leave(ctxT(t), regB.DeviceID)
+	err = b.api().Leave(t.Context(), regB.DeviceID)
 	if !errors.As(err, &apiErr) || apiErr.Status != 403 || apiErr.Code != registry.CodeNotAllowedLeave {
 		t.Fatalf("leave while not allowed: %v", err)
 	}
-	if _, err := adminClient(s).Revoke(ctxT(t), regB.DeviceID); err != nil {
+	if _, err := adminClient(s).Revoke(t.Context(), regB.DeviceID); err != nil {
 		t.Fatal(err)
 	}
 	c := newAgent(t, s, "fp-shared")
@@ -258,24 +258,24 @@ func TestS14_RevokeSignalsAndStopsTraffic(t *testing.T) {
 	a := newAgent(t, s, "fp-1")
 	reg := a.enroll(alice)
 	tn := a.startTunnel()
-	if status, _, err := getThrough(ctxT(t), tn, "http://wiki.acme.internal/"); err != nil || status != 200 {
+	if status, _, err := getThrough(t.Context(), tn, "http://wiki.acme.internal/"); err != nil || status != 200 {
 		t.Fatalf("before revoke: %d %v", status, err)
 	}
 	// The dial that must fail after the revoke, timed while it works.
 	began := time.Now()
-	c, err := tn.DialContext(ctxT(t), "tcp", "10.0.0.10:80")
+	c, err := tn.DialContext(t.Context(), "tcp", "10.0.0.10:80")
 	if err != nil {
 		t.Fatalf("dial before revoke: %v", err)
 	}
 	dialed := time.Since(began)
 	c.Close()
-	st, err := a.api().Events(ctxT(t), reg.DeviceID, 0)
+	st, err := a.api().Events(t.Context(), reg.DeviceID, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
 
-	if _, err := adminClient(s).Revoke(ctxT(t), reg.DeviceID); err != nil {
+	if _, err := adminClient(s).Revoke(t.Context(), reg.DeviceID); err != nil {
 		t.Fatal(err)
 	}
 	if ev := nextEvent(t, st); ev.Type != control.EventDeviceRevoked {
@@ -284,20 +284,20 @@ func TestS14_RevokeSignalsAndStopsTraffic(t *testing.T) {
 	if _, err := st.Next(); err != io.EOF {
 		t.Fatalf("the stream went on after device_revoked: %v", err)
 	}
-	if _, err := a.api().Events(ctxT(t), reg.DeviceID, 0); !apierror.HasCode(err, registry.CodeRevoked) {
+	if _, err := a.api().Events(t.Context(), reg.DeviceID, 0); !apierror.HasCode(err, registry.CodeRevoked) {
 		t.Fatalf("reconnecting a revoked device's stream: %v", err)
 	}
 	// The edge dropped the peer: nothing comes back through the tunnel. A
 	// peer still there would connect in about the dial timed above; twenty
 	// of those leave room for a busier moment.
 	t.Logf("a dial took %v before the revoke; it is given %v after", dialed, 20*dialed)
-	ctx, cancel := context.WithTimeout(ctxT(t), 20*dialed)
+	ctx, cancel := context.WithTimeout(t.Context(), 20*dialed)
 	defer cancel()
 	if c, err := tn.DialContext(ctx, "tcp", "10.0.0.10:80"); err == nil {
 		c.Close()
 		t.Fatal("a revoked device still opens connections through the tunnel")
 	}
-	devs, err := adminClient(s).Devices(ctxT(t))
+	devs, err := adminClient(s).Devices(t.Context())
 	if err != nil || len(devs) != 1 || devs[0].State != "revoked" {
 		t.Fatalf("devices after revoke: %+v %v", devs, err)
 	}

@@ -36,7 +36,7 @@ func BenchmarkEdgeTCPThroughput(b *testing.B) {
 				Network:    Network{Upstreams: []Upstream{{Address: dst, Protocol: TCP, Target: sinkAddr}}},
 			})
 			c := newClient(b, edge, clientAddr, "bench")
-			conn, err := c.dialTCP(ctxT(b), dst)
+			conn, err := c.dialTCP(b.Context(), dst)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -51,7 +51,7 @@ func TestCloseWhileFlowsAreActive(t *testing.T) {
 	t.Cleanup(func() { edge.Close() }) // when the test fails before its own Close
 	c := newClient(t, edge, clientAddr, "dev-1")
 
-	tcpConn, err := c.dialTCP(ctxT(t), echoAddr)
+	tcpConn, err := c.dialTCP(t.Context(), echoAddr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,12 +63,12 @@ func TestCloseWhileFlowsAreActive(t *testing.T) {
 	}
 	defer udpConn.Close()
 	udpEcho(t, udpConn, "open")
-	hConn, err := c.dialTCP(ctxT(t), handled)
+	hConn, err := c.dialTCP(t.Context(), handled)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer hConn.Close()
-	dnsConn, err := c.dialTCP(ctxT(t), netip.AddrPortFrom(edge.Resolver(), 53))
+	dnsConn, err := c.dialTCP(t.Context(), netip.AddrPortFrom(edge.Resolver(), 53))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +93,7 @@ func TestCloseWhileFlowsAreActive(t *testing.T) {
 	}()
 	select {
 	case <-hookEntered:
-	case <-ctxT(t).Done():
+	case <-t.Context().Done():
 		t.Fatal("the hook never saw the stuck flow")
 	}
 	waitFlows(t, edge, 3)
@@ -105,7 +105,7 @@ func TestCloseWhileFlowsAreActive(t *testing.T) {
 	writeDatagram(t, stuckUDP, "stuck")
 	select {
 	case <-udpHookEntered:
-	case <-ctxT(t).Done():
+	case <-t.Context().Done():
 		t.Fatal("the hook never saw the stuck UDP flow")
 	}
 
@@ -116,7 +116,7 @@ func TestCloseWhileFlowsAreActive(t *testing.T) {
 	}()
 	select {
 	case <-closed:
-	case <-ctxT(t).Done():
+	case <-t.Context().Done():
 		t.Fatal("Close did not return")
 	}
 	if err := <-handlerDone; err == nil {

@@ -76,7 +76,7 @@ func TestSetNetworkReloads(t *testing.T) {
 	if err := edge.SetNetwork(srv.network()); err != nil {
 		t.Fatal(err)
 	}
-	conn, err := c.dialTCP(ctxT(t), echoAddr)
+	conn, err := c.dialTCP(t.Context(), echoAddr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +105,7 @@ func TestLogsNeverCarryThePrivateKey(t *testing.T) {
 	srv := startServers(t)
 	edge := newEdge(t, Config{PrivateKey: priv, Network: srv.network(), Logger: zap.New(core)})
 	c := newClient(t, edge, clientAddr, "dev-1")
-	conn, err := c.dialTCP(ctxT(t), echoAddr)
+	conn, err := c.dialTCP(t.Context(), echoAddr)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,7 +21,7 @@ func exchange(t testing.TB, c *client, edge *Server, network, name string, qtype
 	var conn net.Conn
 	var err error
 	if network == "tcp" {
-		conn, err = c.dialTCP(ctxT(t), resolver)
+		conn, err = c.dialTCP(t.Context(), resolver)
 	} else {
 		conn, err = c.net.DialUDPAddrPort(netip.AddrPort{}, resolver)
 	}
@@ -91,11 +91,11 @@ func TestDNSThroughTunnel(t *testing.T) {
 	}
 
 	// The stock netstack's resolver, pointed at the edge resolver, works.
-	addrs, err := c.net.LookupContextHost(ctxT(t), "echo.acme.internal")
+	addrs, err := c.net.LookupContextHost(t.Context(), "echo.acme.internal")
 	if err != nil || !slices.Equal(addrs, []string{"10.0.0.10"}) {
 		t.Fatalf("LookupContextHost = %v, %v", addrs, err)
 	}
-	_, err = c.net.LookupContextHost(ctxT(t), "nope.acme.internal")
+	_, err = c.net.LookupContextHost(t.Context(), "nope.acme.internal")
 	var dnsErr *net.DNSError
 	if !errors.As(err, &dnsErr) || !dnsErr.IsNotFound {
 		t.Fatalf("lookup of an unknown name: %v; want not found", err)

@@ -22,7 +22,7 @@ func TestDeviceAtItsFlowLimitLeavesRoomForOthers(t *testing.T) {
 	a := newClient(t, edge, clientAddr, "dev-a")
 	b := newClient(t, edge, client2Addr, "dev-b")
 
-	tcpA, err := a.dialTCP(ctxT(t), echoAddr)
+	tcpA, err := a.dialTCP(t.Context(), echoAddr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +43,7 @@ func TestDeviceAtItsFlowLimitLeavesRoomForOthers(t *testing.T) {
 	defer udpA2.Close()
 	expectUDPRefused(t, a, udpA2, "a's third flow")
 
-	tcpB, err := b.dialTCP(ctxT(t), echoAddr)
+	tcpB, err := b.dialTCP(t.Context(), echoAddr)
 	if err != nil {
 		t.Fatalf("device b could not open a flow while device a was at its limit: %v", err)
 	}
@@ -58,7 +58,7 @@ func TestDeviceAtItsFlowLimitLeavesRoomForOthers(t *testing.T) {
 	udpEcho(t, udpA, "a's flows still work")
 	tcpA.Close()
 	waitFlows(t, edge, 2)
-	again, err := a.dialTCP(ctxT(t), echoAddr)
+	again, err := a.dialTCP(t.Context(), echoAddr)
 	if err != nil {
 		t.Fatalf("device a after one of its flows ended: %v", err)
 	}
@@ -89,7 +89,7 @@ func (g *gate) waitEntered(t testing.TB, n int) {
 	for range n {
 		select {
 		case <-g.entered:
-		case <-ctxT(t).Done():
+		case <-t.Context().Done():
 			t.Fatal("the hook was not asked about device a's work")
 		}
 	}
@@ -114,7 +114,7 @@ func TestDeviceAtItsPendingTCPLimitLeavesRoomForOthers(t *testing.T) {
 	b := newClient(t, edge, client2Addr, "dev-b")
 
 	// Device a tries more connections than the total.
-	ctx, cancel := context.WithCancel(ctxT(t))
+	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	var dials sync.WaitGroup
 	defer dials.Wait()
@@ -133,7 +133,7 @@ func TestDeviceAtItsPendingTCPLimitLeavesRoomForOthers(t *testing.T) {
 		t.Fatalf("pending quota holds %d for dev-a and %d in total; want 2 and 2", byDevice, total)
 	}
 
-	conn, err := b.dialTCP(ctxT(t), echoAddr)
+	conn, err := b.dialTCP(t.Context(), echoAddr)
 	if err != nil {
 		t.Fatalf("device b could not connect while device a's attempts were pending: %v", err)
 	}
@@ -222,7 +222,7 @@ func TestDeviceAtItsDNSConnLimitLeavesRoomForOthers(t *testing.T) {
 	// (8s in miekg/dns) after the answer.
 	var aConns []net.Conn
 	for i := range 3 {
-		conn, err := a.dialTCP(ctxT(t), resolver)
+		conn, err := a.dialTCP(t.Context(), resolver)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -243,7 +243,7 @@ func TestDeviceAtItsDNSConnLimitLeavesRoomForOthers(t *testing.T) {
 	}
 	logs.wait(t, 1, "DNS-over-TCP connection closed", "device_id", "dev-a")
 
-	conn, err := b.dialTCP(ctxT(t), resolver)
+	conn, err := b.dialTCP(t.Context(), resolver)
 	if err != nil {
 		t.Fatal(err)
 	}

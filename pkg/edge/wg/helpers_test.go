@@ -44,16 +44,10 @@ var (
 	client2Addr = netip.MustParseAddr("100.96.0.3")
 )
 
-func ctxT(t testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-	t.Cleanup(cancel)
-	return ctx
-}
-
 // waitFlows waits until the edge has n open flows.
 func waitFlows(t testing.TB, s *Server, n int) {
 	t.Helper()
-	ctx := ctxT(t)
+	ctx := t.Context()
 	for {
 		got, changed := s.flows.watch()
 		if got == n {

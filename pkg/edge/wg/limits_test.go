@@ -11,7 +11,7 @@ func TestMaxFlowsRefusesExtraFlows(t *testing.T) {
 	srv := startServers(t)
 	edge := newEdge(t, Config{Network: srv.network(), Limits: Limits{MaxFlows: 1}})
 	c := newClient(t, edge, clientAddr, "dev-1")
-	first, err := c.dialTCP(ctxT(t), echoAddr)
+	first, err := c.dialTCP(t.Context(), echoAddr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -19,7 +19,7 @@ func TestMaxFlowsRefusesExtraFlows(t *testing.T) {
 	expectRefused(t, c, echoAddr)
 	first.Close()
 	waitFlows(t, edge, 0)
-	again, err := c.dialTCP(ctxT(t), echoAddr)
+	again, err := c.dialTCP(t.Context(), echoAddr)
 	if err != nil {
 		t.Fatalf("after the first flow ended: %v", err)
 	}

@@ -55,7 +55,7 @@ func (w *logWatch) count(msg, key, value string) int {
 // wait waits until at least n entries match (see count).
 func (w *logWatch) wait(t testing.TB, n int, msg, key, value string) {
 	t.Helper()
-	ctx := ctxT(t)
+	ctx := t.Context()
 	for {
 		w.mu.Lock()
 		changed := w.changed

@@ -20,14 +20,14 @@ func TestRemovePeerStopsItsFlows(t *testing.T) {
 	other := newClient(t, edge, client2Addr, "dev-2")
 
 	began := time.Now()
-	conn, err := c.dialTCP(ctxT(t), echoAddr)
+	conn, err := c.dialTCP(t.Context(), echoAddr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	dialed := time.Since(began) // a handshake and a flow decision, as measured here
 	defer conn.Close()
 	echo(t, conn, "before removal")
-	kept, err := other.dialTCP(ctxT(t), echoAddr)
+	kept, err := other.dialTCP(t.Context(), echoAddr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +70,7 @@ func TestFlowsCarryTheirDevice(t *testing.T) {
 	a := newClient(t, edge, clientAddr, "dev-a")
 	b := newClient(t, edge, client2Addr, "dev-b")
 	for _, c := range []*client{a, b, a} {
-		conn, err := c.dialTCP(ctxT(t), echoAddr)
+		conn, err := c.dialTCP(t.Context(), echoAddr)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -89,7 +89,7 @@ func TestFlowsCarryTheirDevice(t *testing.T) {
 	if err := edge.AddPeer(Peer{PublicKey: a.key, DeviceID: "dev-a2", Addresses: []netip.Prefix{netip.PrefixFrom(clientAddr, 32)}}); err != nil {
 		t.Fatal(err)
 	}
-	conn, err := a.dialTCP(ctxT(t), echoAddr)
+	conn, err := a.dialTCP(t.Context(), echoAddr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,7 +177,7 @@ func TestAddPeerUpdateEndsTheOldIdentitysFlows(t *testing.T) {
 	other := newClient(t, edge, client2Addr, "dev-b")
 	only := []netip.Prefix{netip.PrefixFrom(clientAddr, 32)}
 
-	tcpA, err := a.dialTCP(ctxT(t), echoAddr)
+	tcpA, err := a.dialTCP(t.Context(), echoAddr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,7 +189,7 @@ func TestAddPeerUpdateEndsTheOldIdentitysFlows(t *testing.T) {
 	}
 	defer udpA.Close()
 	udpEcho(t, udpA, "before the update")
-	kept, err := other.dialTCP(ctxT(t), echoAddr)
+	kept, err := other.dialTCP(t.Context(), echoAddr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,7 +219,7 @@ func TestAddPeerUpdateEndsTheOldIdentitysFlows(t *testing.T) {
 		t.Fatalf("the old identity's TCP connection: %v; want it ended", err)
 	}
 	udpEcho(t, udpA, "a new flow for the new identity")
-	renamed, err := a.dialTCP(ctxT(t), echoAddr)
+	renamed, err := a.dialTCP(t.Context(), echoAddr)
 	if err != nil {
 		t.Fatal(err)
 	}

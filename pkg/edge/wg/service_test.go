@@ -18,7 +18,7 @@ func TestS15EdgeServicesPassWhenEverythingIsRefused(t *testing.T) {
 	edge := newEdge(t, Config{Network: srv.network(), FlowHook: h, DNSHook: rec})
 	c := newClient(t, edge, clientAddr, "dev-1")
 
-	addrs, err := c.net.LookupContextHost(ctxT(t), "acme.localhost")
+	addrs, err := c.net.LookupContextHost(t.Context(), "acme.localhost")
 	if err != nil || len(addrs) != 1 {
 		t.Fatalf("lookup of the team domain: %v, %v", addrs, err)
 	}
@@ -26,7 +26,7 @@ func TestS15EdgeServicesPassWhenEverythingIsRefused(t *testing.T) {
 	if ip != teamAddr.Addr() {
 		t.Fatalf("team domain resolved to %v; want %v", ip, teamAddr.Addr())
 	}
-	conn, err := c.dialTCP(ctxT(t), netip.AddrPortFrom(ip, teamAddr.Port()))
+	conn, err := c.dialTCP(t.Context(), netip.AddrPortFrom(ip, teamAddr.Port()))
 	if err != nil {
 		t.Fatalf("dial the team domain through the tunnel: %v", err)
 	}
@@ -41,7 +41,7 @@ func TestS15EdgeServicesPassWhenEverythingIsRefused(t *testing.T) {
 	var upstream net.Conn
 	select {
 	case upstream = <-srv.teamConn:
-	case <-ctxT(t).Done():
+	case <-t.Context().Done():
 		t.Fatal("the team domain never saw the connection")
 	}
 	from := netip.MustParseAddrPort(upstream.RemoteAddr().String())
@@ -60,7 +60,7 @@ func TestS15EdgeServicesPassWhenEverythingIsRefused(t *testing.T) {
 	}
 	// Everything else is refused.
 	expectRefused(t, c, echoAddr)
-	addrs, err = c.net.LookupContextHost(ctxT(t), "echo.acme.internal")
+	addrs, err = c.net.LookupContextHost(t.Context(), "echo.acme.internal")
 	if err != nil || len(addrs) != 1 || addrs[0] != "0.0.0.0" {
 		t.Fatalf("blocked name resolved to %v, %v; want 0.0.0.0", addrs, err)
 	}

@@ -20,7 +20,7 @@ func TestTCPEchoThroughTunnel(t *testing.T) {
 			edge := newEdge(t, Config{ListenAddr: netip.MustParseAddrPort(listen), Network: srv.network(), FlowHook: h})
 			c := newClient(t, edge, clientAddr, "dev-1")
 
-			conn, err := c.dialTCP(ctxT(t), echoAddr)
+			conn, err := c.dialTCP(t.Context(), echoAddr)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -91,7 +91,7 @@ func TestS7EstablishedTCPSurvivesRefusal(t *testing.T) {
 	edge := newEdge(t, Config{Network: srv.network(), FlowHook: h})
 	c := newClient(t, edge, clientAddr, "dev-1")
 
-	long, err := c.dialTCP(ctxT(t), echoAddr)
+	long, err := c.dialTCP(t.Context(), echoAddr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +121,7 @@ func TestHookCalledOncePerTCPConnection(t *testing.T) {
 	const n = 8
 	ports := map[uint16]bool{}
 	for i := range n {
-		conn, err := c.dialTCP(ctxT(t), echoAddr)
+		conn, err := c.dialTCP(t.Context(), echoAddr)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -173,7 +173,7 @@ func TestHandleVerdictGetsConnAndDialer(t *testing.T) {
 	})
 	edge = newEdge(t, Config{Network: srv.network(), FlowHook: h})
 	c := newClient(t, edge, clientAddr, "dev-1")
-	conn, err := c.dialTCP(ctxT(t), echoAddr)
+	conn, err := c.dialTCP(t.Context(), echoAddr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,7 +207,7 @@ func TestIPv6FlowsThroughTunnel(t *testing.T) {
 	src6 := netip.MustParseAddr("fd00:96::2")
 	c := newClient(t, edge, clientAddr, "dev-6", src6)
 
-	conn, err := c.dialTCP(ctxT(t), echo6)
+	conn, err := c.dialTCP(t.Context(), echo6)
 	if err != nil {
 		t.Fatal(err)
 	}

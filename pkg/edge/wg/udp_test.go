@@ -65,13 +65,13 @@ func TestUDPFlowEndsWhenIdle(t *testing.T) {
 	defer conn.Close()
 
 	udpEcho(t, conn, "first")
-	if err := fake.WaitForTimers(ctxT(t), 1); err != nil {
+	if err := fake.WaitForTimers(t.Context(), 1); err != nil {
 		t.Fatal(err)
 	}
 	fake.Advance(10 * time.Second)
 	udpEcho(t, conn, "activity keeps it open")
 	fake.Advance(20 * time.Second) // 30s after the start, 20s after the last datagram
-	if err := fake.WaitForTimers(ctxT(t), 1); err != nil {
+	if err := fake.WaitForTimers(t.Context(), 1); err != nil {
 		t.Fatal(err)
 	}
 	waitFlows(t, edge, 1)
@@ -133,7 +133,7 @@ func TestUDPWithoutUpstreamIsRefused(t *testing.T) {
 func expectUDPRefused(t testing.TB, c *client, conn net.Conn, msg string) {
 	t.Helper()
 	writeDatagram(t, conn, msg)
-	ctx := ctxT(t)
+	ctx := t.Context()
 	for {
 		select {
 		case p := <-c.unreachable:

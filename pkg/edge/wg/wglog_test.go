@@ -61,7 +61,7 @@ func TestEdgeDeviceLinesAreScrubbed(t *testing.T) {
 	secret.New(planted)
 	c := newClientWithKey(t, edge, priv, []netip.Addr{clientAddr}, "dev-1")
 
-	conn, err := c.dialTCP(ctxT(t), echoAddr)
+	conn, err := c.dialTCP(t.Context(), echoAddr)
 	if err != nil {
 		t.Fatal(err)
 	}
