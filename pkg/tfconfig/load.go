@@ -19,7 +19,10 @@ type loader struct {
 	d      diags
 	parser *hclparse.Parser
 	dir    string // the directory as the user named it, for file names in diagnostics
-	ctx    *hcl.EvalContext
+	// decoding is the type of the resource being decoded, whose provider
+	// v5 schema judges the attributes the decoder does not ask for.
+	decoding string
+	ctx      *hcl.EvalContext
 	// static is set for the simulator file, which has no variables or
 	// references: values are evaluated without a context, and HCL says
 	// that variables are not allowed there.
@@ -335,6 +338,8 @@ func (l *loader) declare(b *hclsyntax.Block) {
 
 // decode turns one supported resource block into its typed struct.
 func (l *loader) decode(rd *resourceDecl) {
+	l.decoding = rd.Type
+	defer func() { l.decoding = "" }()
 	o := bodyObject(l, rd.block.Body, rd.block.DefRange(), rd.Address())
 	o.typ = rd.Type
 	o.skip(metaArguments...)

@@ -383,6 +383,40 @@ func (o *object) required(name, example string) (string, *field) {
 	return s, f
 }
 
+// schema returns the provider v5 schema of o, when the table describes it.
+func (o *object) schema() (v5Object, bool) {
+	if o.l.decoding == "" {
+		return v5Object{}, false
+	}
+	return schemaObject(o.l.decoding, o.path)
+}
+
+// unknown judges an attribute the decoder did not ask for, as Terraform and
+// the provider v5 schema do. A resource argument the schema lacks is an
+// error (Terraform's "Unsupported argument"), with the closest valid name.
+// A key the schema lacks inside an object attribute, such as a misspelt
+// rule_settings.check_sesion, Terraform drops without a word
+// (hashicorp/terraform#33570), and the provider's own acceptance tests
+// rely on that, so it loads, with a warning that says what is lost: it
+// must not pass for "no limit" unnoticed. Setting a read-only attribute
+// is an error at any depth, as the provider framework makes it. An
+// attribute the schema has is valid and merely not simulated.
+func (o *object) unknown(f *field, name string) {
+	sch, ok := o.schema()
+	switch {
+	case !ok:
+		o.l.d.warnf(f.keyRng, "%s is not an attribute of %s that the simulator knows; it is ignored (check the spelling against the Cloudflare provider v5 schema)", f.path, o.desc)
+	case sch.isReadOnly(name):
+		o.l.d.errorf(f.keyRng, "%s is read-only in the Cloudflare provider v5 schema (Cloudflare computes it), so Terraform refuses to set it; remove it", f.path)
+	case !sch.has(name) && o.path == "":
+		o.l.d.errorf(f.keyRng, "%s is not an argument of %s in the Cloudflare provider v5 schema, so Terraform refuses it%s; remove it or fix the name", f.path, o.desc, suggest(name, sch.settable))
+	case !sch.has(name):
+		o.l.d.warnf(f.keyRng, "%s is not an attribute of %s in the Cloudflare provider v5 schema%s: Terraform drops it without an error, so neither Cloudflare nor the simulator applies it", f.path, o.desc, suggest(name, sch.settable))
+	default:
+		o.l.d.warnf(f.keyRng, "%s is a provider v5 attribute of %s that the simulator does not simulate; it is ignored", f.path, o.desc)
+	}
+}
+
 // finish warns about every attribute the decoder did not ask for, and judges
 // nested blocks: provider v5 writes nested settings as attributes, so a
 // block named like a known attribute is the v4 syntax. Attributes the
@@ -399,7 +433,7 @@ func (o *object) finish() {
 			continue
 		}
 		if !o.known[name] {
-			o.l.d.warnf(f.keyRng, "%s is not an attribute of %s that the simulator knows; it is ignored (check the spelling against the Cloudflare provider v5 schema)", f.path, o.desc)
+			o.unknown(f, name)
 		}
 	}
 	for _, b := range o.blocks {
@@ -417,6 +451,10 @@ func (o *object) finish() {
 		case o.known[b.Type]:
 			o.l.d.errorf(b.TypeRange, "%s is written as a block, the Cloudflare provider v4 syntax; provider v5, which the simulator reads, takes it as an attribute: write %s = { ... } (with an equals sign, and nested settings as key = value)", b.Type, b.Type)
 		default:
+			if sch, ok := o.schema(); ok && !sch.has(b.Type) {
+				o.l.d.errorf(b.TypeRange, "%s has no block or attribute %s in the Cloudflare provider v5 schema, so Terraform refuses it%s; remove it or fix the name", o.desc, b.Type, suggest(b.Type, sch.settable))
+				continue
+			}
 			o.l.d.warnf(b.TypeRange, "%s is not a block of %s that the simulator knows; it is ignored", b.Type, o.desc)
 		}
 	}

@@ -1,0 +1,34 @@
+package tfconfig
+
+import "testing"
+
+// Every resource type the loader decodes has its provider v5 schema, so
+// no type falls back to the lenient "unknown to the simulator" warnings
+// unnoticed; and the rule_settings the loader lists as accepted but not
+// simulated are all in that schema.
+func TestSchemaCoversWhatTheLoaderDecodes(t *testing.T) {
+	for typ := range supported {
+		if _, ok := schemaObject(typ, ""); !ok {
+			t.Errorf("no provider v5 schema for %s", typ)
+		}
+	}
+	rs, ok := schemaObject(TypeGatewayPolicy, "rule_settings")
+	if !ok {
+		t.Fatal("no schema for rule_settings")
+	}
+	for _, n := range append(ruleSettingsIgnored, "check_session", "block_reason") {
+		if !rs.has(n) {
+			t.Errorf("rule_settings.%s is not in the provider v5 schema", n)
+		}
+	}
+	if cs, ok := schemaObject(TypeGatewayPolicy, "rule_settings.check_session"); !ok || !cs.has("duration") || !cs.has("enforce") {
+		t.Errorf("rule_settings.check_session schema = %+v, %v", cs, ok)
+	}
+	// List indexes do not matter: include[0] is an element of include.
+	if _, ok := schemaObject(TypeAccessPolicy, "include[3]"); !ok {
+		t.Error("no schema for an element of an Access policy's include")
+	}
+	if _, ok := schemaObject(TypeGatewayPolicy, "rule_settings.add_headers"); ok {
+		t.Error("a map attribute, whose keys are the user's, has a schema object")
+	}
+}
