@@ -17,12 +17,19 @@ import (
 // policy (S8), Access device identity (S9), the identity providers with
 // their prompt (S11) and the simulator's endpoints.
 func writeSummary(w io.Writer, cfg *tfconfig.Config, sim *tfconfig.Sim) {
-	fmt.Fprintf(w, "valid: %s (%s) and %s (team %s, %s)\n", cfg.Dir, resourceCounts(cfg), sim.File, sim.Team, plural(len(sim.IdP.Users), "user"))
+	if sim == nil {
+		fmt.Fprintf(w, "valid: %s (%s); Terraform alone (pass --sim FILE to check it with a simulator file too)\n", cfg.Dir, resourceCounts(cfg))
+	} else {
+		fmt.Fprintf(w, "valid: %s (%s) and %s (team %s, %s)\n", cfg.Dir, resourceCounts(cfg), sim.File, sim.Team, plural(len(sim.IdP.Users), "user"))
+	}
 
 	fmt.Fprintf(w, "\nGateway policies: %s\n", filterCounts(cfg.GatewayPolicies))
 	writeSessions(w, cfg.GatewayPolicies)
 	writeDeviceIdentity(w, cfg)
 	writeIdPs(w, cfg, sim)
+	if sim == nil {
+		return
+	}
 
 	fmt.Fprintf(w, "\nSimulator: team domain %s (listening on %s), IdP %s (%s), API %s, WireGuard udp %s;\n",
 		sim.TeamDomainURL(), sim.Listen.TeamDomain, sim.IdPURL(), sim.Listen.IdP, sim.Listen.API, sim.Listen.WireGuard)
@@ -176,7 +183,7 @@ func writeIdPs(w io.Writer, cfg *tfconfig.Config, sim *tfconfig.Sim) {
 		if idp.Config.Prompt != "" {
 			prompt = "prompt=" + idp.Config.Prompt
 		}
-		if sim.IdP.Provider == idp {
+		if sim != nil && sim.IdP.Provider == idp {
 			prompt += "; played by the built-in IdP"
 		}
 		fmt.Fprintf(tw, "  %q\t%s\t%s\n", idp.Name, idp.Type, prompt)

@@ -72,6 +72,29 @@ func TestValidateBinary(t *testing.T) {
 		}
 	})
 
+	// Terraform alone, like terraform validate, with the directory as the
+	// argument or as --terraform; the usage mistakes say what to pass.
+	t.Run("terraform alone", func(t *testing.T) {
+		for _, args := range [][]string{{"validate", "../../examples/acme"}, {"validate", "--terraform", "../../examples/acme"}} {
+			stdout, stderr, code := runEdged(t, bin, args...)
+			if code != 0 || !strings.Contains(stdout, "Terraform alone") || !strings.Contains(stdout, `"Company Wiki Network policy"`) || strings.Contains(stdout, "Simulator:") {
+				t.Errorf("%q: exit %d\nstdout:\n%s\nstderr:\n%s", args, code, stdout, stderr)
+			}
+		}
+		for _, c := range []struct {
+			args []string
+			want string
+		}{
+			{[]string{"validate"}, "no Terraform directory"},
+			{[]string{"validate", "a", "--terraform", "b"}, "two directories"},
+		} {
+			_, stderr, code := runEdged(t, bin, c.args...)
+			if code != 2 || !strings.Contains(stderr, c.want) {
+				t.Errorf("%q: exit %d, stderr %q; want exit 2 saying %q", c.args, code, stderr, c.want)
+			}
+		}
+	})
+
 	t.Run("invalid", func(t *testing.T) {
 		dir := t.TempDir()
 		tf := `resource "cloudflare_zero_trust_gateway_policy" "dns" {
@@ -146,7 +169,6 @@ func TestValidateBinary(t *testing.T) {
 			args []string
 			want string
 		}{
-			{[]string{"--terraform", "../../examples/acme"}, `"sim" not set`},
 			{[]string{"--terraform", "", "--sim", "../../examples/acme/simulator.hcl"}, "--terraform is empty: pass the directory that holds your .tf files"},
 			{[]string{"--terraform=", "--sim", "../../examples/acme/simulator.hcl"}, "--terraform is empty"},
 			{[]string{"--terraform", "../../examples/acme", "--sim", ""}, "--sim is empty: pass the simulator file"},
