@@ -11,7 +11,7 @@ import (
 // idpTypes are the identity provider types of the provider v5 schema.
 var idpTypes = []string{
 	"onetimepin", "azureAD", "saml", "centrify", "facebook", "github", "google-apps", "google",
-	"linkedin", "oidc", "okta", "onelogin", "pingone", "yandex",
+	"linkedin", "oidc", "okta", "onelogin", "pingone", "yandex", "cloudflare",
 }
 
 // azurePrompts are the values Entra ID accepts for config.prompt (S11).
@@ -31,12 +31,13 @@ func (l *loader) decodeIdentityProvider(res Resource, o *object) {
 	o.ignore("scim_config")
 	idp.Name, _ = o.required("name", `"Entra ID"`)
 	typ, tf := o.required("type", `"azureAD"`)
-	idp.Type = typ
 	typeOK := tf != nil && typ != ""
-	if typeOK && !slices.Contains(idpTypes, typ) {
-		tf.errorf("identity provider type %q is not a Cloudflare type%s; use one of %s (the spelling is case-sensitive)", typ, suggest(typ, idpTypes), strings.Join(idpTypes, ", "))
-		typeOK = false
+	if typeOK {
+		if typ, typeOK = tf.oneOf(typ, idpTypes, "identity provider type"); !typeOK {
+			tf.errorf("identity provider type %q is not a Cloudflare type%s; use one of %s", typ, suggest(typ, idpTypes), strings.Join(idpTypes, ", "))
+		}
 	}
+	idp.Type = typ
 	if cf := o.get("config"); cf != nil {
 		if c, ok := cf.object(); ok {
 			l.decodeIdPConfig(idp, typeOK, c)
@@ -129,8 +130,9 @@ func (l *loader) decodeAccessApplication(res Resource, o *object) {
 		t, ok := tf.str()
 		typeOK = ok
 		if ok {
+			t, ok = tf.oneOf(t, appTypes, "application type")
 			app.Type = t
-			if !slices.Contains(appTypes, t) {
+			if !ok {
 				tf.errorf("application type %q is not a Cloudflare type%s; use one of %s", t, suggest(t, appTypes), strings.Join(appTypes, ", "))
 				typeOK = false
 			}
@@ -250,8 +252,12 @@ func (l *loader) decodeAccessPolicy(res Resource, o *object) *AccessPolicy {
 	o.ignore(accessPolicyIgnored...)
 	p.Name, _ = o.required("name", `"Employees"`)
 	decision, df := o.required("decision", `"allow"`)
+	ok := true
+	if df != nil && decision != "" {
+		decision, ok = df.oneOf(decision, accessDecisions, "decision")
+	}
 	p.Decision = decision
-	if df != nil && decision != "" && !slices.Contains(accessDecisions, decision) {
+	if !ok {
 		df.errorf("decision %q is not an Access decision%s; use one of %s", decision, suggest(decision, accessDecisions), strings.Join(accessDecisions, ", "))
 	}
 	if f := o.get("session_duration"); f != nil {

@@ -3,6 +3,7 @@ package tfconfig
 import (
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/ztagent/ztagent/pkg/policy"
 )
@@ -62,7 +63,10 @@ func (l *loader) decodeGatewayPolicy(res Resource, o *object) {
 		// engine refused what the loader had accepted.
 		af.errorf("action is empty or null; use one of %s", strings.Join(gatewayActions, ", "))
 	}
-	if m.actionOK && !slices.Contains(gatewayActions, action) {
+	if m.actionOK {
+		action, m.actionOK = af.oneOf(action, gatewayActions, "action")
+	}
+	if af != nil && action != "" && !m.actionOK {
 		af.errorf("action %q is not a Gateway action%s; use one of %s", action, suggest(action, gatewayActions), strings.Join(gatewayActions, ", "))
 		m.actionOK = false
 	}
@@ -131,12 +135,19 @@ func (l *loader) decodeFilters(p *GatewayPolicy, m *gwMeta, o *object) {
 		m.valid = false
 	}
 	m.filtersOK = len(elems) > 0
+	if len(elems) > 1 {
+		// The provider's schema says filters "can only contain a single
+		// value", and Cloudflare's API holds it to that.
+		ff.errorf(`filters has %d values, and a Gateway policy takes one: write one policy per filter (filters = ["l4"], filters = ["http"])`, len(elems))
+		m.valid, m.filtersOK = false, false
+	}
 	for _, e := range elems {
 		s, ok := e.str()
 		if !ok {
 			m.valid, m.filtersOK = false, false
 			continue
 		}
+		s, _ = e.oneOf(s, gatewayFilters, "filter")
 		switch policy.Filter(s) {
 		case policy.FilterDNS, policy.FilterL4, policy.FilterHTTP:
 		case "egress", "dns_resolver":
@@ -197,7 +208,12 @@ func (l *loader) decodeCheckSession(p *GatewayPolicy, m *gwMeta, cs *field) {
 		c.Enforce, enforceOK = ef.boolean()
 	}
 	if df := o.get("duration"); df != nil {
-		c.Duration, _ = df.duration()
+		if s, _ := df.str(); ef != nil && enforceOK && !c.Enforce && isZeroDuration(s) {
+			// enforce = false with duration "0s" is a check that is off,
+			// as the provider writes it back and cf-terraforming exports it.
+		} else {
+			c.Duration, _ = df.duration()
+		}
 	} else if c.Enforce {
 		l.d.errorf(cs.keyRng, `check_session has enforce = true but no duration; add duration = "1h30m0s" (a positive Go duration)`)
 	}
@@ -210,4 +226,10 @@ func (l *loader) decodeCheckSession(p *GatewayPolicy, m *gwMeta, cs *field) {
 	}
 	o.finish()
 	p.CheckSession = c
+}
+
+// isZeroDuration reports whether s is a Go duration of zero, such as "0s".
+func isZeroDuration(s string) bool {
+	d, err := time.ParseDuration(s)
+	return err == nil && d == 0
 }

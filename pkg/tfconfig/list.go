@@ -2,7 +2,6 @@ package tfconfig
 
 import (
 	"net/netip"
-	"slices"
 	"strings"
 
 	"github.com/ztagent/ztagent/pkg/policy"
@@ -10,18 +9,20 @@ import (
 
 // listTypes are the list types of the provider v5 schema; the simulator
 // matches IP, DOMAIN, EMAIL, URL and SERIAL lists, and loads the others.
-var listTypes = []string{"IP", "DOMAIN", "EMAIL", "URL", "SERIAL", "CATEGORY", "LOCATION", "DEVICE"}
+var listTypes = []string{"IP", "DOMAIN", "EMAIL", "URL", "SERIAL", "CATEGORY", "LOCATION", "DEVICE", "AAGUID"}
 
 func (l *loader) decodeList(res Resource, o *object) {
 	list := &List{Resource: res}
 	list.Name, _ = o.required("name", `"Wiki IPs"`)
 	list.Description = o.str("description")
 	typ, tf := o.required("type", `"IP"`)
-	list.Type = policy.ListType(typ)
-	typeOK := tf != nil && slices.Contains(listTypes, typ)
-	if tf != nil && typ != "" && !typeOK {
-		tf.errorf("list type %q is not a Cloudflare list type%s; use one of %s (upper case)", typ, suggest(typ, listTypes), strings.Join(listTypes, ", "))
+	typeOK := false
+	if tf != nil && typ != "" {
+		if typ, typeOK = tf.oneOf(typ, listTypes, "list type"); !typeOK {
+			tf.errorf("list type %q is not a Cloudflare list type%s; use one of %s", typ, suggest(typ, listTypes), strings.Join(listTypes, ", "))
+		}
 	}
+	list.Type = policy.ListType(typ)
 	if f := o.get("items"); f != nil {
 		elems, _ := f.list()
 		for _, e := range elems {
