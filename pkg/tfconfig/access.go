@@ -100,6 +100,15 @@ var appTypes = []string{
 // behave the same way.
 var deviceIdentityTypes = []string{"self_hosted", "ssh", "vnc", "rdp"}
 
+// appTypesFor lists, per attribute, the application types the provider
+// v5.22 accepts it on (its RequiresOtherStringAttributeToBeOneOf
+// validators): WARP authentication also on SaaS and dashboard SSO
+// applications, the binding cookie also on MCP portals.
+var appTypesFor = map[string][]string{
+	"allow_authenticate_via_warp": {"self_hosted", "ssh", "vnc", "rdp", "saas", "dash_sso"},
+	"enable_binding_cookie":       {"self_hosted", "ssh", "vnc", "rdp", "mcp_portal"},
+}
+
 // appIgnored are application attributes of the v5 schema that the
 // simulator does not use.
 var appIgnored = []string{
@@ -154,8 +163,14 @@ func (l *loader) decodeAccessApplication(res Resource, o *object) {
 		if !ok || !typeOK {
 			continue
 		}
+		if types := appTypesFor[name]; !slices.Contains(types, app.Type) {
+			l.d.errorf(f.keyRng, "%s is only supported on %s applications, and %s is type %q; remove it", name, strings.Join(types, ", "), res.Address(), app.Type)
+			continue
+		}
 		if !slices.Contains(deviceIdentityTypes, app.Type) {
-			l.d.errorf(f.keyRng, "%s is only supported on %s applications, and %s is type %q; remove it", name, strings.Join(deviceIdentityTypes, ", "), res.Address(), app.Type)
+			// Valid for the provider, but the simulator serves only
+			// applications at a hostname.
+			l.d.warnf(f.keyRng, "%s on a %s application is accepted but not simulated: the simulator serves only applications at a hostname (%s)", name, app.Type, strings.Join(deviceIdentityTypes, ", "))
 			continue
 		}
 		if name == "enable_binding_cookie" {
