@@ -40,7 +40,7 @@ func writeSummary(w io.Writer, cfg *tfconfig.Config, sim *tfconfig.Sim) {
 func resourceCounts(cfg *tfconfig.Config) string {
 	parts := []string{
 		plural(len(cfg.GatewayPolicies), "gateway policy"),
-		plural(len(cfg.Lists), "list"),
+		plural(declaredLists(cfg), "list"),
 		plural(len(cfg.IdentityProviders), "identity provider"),
 		plural(len(cfg.AccessApplications), "Access application"),
 		plural(len(cfg.AccessPolicies), "Access policy"),
@@ -52,6 +52,18 @@ func resourceCounts(cfg *tfconfig.Config) string {
 		parts = append(parts, "device profile")
 	}
 	return strings.Join(parts, ", ")
+}
+
+// declaredLists counts the lists the directory declares, not the external
+// ones it references by ID.
+func declaredLists(cfg *tfconfig.Config) int {
+	n := 0
+	for _, l := range cfg.Lists {
+		if !l.External {
+			n++
+		}
+	}
+	return n
 }
 
 // filterCounts returns "dns 1, l4 1, http 1", with the disabled and

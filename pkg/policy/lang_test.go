@@ -220,3 +220,25 @@ func FuzzCompile(f *testing.F) {
 		}
 	})
 }
+
+// A list the configuration references but does not declare fits any field
+// and matches nothing; a declared list of the wrong type is still refused.
+func TestExternalLists(t *testing.T) {
+	lists := Lists{
+		"ext":    {ID: "ext", Name: "$ext", External: true},
+		"emails": {ID: "emails", Name: "Emails", Type: ListEmail, Items: []string{"a@b.c"}},
+	}
+	for _, src := range []string{"net.dst.ip in $ext", "net.sni.host in $ext", "not(net.dst.ip in $ext)"} {
+		e, err := CompileTraffic(src, []Filter{FilterL4}, lists)
+		if err != nil {
+			t.Fatalf("%s: %v", src, err)
+		}
+		want := strings.HasPrefix(src, "not(")
+		if got := e.Match(&Flow{Filter: FilterL4, DstIP: netip.MustParseAddr("10.0.0.1"), SNI: "wiki.acme.internal"}); got != want {
+			t.Errorf("%s matched %v, want %v", src, got, want)
+		}
+	}
+	if _, err := CompileTraffic("net.dst.ip in $emails", []Filter{FilterL4}, lists); err == nil {
+		t.Error("an EMAIL list was accepted for net.dst.ip")
+	}
+}

@@ -377,7 +377,7 @@ func (p *parser) listNode(f *field, t token) (node, *Error) {
 	if len(listTypesFor(f)) == 0 {
 		return nil, p.errAt(t, fmt.Sprintf("%s cannot be compared with a list", f.name))
 	}
-	if !listFits(f, l.Type) {
+	if !l.External && !listFits(f, l.Type) {
 		return nil, p.errAt(t, fmt.Sprintf("list %q has type %s, which does not fit %s; use a list of type %s", l.Name, l.Type, f.name, strings.Join(listTypesFor(f), " or ")))
 	}
 	switch f.typ {

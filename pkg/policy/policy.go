@@ -53,6 +53,10 @@ type List struct {
 	Name  string
 	Type  ListType
 	Items []string
+	// External marks a list the configuration references by ID but does
+	// not declare (made in the dashboard, or passed in from another
+	// module): its type is unknown, so it fits any field.
+	External bool
 }
 
 // Lists finds lists by ID; a nil Lists has none.

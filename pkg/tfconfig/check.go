@@ -47,6 +47,7 @@ func (l *loader) checkPrecedence() {
 }
 
 func (l *loader) compileExpressions() {
+	l.declareExternalLists()
 	lists := l.cfg.PolicyLists()
 	for _, m := range l.gw {
 		if !m.valid || !m.p.Simulated() {
@@ -156,7 +157,13 @@ func (l *loader) resolveAppPolicies() {
 				ap.Policy = p
 				continue
 			}
-			if i < len(m.refs) && m.refs[i] != nil {
+			switch {
+			case i >= len(m.refs) || m.refs[i] == nil:
+			case cloudflareID.MatchString(ap.ID):
+				// A policy made in the dashboard or in another module,
+				// referenced by its Cloudflare ID: real, but not here.
+				l.d.warnf(m.refs[i].rng, "no %s in %s has the ID %q (a policy made in the dashboard or in another module): the simulator leaves it out of %s's policies", TypeAccessPolicy, l.dir, ap.ID, m.app.Address())
+			default:
 				l.d.errorf(m.refs[i].rng, "no %s has the ID %q; reference one as %s.NAME.id", TypeAccessPolicy, ap.ID, TypeAccessPolicy)
 			}
 		}

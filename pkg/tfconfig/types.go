@@ -116,6 +116,9 @@ type List struct {
 	Description string
 	Type        policy.ListType
 	Items       []ListItem
+	// External is set for a list referenced by a literal ID that no
+	// resource of the directory declares; Resource holds only its ID.
+	External bool
 }
 
 // ListItem is one entry of a list.
@@ -130,7 +133,7 @@ func (l *List) PolicyList() *policy.List {
 	for i, it := range l.Items {
 		items[i] = it.Value
 	}
-	return &policy.List{ID: l.ID, Name: l.Name, Type: l.Type, Items: items}
+	return &policy.List{ID: l.ID, Name: l.Name, Type: l.Type, Items: items, External: l.External}
 }
 
 // IdentityProvider is a cloudflare_zero_trust_access_identity_provider.
