@@ -163,3 +163,41 @@ func TestInvalidSim(t *testing.T) {
 		})
 	}
 }
+
+// TestRealWorldTerraform loads each file of testdata/realworld: our own
+// files, each reproducing a construct of a named public input (its source
+// line names repository, path and commit) that the real provider accepts.
+// They must load without an error, with exactly the warnings they want.
+func TestRealWorldTerraform(t *testing.T) {
+	files, err := filepath.Glob("testdata/realworld/*.tf")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no corpus: %v", err)
+	}
+	for _, path := range files {
+		t.Run(strings.TrimSuffix(filepath.Base(path), ".tf"), func(t *testing.T) {
+			src, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(string(src), "\n# source: ") || !strings.Contains(string(src), "commit ") {
+				t.Fatalf("%s does not name the public input it reproduces (# source: repository, path, commit)", path)
+			}
+			ws := readWants(t, path, src)
+			for _, w := range ws {
+				if w.sev == Error {
+					t.Fatalf("%s wants an error, but the provider accepts every real-world file", path)
+				}
+			}
+			_, all := load(fstest.MapFS{filepath.Base(path): {Data: src}}, filepath.Dir(path))
+			// Each file is a fragment of a directory: what is said of the
+			// directory as a whole (no gateway policy in it) does not apply.
+			var got Diagnostics
+			for _, d := range all {
+				if d.Line > 0 {
+					got = append(got, d)
+				}
+			}
+			checkWants(t, ws, got)
+		})
+	}
+}
