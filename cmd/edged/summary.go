@@ -178,7 +178,7 @@ func writeDeviceIdentity(w io.Writer, cfg *tfconfig.Config) {
 		if !di.Enabled {
 			state = "off: " + di.Reason
 		}
-		fmt.Fprintf(tw, "  %q\t%s\t%s\n", app.Name, app.Domain, state)
+		fmt.Fprintf(tw, "  %q\t%s\t%s\n", app.Name, strings.Join(app.Hostnames(), " "), state)
 	}
 	tw.Flush()
 }

@@ -114,7 +114,7 @@ var appTypesFor = map[string][]string{
 var appIgnored = []string{
 	"allow_iframe", "allowed_idps", "app_launcher_logo_url", "app_launcher_visible", "auto_redirect_to_identity",
 	"bg_color", "cors_headers", "custom_deny_message", "custom_deny_url", "custom_non_identity_deny_url",
-	"custom_pages", "destinations", "footer_links", "header_bg_color", "http_only_cookie_attribute",
+	"custom_pages", "footer_links", "header_bg_color", "http_only_cookie_attribute",
 	"landing_page_design", "logo_url", "options_preflight_bypass", "path_cookie_attribute",
 	"read_service_tokens_from_header", "saas_app", "same_site_cookie_attribute", "scim_config",
 	"self_hosted_domains", "service_auth_401_redirect", "skip_app_launcher_login_page",
@@ -148,6 +148,12 @@ func (l *loader) decodeAccessApplication(res Resource, o *object) {
 		}
 	}
 	app.Domain = o.str("domain")
+	if df := o.get("destinations"); df != nil {
+		app.Destinations = l.decodeDestinations(df)
+		if app.Domain == "" && len(app.Destinations) > 0 {
+			app.Domain = app.Destinations[0]
+		}
+	}
 	if app.Domain == "" && slices.Contains(deviceIdentityTypes, app.Type) {
 		l.d.warnf(o.rng, "%s has no domain, so the simulator cannot route requests to it; add domain = \"wiki.acme.internal\"", res.Address())
 	}
@@ -185,6 +191,35 @@ func (l *loader) decodeAccessApplication(res Resource, o *object) {
 	}
 	l.cfg.AccessApplications = append(l.cfg.AccessApplications, app)
 	l.apps = append(l.apps, m)
+}
+
+// decodeDestinations returns the hostnames (and paths) of an application's
+// public destinations. Private ones (a CIDR or a private hostname, reached
+// through the tunnel) are loaded and not simulated, with a warning.
+func (l *loader) decodeDestinations(df *field) []string {
+	elems, _ := df.list()
+	var out []string
+	for _, e := range elems {
+		d, ok := e.object()
+		if !ok {
+			continue
+		}
+		typ := "public"
+		if tf := d.get("type"); tf != nil {
+			if s, ok := tf.str(); ok {
+				typ, _ = tf.oneOf(s, []string{"public", "private", "via_mcp_server_portal"}, "destination type")
+			}
+		}
+		d.ignore("cidr", "hostname", "l4_protocol", "port_range", "vnet_id", "mcp_server_id")
+		switch uri := d.str("uri"); {
+		case typ == "public" && uri != "":
+			out = append(out, uri)
+		case typ != "public":
+			l.d.warnf(e.rng, "%s destinations are not simulated: the simulator serves an application at its public hostnames only", typ)
+		}
+		d.finish()
+	}
+	return out
 }
 
 // decodeAppPolicies reads references ({id, precedence} or a plain ID) and

@@ -1,6 +1,7 @@
 package tfconfig
 
 import (
+	"slices"
 	"time"
 
 	"github.com/ztagent/ztagent/internal/secret"
@@ -168,12 +169,29 @@ type IdPConfig struct {
 	SupportGroups  bool
 }
 
+// Hostnames returns every hostname (and path) the application protects:
+// Domain, then the destinations not equal to it.
+func (a *AccessApplication) Hostnames() []string {
+	var out []string
+	for _, h := range append([]string{a.Domain}, a.Destinations...) {
+		if h != "" && !slices.Contains(out, h) {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
 // AccessApplication is a cloudflare_zero_trust_access_application.
 type AccessApplication struct {
 	Resource
-	Name   string
-	Type   string // self_hosted when the configuration does not say
+	Name string
+	Type string // self_hosted when the configuration does not say
+	// Domain is the primary hostname (and path): domain, or else the
+	// first public destination, as Cloudflare computes it.
 	Domain string
+	// Destinations are the public destinations' hostnames (and paths),
+	// in order; provider v5 writes an application's hostnames there.
+	Destinations []string
 	// SessionDuration is the app's Access session length, 0 when unset.
 	SessionDuration time.Duration
 	// AllowAuthenticateViaWARP overrides the organization default when not

@@ -24,6 +24,7 @@ type Apps struct {
 // app is one application as the gate uses it.
 type app struct {
 	id, name string
+	index    int    // the application's place in the configuration: one per application, whatever its hostnames
 	host     string // lower-case, no port: the {app} of /cdn-cgi/access/login/{app}
 	path     string // "" or a path prefix such as /admin
 	device   tfconfig.DeviceIdentity
@@ -51,39 +52,53 @@ func Compile(cfg *tfconfig.Config) (*Apps, error) {
 	if cfg.Organization != nil {
 		orgSession = cfg.Organization.SessionDuration
 	}
-	for _, src := range cfg.AccessApplications {
-		if src.Domain == "" || !slices.Contains(routedTypes, src.Type) {
+	for i, src := range cfg.AccessApplications {
+		if !slices.Contains(routedTypes, src.Type) {
 			continue
 		}
-		host, path := splitDomain(src.Domain)
-		if host == "" {
-			return nil, fmt.Errorf("accessgate: %s has domain %q, which is not a host name; write it as wiki.acme.internal or wiki.acme.internal/path", src.Address(), src.Domain)
-		}
-		ap := &app{
-			id: src.ID, name: src.Name, host: host, path: path,
-			device:   cfg.DeviceIdentity(src),
-			policies: ordered(src.Policies),
-			session:  firstPositive(src.SessionDuration, orgSession, defaultSessionDuration),
-		}
-		for _, other := range a.byHost[host] {
-			if other.path == path {
-				return nil, fmt.Errorf("accessgate: %q and %q both protect %s%s; give each application its own domain or path", other.name, ap.name, host, path)
+		for _, domain := range src.Hostnames() {
+			if err := a.add(i, src, domain, cfg, orgSession); err != nil {
+				return nil, err
 			}
 		}
-		list := append(a.byHost[host], ap)
-		slices.SortStableFunc(list, func(x, y *app) int { return len(y.path) - len(x.path) })
-		a.byHost[host] = list
 	}
 	return a, nil
 }
 
-// Len returns the number of applications the gate protects.
-func (a *Apps) Len() int {
-	n := 0
-	for _, l := range a.byHost {
-		n += len(l)
+// add protects domain (a hostname and path) with src, the application at
+// index in the configuration.
+func (a *Apps) add(index int, src *tfconfig.AccessApplication, domain string, cfg *tfconfig.Config, orgSession time.Duration) error {
+	host, path := splitDomain(domain)
+	if host == "" {
+		return fmt.Errorf("accessgate: %s has domain %q, which is not a host name; write it as wiki.acme.internal or wiki.acme.internal/path", src.Address(), domain)
 	}
-	return n
+	ap := &app{
+		id: src.ID, index: index, name: src.Name, host: host, path: path,
+		device:   cfg.DeviceIdentity(src),
+		policies: ordered(src.Policies),
+		session:  firstPositive(src.SessionDuration, orgSession, defaultSessionDuration),
+	}
+	for _, other := range a.byHost[host] {
+		if other.path == path {
+			return fmt.Errorf("accessgate: %q and %q both protect %s%s; give each application its own domain or path", other.name, ap.name, host, path)
+		}
+	}
+	list := append(a.byHost[host], ap)
+	slices.SortStableFunc(list, func(x, y *app) int { return len(y.path) - len(x.path) })
+	a.byHost[host] = list
+	return nil
+}
+
+// Len returns the number of applications the gate protects (an
+// application with several hostnames counts once).
+func (a *Apps) Len() int {
+	seen := map[int]bool{}
+	for _, l := range a.byHost {
+		for _, ap := range l {
+			seen[ap.index] = true
+		}
+	}
+	return len(seen)
 }
 
 // match returns the application that protects a request for host (as the

@@ -117,10 +117,12 @@ func TestCompile(t *testing.T) {
 			{Name: "Wiki admin", Type: "self_hosted", Domain: "wiki.acme.internal/admin", AllowAuthenticateViaWARP: &yes, EnableBindingCookie: true},
 			{Name: "SaaS", Type: "saas", Domain: "saas.example.com"},
 			{Name: "No domain", Type: "self_hosted"},
+			// Provider v5 writes hostnames as destinations.
+			{Name: "Docs", Type: "self_hosted", Domain: "docs.acme.internal", Destinations: []string{"docs.acme.internal", "handbook.acme.internal/v2"}},
 		},
 	}
 	apps, err := Compile(cfg)
-	if err != nil || apps.Len() != 2 {
+	if err != nil || apps.Len() != 3 {
 		t.Fatalf("Compile: %d apps, %v", apps.Len(), err)
 	}
 	for _, tc := range []struct{ host, path, want string }{
@@ -131,6 +133,9 @@ func TestCompile(t *testing.T) {
 		{"wiki.acme.internal", "/administrator", "Wiki"},
 		{"wiki.acme.internal:8080", "/", ""},
 		{"saas.example.com", "/", ""},
+		{"docs.acme.internal", "/", "Docs"},
+		{"handbook.acme.internal", "/v2/intro", "Docs"},
+		{"handbook.acme.internal", "/v1", ""},
 	} {
 		got := apps.match(tc.host, tc.path)
 		if (got == nil && tc.want != "") || (got != nil && got.name != tc.want) {

@@ -56,9 +56,7 @@ func accessIdP(cfg *config) access.IdP {
 func appDomains(cfg *config) []string {
 	var out []string
 	for _, app := range cfg.tf.AccessApplications {
-		if app.Domain != "" {
-			out = append(out, app.Domain)
-		}
+		out = append(out, app.Hostnames()...)
 	}
 	return out
 }
