@@ -111,7 +111,12 @@ func (l *loader) decodeDeviceProfile(res Resource, o *object) {
 	}
 	if f := o.get("service_mode_v2"); f != nil {
 		if sm, ok := f.object(); ok {
-			mode, mf := sm.required("mode", `"warp"`)
+			// mode is optional in provider v5: without it the client keeps
+			// its default mode, warp.
+			mode, mf := "warp", sm.get("mode")
+			if mf != nil {
+				mode, _ = mf.str()
+			}
 			if mf != nil && mode != "" && !slices.Contains(serviceModes, mode) {
 				mf.errorf("service_mode_v2.mode %q is not a client mode%s; use one of %s", mode, suggest(mode, serviceModes), strings.Join(serviceModes, ", "))
 			}

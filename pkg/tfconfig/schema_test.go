@@ -1,6 +1,9 @@
 package tfconfig
 
-import "testing"
+import (
+	"testing"
+	"testing/fstest"
+)
 
 // Every resource type the loader decodes has its provider v5 schema, so
 // no type falls back to the lenient "unknown to the simulator" warnings
@@ -30,5 +33,25 @@ func TestSchemaCoversWhatTheLoaderDecodes(t *testing.T) {
 	}
 	if _, ok := schemaObject(TypeGatewayPolicy, "rule_settings.add_headers"); ok {
 		t.Error("a map attribute, whose keys are the user's, has a schema object")
+	}
+}
+
+// service_mode_v2.mode is optional in provider v5: without it the client
+// keeps its default mode, warp.
+func TestServiceModeOptional(t *testing.T) {
+	src := `resource "cloudflare_zero_trust_device_default_profile" "d" {
+  service_mode_v2 = { port = 8080 }
+}
+resource "cloudflare_zero_trust_gateway_policy" "p" {
+  name       = "P"
+  enabled    = true
+  precedence = 1
+  action     = "allow"
+  filters    = ["l4"]
+}
+`
+	cfg, ds := load(fstest.MapFS{"main.tf": {Data: []byte(src)}}, "dir")
+	if ds.HasErrors() || cfg.DeviceProfile == nil || cfg.DeviceProfile.ServiceMode != "warp" || cfg.DeviceProfile.ServicePort != 8080 {
+		t.Fatalf("profile %+v, diagnostics:\n%s", cfg.DeviceProfile, ds.String())
 	}
 }
