@@ -40,6 +40,9 @@ const (
 	fIdentityEmail
 	fIdentityName
 	fIdentityGroups
+	// fUnsimulated is every field the language knows and the simulator
+	// has no value for.
+	fUnsimulated
 )
 
 // field describes one selector of the language.
@@ -54,6 +57,10 @@ type field struct {
 	// filters the field may appear in; nil for identity fields, which belong
 	// in the identity expression of any filter.
 	filters []Filter
+	// unsimulated is set for a field Gateway has that the simulator does
+	// not evaluate: a comparison on it never matches, as if the flow had
+	// no value for it (its arrays are empty).
+	unsimulated bool
 }
 
 var fields = map[string]*field{
@@ -74,13 +81,42 @@ var fields = map[string]*field{
 	"identity.groups.name": {id: fIdentityGroups, typ: typeString, fold: true, array: true},
 }
 
+// unsimulatedFields are fields of Cloudflare Gateway's selector tables
+// that the simulator has no value for. They load, so that real
+// configurations do; each comparison on one is false.
+var unsimulatedFields = map[string]*field{
+	"dns.content_category":               {typ: typeInt, array: true, filters: []Filter{FilterDNS}},
+	"dns.security_category":              {typ: typeInt, array: true, filters: []Filter{FilterDNS}},
+	"dns.resolved_ips":                   {typ: typeIP, array: true, filters: []Filter{FilterDNS}},
+	"http.request.uri.content_category":  {typ: typeInt, array: true, filters: []Filter{FilterHTTP}},
+	"http.request.uri.security_category": {typ: typeInt, array: true, filters: []Filter{FilterHTTP}},
+	"net.src.ip":                         {typ: typeIP, filters: []Filter{FilterL4}},
+	"net.sni.domains":                    {typ: typeString, fold: true, array: true, filters: []Filter{FilterL4}},
+	"net.detected_protocol":              {typ: typeString, fold: true, filters: []Filter{FilterL4}},
+	"net.vnet_id":                        {typ: typeString, filters: []Filter{FilterL4}},
+	"identity.groups.id":                 {typ: typeString, fold: true, array: true},
+	"identity.groups.email":              {typ: typeString, fold: true, array: true},
+}
+
 func init() {
 	for name, f := range fields {
 		f.name = name
 	}
+	for name, f := range unsimulatedFields {
+		f.name, f.id, f.unsimulated = name, fUnsimulated, true
+		fields[name] = f
+	}
 }
 
-// FieldNames returns every field the language knows, sorted.
+// Unsimulated reports whether name is a field Gateway has and the
+// simulator does not evaluate.
+func Unsimulated(name string) bool {
+	f, ok := fields[name]
+	return ok && f.unsimulated
+}
+
+// FieldNames returns every field the language knows (simulated or not),
+// sorted.
 func FieldNames() []string {
 	names := make([]string, 0, len(fields))
 	for n := range fields {

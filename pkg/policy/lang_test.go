@@ -242,3 +242,36 @@ func TestExternalLists(t *testing.T) {
 		t.Error("an EMAIL list was accepted for net.dst.ip")
 	}
 }
+
+// A Gateway field the simulator does not evaluate compiles, type-checked
+// as Gateway types it, is reported with its position, and never matches.
+func TestUnsimulatedFields(t *testing.T) {
+	src := `any(http.request.uri.security_category[*] in {80}) or http.request.host == "wiki.acme.internal"`
+	e, err := CompileTraffic(src, []Filter{FilterHTTP}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := e.Unsimulated(); len(got) != 1 || got[0].Name != "http.request.uri.security_category" || got[0].Offset != 4 {
+		t.Fatalf("Unsimulated() = %+v", got)
+	}
+	if e.Match(&Flow{Filter: FilterHTTP, Host: "other.example"}) {
+		t.Error("a comparison on a field with no value matched")
+	}
+	if !e.Match(&Flow{Filter: FilterHTTP, Host: "wiki.acme.internal"}) {
+		t.Error("the simulated half of the expression stopped matching")
+	}
+	if n, err := CompileTraffic(`not(any(net.sni.domains[*] == "x.test"))`, []Filter{FilterL4}, nil); err != nil || !n.Match(&Flow{Filter: FilterL4}) {
+		t.Errorf("not() of an unsimulated comparison: %v", err)
+	}
+	for _, bad := range []string{
+		`any(http.request.uri.security_category[*] in {"malware"})`, // a category is a number
+		`http.request.uri.security_category == 80`,                // an array
+	} {
+		if _, err := CompileTraffic(bad, []Filter{FilterHTTP}, nil); err == nil {
+			t.Errorf("%s compiled", bad)
+		}
+	}
+	if _, err := CompileTraffic(`any(dns.content_category[*] in {1})`, []Filter{FilterHTTP}, nil); err == nil {
+		t.Error("a DNS field compiled in an HTTP policy")
+	}
+}

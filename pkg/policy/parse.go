@@ -12,7 +12,20 @@ import (
 type Expr struct {
 	src  string
 	root node // nil matches everything
+	// unsimulated are the uses of fields the simulator does not evaluate.
+	unsimulated []FieldUse
 }
+
+// FieldUse is one use of a field in an expression: its name and the byte
+// offset of the use within the source.
+type FieldUse struct {
+	Name   string
+	Offset int
+}
+
+// Unsimulated returns each use of a field that the simulator does not
+// evaluate (every comparison on it is false), in source order.
+func (e *Expr) Unsimulated() []FieldUse { return e.unsimulated }
 
 // String returns the expression's source text.
 func (e *Expr) String() string { return e.src }
@@ -29,7 +42,14 @@ type parser struct {
 	i     int
 	scope scope
 	lists Lists
+	// unsimulated collects the uses of unsimulated fields.
+	unsimulated []FieldUse
 }
+
+// never is a comparison on a field the simulator has no value for.
+type never struct{}
+
+func (never) eval(*evalCtx) bool { return false }
 
 func compile(src string, sc scope, lists Lists) (*Expr, error) {
 	if strings.TrimSpace(src) == "" {
@@ -47,7 +67,7 @@ func compile(src string, sc scope, lists Lists) (*Expr, error) {
 	if t := p.peek(); t.kind != tokEOF {
 		return nil, p.errAt(t, fmt.Sprintf("expected 'and', 'or' or the end of the expression, found %s", describe(t)))
 	}
-	return &Expr{src: src, root: root}, nil
+	return &Expr{src: src, root: root, unsimulated: p.unsimulated}, nil
 }
 
 func (p *parser) peek() token { return p.toks[p.i] }
@@ -213,6 +233,17 @@ func (p *parser) parseComparison(inAny bool) (node, *Error) {
 	if err != nil {
 		return nil, err
 	}
+	n, err := p.parseOperator(f)
+	if err != nil || !f.unsimulated {
+		return n, err
+	}
+	// Checked like any comparison, then never true: the simulator has no
+	// value for the field.
+	p.unsimulated = append(p.unsimulated, FieldUse{Name: f.name, Offset: ft.pos})
+	return never{}, nil
+}
+
+func (p *parser) parseOperator(f *field) (node, *Error) {
 	op := p.advance()
 	switch op.kind {
 	case tokEq, tokNe, tokLt, tokLe, tokGt, tokGe:

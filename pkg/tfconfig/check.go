@@ -54,13 +54,27 @@ func (l *loader) compileExpressions() {
 			continue
 		}
 		if m.traffic != nil && m.trafficOK {
-			_, err := policy.CompileTraffic(m.p.Traffic, m.p.Filters, lists)
+			e, err := policy.CompileTraffic(m.p.Traffic, m.p.Filters, lists)
 			l.exprError(m.traffic, m.p.Traffic, "traffic", err)
+			l.warnUnsimulated(m.traffic, e)
 		}
 		if m.identity != nil && m.identityOK {
-			_, err := policy.CompileIdentity(m.p.Identity, lists)
+			e, err := policy.CompileIdentity(m.p.Identity, lists)
 			l.exprError(m.identity, m.p.Identity, "identity", err)
+			l.warnUnsimulated(m.identity, e)
 		}
+	}
+}
+
+// warnUnsimulated warns once per use of a Gateway field that the simulator
+// does not evaluate, saying how it evaluates it instead.
+func (l *loader) warnUnsimulated(f *field, e *policy.Expr) {
+	if e == nil {
+		return
+	}
+	for _, u := range e.Unsimulated() {
+		pos, _ := l.exprPos(f, u.Offset)
+		l.d.at(Warning, pos, "%s is a Gateway field the simulator does not simulate: it has no value here, so every comparison on it is false", u.Name)
 	}
 }
 
