@@ -265,7 +265,7 @@ func TestUnsimulatedFields(t *testing.T) {
 	}
 	for _, bad := range []string{
 		`any(http.request.uri.security_category[*] in {"malware"})`, // a category is a number
-		`http.request.uri.security_category == 80`,                // an array
+		`http.request.uri.security_category == 80`,                  // an array
 	} {
 		if _, err := CompileTraffic(bad, []Filter{FilterHTTP}, nil); err == nil {
 			t.Errorf("%s compiled", bad)
