@@ -275,3 +275,15 @@ func TestUnsimulatedFields(t *testing.T) {
 		t.Error("a DNS field compiled in an HTTP policy")
 	}
 }
+
+// A field nobody knows stays an error, naming the closest known field.
+func TestUnknownFieldSuggests(t *testing.T) {
+	_, err := CompileTraffic(`http.request.hots == "x"`, []Filter{FilterHTTP}, nil)
+	if err == nil || !strings.Contains(err.Error(), "unknown field http.request.hots (did you mean http.request.host?)") {
+		t.Fatalf("err = %v", err)
+	}
+	_, err = CompileTraffic(`zzz.yyy == "x"`, []Filter{FilterHTTP}, nil)
+	if err == nil || !strings.Contains(err.Error(), "known fields: ") {
+		t.Fatalf("err = %v, want the known fields listed", err)
+	}
+}

@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/ztagent/ztagent/internal/didyoumean"
 )
 
 // Expr is a compiled expression, ready to be evaluated many times.
@@ -190,6 +192,9 @@ func (p *parser) parseAny() (node, *Error) {
 func (p *parser) lookupField(t token, inAny bool) (*field, *Error) {
 	f, ok := fields[t.text]
 	if !ok {
+		if best := didyoumean.Closest(t.text, FieldNames()); best != "" {
+			return nil, p.errAt(t, fmt.Sprintf("unknown field %s (did you mean %s?)", t.text, best))
+		}
 		return nil, p.errAt(t, fmt.Sprintf("unknown field %s; known fields: %s", t.text, strings.Join(FieldNames(), ", ")))
 	}
 	if p.scope.identity && f.filters != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
+	"github.com/ztagent/ztagent/internal/didyoumean"
 )
 
 // loader holds the state of one Load.
@@ -395,48 +396,13 @@ func (l *loader) evalIn(expr hcl.Expression, ctx *hcl.EvalContext) cty.Value {
 }
 
 // suggest returns ` (did you mean "x"?)` for the closest of names to
-// name, or "" when none is close: at most one edit in three characters,
-// or one name the start of the other. Case differences count for nothing,
-// so that "AzureAD" finds "azureAD"; ties go to the name that sorts first.
-// names is not modified.
+// name, or "" when none is close (didyoumean.Closest decides).
 func suggest(name string, names []string) string {
-	lname := strings.ToLower(name)
-	best, bestDist := "", -1
-	for _, n := range names {
-		ln := strings.ToLower(n)
-		d := editDistance(lname, ln)
-		prefix := len(lname) >= 3 && len(ln) >= 3 && (strings.HasPrefix(ln, lname) || strings.HasPrefix(lname, ln))
-		if d > max(1, len(name)/3) && !prefix {
-			continue
-		}
-		if bestDist < 0 || d < bestDist || (d == bestDist && n < best) {
-			best, bestDist = n, d
-		}
-	}
-	if best == "" || best == name {
+	best := didyoumean.Closest(name, names)
+	if best == "" {
 		return ""
 	}
 	return fmt.Sprintf(" (did you mean %q?)", best)
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 // sortedKeys returns the keys of m in order, for suggest and messages.
