@@ -53,7 +53,7 @@ func (f *fakeAgent) Explain(_ context.Context, dst, _ string) (json.RawMessage, 
 	f.mu.Lock()
 	f.explained = append(f.explained, dst)
 	f.mu.Unlock()
-	return json.RawMessage(`{"dst":"wiki.acme.internal:80","user":"alice@example.com","session_age":"1h0m0s","action":"allow","stages":[{"filter":"l4","flow":"net.dst.ip=10.0.0.10","action":"allow","policy_name":"Company Wiki Network policy","trace":[{"name":"Company Wiki Network policy","outcome":"allowed"}]}]}`), nil
+	return json.RawMessage(`{"dst":"wiki.acme.internal:80","user":"alice@example.com","session_age":"1h0m0s","action":"allow","stages":[{"filter":"l4","flow":"net.dst.ip=10.0.0.10","action":"allow","policy_name":"Company Wiki Network policy","trace":[{"name":"Risky categories","outcome":"not_matched","unsimulated":["net.sni.domains"]},{"name":"Company Wiki Network policy","outcome":"allowed"}]}]}`), nil
 }
 func (f *fakeAgent) Register(context.Context, ipc.Caller, ipcproto.RegisterRequest) (ipcproto.AuthURL, error) {
 	if f.regErr != nil {
@@ -164,7 +164,7 @@ func TestStatusSessionWhy(t *testing.T) {
 		t.Fatalf("session: %d\n%s", code, out)
 	}
 	out, _, code = agentctl(t, sock, "why", "wiki.acme.internal:80")
-	if code != 0 || !strings.Contains(out, "Decision: allow") {
+	if code != 0 || !strings.Contains(out, "Decision: allow") || !strings.Contains(out, "Risky categories: not_matched (not simulated, so never matched: net.sni.domains)") {
 		t.Fatalf("why: %d\n%s", code, out)
 	}
 	if _, _, code := agentctl(t, sock, "why", "no-port"); code != exitUsage {

@@ -136,6 +136,9 @@ func (a *app) printExplanation(raw json.RawMessage) error {
 			if s.Session != "" {
 				line += " (" + l(s.Session) + ")"
 			}
+			if len(s.Unsimulated) > 0 {
+				line += " (not simulated, so never matched: " + l(strings.Join(s.Unsimulated, ", ")) + ")"
+			}
 			fmt.Fprintln(a.stdout, line)
 		}
 		fmt.Fprintf(a.stdout, "  → %s%s\n", l(st.Action), decidedBy(st.PolicyName, st.Reason))

@@ -207,6 +207,9 @@ type ExplainStep struct {
 	Outcome string `json:"outcome"`
 	// Session describes the check_session test when one ran.
 	Session string `json:"session,omitempty"`
+	// Unsimulated names the policy's fields that the simulator does not
+	// evaluate: every comparison on them was false.
+	Unsimulated []string `json:"unsimulated,omitempty"`
 }
 
 // Event types on a device's stream (GET /v1/registrations/{id}/events).

@@ -3,6 +3,7 @@ package policy
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -43,12 +44,25 @@ type Engine struct {
 	// doNotInspect holds the enabled HTTP "off" rules, which Gateway
 	// evaluates before every other HTTP policy.
 	doNotInspect []compiledRule
+	// unsimulated names, per rule, the fields its expressions use that
+	// the simulator does not evaluate; only Explain reads it, so it is
+	// kept off the rules Decide walks.
+	unsimulated map[*Rule][]string
+}
+
+// noteUnsimulated records the unsimulated fields x uses, once each.
+func (e *Engine) noteUnsimulated(r *Rule, x *Expr) {
+	for _, u := range x.Unsimulated() {
+		if !slices.Contains(e.unsimulated[r], u.Name) {
+			e.unsimulated[r] = append(e.unsimulated[r], u.Name)
+		}
+	}
 }
 
 // NewEngine compiles rules with lists resolved. It reports every rule that
 // does not compile, as *RuleError values joined into one error.
 func NewEngine(rules []Rule, lists Lists) (*Engine, error) {
-	e := &Engine{byFilter: make(map[Filter][]compiledRule), deciding: make(map[Filter][]compiledRule)}
+	e := &Engine{byFilter: make(map[Filter][]compiledRule), deciding: make(map[Filter][]compiledRule), unsimulated: map[*Rule][]string{}}
 	var errs []error
 	for i := range rules {
 		r := rules[i] // a copy the engine owns
@@ -58,11 +72,13 @@ func NewEngine(rules []Rule, lists Lists) (*Engine, error) {
 		} else {
 			cr.traffic = t.root
 			cr.guard = guardOf(t.root)
+			e.noteUnsimulated(cr.rule, t)
 		}
 		if id, err := CompileIdentity(r.Identity, lists); err != nil {
 			errs = append(errs, &RuleError{RuleID: r.ID, RuleName: r.Name, Part: "identity", Err: asError(err)})
 		} else {
 			cr.identity = id.root
+			e.noteUnsimulated(cr.rule, id)
 		}
 		for _, f := range r.Filters {
 			e.byFilter[f] = append(e.byFilter[f], cr)
@@ -173,6 +189,9 @@ type Step struct {
 	Outcome string `json:"outcome"`
 	// Session describes the check_session test when one ran.
 	Session string `json:"session,omitempty"`
+	// Unsimulated names the fields of the policy's expressions that the
+	// simulator does not evaluate: comparisons on them were false.
+	Unsimulated []string `json:"unsimulated,omitempty"`
 }
 
 // Trace is the ordered list of steps that led to a decision.
@@ -197,7 +216,7 @@ func (e *Engine) Explain(f *Flow) (Decision, Trace) {
 	for i := range rules {
 		cr := &rules[i]
 		r := cr.rule
-		st := Step{RuleID: r.ID, Name: r.Name, Precedence: r.Precedence, Action: r.Action}
+		st := Step{RuleID: r.ID, Name: r.Name, Precedence: r.Precedence, Action: r.Action, Unsimulated: e.unsimulated[r]}
 		switch {
 		case !r.Enabled:
 			st.Outcome = "disabled"

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -268,5 +269,25 @@ func TestDecideDoesNotAllocate(t *testing.T) {
 	f.Groups = []string{"finance"}
 	if n := testing.AllocsPerRun(100, func() { e.Decide(f) }); n != 0 {
 		t.Fatalf("Decide allocates %.0f times per call", n)
+	}
+}
+
+// The trace names the fields a policy uses that the simulator does not
+// evaluate, so that `agentctl why` can say why it did not match.
+func TestExplainNamesUnsimulatedFields(t *testing.T) {
+	e := engine(t,
+		Rule{ID: "cat", Name: "Categories", Precedence: 1, Enabled: true, Action: ActionBlock, Filters: []Filter{FilterHTTP},
+			Traffic: `any(http.request.uri.security_category[*] in {80}) or any(http.request.uri.content_category[*] in {7}) or any(http.request.uri.security_category[*] in {81})`},
+		Rule{ID: "host", Name: "Host", Precedence: 2, Enabled: true, Action: ActionAllow, Filters: []Filter{FilterHTTP}, Traffic: `http.request.host == "wiki.acme.internal"`},
+	)
+	d, trace := e.Explain(&Flow{Filter: FilterHTTP, Host: "wiki.acme.internal"})
+	if d.Rule == nil || d.Rule.ID != "host" || len(trace) != 2 {
+		t.Fatalf("decision %+v, trace %+v", d, trace)
+	}
+	if got := trace[0].Unsimulated; !slices.Equal(got, []string{"http.request.uri.security_category", "http.request.uri.content_category"}) || trace[0].Outcome != "not_matched" {
+		t.Errorf("step for the category policy: %+v", trace[0])
+	}
+	if trace[1].Unsimulated != nil {
+		t.Errorf("step for the host policy names unsimulated fields: %+v", trace[1])
 	}
 }

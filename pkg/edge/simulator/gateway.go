@@ -245,7 +245,7 @@ func explanationOf(ex gateway.Explanation) control.Explanation {
 		for _, step := range st.Trace {
 			cs.Trace = append(cs.Trace, control.ExplainStep{
 				PolicyID: step.RuleID, Name: step.Name, Precedence: step.Precedence,
-				Action: string(step.Action), Outcome: step.Outcome, Session: step.Session,
+				Action: string(step.Action), Outcome: step.Outcome, Session: step.Session, Unsimulated: step.Unsimulated,
 			})
 		}
 		out.Stages = append(out.Stages, cs)
