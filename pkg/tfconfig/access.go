@@ -79,7 +79,7 @@ func (l *loader) decodeIdPConfig(idp *IdentityProvider, typeOK bool, c *object) 
 			// belongs depends on what it should have been.
 		case idp.Type != IdPAzureAD:
 			l.d.errorf(pf.keyRng, "config.prompt is only supported for azureAD identity providers, and %s is type %q; remove prompt", idp.Address(), idp.Type)
-		case !slices.Contains(azurePrompts, prompt):
+		case !pf.oneOfOK(&prompt, azurePrompts, "config.prompt"):
 			pf.errorf("config.prompt %q is not an Entra ID prompt%s; use \"login\" (always ask for credentials), \"select_account\" or \"none\"", prompt, suggest(prompt, azurePrompts))
 		default:
 			cfg.Prompt = prompt
