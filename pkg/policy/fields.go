@@ -108,13 +108,6 @@ func init() {
 	}
 }
 
-// Unsimulated reports whether name is a field Gateway has and the
-// simulator does not evaluate.
-func Unsimulated(name string) bool {
-	f, ok := fields[name]
-	return ok && f.unsimulated
-}
-
 // FieldNames returns every field the language knows (simulated or not),
 // sorted.
 func FieldNames() []string {

@@ -79,10 +79,12 @@ func (l *loader) decodeIdPConfig(idp *IdentityProvider, typeOK bool, c *object) 
 			// belongs depends on what it should have been.
 		case idp.Type != IdPAzureAD:
 			l.d.errorf(pf.keyRng, "config.prompt is only supported for azureAD identity providers, and %s is type %q; remove prompt", idp.Address(), idp.Type)
-		case !pf.oneOfOK(&prompt, azurePrompts, "config.prompt"):
-			pf.errorf("config.prompt %q is not an Entra ID prompt%s; use \"login\" (always ask for credentials), \"select_account\" or \"none\"", prompt, suggest(prompt, azurePrompts))
 		default:
-			cfg.Prompt = prompt
+			if canon, ok := pf.oneOf(prompt, azurePrompts, "config.prompt"); ok {
+				cfg.Prompt = canon
+			} else {
+				pf.errorf("config.prompt %q is not an Entra ID prompt%s; use \"login\" (always ask for credentials), \"select_account\" or \"none\"", prompt, suggest(prompt, azurePrompts))
+			}
 		}
 	}
 }
@@ -193,6 +195,10 @@ func (l *loader) decodeAccessApplication(res Resource, o *object) {
 	l.apps = append(l.apps, m)
 }
 
+// destinationTypes are the types of an application destination in the
+// provider v5.22 schema.
+var destinationTypes = []string{"public", "private", "via_mcp_server_portal"}
+
 // decodeDestinations returns the hostnames (and paths) of an application's
 // public destinations. Private ones (a CIDR or a private hostname, reached
 // through the tunnel) are loaded and not simulated, with a warning.
@@ -207,7 +213,10 @@ func (l *loader) decodeDestinations(df *field) []string {
 		typ := "public"
 		if tf := d.get("type"); tf != nil {
 			if s, ok := tf.str(); ok {
-				typ, _ = tf.oneOf(s, []string{"public", "private", "via_mcp_server_portal"}, "destination type")
+				if typ, ok = tf.oneOf(s, destinationTypes, "destination type"); !ok {
+					tf.errorf("destination type %q is not a Cloudflare destination type%s; use one of %s", s, suggest(s, destinationTypes), strings.Join(destinationTypes, ", "))
+					continue
+				}
 			}
 		}
 		d.ignore("cidr", "hostname", "l4_protocol", "port_range", "vnet_id", "mcp_server_id")

@@ -103,13 +103,13 @@ func containsInOrder(msg, want string) bool {
 	return true
 }
 
-// TestInvalidTerraform loads each file of testdata/invalid on its own; the
-// file names the rule it breaks and its want lines where each error must
-// point.
-func TestInvalidTerraform(t *testing.T) {
-	files, err := filepath.Glob("testdata/invalid/*.tf")
+// eachCorpusFile runs check in a subtest per file matching glob, with the
+// file's source, its want lines and what loading it on its own reported.
+func eachCorpusFile(t *testing.T, glob string, check func(t *testing.T, path string, src []byte, ws []want, got Diagnostics)) {
+	t.Helper()
+	files, err := filepath.Glob(glob)
 	if err != nil || len(files) == 0 {
-		t.Fatalf("no corpus: %v", err)
+		t.Fatalf("no corpus %s: %v", glob, err)
 	}
 	for _, path := range files {
 		t.Run(strings.TrimSuffix(filepath.Base(path), ".tf"), func(t *testing.T) {
@@ -119,9 +119,18 @@ func TestInvalidTerraform(t *testing.T) {
 			}
 			ws := readWants(t, path, src)
 			_, got := load(fstest.MapFS{filepath.Base(path): {Data: src}}, filepath.Dir(path))
-			checkWants(t, ws, got)
+			check(t, path, src, ws, got)
 		})
 	}
+}
+
+// TestInvalidTerraform loads each file of testdata/invalid on its own; the
+// file names the rule it breaks and its want lines where each error must
+// point.
+func TestInvalidTerraform(t *testing.T) {
+	eachCorpusFile(t, "testdata/invalid/*.tf", func(t *testing.T, _ string, _ []byte, ws []want, got Diagnostics) {
+		checkWants(t, ws, got)
+	})
 }
 
 // TestInvalidTerraformDirs loads each directory of testdata/invalid_dirs,
@@ -169,35 +178,23 @@ func TestInvalidSim(t *testing.T) {
 // line names repository, path and commit) that the real provider accepts.
 // They must load without an error, with exactly the warnings they want.
 func TestRealWorldTerraform(t *testing.T) {
-	files, err := filepath.Glob("testdata/realworld/*.tf")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no corpus: %v", err)
-	}
-	for _, path := range files {
-		t.Run(strings.TrimSuffix(filepath.Base(path), ".tf"), func(t *testing.T) {
-			src, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
+	eachCorpusFile(t, "testdata/realworld/*.tf", func(t *testing.T, path string, src []byte, ws []want, all Diagnostics) {
+		if !strings.Contains(string(src), "\n# source: ") || !strings.Contains(string(src), "commit ") {
+			t.Fatalf("%s does not name the public input it reproduces (# source: repository, path, commit)", path)
+		}
+		for _, w := range ws {
+			if w.sev == Error {
+				t.Fatalf("%s wants an error, but the provider accepts every real-world file", path)
 			}
-			if !strings.Contains(string(src), "\n# source: ") || !strings.Contains(string(src), "commit ") {
-				t.Fatalf("%s does not name the public input it reproduces (# source: repository, path, commit)", path)
+		}
+		// Each file is a fragment of a directory: what is said of the
+		// directory as a whole (no gateway policy in it) does not apply.
+		var got Diagnostics
+		for _, d := range all {
+			if d.Line > 0 {
+				got = append(got, d)
 			}
-			ws := readWants(t, path, src)
-			for _, w := range ws {
-				if w.sev == Error {
-					t.Fatalf("%s wants an error, but the provider accepts every real-world file", path)
-				}
-			}
-			_, all := load(fstest.MapFS{filepath.Base(path): {Data: src}}, filepath.Dir(path))
-			// Each file is a fragment of a directory: what is said of the
-			// directory as a whole (no gateway policy in it) does not apply.
-			var got Diagnostics
-			for _, d := range all {
-				if d.Line > 0 {
-					got = append(got, d)
-				}
-			}
-			checkWants(t, ws, got)
-		})
-	}
+		}
+		checkWants(t, ws, got)
+	})
 }

@@ -22,11 +22,3 @@ func (f *field) oneOf(v string, allowed []string, what string) (string, bool) {
 	}
 	return v, false
 }
-
-// oneOfOK is oneOf for a switch case: it sets *v to the canonical spelling
-// and reports whether the value is one of allowed.
-func (f *field) oneOfOK(v *string, allowed []string, what string) bool {
-	canon, ok := f.oneOf(*v, allowed, what)
-	*v = canon
-	return ok
-}

@@ -208,7 +208,7 @@ func (l *loader) decodeCheckSession(p *GatewayPolicy, m *gwMeta, cs *field) {
 		c.Enforce, enforceOK = ef.boolean()
 	}
 	if df := o.get("duration"); df != nil {
-		if s, _ := df.str(); ef != nil && enforceOK && !c.Enforce && isZeroDuration(s) {
+		if s, _ := df.str(); enforceOK && !c.Enforce && isZeroDuration(s) {
 			// enforce = false with duration "0s" is a check that is off,
 			// as the provider writes it back and cf-terraforming exports it.
 		} else {

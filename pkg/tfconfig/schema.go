@@ -2,6 +2,7 @@ package tfconfig
 
 import (
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -12,24 +13,10 @@ type v5Object struct {
 }
 
 // has reports whether name is one of the object's settable attributes.
-func (o v5Object) has(name string) bool {
-	for _, n := range o.settable {
-		if n == name {
-			return true
-		}
-	}
-	return false
-}
+func (o v5Object) has(name string) bool { return slices.Contains(o.settable, name) }
 
 // isReadOnly reports whether name is an attribute Cloudflare computes.
-func (o v5Object) isReadOnly(name string) bool {
-	for _, n := range o.readOnly {
-		if n == name {
-			return true
-		}
-	}
-	return false
-}
+func (o v5Object) isReadOnly(name string) bool { return slices.Contains(o.readOnly, name) }
 
 var listIndex = regexp.MustCompile(`\[\d+\]`)
 

@@ -1,6 +1,7 @@
 package tfconfig
 
 import (
+	"strings"
 	"testing"
 	"testing/fstest"
 )
@@ -53,5 +54,31 @@ resource "cloudflare_zero_trust_gateway_policy" "p" {
 	cfg, ds := load(fstest.MapFS{"main.tf": {Data: []byte(src)}}, "dir")
 	if ds.HasErrors() || cfg.DeviceProfile == nil || cfg.DeviceProfile.ServiceMode != "warp" || cfg.DeviceProfile.ServicePort != 8080 {
 		t.Fatalf("profile %+v, diagnostics:\n%s", cfg.DeviceProfile, ds.String())
+	}
+}
+
+// A check_session that is off (enforce false or unset) may say duration
+// "0s", as the provider writes it back; an enforced one may not.
+func TestCheckSessionOffAcceptsZeroDuration(t *testing.T) {
+	policy := func(settings string) string {
+		return `resource "cloudflare_zero_trust_gateway_policy" "p" {
+  name       = "P"
+  enabled    = true
+  precedence = 1
+  action     = "allow"
+  filters    = ["l4"]
+  rule_settings = { check_session = ` + settings + ` }
+}
+`
+	}
+	for _, off := range []string{`{ enforce = false, duration = "0s" }`, `{ duration = "0s" }`} {
+		cfg, ds := load(fstest.MapFS{"main.tf": {Data: []byte(policy(off))}}, "dir")
+		if ds.HasErrors() || len(cfg.GatewayPolicies) != 1 || cfg.GatewayPolicies[0].CheckSession.Enforce {
+			t.Errorf("%s: %s", off, ds.String())
+		}
+	}
+	_, ds := load(fstest.MapFS{"main.tf": {Data: []byte(policy(`{ enforce = true, duration = "0s" }`))}}, "dir")
+	if !ds.HasErrors() || !strings.Contains(ds.String(), `"0s" must be positive`) {
+		t.Errorf("an enforced check of 0s loaded:\n%s", ds.String())
 	}
 }

@@ -56,8 +56,16 @@ func Compile(cfg *tfconfig.Config) (*Apps, error) {
 		if !slices.Contains(routedTypes, src.Type) {
 			continue
 		}
+		// One application, whatever its hostnames: its policies and
+		// sessions are worked out once and shared.
+		base := app{
+			id: src.ID, index: i, name: src.Name,
+			device:   cfg.DeviceIdentity(src),
+			policies: ordered(src.Policies),
+			session:  firstPositive(src.SessionDuration, orgSession, defaultSessionDuration),
+		}
 		for _, domain := range src.Hostnames() {
-			if err := a.add(i, src, domain, cfg, orgSession); err != nil {
+			if err := a.add(base, src.Address(), domain); err != nil {
 				return nil, err
 			}
 		}
@@ -65,19 +73,15 @@ func Compile(cfg *tfconfig.Config) (*Apps, error) {
 	return a, nil
 }
 
-// add protects domain (a hostname and path) with src, the application at
-// index in the configuration.
-func (a *Apps) add(index int, src *tfconfig.AccessApplication, domain string, cfg *tfconfig.Config, orgSession time.Duration) error {
+// add protects domain (a hostname and path) with the application base,
+// declared at address.
+func (a *Apps) add(base app, address, domain string) error {
 	host, path := splitDomain(domain)
 	if host == "" {
-		return fmt.Errorf("accessgate: %s has domain %q, which is not a host name; write it as wiki.acme.internal or wiki.acme.internal/path", src.Address(), domain)
+		return fmt.Errorf("accessgate: %s has domain %q, which is not a host name; write it as wiki.acme.internal or wiki.acme.internal/path", address, domain)
 	}
-	ap := &app{
-		id: src.ID, index: index, name: src.Name, host: host, path: path,
-		device:   cfg.DeviceIdentity(src),
-		policies: ordered(src.Policies),
-		session:  firstPositive(src.SessionDuration, orgSession, defaultSessionDuration),
-	}
+	ap := &base
+	ap.host, ap.path = host, path
 	for _, other := range a.byHost[host] {
 		if other.path == path {
 			return fmt.Errorf("accessgate: %q and %q both protect %s%s; give each application its own domain or path", other.name, ap.name, host, path)

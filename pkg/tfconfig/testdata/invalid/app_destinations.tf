@@ -1,4 +1,5 @@
-# want warning: 11:5: private destinations are not simulated
+# want: 28:28: destination type "publik" is not a Cloudflare destination type (did you mean "public"?)
+# want warning: 12:5: private destinations are not simulated
 # Provider v5 writes an application's hostnames as destinations: the first
 # public one is its domain when domain is unset, so no "has no domain"
 # warning; private destinations load, not simulated.
@@ -19,4 +20,10 @@ resource "cloudflare_zero_trust_gateway_policy" "docs" {
   action     = "allow"
   filters    = ["http"]
   traffic    = "http.request.host == \"docs.acme.internal\""
+}
+
+resource "cloudflare_zero_trust_access_application" "typo" {
+  name         = "Typo"
+  domain       = "typo.acme.internal"
+  destinations = [{ type = "publik", uri = "typo.acme.internal" }]
 }
