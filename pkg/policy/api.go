@@ -45,13 +45,23 @@ type Flow struct {
 	Filter Filter
 
 	// DNS
-	FQDN string // the queried name; a trailing dot is ignored
+	FQDN        string       // the queried name; a trailing dot is ignored
+	ResolvedIPs []netip.Addr // the answer's addresses (dns.resolved_ips)
 
 	// L4
 	DstIP    netip.Addr
 	DstPort  uint16
 	Protocol string // "tcp" or "udp"
 	SNI      string // TLS server name, when known; a trailing dot is ignored
+	SrcIP    netip.Addr
+	// DetectedProtocol is what the flow's first bytes showed ("http",
+	// "tls", "ssh"), or "" when unknown.
+	DetectedProtocol string
+	VNetID           string // the virtual network the flow arrived on
+
+	// Categories of the queried name (DNS) or the requested host (HTTP).
+	ContentCategories  []int
+	SecurityCategories []int
 
 	// HTTP
 	Host   string // the Host header; a port and a trailing dot are ignored
@@ -60,9 +70,15 @@ type Flow struct {
 	Method string
 
 	// Identity of the device's registered user.
-	Email  string
-	Name   string
-	Groups []string
+	Email       string
+	Name        string
+	Groups      []string // group names
+	GroupIDs    []string
+	GroupEmails []string
+	// SAMLAttributes and OIDCClaims hold one "name=value" element per
+	// value of each attribute or claim.
+	SAMLAttributes []string
+	OIDCClaims     []string
 
 	// AuthTime is the device's IdP auth_time; Now is the edge's clock.
 	AuthTime time.Time

@@ -277,14 +277,14 @@ func TestDecideDoesNotAllocate(t *testing.T) {
 func TestExplainNamesUnsimulatedFields(t *testing.T) {
 	e := engine(t,
 		Rule{ID: "cat", Name: "Categories", Precedence: 1, Enabled: true, Action: ActionBlock, Filters: []Filter{FilterHTTP},
-			Traffic: `any(http.request.uri.security_category[*] in {80}) or any(http.request.uri.content_category[*] in {7}) or any(http.request.uri.security_category[*] in {81})`},
+			Traffic: `any(app.type.ids[*] in {25}) or http.download.mime == "application/pdf" or any(app.type.ids[*] in {26})`},
 		Rule{ID: "host", Name: "Host", Precedence: 2, Enabled: true, Action: ActionAllow, Filters: []Filter{FilterHTTP}, Traffic: `http.request.host == "wiki.acme.internal"`},
 	)
 	d, trace := e.Explain(&Flow{Filter: FilterHTTP, Host: "wiki.acme.internal"})
 	if d.Rule == nil || d.Rule.ID != "host" || len(trace) != 2 {
 		t.Fatalf("decision %+v, trace %+v", d, trace)
 	}
-	if got := trace[0].Unsimulated; !slices.Equal(got, []string{"http.request.uri.security_category", "http.request.uri.content_category"}) || trace[0].Outcome != "not_matched" {
+	if got := trace[0].Unsimulated; !slices.Equal(got, []string{"app.type.ids", "http.download.mime"}) || trace[0].Outcome != "not_matched" {
 		t.Errorf("step for the category policy: %+v", trace[0])
 	}
 	if trace[1].Unsimulated != nil {

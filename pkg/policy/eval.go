@@ -20,6 +20,8 @@ type evalCtx struct {
 	protocol string
 	method   string
 	email    string
+	detected string
+	vnet     string
 }
 
 func newEvalCtx(f *Flow) *evalCtx {
@@ -38,6 +40,8 @@ func (c *evalCtx) reset(f *Flow) {
 		protocol: strings.ToLower(f.Protocol),
 		method:   strings.ToLower(f.Method),
 		email:    strings.ToLower(f.Email),
+		detected: strings.ToLower(f.DetectedProtocol),
+		vnet:     strings.ToLower(f.VNetID),
 	}
 	if c.ip.Is4() {
 		a := c.ip.As4()
@@ -81,8 +85,30 @@ func (c *evalCtx) str(id fieldID) string {
 		return c.email
 	case fIdentityName:
 		return c.f.Name
+	case fNetDetectedProtocol:
+		return c.detected
+	case fNetVNetID:
+		return c.vnet
 	}
 	return ""
+}
+
+// strs returns the elements of a string array field that is not derived
+// from a host name.
+func (c *evalCtx) strs(id fieldID) []string {
+	switch id {
+	case fIdentityGroups:
+		return c.f.Groups
+	case fIdentityGroupIDs:
+		return c.f.GroupIDs
+	case fIdentityGroupEmails:
+		return c.f.GroupEmails
+	case fSAMLAttributes:
+		return c.f.SAMLAttributes
+	case fOIDCClaims:
+		return c.f.OIDCClaims
+	}
+	return nil
 }
 
 type node interface {
@@ -166,14 +192,15 @@ func (n anyStr) eval(c *evalCtx) bool {
 		return anyDomain(c.fqdn, n.p)
 	case fHTTPDomains:
 		return anyDomain(c.host, n.p)
-	case fIdentityGroups:
-		for _, g := range c.f.Groups {
-			if n.fold {
-				g = strings.ToLower(g) // no allocation when already lower-case
-			}
-			if n.p.match(g) {
-				return true
-			}
+	case fNetSNIDomains:
+		return anyDomain(c.sni, n.p)
+	}
+	for _, v := range c.strs(n.id) {
+		if n.fold {
+			v = strings.ToLower(v) // no allocation when already lower-case
+		}
+		if n.p.match(v) {
+			return true
 		}
 	}
 	return false
@@ -221,8 +248,30 @@ type intCmp struct {
 	val int64
 }
 
-func (n intCmp) eval(c *evalCtx) bool {
-	v := c.intVal(n.f)
+func (n intCmp) eval(c *evalCtx) bool { return n.matchInt(c.intVal(n.f)) }
+
+type intSet struct {
+	f      fieldID
+	ranges [][2]int64
+}
+
+func (n intSet) eval(c *evalCtx) bool { return n.matchInt(c.intVal(n.f)) }
+
+func (c *evalCtx) intVal(fieldID) int64 { return int64(c.f.DstPort) }
+
+// ints returns the elements of an integer array field.
+func (c *evalCtx) ints(id fieldID) []int {
+	switch id {
+	case fContentCategory:
+		return c.f.ContentCategories
+	case fSecurityCategory:
+		return c.f.SecurityCategories
+	}
+	return nil
+}
+
+// matchInt tests one value against the comparison.
+func (n intCmp) matchInt(v int64) bool {
 	switch n.op {
 	case tokEq:
 		return v == n.val
@@ -239,13 +288,8 @@ func (n intCmp) eval(c *evalCtx) bool {
 	}
 }
 
-type intSet struct {
-	f      fieldID
-	ranges [][2]int64
-}
-
-func (n intSet) eval(c *evalCtx) bool {
-	v := c.intVal(n.f)
+// matchInt tests one value against the set.
+func (n intSet) matchInt(v int64) bool {
 	for _, r := range n.ranges {
 		if v >= r[0] && v <= r[1] {
 			return true
@@ -254,7 +298,97 @@ func (n intSet) eval(c *evalCtx) bool {
 	return false
 }
 
-func (c *evalCtx) intVal(fieldID) int64 { return int64(c.f.DstPort) }
+// intPred tests one integer (a scalar field, or one array element).
+type intPred interface{ matchInt(v int64) bool }
+
+// anyInt applies a predicate to each element of an integer array field.
+type anyInt struct {
+	id fieldID
+	p  intPred
+}
+
+func (n anyInt) eval(c *evalCtx) bool {
+	for _, v := range c.ints(n.id) {
+		if n.p.matchInt(int64(v)) {
+			return true
+		}
+	}
+	return false
+}
+
+// addrPred tests one address, already without a v4-in-v6 mapping.
+type addrPred interface{ matchAddr(a netip.Addr) bool }
+
+func (n ipPrefix) matchAddr(a netip.Addr) bool { return n.prefix.Contains(a) != n.neg }
+
+func (n ipSet) matchAddr(a netip.Addr) bool {
+	for _, p := range n.prefixes {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// ipField tests an IP field other than net.dst.ip, which keeps its own
+// nodes so that the destination guard can read them.
+type ipField struct {
+	id fieldID
+	p  addrPred
+}
+
+func (n ipField) eval(c *evalCtx) bool {
+	a := c.addr(n.id)
+	return a.IsValid() && n.p.matchAddr(a)
+}
+
+// addr returns the value of a scalar IP field.
+func (c *evalCtx) addr(id fieldID) netip.Addr {
+	if id == fNetSrcIP {
+		return c.f.SrcIP.Unmap()
+	}
+	return c.ip
+}
+
+// anyIP applies a predicate to each element of an IP array field.
+type anyIP struct {
+	id fieldID
+	p  addrPred
+}
+
+func (n anyIP) eval(c *evalCtx) bool {
+	if n.id != fDNSResolvedIPs {
+		return false
+	}
+	for _, a := range c.f.ResolvedIPs {
+		if a = a.Unmap(); a.IsValid() && n.p.matchAddr(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// newIPNode returns the node testing field f with an address predicate
+// (an ipPrefix or an ipSet).
+func newIPNode(f *field, p node) node {
+	ap := p.(addrPred)
+	switch {
+	case f.array:
+		return anyIP{id: f.id, p: ap}
+	case f.id != fNetDstIP:
+		return ipField{id: f.id, p: ap}
+	}
+	return p
+}
+
+// newIntNode returns the node testing field f with an integer predicate
+// (an intCmp or an intSet).
+func newIntNode(f *field, p intPred) node {
+	if f.array {
+		return anyInt{id: f.id, p: p}
+	}
+	return p.(node)
+}
 
 // ipPrefix tests net.dst.ip (the only IP field) against one address or CIDR.
 type ipPrefix struct {

@@ -40,6 +40,17 @@ const (
 	fIdentityEmail
 	fIdentityName
 	fIdentityGroups
+	fIdentityGroupIDs
+	fIdentityGroupEmails
+	fSAMLAttributes
+	fOIDCClaims
+	fNetSrcIP
+	fNetSNIDomains
+	fNetDetectedProtocol
+	fNetVNetID
+	fDNSResolvedIPs
+	fContentCategory  // of the queried name (DNS) or the host (HTTP)
+	fSecurityCategory // likewise
 	// fUnsimulated is every field the language knows and the simulator
 	// has no value for.
 	fUnsimulated
@@ -77,25 +88,77 @@ var fields = map[string]*field{
 	"http.request.method":   {id: fHTTPMethod, typ: typeString, fold: true, filters: []Filter{FilterHTTP}},
 	"identity.email":        {id: fIdentityEmail, typ: typeString, fold: true},
 	"identity.name":         {id: fIdentityName, typ: typeString},
-	// Also spelled identity.groups[*].name; the lexer folds both spellings.
-	"identity.groups.name": {id: fIdentityGroups, typ: typeString, fold: true, array: true},
+	// Also spelled identity.groups[*].name; the lexer folds both spellings
+	// (and those of .id and .email).
+	"identity.groups.name":  {id: fIdentityGroups, typ: typeString, fold: true, array: true},
+	"identity.groups.id":    {id: fIdentityGroupIDs, typ: typeString, fold: true, array: true},
+	"identity.groups.email": {id: fIdentityGroupEmails, typ: typeString, fold: true, array: true},
+	// Elements are "name=value", one per value of each attribute or claim.
+	"identity.saml_attributes": {id: fSAMLAttributes, typ: typeString, array: true},
+	"identity.oidc_claims":     {id: fOIDCClaims, typ: typeString, array: true},
+
+	"net.src.ip":            {id: fNetSrcIP, typ: typeIP, filters: []Filter{FilterL4}},
+	"net.sni.domains":       {id: fNetSNIDomains, typ: typeString, fold: true, array: true, filters: []Filter{FilterL4}},
+	"net.detected_protocol": {id: fNetDetectedProtocol, typ: typeString, fold: true, filters: []Filter{FilterL4}},
+	"net.vnet_id":           {id: fNetVNetID, typ: typeString, fold: true, filters: []Filter{FilterL4}},
+	"dns.resolved_ips":      {id: fDNSResolvedIPs, typ: typeIP, array: true, filters: []Filter{FilterDNS}},
+
+	"dns.content_category":               {id: fContentCategory, typ: typeInt, array: true, filters: []Filter{FilterDNS}},
+	"dns.security_category":              {id: fSecurityCategory, typ: typeInt, array: true, filters: []Filter{FilterDNS}},
+	"http.request.uri.content_category":  {id: fContentCategory, typ: typeInt, array: true, filters: []Filter{FilterHTTP}},
+	"http.request.uri.security_category": {id: fSecurityCategory, typ: typeInt, array: true, filters: []Filter{FilterHTTP}},
 }
 
 // unsimulatedFields are fields of Cloudflare Gateway's selector tables
 // that the simulator has no value for. They load, so that real
 // configurations do; each comparison on one is false.
+//
+// The names and types are those of Cloudflare's published selector
+// tables (DNS, network and HTTP policies; the identity selectors are all
+// simulated). Spellings the docs show in more than one form are listed in
+// each, since configurations copy either.
 var unsimulatedFields = map[string]*field{
-	"dns.content_category":               {typ: typeInt, array: true, filters: []Filter{FilterDNS}},
-	"dns.security_category":              {typ: typeInt, array: true, filters: []Filter{FilterDNS}},
-	"dns.resolved_ips":                   {typ: typeIP, array: true, filters: []Filter{FilterDNS}},
-	"http.request.uri.content_category":  {typ: typeInt, array: true, filters: []Filter{FilterHTTP}},
-	"http.request.uri.security_category": {typ: typeInt, array: true, filters: []Filter{FilterHTTP}},
-	"net.src.ip":                         {typ: typeIP, filters: []Filter{FilterL4}},
-	"net.sni.domains":                    {typ: typeString, fold: true, array: true, filters: []Filter{FilterL4}},
-	"net.detected_protocol":              {typ: typeString, fold: true, filters: []Filter{FilterL4}},
-	"net.vnet_id":                        {typ: typeString, filters: []Filter{FilterL4}},
-	"identity.groups.id":                 {typ: typeString, fold: true, array: true},
-	"identity.groups.email":              {typ: typeString, fold: true, array: true},
+	"dns.authoritative_ns_ips": {typ: typeIP, array: true, filters: []Filter{FilterDNS}},
+	"dns.response.cname":       {typ: typeString, fold: true, array: true, filters: []Filter{FilterDNS}},
+	"dns.response.mx":          {typ: typeString, fold: true, array: true, filters: []Filter{FilterDNS}},
+	"dns.response.ptr":         {typ: typeString, fold: true, array: true, filters: []Filter{FilterDNS}},
+	"dns.response.txt":         {typ: typeString, array: true, filters: []Filter{FilterDNS}},
+	"dns.location":             {typ: typeString, fold: true, filters: []Filter{FilterDNS}},
+	"dns.doh_subdomain":        {typ: typeString, fold: true, filters: []Filter{FilterDNS}},
+	"dns.query_rtype":          {typ: typeString, fold: true, filters: []Filter{FilterDNS}},
+	"dns.dst.geo.continent":    {typ: typeString, fold: true, filters: []Filter{FilterDNS}},
+	"dns.dst.geo.country":      {typ: typeString, fold: true, filters: []Filter{FilterDNS}},
+	"dns.src.geo.continent":    {typ: typeString, fold: true, filters: []Filter{FilterDNS}},
+	"dns.src.geo.country":      {typ: typeString, fold: true, filters: []Filter{FilterDNS}},
+	"dns.src_ip":               {typ: typeIP, filters: []Filter{FilterDNS}},
+
+	"app.ids":         {typ: typeInt, array: true, filters: []Filter{FilterDNS, FilterHTTP, FilterL4}},
+	"app.type.ids":    {typ: typeInt, array: true, filters: []Filter{FilterDNS, FilterHTTP, FilterL4}},
+	"app.hosts_ids":   {typ: typeInt, array: true, filters: []Filter{FilterHTTP}},
+	"app.support_ids": {typ: typeInt, array: true, filters: []Filter{FilterHTTP}},
+
+	"http.dst.ip":                     {typ: typeIP, filters: []Filter{FilterHTTP}},
+	"http.src.ip":                     {typ: typeIP, filters: []Filter{FilterHTTP}},
+	"http.dst_ip.geo.continent":       {typ: typeString, fold: true, filters: []Filter{FilterHTTP}},
+	"http.dst_ip.geo.country":         {typ: typeString, fold: true, filters: []Filter{FilterHTTP}},
+	"http.src_ip.geo.continent":       {typ: typeString, fold: true, filters: []Filter{FilterHTTP}},
+	"http.src_ip.geo.country":         {typ: typeString, fold: true, filters: []Filter{FilterHTTP}},
+	"http.download.file.type":         {typ: typeString, fold: true, filters: []Filter{FilterHTTP}},
+	"http.upload.file.type":           {typ: typeString, fold: true, filters: []Filter{FilterHTTP}},
+	"http.download.file.types":        {typ: typeString, fold: true, array: true, filters: []Filter{FilterHTTP}},
+	"http.upload.file.types":          {typ: typeString, fold: true, array: true, filters: []Filter{FilterHTTP}},
+	"http.download.mime":              {typ: typeString, fold: true, filters: []Filter{FilterHTTP}},
+	"http.upload.mime":                {typ: typeString, fold: true, filters: []Filter{FilterHTTP}},
+	"http.response.status_code":       {typ: typeInt, filters: []Filter{FilterHTTP}},
+	"http.request.uri.category":       {typ: typeInt, array: true, filters: []Filter{FilterHTTP}},
+	"http.request.uri.path_and_query": {typ: typeString, filters: []Filter{FilterHTTP}},
+
+	"net.dst.geo.continent": {typ: typeString, fold: true, filters: []Filter{FilterL4}},
+	"net.dst.geo.country":   {typ: typeString, fold: true, filters: []Filter{FilterL4}},
+	"net.src.geo.continent": {typ: typeString, fold: true, filters: []Filter{FilterL4}},
+	"net.src.geo.country":   {typ: typeString, fold: true, filters: []Filter{FilterL4}},
+	"net.src.port":          {typ: typeInt, filters: []Filter{FilterL4}},
+	"proxy.endpoint":        {typ: typeString, fold: true, filters: []Filter{FilterHTTP, FilterL4}},
 }
 
 func init() {

@@ -153,7 +153,11 @@ func TestExpressionErrors(t *testing.T) {
 		{FilterL4, false, `net.dst.port matches "1"`, 1, 14, "matches applies to strings"},
 		{FilterL4, false, `http.request.host == "x"`, 1, 1, "is for http policies"},
 		{FilterL4, false, `identity.email == "x"`, 1, 1, "belongs in the identity expression"},
-		{FilterDNS, false, `dns.domains == "x"`, 1, 1, "is an array"},
+		{FilterDNS, false, `dns.domains[*] == "x"`, 1, 1, "only inside any()"},
+		{FilterL4, false, `(net.dst.port == 22 or identity.groups.id == "x"`, 1, 24, "belongs in the identity expression"},
+		{FilterHTTP, true, `(identity.groups.id == "x" or identity.groups.id == "y"`, 1, 56, "expected ')'"},
+		{FilterL4, false, `net.src.ip == "10.0.0.1"`, 1, 15, "expected an IP address"},
+		{FilterHTTP, false, `any(http.request.uri.content_category[*] in {"news"})`, 1, 46, "expected a number"},
 		{FilterDNS, false, `any(dns.domains == "x")`, 1, 5, "write dns.domains[*]"},
 		{FilterDNS, false, `any(dns.fqdn == "x")`, 1, 5, "needs an array field"},
 		{FilterDNS, false, `dns.fqdn[*] == "x"`, 1, 1, "not an array"},
@@ -246,12 +250,12 @@ func TestExternalLists(t *testing.T) {
 // A Gateway field the simulator does not evaluate compiles, type-checked
 // as Gateway types it, is reported with its position, and never matches.
 func TestUnsimulatedFields(t *testing.T) {
-	src := `any(http.request.uri.security_category[*] in {80}) or http.request.host == "wiki.acme.internal"`
+	src := `any(app.type.ids[*] in {25}) or http.request.host == "wiki.acme.internal"`
 	e, err := CompileTraffic(src, []Filter{FilterHTTP}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := e.Unsimulated(); len(got) != 1 || got[0].Name != "http.request.uri.security_category" || got[0].Offset != 4 {
+	if got := e.Unsimulated(); len(got) != 1 || got[0].Name != "app.type.ids" || got[0].Offset != 4 {
 		t.Fatalf("Unsimulated() = %+v", got)
 	}
 	if e.Match(&Flow{Filter: FilterHTTP, Host: "other.example"}) {
@@ -260,19 +264,117 @@ func TestUnsimulatedFields(t *testing.T) {
 	if !e.Match(&Flow{Filter: FilterHTTP, Host: "wiki.acme.internal"}) {
 		t.Error("the simulated half of the expression stopped matching")
 	}
-	if n, err := CompileTraffic(`not(any(net.sni.domains[*] == "x.test"))`, []Filter{FilterL4}, nil); err != nil || !n.Match(&Flow{Filter: FilterL4}) {
+	if n, err := CompileTraffic(`not(net.dst.geo.country == "RU")`, []Filter{FilterL4}, nil); err != nil || !n.Match(&Flow{Filter: FilterL4}) {
 		t.Errorf("not() of an unsimulated comparison: %v", err)
 	}
+	if n, err := CompileTraffic(`dns.src_ip in $11111111-wiki`, []Filter{FilterDNS}, testLists); err != nil || n.Match(&Flow{Filter: FilterDNS}) {
+		t.Errorf("an unsimulated IP field against an IP list: %v", err)
+	}
 	for _, bad := range []string{
-		`any(http.request.uri.security_category[*] in {"malware"})`, // a category is a number
-		`http.request.uri.security_category == 80`,                  // an array
+		`any(app.type.ids[*] in {"ai"})`,           // an application type is a number
+		`any(app.type.ids[*]) == 25`,               // not a comparison inside any()
+		`http.download.mime matches "("`,           // a bad pattern
+		`any(http.download.mime[*] == "x")`,        // not an array
+		`dns.src_ip in $22222222-dom`,              // a DOMAIN list for an address
+		`http.response.status_code == "200"`,       // a status is a number
+		`any(http.request.uri.category[*] == "x")`, // a category is a number
 	} {
-		if _, err := CompileTraffic(bad, []Filter{FilterHTTP}, nil); err == nil {
+		if _, err := CompileTraffic(bad, []Filter{FilterHTTP, FilterDNS}, testLists); err == nil {
 			t.Errorf("%s compiled", bad)
 		}
 	}
-	if _, err := CompileTraffic(`any(dns.content_category[*] in {1})`, []Filter{FilterHTTP}, nil); err == nil {
+	if _, err := CompileTraffic(`any(dns.response.cname[*] == "x")`, []Filter{FilterHTTP}, nil); err == nil {
 		t.Error("a DNS field compiled in an HTTP policy")
+	}
+}
+
+// The fields that decide who a session-limited policy covers and what it
+// covers are simulated: each matches the value the edge gives the flow.
+func TestSimulatedGatewayFields(t *testing.T) {
+	id := &Flow{
+		GroupIDs:       []string{"61503835-B6FE-4630-AF88-DE551DD59A2F"},
+		GroupEmails:    []string{"Eng@Acme.example"},
+		SAMLAttributes: []string{"groups=Marketing", "department=Sales"},
+		OIDCClaims:     []string{"department=engineering"},
+	}
+	l4f := &Flow{
+		Filter: FilterL4, DstIP: netip.MustParseAddr("10.0.0.10"), DstPort: 22, Protocol: "tcp",
+		SrcIP: netip.MustParseAddr("::ffff:100.96.0.2"), SNI: "git.acme.internal", DetectedProtocol: "SSH",
+		VNetID: "0E2D4F6A-1111-2222-3333-444455556666",
+	}
+	dns := &Flow{
+		Filter: FilterDNS, FQDN: "news.example",
+		ResolvedIPs:       []netip.Addr{netip.MustParseAddr("192.0.2.7"), netip.MustParseAddr("2001:db8::7")},
+		ContentCategories: []int{7, 122}, SecurityCategories: []int{80},
+	}
+	httpf := &Flow{Filter: FilterHTTP, Host: "news.example", ContentCategories: []int{7}, SecurityCategories: []int{68}}
+	identity := []struct {
+		expr string
+		want bool
+	}{
+		{`identity.groups.id == "61503835-b6fe-4630-af88-de551dd59a2f"`, true}, // compared directly, case-insensitively
+		{`any(identity.groups[*].id in {"x" "61503835-b6fe-4630-af88-de551dd59a2f"})`, true},
+		{`identity.groups.id != "61503835-b6fe-4630-af88-de551dd59a2f"`, false}, // no element equals it
+		{`identity.groups.id != "other"`, true},
+		{`any(identity.groups.email[*] == "eng@acme.example")`, true},
+		{`identity.groups.email in $33333333-mail`, false},
+		{`any(identity.saml_attributes[*] == "groups=Marketing")`, true},
+		{`identity.saml_attributes == "groups=marketing"`, false}, // values keep their case
+		{`identity.saml_attributes matches "^department="`, true},
+		{`any(identity.oidc_claims[*] == "department=engineering")`, true},
+		{`identity.oidc_claims == "department=sales"`, false},
+	}
+	for _, tc := range identity {
+		e, err := CompileIdentity(tc.expr, testLists)
+		if err != nil {
+			t.Errorf("%s: %v", tc.expr, err)
+			continue
+		}
+		if got := e.Match(id); got != tc.want {
+			t.Errorf("%s = %v, want %v", tc.expr, got, tc.want)
+		}
+		if len(e.Unsimulated()) != 0 {
+			t.Errorf("%s reports unsimulated fields %v", tc.expr, e.Unsimulated())
+		}
+	}
+	traffic := []struct {
+		flow *Flow
+		expr string
+		want bool
+	}{
+		{l4f, `net.src.ip == 100.96.0.2`, true},
+		{l4f, `net.src.ip in {100.96.0.0/12}`, true},
+		{l4f, `net.src.ip != 100.96.0.0/12`, false},
+		{l4f, `net.src.ip in $11111111-wiki`, false},
+		{&Flow{Filter: FilterL4}, `net.src.ip != 100.96.0.0/12`, false}, // no address, no match
+		{l4f, `net.sni.domains == "acme.internal"`, true},
+		{l4f, `any(net.sni.domains[*] == "git.acme.internal")`, true},
+		{l4f, `any(net.sni.domains[*] == "cme.internal")`, false},
+		{l4f, `net.detected_protocol == "ssh"`, true},
+		{l4f, `net.detected_protocol in {"http" "tls"}`, false},
+		{l4f, `net.vnet_id == "0e2d4f6a-1111-2222-3333-444455556666"`, true},
+		{dns, `any(dns.resolved_ips[*] == 192.0.2.0/24)`, true},
+		{dns, `dns.resolved_ips in {2001:db8::/32}`, true},
+		{dns, `dns.resolved_ips in $11111111-wiki`, true}, // 2001:db8::/32
+		{dns, `any(dns.content_category[*] in {1 4..7})`, true},
+		{dns, `any(dns.content_category[*] in {1 2 3})`, false},
+		{dns, `dns.security_category == 80`, true},
+		{dns, `dns.security_category != 80`, false},
+		{dns, `any(dns.security_category[*] > 100)`, false},
+		{httpf, `any(http.request.uri.content_category[*] in {7})`, true},
+		{httpf, `any(http.request.uri.security_category[*] in {68 80})`, true},
+		{httpf, `any(http.request.uri.security_category[*] in {80})`, false},
+		{&Flow{Filter: FilterHTTP, Host: "x"}, `any(http.request.uri.content_category[*] in {7})`, false},
+	}
+	for _, tc := range traffic {
+		e, err := CompileTraffic(tc.expr, []Filter{tc.flow.Filter}, testLists)
+		if err != nil {
+			t.Errorf("%s: %v", tc.expr, err)
+			continue
+		}
+		if got := e.Match(tc.flow); got != tc.want {
+			t.Errorf("%s = %v, want %v", tc.expr, got, tc.want)
+		}
 	}
 }
 

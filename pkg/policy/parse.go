@@ -209,8 +209,10 @@ func (p *parser) lookupField(t token, inAny bool) (*field, *Error) {
 		}
 	}
 	switch {
+	case f.array && !inAny && t.star:
+		return nil, p.errAt(t, fmt.Sprintf("%s[*] compares each element only inside any(), as in any(%s[*] == \"value\"); or compare the array directly: %s == \"value\"", f.name, f.name, f.name))
 	case f.array && !inAny:
-		return nil, p.errAt(t, fmt.Sprintf("%s is an array; compare its elements inside any(), as in any(%s[*] == \"value\")", f.name, f.name))
+		// Compared directly, as Gateway allows: true when any element is.
 	case f.array && !t.star:
 		return nil, p.errAt(t, fmt.Sprintf("write %s[*] to compare each element inside any()", f.name))
 	case !f.array && t.star:
@@ -238,7 +240,16 @@ func (p *parser) parseComparison(inAny bool) (node, *Error) {
 	if err != nil {
 		return nil, err
 	}
+	// An array compared directly with != holds when no element equals
+	// the value: not(any(f[*] == v)), rather than any element differing.
+	negate := f.array && !inAny && p.peek().kind == tokNe
+	if negate {
+		p.toks[p.i].kind = tokEq
+	}
 	n, err := p.parseOperator(f)
+	if negate && err == nil {
+		n = notNode{n}
+	}
 	if err != nil || !f.unsimulated {
 		return n, err
 	}
@@ -279,7 +290,7 @@ func (p *parser) parseCompare(f *field, op token) (node, *Error) {
 		if err != nil {
 			return nil, err
 		}
-		return intCmp{f: f.id, op: op.kind, val: n}, nil
+		return newIntNode(f, intCmp{f: f.id, op: op.kind, val: n}), nil
 	default: // typeIP
 		if ordered {
 			return nil, p.errAt(op, fmt.Sprintf("%s is an IP address; use ==, != or in", f.name))
@@ -288,7 +299,7 @@ func (p *parser) parseCompare(f *field, op token) (node, *Error) {
 		if err != nil {
 			return nil, err
 		}
-		return ipPrefix{prefix: pfx, neg: op.kind == tokNe}, nil
+		return newIPNode(f, ipPrefix{prefix: pfx, neg: op.kind == tokNe}), nil
 	}
 }
 
@@ -359,9 +370,9 @@ func (p *parser) setNode(f *field) (node, *Error) {
 			case typeString:
 				return newStrNode(f, newStrSet(strs)), nil
 			case typeInt:
-				return intSet{f: f.id, ranges: ranges}, nil
+				return newIntNode(f, intSet{f: f.id, ranges: ranges}), nil
 			default:
-				return newIPSet(prefixes), nil
+				return newIPNode(f, newIPSet(prefixes)), nil
 			}
 		case t.kind == tokComma:
 			continue
@@ -426,7 +437,7 @@ func (p *parser) listNode(f *field, t token) (node, *Error) {
 			}
 			prefixes = append(prefixes, pfx)
 		}
-		return newIPSet(prefixes), nil
+		return newIPNode(f, newIPSet(prefixes)), nil
 	default:
 		strs := make([]string, len(l.Items))
 		for i, item := range l.Items {
@@ -472,14 +483,22 @@ func fold(f *field, s string) string {
 // lists, e-mail addresses with EMAIL lists, URLs with URL lists.
 func listTypesFor(f *field) []string {
 	switch f.id {
-	case fNetDstIP:
+	case fNetDstIP, fNetSrcIP, fDNSResolvedIPs:
 		return []string{string(ListIP)}
-	case fDNSFQDN, fDNSDomains, fNetSNIHost, fHTTPHost, fHTTPDomains:
+	case fDNSFQDN, fDNSDomains, fNetSNIHost, fNetSNIDomains, fHTTPHost, fHTTPDomains:
 		return []string{string(ListDomain)}
-	case fIdentityEmail:
+	case fIdentityEmail, fIdentityGroupEmails:
 		return []string{string(ListEmail)}
 	case fHTTPURI, fHTTPPath:
 		return []string{string(ListURL)}
+	case fUnsimulated:
+		// Checked by type only: the comparison never holds anyway.
+		switch f.typ {
+		case typeIP:
+			return []string{string(ListIP)}
+		case typeString:
+			return []string{string(ListDomain), string(ListURL), string(ListEmail), string(ListSerial)}
+		}
 	}
 	return nil
 }
