@@ -1,15 +1,13 @@
-# want warning: 20:22: http.request.uri.security_category is a Gateway field the simulator does not simulate
-# want warning: 20:76: http.request.uri.content_category is a Gateway field the simulator does not simulate
-# want warning: 23:5: has check_session but no enabled attribute
+# want warning: 21:5: has check_session but no enabled attribute
 # source: cloudflare/terraform-provider-cloudflare,
 #   internal/services/zero_trust_gateway_policy/testdata/teamsruleconfighttp.tf,
 #   commit a2efdc5786ae9726d56928dbfe91933bd92404ca (v5.22.0)
 # construct: the provider's own acceptance test of check_session, an HTTP
 #   allow policy on security and content categories with a duration of
 #   hours, minutes and seconds, and extra headers.
-# provider: accepts; the simulator loads it, warning that it has no
-#   categories (so the policy matches nothing) and, as the test leaves
-#   enabled unset, that the provider's default disables it.
+# provider: accepts; the simulator loads it (the categories come from the
+#   simulator file's hosts) and, as the test leaves enabled unset, warns
+#   that the provider's default disables it.
 resource "cloudflare_zero_trust_gateway_policy" "risky_but_allowed" {
   name        = "Risky sites, re-authenticated"
   account_id  = "5f2a0c6d9b7e4c1a8d3f6b0e2a9c7d41"
