@@ -41,7 +41,7 @@ func (l *loader) declareExternalLists() {
 				known[id] = true
 				l.cfg.Lists = append(l.cfg.Lists, &List{Resource: Resource{Type: TypeList, ID: id}, Name: "$" + id, External: true})
 				pos, _ := l.exprPos(part.f, loc[0])
-				l.d.at(Warning, pos, "list $%s is not declared in %s (a list made in the dashboard or passed in from another module): the simulator loads it as an empty list, which matches nothing", id, l.dir)
+				l.d.at(Warning, pos, "list $%s is not declared in %s (a list made in the dashboard or passed in from another module): the simulator loads it as an empty list, which matches nothing, unless the simulator file gives its items: list \"%s\" { items = [...] }", id, l.dir, id)
 			}
 		}
 	}

@@ -3,6 +3,7 @@ package tfconfig
 import (
 	"fmt"
 	"net/netip"
+	"strings"
 
 	"github.com/ztagent/ztagent/internal/secret"
 )
@@ -24,6 +25,17 @@ type Sim struct {
 	Listen  Listeners
 	IdP     SimIdP
 	Network Network
+	// Lists give items to lists the Terraform references by a literal ID
+	// without declaring them (see Link).
+	Lists []*SimList
+}
+
+// SimList is a list "<id>" block: the items of a list made outside the
+// Terraform directory.
+type SimList struct {
+	ID    string
+	Items []string
+	Pos   Pos
 }
 
 // Listeners are the simulator's listening addresses.
@@ -59,7 +71,29 @@ type SimIdP struct {
 	// before Link or when Terraform declares none.
 	Provider *IdentityProvider
 	Users    []*User
+	// Groups are the IdP's groups that have an ID or an e-mail address
+	// (identity.groups.id and .email); users name their groups.
+	Groups   []*Group
 	playsPos Pos
+}
+
+// Group is a group of the built-in IdP, as Entra ID and Google Workspace
+// describe one: its name, its object ID and its e-mail address.
+type Group struct {
+	Name  string
+	ID    string
+	Email string
+	Pos   Pos
+}
+
+// Group returns the group named name (case-insensitively), or nil.
+func (s *SimIdP) Group(name string) *Group {
+	for _, g := range s.Groups {
+		if strings.EqualFold(g.Name, name) {
+			return g
+		}
+	}
+	return nil
 }
 
 // User is an account of the built-in IdP.
@@ -68,7 +102,11 @@ type User struct {
 	Name     string
 	Password secret.Value
 	Groups   []string
-	Pos      Pos
+	// SAMLAttributes and OIDCClaims are "name=value", one per value, as
+	// identity.saml_attributes and identity.oidc_claims hold them.
+	SAMLAttributes []string
+	OIDCClaims     []string
+	Pos            Pos
 }
 
 // Network is the virtual network behind the tunnel.
@@ -80,13 +118,34 @@ type Network struct {
 	AddressPool netip.Prefix
 	Records     []*Record
 	Upstreams   []*Upstream
+	// VNetID is the virtual network's ID (net.vnet_id); DefaultVNetID
+	// when the file does not say.
+	VNetID string
+	// Hosts are the names with content or security categories, from
+	// record and host blocks.
+	Hosts []*HostCategories
+}
+
+// DefaultVNetID is the ID of the virtual network when the simulator file
+// gives none: the account's default network.
+const DefaultVNetID = "00000000-0000-4000-8000-000000000001"
+
+// HostCategories are the categories Cloudflare's domain categorization
+// gives a host (and, unless they have their own, its subdomains).
+type HostCategories struct {
+	Name     string
+	Content  []int
+	Security []int
+	Pos      Pos
 }
 
 // Record is a DNS name of the virtual network.
 type Record struct {
 	Name      string // lower case, without the trailing dot
 	Addresses []netip.Addr
-	Pos       Pos
+	// Categories are the record's categories; nil when it has none.
+	Categories *HostCategories
+	Pos        Pos
 }
 
 // Upstream maps an address of the virtual network to a real one the edge

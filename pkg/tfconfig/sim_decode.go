@@ -16,26 +16,27 @@ import (
 var (
 	simRootSchema = &hcl.BodySchema{
 		Attributes: []hcl.AttributeSchema{{Name: "team"}},
-		Blocks:     []hcl.BlockHeaderSchema{{Type: "listen"}, {Type: "idp"}, {Type: "network"}},
+		Blocks:     []hcl.BlockHeaderSchema{{Type: "listen"}, {Type: "idp"}, {Type: "network"}, {Type: "list", LabelNames: []string{"id"}}},
 	}
 	simListenSchema = &hcl.BodySchema{
 		Attributes: []hcl.AttributeSchema{{Name: "api"}, {Name: "team_domain"}, {Name: "idp"}, {Name: "wireguard"}},
 	}
 	simIdPSchema = &hcl.BodySchema{
 		Attributes: []hcl.AttributeSchema{{Name: "plays"}},
-		Blocks:     []hcl.BlockHeaderSchema{{Type: "user", LabelNames: []string{"email"}}},
+		Blocks:     []hcl.BlockHeaderSchema{{Type: "user", LabelNames: []string{"email"}}, {Type: "group", LabelNames: []string{"name"}}},
 	}
 	simUserSchema = &hcl.BodySchema{
-		Attributes: []hcl.AttributeSchema{{Name: "name"}, {Name: "password"}, {Name: "groups"}},
+		Attributes: []hcl.AttributeSchema{{Name: "name"}, {Name: "password"}, {Name: "groups"}, {Name: "saml_attributes"}, {Name: "oidc_claims"}},
 	}
 	simNetworkSchema = &hcl.BodySchema{
-		Attributes: []hcl.AttributeSchema{{Name: "resolver"}, {Name: "address_pool"}},
+		Attributes: []hcl.AttributeSchema{{Name: "resolver"}, {Name: "address_pool"}, {Name: "vnet_id"}},
 		Blocks: []hcl.BlockHeaderSchema{
 			{Type: "record", LabelNames: []string{"name"}},
+			{Type: "host", LabelNames: []string{"name"}},
 			{Type: "upstream", LabelNames: []string{"address"}},
 		},
 	}
-	simRecordSchema   = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "addresses"}}}
+	simRecordSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "addresses"}, {Name: "content_categories"}, {Name: "security_categories"}}}
 	simUpstreamSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "target"}, {Name: "protocol"}}}
 
 	teamRE     = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
@@ -55,7 +56,7 @@ func loadSim(src []byte, filename string) (sim *Sim, ds Diagnostics) {
 		Listen: Listeners{
 			API: DefaultAPIAddr, TeamDomain: DefaultTeamDomainAddr, IdP: DefaultIdPAddr, WireGuard: DefaultWireGuardAddr,
 		},
-		Network: Network{Resolver: DefaultResolver, AddressPool: DefaultAddressPool},
+		Network: Network{Resolver: DefaultResolver, AddressPool: DefaultAddressPool, VNetID: DefaultVNetID},
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -73,7 +74,12 @@ func loadSim(src []byte, filename string) (sim *Sim, ds Diagnostics) {
 		l.d.at(Error, Pos{File: filename, Line: 1, Column: 1}, `the simulator file has no team; add team = "acme" (the team name users enroll with)`)
 	}
 	blocks := map[string]*hcl.Block{}
+	lists := map[string]*SimList{}
 	for _, b := range content.Blocks {
+		if b.Type == "list" {
+			l.simList(s, b, lists)
+			continue
+		}
 		if prev, ok := blocks[b.Type]; ok {
 			l.d.errorf(b.TypeRange, "a second %s block (the first is at %s); merge them into one", b.Type, posOf(prev.TypeRange))
 			continue
@@ -169,7 +175,16 @@ func (l *loader) simIdP(s *Sim, b *hcl.Block) {
 		}
 	}
 	seen := map[string]*User{}
+	groups := map[string]*Group{}
+	for _, gb := range c.Blocks {
+		if gb.Type == "group" {
+			l.simGroup(s, gb, groups)
+		}
+	}
 	for _, ub := range c.Blocks {
+		if ub.Type != "user" {
+			continue
+		}
 		u := l.simUser(ub)
 		if u == nil {
 			continue
@@ -224,6 +239,12 @@ func (l *loader) simUser(b *hcl.Block) *User {
 			}
 		}
 	}
+	if a := c.Attributes["saml_attributes"]; a != nil {
+		u.SAMLAttributes = l.nameValues(l.attrField(a, "saml_attributes"), email)
+	}
+	if a := c.Attributes["oidc_claims"]; a != nil {
+		u.OIDCClaims = l.nameValues(l.attrField(a, "oidc_claims"), email)
+	}
 	return u
 }
 
@@ -255,10 +276,16 @@ func (l *loader) simNetwork(s *Sim, b *hcl.Block) {
 			}
 		}
 	}
+	if a := c.Attributes["vnet_id"]; a != nil {
+		n.VNetID = l.simVNetID(l.attrField(a, "network.vnet_id"))
+	}
 	records := map[string]*Record{}
 	upstreams := map[string]*Upstream{}
+	hosts := map[string]*HostCategories{}
 	for _, blk := range c.Blocks {
 		switch blk.Type {
+		case "host":
+			l.simHost(n, blk, hosts)
 		case "record":
 			if r := l.simRecord(blk); r != nil {
 				if prev, ok := records[r.Name]; ok {
@@ -267,6 +294,14 @@ func (l *loader) simNetwork(s *Sim, b *hcl.Block) {
 				}
 				records[r.Name] = r
 				n.Records = append(n.Records, r)
+				if r.Categories != nil {
+					if prev, ok := hosts[r.Name]; ok {
+						l.d.errorf(blk.LabelRanges[0], "%s has categories here and in the host block at %s; keep one", r.Name, prev.Pos)
+						continue
+					}
+					hosts[r.Name] = r.Categories
+					n.Hosts = append(n.Hosts, r.Categories)
+				}
 			}
 		case "upstream":
 			if u := l.simUpstream(blk, n.AddressPool); u != nil {
@@ -290,6 +325,7 @@ func (l *loader) simRecord(b *hcl.Block) *Record {
 		return nil
 	}
 	r := &Record{Name: name, Pos: posOf(b.LabelRanges[0])}
+	r.Categories = l.simCategories(c, name, posOf(b.LabelRanges[0]))
 	a := c.Attributes["addresses"]
 	if a == nil {
 		l.d.errorf(b.DefRange, "record %s has no addresses; add addresses = [\"10.0.0.10\"]", name)
@@ -382,6 +418,7 @@ func Link(cfg *Config, sim *Sim) Diagnostics {
 	case len(idps) > 1:
 		d.at(Error, Pos{File: sim.File, Line: 1, Column: 1}, "the Terraform configuration declares %d identity providers; say which one the built-in IdP plays: idp { plays = %q }", len(idps), idps[0].Label)
 	}
+	linkLists(cfg, sim, &d)
 	names := map[string]bool{}
 	for _, r := range sim.Network.Records {
 		names[r.Name] = true

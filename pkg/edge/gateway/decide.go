@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"net/netip"
 	"time"
 
 	"go.uber.org/zap"
@@ -30,10 +31,10 @@ func (g *Gateway) DecideFlow(ctx context.Context, f wg.Flow) wg.Verdict {
 		return wg.Verdict{Action: wg.Refuse, Reason: ReasonUnknownDevice}
 	}
 	rs := g.rules.Load()
-	pf := l4Flow(f, id, g.clock.Now())
+	pf := g.l4Flow(f, id, g.clock.Now())
 	d := rs.decide(pf)
-	if f.Protocol == wg.TCP && rs.needsSNI(d) {
-		return wg.Verdict{Action: wg.Handle, Reason: "reading the TLS SNI", Handler: g.tlsHandler(f, true)}
+	if f.Protocol == wg.TCP && rs.needsPeek(d) {
+		return wg.Verdict{Action: wg.Handle, Reason: "reading the first bytes", Handler: g.tlsHandler(f, true)}
 	}
 	g.conclude(ctx, withIdentity(flowRecord(f), id, pf.Now), policy.FilterL4, d)
 	if d.Action == policy.ActionBlock {
@@ -59,8 +60,7 @@ func (g *Gateway) DecideDNS(ctx context.Context, q wg.DNSQuery) wg.DNSDecision {
 	if !ok {
 		return wg.DNSDecision{Action: wg.Block, Reason: ReasonUnknownDevice}
 	}
-	pf := identityFlow(policy.FilterDNS, id, g.clock.Now())
-	pf.FQDN = q.Name
+	pf := g.dnsFlow(q.Name, answerOf(q), id, g.clock.Now())
 	d := g.rules.Load().decide(pf)
 	g.conclude(ctx, withIdentity(rec, id, pf.Now), policy.FilterDNS, d)
 	if d.Action == policy.ActionBlock {
@@ -116,11 +116,55 @@ func withIdentity(rec Decision, id Identity, now time.Time) Decision {
 }
 
 func identityFlow(filter policy.Filter, id Identity, now time.Time) policy.Flow {
-	return policy.Flow{Filter: filter, Email: id.Email, Name: id.Name, Groups: id.Groups, AuthTime: id.AuthTime, Now: now}
+	return id.Flow(filter, now)
 }
 
-func l4Flow(f wg.Flow, id Identity, now time.Time) policy.Flow {
+// l4Flow is the network policies' view of f: its source is the device's
+// tunnel address (the identity's when f has none, as in Explain) and it
+// arrives on the site's virtual network.
+func (g *Gateway) l4Flow(f wg.Flow, id Identity, now time.Time) policy.Flow {
 	pf := identityFlow(policy.FilterL4, id, now)
 	pf.DstIP, pf.DstPort, pf.Protocol = f.Dst.Addr(), f.Dst.Port(), f.Protocol.String()
+	pf.SrcIP = f.Src.Addr()
+	if !pf.SrcIP.IsValid() {
+		pf.SrcIP = id.Address
+	}
+	pf.VNetID = g.site.Load().VNetID
 	return pf
 }
+
+// httpFlow is the HTTP policies' view of a request to host, with the
+// host's categories.
+func (g *Gateway) httpFlow(host string, id Identity, now time.Time) policy.Flow {
+	pf := identityFlow(policy.FilterHTTP, id, now)
+	pf.Host = host
+	pf.ContentCategories, pf.SecurityCategories = g.site.Load().categories(host)
+	return pf
+}
+
+// dnsFlow is the DNS policies' view of a query for name, answered with
+// addrs (of the query's type), with the name's categories.
+func (g *Gateway) dnsFlow(name string, addrs []netip.Addr, id Identity, now time.Time) policy.Flow {
+	pf := identityFlow(policy.FilterDNS, id, now)
+	pf.FQDN, pf.ResolvedIPs = name, addrs
+	pf.ContentCategories, pf.SecurityCategories = g.site.Load().categories(name)
+	return pf
+}
+
+// answerOf returns the addresses the resolver answers q with: those of
+// its type among the name's (A: IPv4, AAAA: IPv6, others none).
+func answerOf(q wg.DNSQuery) []netip.Addr {
+	var out []netip.Addr
+	for _, a := range q.Addresses {
+		if (q.Type == dnsTypeA && a.Unmap().Is4()) || (q.Type == dnsTypeAAAA && a.Is6() && !a.Is4In6()) {
+			out = append(out, a.Unmap())
+		}
+	}
+	return out
+}
+
+// The DNS query types with addresses in their answers.
+const (
+	dnsTypeA    = 1
+	dnsTypeAAAA = 28
+)

@@ -92,8 +92,11 @@ func (g *Gateway) Explain(ctx context.Context, deviceID, dst, proto string) (Exp
 	name := ""
 	if err != nil {
 		name = normalName(host)
-		pf := identityFlow(policy.FilterDNS, id, now)
-		pf.FQDN = name
+		answer := answerOf(wg.DNSQuery{Type: dnsTypeA, Addresses: view.names[name]})
+		if len(answer) == 0 {
+			answer = answerOf(wg.DNSQuery{Type: dnsTypeAAAA, Addresses: view.names[name]})
+		}
+		pf := g.dnsFlow(name, answer, id, now)
 		st := stageOf(rs, &pf, "dns.fqdn="+name)
 		st.Note = "DNS policies never check the client session"
 		if st.Action == policy.ActionBlock {
@@ -121,7 +124,7 @@ func (g *Gateway) Explain(ctx context.Context, deviceID, dst, proto string) (Exp
 	if name != "" && p == wg.TCP && g.isTLSPort(to.Port()) {
 		sni = name
 	}
-	pf := l4Flow(wg.Flow{Protocol: p, Dst: to}, id, now)
+	pf := g.l4Flow(wg.Flow{Protocol: p, Dst: to}, id, now)
 	pf.SNI = sni
 	st := stageOf(rs, &pf, l4Text(to, p, sni))
 	if sni != "" {
@@ -138,14 +141,13 @@ func (g *Gateway) Explain(ctx context.Context, deviceID, dst, proto string) (Exp
 	}
 	switch {
 	case g.isHTTPPort(to.Port()):
-		pf := identityFlow(policy.FilterHTTP, id, now)
-		pf.Host, pf.Method, pf.Path, pf.URI = reqHost, "GET", "/", "http://"+reqHost+"/"
+		pf := g.httpFlow(reqHost, id, now)
+		pf.Method, pf.Path, pf.URI = "GET", "/", "http://"+reqHost+"/"
 		st := stageOf(rs, &pf, "http.request.host="+reqHost+" http.request.method=GET http.request.uri.path=/")
 		st.Note = "a GET of / is assumed; every request on the connection is decided on its own"
 		ex.Stages = append(ex.Stages, st)
 	case g.isTLSPort(to.Port()):
-		pf := identityFlow(policy.FilterHTTP, id, now)
-		pf.Host = sni
+		pf := g.httpFlow(sni, id, now)
 		st := stageOf(rs, &pf, "http.request.host="+sni)
 		st.Note = "TLS is not intercepted: HTTP policies see the SNI host only"
 		ex.Stages = append(ex.Stages, st)

@@ -56,6 +56,9 @@ type Options struct {
 	// Network is the virtual network, for Explain to resolve names and for
 	// the defensive edge-service check (S15); change it with SetNetwork.
 	Network wg.Network
+	// Site holds the hosts' categories and the virtual network's ID;
+	// change it with SetSite.
+	Site Site
 	// Devices looks up each device's identity.
 	Devices Devices
 	// Clock is the edge's clock, read at every decision; default the real
@@ -131,6 +134,7 @@ type Gateway struct {
 
 	rules   atomic.Pointer[ruleSet]
 	network atomic.Pointer[netView]
+	site    atomic.Pointer[Site]
 	signals signalLog
 	out     *outbox
 
@@ -166,6 +170,7 @@ func New(opts Options) (*Gateway, error) {
 	g.signals.init()
 	g.rules.Store(rs)
 	g.network.Store(newNetView(opts.Network))
+	g.SetSite(opts.Site)
 	g.out = newOutbox(outboxOptions{
 		log:     opts.Logger,
 		audit:   opts.Audit,
@@ -192,6 +197,16 @@ func (g *Gateway) SetPolicies(p Policies) error {
 
 // SetNetwork replaces the virtual network Explain resolves names in.
 func (g *Gateway) SetNetwork(n wg.Network) { g.network.Store(newNetView(n)) }
+
+// SetSite replaces the hosts' categories and the virtual network's ID.
+func (g *Gateway) SetSite(s Site) {
+	c := s
+	c.Categories = make(map[string]Categories, len(s.Categories))
+	for name, cat := range s.Categories {
+		c.Categories[normalName(name)] = cat
+	}
+	g.site.Store(&c)
+}
 
 // DroppedAudit returns how many audit records were dropped because the
 // delivery queue was full.

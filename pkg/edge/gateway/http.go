@@ -72,8 +72,8 @@ func (c *httpConn) serve(ctx context.Context) bool {
 		return c.block(req, plainResponse(req, http.StatusForbidden, "This device is not registered with the organization.\n", true))
 	}
 	rs := g.rules.Load()
-	pf := identityFlow(policy.FilterHTTP, id, g.clock.Now())
-	pf.Host, pf.Method, pf.Path = req.Host, req.Method, req.URL.Path
+	pf := g.httpFlow(req.Host, id, g.clock.Now())
+	pf.Method, pf.Path = req.Method, req.URL.Path
 	pf.URI = "http://" + req.Host + req.URL.RequestURI()
 	d := rs.decide(pf)
 	g.conclude(ctx, withIdentity(rec, id, pf.Now), policy.FilterHTTP, d)

@@ -11,12 +11,33 @@ import (
 
 // Identity is who a registered device belongs to, as the registry knows it
 // now: the user's e-mail, name and groups from the last IdP login, and that
-// login's auth_time on the edge's clock (S1).
+// login's auth_time on the edge's clock (S1), with what the user directory
+// adds (group IDs and e-mails, SAML attributes, OIDC claims).
 type Identity struct {
 	Email    string
 	Name     string
-	Groups   []string
+	Groups   []string // group names
 	AuthTime time.Time
+
+	GroupIDs    []string
+	GroupEmails []string
+	// SAMLAttributes and OIDCClaims hold one "name=value" per value.
+	SAMLAttributes []string
+	OIDCClaims     []string
+
+	// Address is the device's tunnel address (net.src.ip for Explain,
+	// which has no packet to read it from); invalid when unknown.
+	Address netip.Addr
+}
+
+// Flow returns the policy flow of a decision on the identity's traffic:
+// the identity fields filled, the traffic fields left for the caller.
+func (id Identity) Flow(filter policy.Filter, now time.Time) policy.Flow {
+	return policy.Flow{
+		Filter: filter, Email: id.Email, Name: id.Name, Groups: id.Groups,
+		GroupIDs: id.GroupIDs, GroupEmails: id.GroupEmails, SAMLAttributes: id.SAMLAttributes, OIDCClaims: id.OIDCClaims,
+		AuthTime: id.AuthTime, Now: now,
+	}
 }
 
 // Devices looks up the identity of registered devices.

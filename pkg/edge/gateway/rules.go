@@ -16,10 +16,11 @@ type ruleSet struct {
 	engine *policy.Engine
 	// l4Pos is each L4 rule's position in evaluation order.
 	l4Pos map[*policy.Rule]int
-	// firstSNI is the position of the first enabled allow or block L4 rule
-	// whose traffic reads net.sni.host; -1 when there is none. A decision
-	// made without the SNI stands when it was made by an earlier rule.
-	firstSNI int
+	// firstPeek is the position of the first enabled allow or block L4
+	// rule whose traffic reads the flow's first bytes (the SNI, or the
+	// detected protocol); -1 when there is none. A decision made without
+	// them stands when it was made by an earlier rule.
+	firstPeek int
 	// httpActive: some enabled HTTP policy can decide or exempt a request.
 	httpActive bool
 	// limits are the enforced check_session requirements, one per policy.
@@ -31,11 +32,11 @@ func compileRules(p Policies) (*ruleSet, error) {
 	if err != nil {
 		return nil, compileErr(err)
 	}
-	rs := &ruleSet{engine: e, l4Pos: make(map[*policy.Rule]int), firstSNI: -1}
+	rs := &ruleSet{engine: e, l4Pos: make(map[*policy.Rule]int), firstPeek: -1}
 	for i, r := range e.Rules(policy.FilterL4) {
 		rs.l4Pos[r] = i
-		if rs.firstSNI < 0 && deciding(r) && strings.Contains(r.Traffic, "net.sni.host") {
-			rs.firstSNI = i
+		if rs.firstPeek < 0 && deciding(r) && readsFirstBytes(r.Traffic) {
+			rs.firstPeek = i
 		}
 	}
 	for _, r := range e.Rules(policy.FilterHTTP) {
@@ -89,17 +90,23 @@ func (rs *ruleSet) decide(pf policy.Flow) policy.Decision {
 	return d
 }
 
-// needsSNI reports whether an L4 decision made without an SNI could change
-// once the SNI is known: a rule that reads net.sni.host comes before the
-// deciding one, or is it.
-func (rs *ruleSet) needsSNI(d policy.Decision) bool {
-	if rs.firstSNI < 0 {
+// readsFirstBytes reports whether a traffic expression uses a field known
+// only once the client has sent its first bytes.
+func readsFirstBytes(traffic string) bool {
+	return strings.Contains(traffic, "net.sni.") || strings.Contains(traffic, "net.detected_protocol")
+}
+
+// needsPeek reports whether an L4 decision made without the flow's first
+// bytes could change once they are known: a rule that reads them comes
+// before the deciding one, or is it.
+func (rs *ruleSet) needsPeek(d policy.Decision) bool {
+	if rs.firstPeek < 0 {
 		return false
 	}
 	if d.Rule == nil {
 		return true
 	}
-	return rs.l4Pos[d.Rule] >= rs.firstSNI
+	return rs.l4Pos[d.Rule] >= rs.firstPeek
 }
 
 // netView is the part of the virtual network the Gateway looks at: names

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -52,8 +53,37 @@ func (c *recordingConn) Write(p []byte) (int, error) {
 }
 func (c *recordingConn) Close() error { return nil }
 
-// tlsHandler peeks at a TCP flow's ClientHello. With l4Pending it decides
-// the L4 policies with the SNI (and serves a flow to an HTTP port as HTTP
+// httpMethods are the request methods detectProtocol recognises, each
+// with the space that follows it on a request line.
+var httpMethods = []string{"GET ", "HEAD ", "POST ", "PUT ", "DELETE ", "OPTIONS ", "PATCH ", "CONNECT ", "TRACE "}
+
+// detectProtocol names the protocol a TCP client's first bytes show, as
+// net.detected_protocol holds it: "tls" for a TLS handshake record, "ssh"
+// for an SSH identification string, "http" for an HTTP request line;
+// "" otherwise (including a client that waits for the server to speak).
+// first may be as short as the five bytes crypto/tls reads before it
+// gives up on a stream that is not TLS.
+func detectProtocol(first []byte) string {
+	switch {
+	case len(first) >= 3 && first[0] == 0x16 && first[1] == 0x03:
+		return "tls"
+	case bytes.HasPrefix(first, []byte("SSH-")):
+		return "ssh"
+	}
+	if len(first) < 4 {
+		return ""
+	}
+	for _, m := range httpMethods {
+		if len(first) >= len(m) && string(first[:len(m)]) == m || len(first) < len(m) && strings.HasPrefix(m, string(first)) {
+			return "http"
+		}
+	}
+	return ""
+}
+
+// tlsHandler peeks at a TCP flow's first bytes (a ClientHello, when it is
+// TLS). With l4Pending it decides the L4 policies with the SNI and the
+// detected protocol (and serves a flow to an HTTP port as HTTP
 // once they allow it); on TLS ports with HTTP policies it decides them by
 // the SNI host only (no TLS interception). A blocked flow is closed; an
 // allowed one is spliced to its upstream, the peeked bytes first.
@@ -69,8 +99,8 @@ func (g *Gateway) tlsHandler(f wg.Flow, l4Pending bool) wg.ConnHandler {
 		rec := withIdentity(flowRecord(f), id, now)
 		rec.SNI = sni
 		if l4Pending {
-			pf := l4Flow(f, id, now)
-			pf.SNI = sni
+			pf := g.l4Flow(f, id, now)
+			pf.SNI, pf.DetectedProtocol = sni, detectProtocol(hello)
 			d := rs.decide(pf)
 			g.conclude(ctx, rec, policy.FilterL4, d)
 			if d.Action == policy.ActionBlock {
@@ -83,9 +113,7 @@ func (g *Gateway) tlsHandler(f wg.Flow, l4Pending bool) wg.ConnHandler {
 			return
 		}
 		if g.isTLSPort(f.Dst.Port()) && rs.httpActive {
-			pf := identityFlow(policy.FilterHTTP, id, now)
-			pf.Host = sni
-			d := rs.decide(pf)
+			d := rs.decide(g.httpFlow(sni, id, now))
 			hrec := rec
 			hrec.Host = sni
 			g.conclude(ctx, hrec, policy.FilterHTTP, d)

@@ -133,7 +133,7 @@ func (s *Server) serveDNS(d *dnsServer, w dns.ResponseWriter, req *dns.Msg) {
 	var decision DNSDecision
 	if !service && s.dnsHook != nil {
 		ctx, cancel := context.WithTimeout(s.ctx, s.limits.HookTimeout)
-		decision = s.dnsHook.DecideDNS(ctx, DNSQuery{Src: src, DeviceID: peer.DeviceID, Peer: peer.PublicKey, Name: name, Type: q.Qtype})
+		decision = s.dnsHook.DecideDNS(ctx, DNSQuery{Src: src, DeviceID: peer.DeviceID, Peer: peer.PublicKey, Name: name, Type: q.Qtype, Addresses: addrs})
 		cancel()
 	}
 	switch {

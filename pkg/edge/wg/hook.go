@@ -133,6 +133,9 @@ type DNSQuery struct {
 	// Type is the query type (1 for A, 28 for AAAA, as in
 	// github.com/miekg/dns).
 	Type uint16
+	// Addresses are the name's addresses in the virtual network, of every
+	// type: what the resolver answers unless the hook blocks.
+	Addresses []netip.Addr
 }
 
 // DNSAction is what the resolver does with a query.
