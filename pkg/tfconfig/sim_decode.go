@@ -36,7 +36,7 @@ var (
 			{Type: "upstream", LabelNames: []string{"address"}},
 		},
 	}
-	simRecordSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "addresses"}, {Name: "content_categories"}, {Name: "security_categories"}}}
+	simRecordSchema   = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "addresses"}, {Name: "content_categories"}, {Name: "security_categories"}}}
 	simUpstreamSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "target"}, {Name: "protocol"}}}
 
 	teamRE     = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
