@@ -91,6 +91,13 @@ func (d *devices) reauth(id string, at time.Time) {
 	d.ids[id] = ident
 }
 
+// set replaces a device's identity, as a login as someone else would.
+func (d *devices) set(id string, ident Identity) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.ids[id] = ident
+}
+
 func (d *devices) revoke(id string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()

@@ -181,3 +181,17 @@ func TestPlainHTTPAfterSNIPeekIsStillParsed(t *testing.T) {
 		t.Fatalf("after expiry: %d %q", resp.StatusCode, body)
 	}
 }
+
+// detectProtocol works on as little as crypto/tls reads of a stream that
+// is not TLS (five bytes).
+func TestDetectProtocol(t *testing.T) {
+	for in, want := range map[string]string{
+		"\x16\x03\x01\x02\x00": "tls", "SSH-2": "ssh", "SSH-2.0-x\r\n": "ssh",
+		"GET /": "http", "DELET": "http", "OPTIO": "http", "POST / HTTP/1.1": "http", "PUT /": "http",
+		"GETX ": "", "EHLO ": "", "SSH": "", "": "", "\x00\x00\x00\x00\x00": "", "GE": "",
+	} {
+		if got := detectProtocol([]byte(in)); got != want {
+			t.Errorf("detectProtocol(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

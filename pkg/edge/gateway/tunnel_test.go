@@ -38,7 +38,7 @@ type tunnelEnv struct {
 	git  *upstream
 }
 
-func startTunnelEnv(t *testing.T, p Policies) *tunnelEnv {
+func startTunnelEnv(t *testing.T, p Policies, tweaks ...func(*Options)) *tunnelEnv {
 	t.Helper()
 	echo := startEcho(t)
 	git := startUpstream(t)
@@ -54,7 +54,7 @@ func startTunnelEnv(t *testing.T, p Policies) *tunnelEnv {
 			{Address: gitHTTP, Protocol: wg.TCP, Target: git.addr()},
 		},
 	}
-	f := newFixture(t, p, func(o *Options) { o.Network = network })
+	f := newFixture(t, p, append([]func(*Options){func(o *Options) { o.Network = network }}, tweaks...)...)
 	edge, err := wg.New(wg.Config{
 		ListenAddr: netip.MustParseAddrPort("127.0.0.1:0"),
 		Network:    network,

@@ -7,6 +7,7 @@ import (
 
 	"github.com/ztagent/ztagent/pkg/control"
 	"github.com/ztagent/ztagent/pkg/edge/controlapi"
+	"github.com/ztagent/ztagent/pkg/edge/gateway"
 	"github.com/ztagent/ztagent/pkg/edge/wg"
 	"github.com/ztagent/ztagent/pkg/tfconfig"
 )
@@ -123,6 +124,43 @@ func (c *config) network() (wg.Network, error) {
 		n.Services = append(n.Services, s)
 	}
 	return n, nil
+}
+
+// site is what the Gateway knows besides the virtual network's records:
+// the hosts' categories and the network's ID.
+func (c *config) site() gateway.Site {
+	n := c.sim.Network
+	st := gateway.Site{VNetID: n.VNetID, Categories: make(map[string]gateway.Categories, len(n.Hosts))}
+	for _, h := range n.Hosts {
+		st.Categories[h.Name] = gateway.Categories{Content: h.Content, Security: h.Security}
+	}
+	return st
+}
+
+// directory adds to a device's identity what the built-in IdP's directory
+// knows of its user and groups: the groups' IDs and e-mails (by group
+// name, as the login named them) and the user's SAML attributes and OIDC
+// claims (by e-mail). A user the file does not know (a login through
+// another IdP) keeps the identity the login gave.
+func (c *config) directory(id gateway.Identity) gateway.Identity {
+	idp := &c.sim.IdP
+	for _, name := range id.Groups {
+		if g := idp.Group(name); g != nil {
+			if g.ID != "" {
+				id.GroupIDs = append(id.GroupIDs, g.ID)
+			}
+			if g.Email != "" {
+				id.GroupEmails = append(id.GroupEmails, g.Email)
+			}
+		}
+	}
+	for _, u := range idp.Users {
+		if strings.EqualFold(u.Email, id.Email) {
+			id.SAMLAttributes, id.OIDCClaims = u.SAMLAttributes, u.OIDCClaims
+			break
+		}
+	}
+	return id
 }
 
 // allowedIPs are the prefixes a device routes into the tunnel: the address

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -61,6 +62,7 @@ func newGatewayHooks(s *Simulator, cfg *config) (*gatewayHooks, error) {
 	g.gw, err = gateway.New(gateway.Options{
 		Policies:           gateway.PoliciesFrom(cfg.tf),
 		Network:            network,
+		Site:               cfg.site(),
 		Devices:            g.ids,
 		Clock:              s.clock,
 		Signal:             g.signal,
@@ -104,6 +106,7 @@ func (g *gatewayHooks) prepare(cfg *config) (func(), error) {
 			g.s.log.Error("swapping in the reloaded Gateway policies", zap.Error(err))
 		}
 		g.gw.SetNetwork(network)
+		g.gw.SetSite(cfg.site())
 		g.access.SetApps(apps)
 	}, nil
 }
@@ -182,7 +185,8 @@ func (c *identityExprs) appliesTo(policyID string, id gateway.Identity) bool {
 	if !ok {
 		return true
 	}
-	return e.Match(&policy.Flow{Email: id.Email, Name: id.Name, Groups: id.Groups})
+	f := id.Flow("", time.Time{})
+	return e.Match(&f)
 }
 
 // Session returns the device's expiry map as the control API's Session:
@@ -286,6 +290,10 @@ func (c *identityCache) DeviceIdentity(ctx context.Context, deviceID string) (ga
 		return gateway.Identity{}, fmt.Errorf("device %s is %s", d.ID, d.State)
 	}
 	id = gateway.Identity{Email: d.UserEmail, Name: d.UserName, Groups: d.Groups, AuthTime: d.AuthTime}
+	if len(d.Addresses) > 0 {
+		id.Address = d.Addresses[0].Addr()
+	}
+	id = c.s.cfg.Load().directory(id)
 	c.mu.Lock()
 	if c.gen == gen {
 		c.m[deviceID] = id

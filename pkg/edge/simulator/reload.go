@@ -89,8 +89,10 @@ func (s *Simulator) Reload(ctx context.Context) (res control.ReloadResult) {
 	}
 	applyTeam()
 	applyGateway()
-	s.gateway.ids.forget()
+	// The identity cache reads the directory from the stored
+	// configuration, so it is emptied once the new one is in place.
 	s.cfg.Store(next)
+	s.gateway.ids.forget()
 
 	for _, d := range next.diags.Warnings() {
 		warnings = append(warnings, d.String())
