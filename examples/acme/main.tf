@@ -60,7 +60,10 @@ resource "cloudflare_zero_trust_gateway_policy" "network_allow_wiki_IPs" {
   }
 }
 
-# Git over HTTP for engineers, re-authenticating every hour.
+# Git over HTTP for engineers, re-authenticating every hour. Entra ID
+# names groups by object ID, so the policy matches the engineering group's
+# ID, as Cloudflare prescribes for Entra (the simulator file gives the
+# group that ID).
 resource "cloudflare_zero_trust_gateway_policy" "http_allow_git" {
   name        = "Git over HTTP"
   enabled     = true
@@ -70,7 +73,7 @@ resource "cloudflare_zero_trust_gateway_policy" "http_allow_git" {
   action      = "allow"
   filters     = ["http"]
   traffic     = "http.request.host == \"git.acme.internal\""
-  identity    = "any(identity.groups.name[*] in {\"engineering\"})"
+  identity    = "identity.groups.id == \"5b2c7e1a-4d3f-4a8e-9c6b-2f1e0d9a8c7b\""
   rule_settings = {
     check_session = {
       enforce  = true

@@ -16,6 +16,13 @@ idp {
   # behaves as Entra ID with prompt = "login".
   plays = "entra_id"
 
+  # Entra ID gives each group an object ID (identity.groups.id, which the
+  # git policy matches) and may give it an e-mail (identity.groups.email).
+  group "engineering" {
+    id    = "5b2c7e1a-4d3f-4a8e-9c6b-2f1e0d9a8c7b"
+    email = "engineering@example.com"
+  }
+
   # Matches ".*@example.com" (the wiki policy) and the engineering group
   # (the git policy).
   user "alice@example.com" {

@@ -44,7 +44,7 @@ func TestSessionViewAppliesToUser(t *testing.T) {
 
 	// Without an identity condition a policy applies to everyone, and a
 	// reload is seen at once.
-	tc.editTF(t, `identity\s*=\s*"any\(identity\.groups\.name\[\*\] in \{\\"engineering\\"\}\)"`, ``)
+	tc.editTF(t, `identity\s*=\s*"identity\.groups\.id == \\"[0-9a-f-]+\\""`, ``)
 	if res := s.Reload(t.Context()); !res.Reloaded {
 		t.Fatalf("reload: %+v", res)
 	}
