@@ -20,8 +20,6 @@ type evalCtx struct {
 	protocol string
 	method   string
 	email    string
-	detected string
-	vnet     string
 }
 
 func newEvalCtx(f *Flow) *evalCtx {
@@ -40,8 +38,6 @@ func (c *evalCtx) reset(f *Flow) {
 		protocol: strings.ToLower(f.Protocol),
 		method:   strings.ToLower(f.Method),
 		email:    strings.ToLower(f.Email),
-		detected: strings.ToLower(f.DetectedProtocol),
-		vnet:     strings.ToLower(f.VNetID),
 	}
 	if c.ip.Is4() {
 		a := c.ip.As4()
@@ -86,9 +82,12 @@ func (c *evalCtx) str(id fieldID) string {
 	case fIdentityName:
 		return c.f.Name
 	case fNetDetectedProtocol:
-		return c.detected
+		// Folded here rather than in reset, which runs for every flow:
+		// few policies read these, and ToLower does not allocate for the
+		// lower-case values the Gateway gives.
+		return strings.ToLower(c.f.DetectedProtocol)
 	case fNetVNetID:
-		return c.vnet
+		return strings.ToLower(c.f.VNetID)
 	}
 	return ""
 }
