@@ -48,7 +48,15 @@ type Engine struct {
 	// the simulator does not evaluate; only Explain reads it, so it is
 	// kept off the rules Decide walks.
 	unsimulated map[*Rule][]string
+	// firstBytes holds the rules whose traffic reads the flow's first
+	// bytes.
+	firstBytes map[*Rule]bool
 }
+
+// ReadsFirstBytes reports whether r's traffic expression uses a field
+// known only once the client has sent its first bytes, so that the edge
+// must hold the flow until then to decide it.
+func (e *Engine) ReadsFirstBytes(r *Rule) bool { return e.firstBytes[r] }
 
 // noteUnsimulated records the unsimulated fields x uses, once each.
 func (e *Engine) noteUnsimulated(r *Rule, x *Expr) {
@@ -62,7 +70,7 @@ func (e *Engine) noteUnsimulated(r *Rule, x *Expr) {
 // NewEngine compiles rules with lists resolved. It reports every rule that
 // does not compile, as *RuleError values joined into one error.
 func NewEngine(rules []Rule, lists Lists) (*Engine, error) {
-	e := &Engine{byFilter: make(map[Filter][]compiledRule), deciding: make(map[Filter][]compiledRule), unsimulated: map[*Rule][]string{}}
+	e := &Engine{byFilter: make(map[Filter][]compiledRule), deciding: make(map[Filter][]compiledRule), unsimulated: map[*Rule][]string{}, firstBytes: map[*Rule]bool{}}
 	var errs []error
 	for i := range rules {
 		r := rules[i] // a copy the engine owns
@@ -73,6 +81,9 @@ func NewEngine(rules []Rule, lists Lists) (*Engine, error) {
 			cr.traffic = t.root
 			cr.guard = guardOf(t.root)
 			e.noteUnsimulated(cr.rule, t)
+			if t.ReadsFirstBytes() {
+				e.firstBytes[cr.rule] = true
+			}
 		}
 		if id, err := CompileIdentity(r.Identity, lists); err != nil {
 			errs = append(errs, &RuleError{RuleID: r.ID, RuleName: r.Name, Part: "identity", Err: asError(err)})

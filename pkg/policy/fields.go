@@ -68,6 +68,9 @@ type field struct {
 	// filters the field may appear in; nil for identity fields, which belong
 	// in the identity expression of any filter.
 	filters []Filter
+	// firstBytes: known only once the client has sent its first bytes
+	// (the TLS SNI, the detected protocol), so the edge holds the flow.
+	firstBytes bool
 	// unsimulated is set for a field Gateway has that the simulator does
 	// not evaluate: a comparison on it never matches, as if the flow had
 	// no value for it (its arrays are empty).
@@ -80,7 +83,7 @@ var fields = map[string]*field{
 	"net.dst.ip":            {id: fNetDstIP, typ: typeIP, filters: []Filter{FilterL4}},
 	"net.dst.port":          {id: fNetDstPort, typ: typeInt, filters: []Filter{FilterL4}},
 	"net.protocol":          {id: fNetProtocol, typ: typeString, fold: true, filters: []Filter{FilterL4}},
-	"net.sni.host":          {id: fNetSNIHost, typ: typeString, fold: true, filters: []Filter{FilterL4}},
+	"net.sni.host":          {id: fNetSNIHost, typ: typeString, fold: true, firstBytes: true, filters: []Filter{FilterL4}},
 	"http.request.host":     {id: fHTTPHost, typ: typeString, fold: true, filters: []Filter{FilterHTTP}},
 	"http.request.domains":  {id: fHTTPDomains, typ: typeString, fold: true, array: true, filters: []Filter{FilterHTTP}},
 	"http.request.uri":      {id: fHTTPURI, typ: typeString, filters: []Filter{FilterHTTP}},
@@ -98,8 +101,8 @@ var fields = map[string]*field{
 	"identity.oidc_claims":     {id: fOIDCClaims, typ: typeString, array: true},
 
 	"net.src.ip":            {id: fNetSrcIP, typ: typeIP, filters: []Filter{FilterL4}},
-	"net.sni.domains":       {id: fNetSNIDomains, typ: typeString, fold: true, array: true, filters: []Filter{FilterL4}},
-	"net.detected_protocol": {id: fNetDetectedProtocol, typ: typeString, fold: true, filters: []Filter{FilterL4}},
+	"net.sni.domains":       {id: fNetSNIDomains, typ: typeString, fold: true, array: true, firstBytes: true, filters: []Filter{FilterL4}},
+	"net.detected_protocol": {id: fNetDetectedProtocol, typ: typeString, fold: true, firstBytes: true, filters: []Filter{FilterL4}},
 	"net.vnet_id":           {id: fNetVNetID, typ: typeString, fold: true, filters: []Filter{FilterL4}},
 	"dns.resolved_ips":      {id: fDNSResolvedIPs, typ: typeIP, array: true, filters: []Filter{FilterDNS}},
 

@@ -389,3 +389,25 @@ func TestUnknownFieldSuggests(t *testing.T) {
 		t.Fatalf("err = %v, want the known fields listed", err)
 	}
 }
+
+// The fields known only from a flow's first bytes are reported from the
+// parsed expression, not from its text: a string that spells one does not
+// count.
+func TestReadsFirstBytes(t *testing.T) {
+	for src, want := range map[string]bool{
+		`net.sni.host == "git.acme.internal"`:                      true,
+		`net.dst.port == 22 or net.sni.domains == "acme.internal"`: true,
+		`net.detected_protocol == "ssh"`:                           true,
+		`net.dst.port == 22`:                                       false,
+		`net.protocol == "net.sni.host"`:                           false,
+		``:                                                         false,
+	} {
+		e, err := CompileTraffic(src, []Filter{FilterL4}, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", src, err)
+		}
+		if got := e.ReadsFirstBytes(); got != want {
+			t.Errorf("%s: ReadsFirstBytes = %v, want %v", src, got, want)
+		}
+	}
+}

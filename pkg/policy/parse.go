@@ -16,6 +16,8 @@ type Expr struct {
 	root node // nil matches everything
 	// unsimulated are the uses of fields the simulator does not evaluate.
 	unsimulated []FieldUse
+	// firstBytes: some field is known only from the flow's first bytes.
+	firstBytes bool
 }
 
 // FieldUse is one use of a field in an expression: its name and the byte
@@ -28,6 +30,11 @@ type FieldUse struct {
 // Unsimulated returns each use of a field that the simulator does not
 // evaluate (every comparison on it is false), in source order.
 func (e *Expr) Unsimulated() []FieldUse { return e.unsimulated }
+
+// ReadsFirstBytes reports whether the expression uses a field known only
+// once the client has sent its first bytes (net.sni.host,
+// net.sni.domains, net.detected_protocol).
+func (e *Expr) ReadsFirstBytes() bool { return e.firstBytes }
 
 // String returns the expression's source text.
 func (e *Expr) String() string { return e.src }
@@ -46,6 +53,7 @@ type parser struct {
 	lists Lists
 	// unsimulated collects the uses of unsimulated fields.
 	unsimulated []FieldUse
+	firstBytes  bool
 }
 
 // never is a comparison on a field the simulator has no value for.
@@ -69,7 +77,7 @@ func compile(src string, sc scope, lists Lists) (*Expr, error) {
 	if t := p.peek(); t.kind != tokEOF {
 		return nil, p.errAt(t, fmt.Sprintf("expected 'and', 'or' or the end of the expression, found %s", describe(t)))
 	}
-	return &Expr{src: src, root: root, unsimulated: p.unsimulated}, nil
+	return &Expr{src: src, root: root, unsimulated: p.unsimulated, firstBytes: p.firstBytes}, nil
 }
 
 func (p *parser) peek() token { return p.toks[p.i] }
@@ -240,16 +248,8 @@ func (p *parser) parseComparison(inAny bool) (node, *Error) {
 	if err != nil {
 		return nil, err
 	}
-	// An array compared directly with != holds when no element equals
-	// the value: not(any(f[*] == v)), rather than any element differing.
-	negate := f.array && !inAny && p.peek().kind == tokNe
-	if negate {
-		p.toks[p.i].kind = tokEq
-	}
-	n, err := p.parseOperator(f)
-	if negate && err == nil {
-		n = notNode{n}
-	}
+	p.firstBytes = p.firstBytes || f.firstBytes
+	n, err := p.parseOperator(f, f.array && !inAny)
 	if err != nil || !f.unsimulated {
 		return n, err
 	}
@@ -259,10 +259,24 @@ func (p *parser) parseComparison(inAny bool) (node, *Error) {
 	return never{}, nil
 }
 
-func (p *parser) parseOperator(f *field) (node, *Error) {
+// parseOperator reads the operator and value of a comparison on f;
+// direct is set for an array compared without any().
+func (p *parser) parseOperator(f *field, direct bool) (node, *Error) {
 	op := p.advance()
 	switch op.kind {
-	case tokEq, tokNe, tokLt, tokLe, tokGt, tokGe:
+	case tokNe:
+		if direct {
+			// Holds when no element equals the value: not(any(f[*] ==
+			// v)), rather than when some element differs.
+			op.kind = tokEq
+			n, err := p.parseCompare(f, op)
+			if err != nil {
+				return nil, err
+			}
+			return notNode{n}, nil
+		}
+		return p.parseCompare(f, op)
+	case tokEq, tokLt, tokLe, tokGt, tokGe:
 		return p.parseCompare(f, op)
 	case tokIn:
 		return p.parseIn(f, op)

@@ -115,15 +115,11 @@ func withIdentity(rec Decision, id Identity, now time.Time) Decision {
 	return rec
 }
 
-func identityFlow(filter policy.Filter, id Identity, now time.Time) policy.Flow {
-	return id.Flow(filter, now)
-}
-
 // l4Flow is the network policies' view of f: its source is the device's
 // tunnel address (the identity's when f has none, as in Explain) and it
 // arrives on the site's virtual network.
 func (g *Gateway) l4Flow(f wg.Flow, id Identity, now time.Time) policy.Flow {
-	pf := identityFlow(policy.FilterL4, id, now)
+	pf := id.Flow(policy.FilterL4, now)
 	pf.DstIP, pf.DstPort, pf.Protocol = f.Dst.Addr(), f.Dst.Port(), f.Protocol.String()
 	pf.SrcIP = f.Src.Addr()
 	if !pf.SrcIP.IsValid() {
@@ -136,7 +132,7 @@ func (g *Gateway) l4Flow(f wg.Flow, id Identity, now time.Time) policy.Flow {
 // httpFlow is the HTTP policies' view of a request to host, with the
 // host's categories.
 func (g *Gateway) httpFlow(host string, id Identity, now time.Time) policy.Flow {
-	pf := identityFlow(policy.FilterHTTP, id, now)
+	pf := id.Flow(policy.FilterHTTP, now)
 	pf.Host = host
 	pf.ContentCategories, pf.SecurityCategories = g.site.Load().categories(host)
 	return pf
@@ -145,7 +141,7 @@ func (g *Gateway) httpFlow(host string, id Identity, now time.Time) policy.Flow 
 // dnsFlow is the DNS policies' view of a query for name, answered with
 // addrs (of the query's type), with the name's categories.
 func (g *Gateway) dnsFlow(name string, addrs []netip.Addr, id Identity, now time.Time) policy.Flow {
-	pf := identityFlow(policy.FilterDNS, id, now)
+	pf := id.Flow(policy.FilterDNS, now)
 	pf.FQDN, pf.ResolvedIPs = name, addrs
 	pf.ContentCategories, pf.SecurityCategories = g.site.Load().categories(name)
 	return pf

@@ -35,7 +35,7 @@ func compileRules(p Policies) (*ruleSet, error) {
 	rs := &ruleSet{engine: e, l4Pos: make(map[*policy.Rule]int), firstPeek: -1}
 	for i, r := range e.Rules(policy.FilterL4) {
 		rs.l4Pos[r] = i
-		if rs.firstPeek < 0 && deciding(r) && readsFirstBytes(r.Traffic) {
+		if rs.firstPeek < 0 && deciding(r) && e.ReadsFirstBytes(r) {
 			rs.firstPeek = i
 		}
 	}
@@ -88,12 +88,6 @@ func (rs *ruleSet) decide(pf policy.Flow) policy.Decision {
 	*p = policy.Flow{} // keep no identity alive in the pool
 	flowPool.Put(p)
 	return d
-}
-
-// readsFirstBytes reports whether a traffic expression uses a field known
-// only once the client has sent its first bytes.
-func readsFirstBytes(traffic string) bool {
-	return strings.Contains(traffic, "net.sni.") || strings.Contains(traffic, "net.detected_protocol")
 }
 
 // needsPeek reports whether an L4 decision made without the flow's first

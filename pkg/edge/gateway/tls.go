@@ -7,7 +7,6 @@ import (
 	"errors"
 	"io"
 	"net"
-	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -74,7 +73,7 @@ func detectProtocol(first []byte) string {
 		return ""
 	}
 	for _, m := range httpMethods {
-		if len(first) >= len(m) && string(first[:len(m)]) == m || len(first) < len(m) && strings.HasPrefix(m, string(first)) {
+		if n := min(len(first), len(m)); string(first[:n]) == m[:n] {
 			return "http"
 		}
 	}
