@@ -227,13 +227,7 @@ func (l *loader) simUser(b *hcl.Block) *User {
 		l.d.errorf(b.DefRange, "user %s has no password; add password = \"...\" so that the user can log in to the built-in IdP", email)
 	}
 	if a := c.Attributes["groups"]; a != nil {
-		f := l.attrField(a, "groups")
-		groups, _ := f.strings()
-		for _, g := range groups {
-			if strings.TrimSpace(g) == "" {
-				l.d.errorf(f.rng, "user %s has an empty group name; remove it", email)
-				continue
-			}
+		for _, g := range l.nonEmptyStrings(l.attrField(a, "groups"), "user "+email+" has an empty group name") {
 			if !slices.Contains(u.Groups, g) {
 				u.Groups = append(u.Groups, g)
 			}

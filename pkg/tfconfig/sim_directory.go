@@ -169,18 +169,25 @@ func (l *loader) simList(s *Sim, b *hcl.Block, seen map[string]*SimList) {
 	}
 	sl := &SimList{ID: id, Pos: posOf(b.LabelRanges[0])}
 	if a := c.Attributes["items"]; a != nil {
-		f := l.attrField(a, "items")
-		items, _ := f.strings()
-		for _, it := range items {
-			if strings.TrimSpace(it) == "" {
-				l.d.errorf(f.rng, "list %s has an empty item; remove it", id)
-				continue
-			}
-			sl.Items = append(sl.Items, it)
-		}
+		sl.Items = l.nonEmptyStrings(l.attrField(a, "items"), "list "+id+" has an empty item")
 	}
 	seen[id] = sl
 	s.Lists = append(s.Lists, sl)
+}
+
+// nonEmptyStrings returns the strings of a list attribute, reporting each
+// blank one with what, followed by "; remove it".
+func (l *loader) nonEmptyStrings(f *field, what string) []string {
+	all, _ := f.strings()
+	var out []string
+	for _, s := range all {
+		if strings.TrimSpace(s) == "" {
+			l.d.errorf(f.rng, "%s; remove it", what)
+			continue
+		}
+		out = append(out, s)
+	}
+	return out
 }
 
 // linkLists gives the lists Terraform references without declaring them
