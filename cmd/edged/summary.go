@@ -26,6 +26,7 @@ func writeSummary(w io.Writer, cfg *tfconfig.Config, sim *tfconfig.Sim) {
 	fmt.Fprintf(w, "\nGateway policies: %s\n", filterCounts(cfg.GatewayPolicies))
 	writeSessions(w, cfg.GatewayPolicies)
 	writeDeviceIdentity(w, cfg)
+	writeEnrollment(w, cfg)
 	writeIdPs(w, cfg, sim)
 	if sim == nil {
 		return
@@ -173,6 +174,9 @@ func writeDeviceIdentity(w io.Writer, cfg *tfconfig.Config) {
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	for _, app := range cfg.AccessApplications {
+		if !app.ServedAtHostname() {
+			continue
+		}
 		di := cfg.DeviceIdentity(app)
 		state := fmt.Sprintf("on, %s (%s setting)", di.Duration, di.Source)
 		if !di.Enabled {
@@ -181,6 +185,35 @@ func writeDeviceIdentity(w io.Writer, cfg *tfconfig.Config) {
 		fmt.Fprintf(tw, "  %q\t%s\t%s\n", app.Name, strings.Join(app.Hostnames(), " "), state)
 	}
 	tw.Flush()
+}
+
+// writeEnrollment prints the device enrollment permissions: the type
+// "warp" application's policies and the IdPs its login offers.
+func writeEnrollment(w io.Writer, cfg *tfconfig.Config) {
+	app := cfg.EnrollmentApp()
+	if app == nil {
+		fmt.Fprintln(w, "Device enrollment permissions: none (no type \"warp\" application), so everyone who signs in may register a device")
+		return
+	}
+	var ps []string
+	for _, ap := range app.Policies {
+		if ap.Policy != nil {
+			ps = append(ps, fmt.Sprintf("%q (%s)", ap.Policy.Name, ap.Policy.Decision))
+		}
+	}
+	who := "no policy, so no one may register a device"
+	if len(ps) > 0 {
+		who = "policies " + strings.Join(ps, ", ")
+	}
+	idps := "every identity provider"
+	if len(app.AllowedIdPs) > 0 {
+		var names []string
+		for _, id := range app.AllowedIdPs {
+			names = append(names, fmt.Sprintf("%q", cfg.IdentityProviderName(id)))
+		}
+		idps = strings.Join(names, ", ")
+	}
+	fmt.Fprintf(w, "Device enrollment permissions (%q): %s; sign-in with %s\n", app.Name, who, idps)
 }
 
 func writeIdPs(w io.Writer, cfg *tfconfig.Config, sim *tfconfig.Sim) {

@@ -152,6 +152,21 @@ resource "cloudflare_zero_trust_access_application" "git" {
   ]
 }
 
+# Device enrollment permissions: who may register a device, and with which
+# identity provider. Employees may; mallory@contractor.test signs in but is
+# refused.
+resource "cloudflare_zero_trust_access_application" "device_enrollment" {
+  account_id                = var.cloudflare_account_id
+  name                      = "Device enrollment"
+  type                      = "warp"
+  allowed_idps              = [cloudflare_zero_trust_access_identity_provider.entra_id.id]
+  auto_redirect_to_identity = true
+  app_launcher_visible      = false
+  policies = [
+    { id = cloudflare_zero_trust_access_policy.employees.id, precedence = 1 },
+  ]
+}
+
 resource "cloudflare_zero_trust_organization" "acme" {
   account_id                  = var.cloudflare_account_id
   name                        = "Acme"

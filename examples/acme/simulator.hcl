@@ -38,7 +38,8 @@ idp {
     groups   = ["finance"]
   }
 
-  # Matches no policy.
+  # Matches no policy: signs in, but may not register a device (the
+  # device enrollment permissions admit employees only).
   user "mallory@contractor.test" {
     name     = "Mallory Contractor"
     password = "mallory-demo-password"

@@ -271,6 +271,9 @@ const (
 	CodeInvalidConfig  = "invalid_config"
 	CodeNotImplemented = "not_implemented"
 	CodeInternal       = "internal"
+	// CodeEnrollmentNotPermitted refuses a registration that the
+	// organization's device enrollment permissions do not allow.
+	CodeEnrollmentNotPermitted = "enrollment_not_permitted"
 )
 
 // ClockRequest is the body of POST /admin/v1/clock.

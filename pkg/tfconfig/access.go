@@ -114,7 +114,7 @@ var appTypesFor = map[string][]string{
 // appIgnored are application attributes of the v5 schema that the
 // simulator does not use.
 var appIgnored = []string{
-	"allow_iframe", "allowed_idps", "app_launcher_logo_url", "app_launcher_visible", "auto_redirect_to_identity",
+	"allow_iframe", "app_launcher_logo_url", "app_launcher_visible", "auto_redirect_to_identity",
 	"bg_color", "cors_headers", "custom_deny_message", "custom_deny_url", "custom_non_identity_deny_url",
 	"custom_pages", "footer_links", "header_bg_color", "http_only_cookie_attribute",
 	"landing_page_design", "logo_url", "options_preflight_bypass", "path_cookie_attribute",
@@ -127,6 +127,7 @@ var appIgnored = []string{
 type appMeta struct {
 	app       *AccessApplication
 	warpField *field
+	idps      []*field // each allowed_idps entry, by index in app.AllowedIdPs
 	refs      []*field // the id of each referenced policy, by index in app.Policies; nil for inline ones
 }
 
@@ -190,6 +191,15 @@ func (l *loader) decodeAccessApplication(res Resource, o *object) {
 	}
 	if pf := o.get("policies"); pf != nil {
 		l.decodeAppPolicies(m, pf)
+	}
+	if f := o.get("allowed_idps"); f != nil {
+		elems, _ := f.list()
+		for _, e := range elems {
+			if id, ok := e.str(); ok {
+				m.app.AllowedIdPs = append(m.app.AllowedIdPs, id)
+				m.idps = append(m.idps, e)
+			}
+		}
 	}
 	l.cfg.AccessApplications = append(l.cfg.AccessApplications, app)
 	l.apps = append(l.apps, m)

@@ -18,6 +18,8 @@ func (l *loader) check() {
 	l.checkPrecedence()
 	l.compileExpressions()
 	l.resolveAppPolicies()
+	l.checkAllowedIdPs()
+	l.checkEnrollmentApps()
 	l.checkDeviceIdentity()
 }
 

@@ -36,7 +36,7 @@ func TestLoadExample(t *testing.T) {
 		{"gateway policies", len(cfg.GatewayPolicies), 3},
 		{"lists", len(cfg.Lists), 1},
 		{"identity providers", len(cfg.IdentityProviders), 1},
-		{"access applications", len(cfg.AccessApplications), 2},
+		{"access applications", len(cfg.AccessApplications), 3},
 		{"access policies", len(cfg.AccessPolicies), 1},
 	}
 	for _, c := range counts {
@@ -51,6 +51,9 @@ func TestLoadExample(t *testing.T) {
 		t.Errorf("device profile = %+v", dp)
 	}
 	idp := cfg.IdentityProviders[0]
+	if e := cfg.EnrollmentApp(); e == nil || !slices.Equal(e.AllowedIdPs, []string{idp.ID}) || len(e.Policies) != 1 || e.Policies[0].Policy != cfg.AccessPolicies[0] {
+		t.Errorf("device enrollment application = %+v", e)
+	}
 	if idp.Type != IdPAzureAD || idp.Config.Prompt != "login" || idp.Config.ClientSecret.Reveal() != "simulated-entra-client-secret" {
 		t.Errorf("identity provider = %+v", idp)
 	}

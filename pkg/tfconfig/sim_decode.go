@@ -418,6 +418,13 @@ func Link(cfg *Config, sim *Sim) Diagnostics {
 		names[r.Name] = true
 	}
 	for _, app := range cfg.AccessApplications {
+		if p := sim.IdP.Provider; p != nil && !app.OffersIdP(p.ID) {
+			what := "nobody can sign in to it"
+			if app.Type == TypeWARPApp {
+				what = "nobody can enroll a device"
+			}
+			d.at(Warning, app.Pos, "%s's allowed_idps leave out %s, the identity provider the built-in IdP plays, so %s in the simulator; add %s.id to allowed_idps or make idp.plays name one it allows", app.Address(), p.Address(), what, p.Address())
+		}
 		host := strings.ToLower(app.Domain)
 		if i := strings.IndexAny(host, "/:"); i >= 0 {
 			host = host[:i]

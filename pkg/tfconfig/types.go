@@ -199,6 +199,49 @@ type AccessApplication struct {
 	AllowAuthenticateViaWARP *bool
 	EnableBindingCookie      bool
 	Policies                 []AppPolicy
+	// AllowedIdPs are the IDs of the identity providers the application's
+	// login offers; empty offers every one.
+	AllowedIdPs []string
+}
+
+// ServedAtHostname reports whether Access serves the application at its
+// hostnames (self-hosted and browser-rendered types), which is where device
+// identity and the simulator's gate apply.
+func (a *AccessApplication) ServedAtHostname() bool {
+	return slices.Contains(deviceIdentityTypes, a.Type)
+}
+
+// TypeWARPApp is the application type of device enrollment permissions:
+// its policies decide who may register a device.
+const TypeWARPApp = "warp"
+
+// OffersIdP reports whether the application's login offers the identity
+// provider with ID id: allowed_idps names it, or is empty.
+func (a *AccessApplication) OffersIdP(id string) bool {
+	return len(a.AllowedIdPs) == 0 || slices.Contains(a.AllowedIdPs, id)
+}
+
+// IdentityProviderName returns the name of the identity provider with ID
+// id, or id itself when the directory declares none with it.
+func (c *Config) IdentityProviderName(id string) string {
+	for _, p := range c.IdentityProviders {
+		if p.ID == id {
+			return p.Name
+		}
+	}
+	return id
+}
+
+// EnrollmentApp returns the type "warp" application, the device enrollment
+// permissions, or nil when the configuration has none (then everyone who
+// signs in may enroll).
+func (c *Config) EnrollmentApp() *AccessApplication {
+	for _, a := range c.AccessApplications {
+		if a.Type == TypeWARPApp {
+			return a
+		}
+	}
+	return nil
 }
 
 // AppPolicy is one entry of an application's policies: a reference to a

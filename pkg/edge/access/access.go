@@ -123,6 +123,22 @@ type Login struct {
 	AppDomain string
 }
 
+// Permissions are the organization's rules for who may sign in where:
+// which applications' logins offer the IdP, and who may register a
+// device. They are asked per request, so that they follow configuration
+// reloads. A refusal's message is shown to the person: it must say why
+// and what to do, and hold no secret.
+type Permissions interface {
+	// AppLogin returns nil when the login of the application at host
+	// offers the organization's IdP.
+	AppLogin(host string) error
+	// EnrollmentLogin returns nil when device enrollment offers the IdP.
+	EnrollmentLogin() error
+	// Enroll returns nil when the person who signed in may register a
+	// device.
+	Enroll(Login) error
+}
+
 // AuditEvent is one record for the edge's audit log.
 type AuditEvent struct {
 	// Type is "authorize" (a login sent to the IdP), "login" (an
@@ -170,6 +186,8 @@ type Options struct {
 	OnLogin func(context.Context, Login) error
 	// Audit, when set, is called synchronously for every AuditEvent.
 	Audit func(AuditEvent)
+	// Permissions decide who may sign in where; nil permits everything.
+	Permissions Permissions
 	// AppSigningKey signs application tokens (ES256, P-256); generated when
 	// nil.
 	AppSigningKey *ecdsa.PrivateKey
@@ -193,6 +211,7 @@ type TeamDomain struct {
 	log     *zap.Logger
 	onLogin func(context.Context, Login) error
 	audit   func(AuditEvent)
+	perms   Permissions
 	tokens  *appTokens
 	handler http.Handler
 
@@ -235,7 +254,7 @@ func New(opts Options) (*TeamDomain, error) {
 	}
 	t := &TeamDomain{
 		team: opts.TeamName, public: pub, origin: pub.Scheme + "://" + pub.Host, secure: pub.Scheme == "https",
-		client: opts.HTTPClient, clock: opts.Clock, log: opts.Logger, onLogin: opts.OnLogin, audit: opts.Audit,
+		client: opts.HTTPClient, clock: opts.Clock, log: opts.Logger, onLogin: opts.OnLogin, audit: opts.Audit, perms: opts.Permissions,
 		idp: opts.IdP.clone(), appDomains: domains,
 		pending: newPendingTable(opts.MaxPendingLogins, opts.MaxPendingLoginsPerClient), codes: make(map[[32]byte]*enrollment), consents: make(map[string]*consent),
 	}

@@ -35,6 +35,13 @@ func (t *TeamDomain) serveAppLogin(w http.ResponseWriter, r *http.Request) {
 			"No Access application of the "+t.team+" organization has the domain "+truncate(app, 100)+". Check the address, or ask your administrator to add the application.")
 		return
 	}
+	if t.perms != nil {
+		if err := t.perms.AppLogin(app); err != nil {
+			t.log.Info("access: application login refused", zap.String("reason", "idp_not_allowed"), zap.String("app", app))
+			t.errorPage(w, http.StatusForbidden, "Sign-in not available", err.Error())
+			return
+		}
+	}
 	next := ""
 	if raw := q.Get("redirect_url"); raw != "" {
 		if next = appRedirect(app, raw); next == "" {

@@ -48,6 +48,13 @@ func (t *TeamDomain) serveWARP(w http.ResponseWriter, r *http.Request) {
 		t.refuseEnrollment(w, "invalid_request", "The enrollment request must carry a PKCE code_challenge (43 characters of base64url) with code_challenge_method=S256. The device client that sent you here is out of date or broken; update it and run the registration again.")
 		return
 	}
+	if t.perms != nil {
+		if err := t.perms.EnrollmentLogin(); err != nil {
+			t.log.Info("access: enrollment request refused", zap.String("reason", "idp_not_allowed"))
+			t.errorPage(w, http.StatusForbidden, "Enrollment not available", err.Error())
+			return
+		}
+	}
 	t.startLogin(w, r, &pendingLogin{trigger: TriggerEnrollment, agentRedirect: redirect, agentState: state, agentChallenge: challenge})
 }
 
@@ -138,6 +145,18 @@ func printable(s string) bool {
 // finishEnrollment mints the one-time enrollment code and hands it, with the
 // agent's state, to the agent's loopback listener.
 func (t *TeamDomain) finishEnrollment(w http.ResponseWriter, r *http.Request, pl *pendingLogin, login Login, now time.Time) {
+	if t.perms != nil {
+		if err := t.perms.Enroll(login); err != nil {
+			t.emit(AuditEvent{Type: "enrollment_refused", Time: now, Trigger: TriggerEnrollment, User: login.Email, Reason: CodeEnrollmentNotPermitted})
+			t.log.Info("access: enrollment not permitted", zap.String("user", login.Email), zap.String("reason", err.Error()))
+			t.render(w, http.StatusForbidden, pageData{
+				Title:    "You cannot register a device",
+				Message:  "You signed in, but your organization does not let you register a device: " + err.Error() + ". Ask your administrator to add you to the device enrollment permissions.",
+				Identity: &login.Identity,
+			})
+			return
+		}
+	}
 	// The code is not handed out yet: the person confirms first, on a page
 	// that names the account and the local port. Without this, a web page
 	// could walk a browser with an IdP session silently through /warp to

@@ -1,6 +1,9 @@
 package access
 
-import "github.com/ztagent/ztagent/pkg/apierror"
+import (
+	"github.com/ztagent/ztagent/pkg/apierror"
+	"github.com/ztagent/ztagent/pkg/control"
+)
 
 // Error codes (of *apierror.Error) RedeemEnrollment and VerifyAppToken return, as the control
 // API puts them in {"error":{"code":…}}. They follow OAuth 2.0 (RFC 6749
@@ -9,6 +12,9 @@ const (
 	CodeInvalidRequest = "invalid_request"
 	CodeInvalidGrant   = "invalid_grant"
 	CodeInvalidToken   = "invalid_token"
+	// CodeEnrollmentNotPermitted is control.CodeEnrollmentNotPermitted:
+	// the device enrollment permissions leave the person out.
+	CodeEnrollmentNotPermitted = control.CodeEnrollmentNotPermitted
 )
 
 // Sentinels for errors.Is; the errors returned carry a specific message.

@@ -71,6 +71,11 @@ type Options struct {
 	Settings func() Settings
 	// Decisions answers /session and /explain; nil answers them with 501.
 	Decisions Decisions
+	// MayEnroll, when set, is asked before a redeemed enrollment registers
+	// a device (the device enrollment permissions, which a reload may have
+	// changed since the person signed in); its refusal is answered 403
+	// enrollment_not_permitted with the error's message.
+	MayEnroll func(Login) error
 	// Clock is the edge's (simulated) time, for server_time.
 	Clock  clock.Clock
 	Logger *zap.Logger

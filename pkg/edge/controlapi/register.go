@@ -34,6 +34,16 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	if s.opts.MayEnroll != nil {
+		if err := s.opts.MayEnroll(login); err != nil {
+			s.audit(r.Context(), "registration_refused", login.Email, "", map[string]any{
+				"user": login.Email, "fingerprint": req.DeviceFingerprint, "reason": control.CodeEnrollmentNotPermitted,
+			})
+			s.fail(w, r, httpapi.Errorf(http.StatusForbidden, control.CodeEnrollmentNotPermitted,
+				"ask your administrator to add you to the device enrollment permissions (the type \"warp\" Access application)", "%s", err.Error()))
+			return
+		}
+	}
 	dev, token, err := s.opts.Registry.Register(r.Context(), registry.Registration{
 		Fingerprint: req.DeviceFingerprint,
 		UserEmail:   login.Email,

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/ztagent/ztagent/pkg/control"
+	"github.com/ztagent/ztagent/pkg/edge/accessgate"
 	"github.com/ztagent/ztagent/pkg/edge/controlapi"
 	"github.com/ztagent/ztagent/pkg/edge/gateway"
 	"github.com/ztagent/ztagent/pkg/edge/wg"
@@ -27,9 +28,10 @@ func (e *ConfigError) Error() string {
 // config is one loaded and linked configuration: the Terraform directory
 // and the simulator file.
 type config struct {
-	tf    *tfconfig.Config
-	sim   *tfconfig.Sim
-	diags tfconfig.Diagnostics // warnings and infos of a successful load
+	tf         *tfconfig.Config
+	sim        *tfconfig.Sim
+	diags      tfconfig.Diagnostics // warnings and infos of a successful load
+	enrollment *accessgate.Enrollment
 }
 
 // loadConfig loads both files the way edged validate does, applying the
@@ -52,7 +54,7 @@ func loadConfig(tfDir, simFile string, listen Listeners) (*config, error) {
 			Message:  "the built-in IdP plays no identity provider: declare a cloudflare_zero_trust_access_identity_provider in the Terraform directory and name it in idp { plays = \"…\" }",
 		}}}
 	}
-	return &config{tf: cfg, sim: sim, diags: diags}, nil
+	return &config{tf: cfg, sim: sim, diags: diags, enrollment: accessgate.CompileEnrollment(cfg)}, nil
 }
 
 // Listeners override the simulator file's listening addresses; zero fields

@@ -39,6 +39,7 @@ const exampleDir = "../../../examples/acme"
 var (
 	alice   = &scriptbrowser.Credentials{Email: "alice@example.com", Password: "alice-demo-password"}
 	bob     = &scriptbrowser.Credentials{Email: "bob@example.com", Password: "bob-demo-password"}
+	mallory = &scriptbrowser.Credentials{Email: "mallory@contractor.test", Password: "mallory-demo-password"}
 	loopAny = netip.MustParseAddrPort("127.0.0.1:0")
 )
 
@@ -206,6 +207,22 @@ type enrollment struct {
 // received.
 func (a *testAgent) login(user *scriptbrowser.Credentials) enrollment {
 	a.t.Helper()
+	e := a.visitWARP(user)
+	res := e.result
+	if !res.Stopped {
+		a.t.Fatalf("enrollment did not reach the callback: ended at %s (%d): %s %s", res.URL, res.Status, res.ErrorText, res.Body)
+	}
+	if got := res.Query().Get("state"); got != e.state {
+		a.t.Fatalf("the callback got state %q, want %q", got, e.state)
+	}
+	e.code = res.Query().Get("code")
+	return e
+}
+
+// visitWARP runs /warp in the browser as user, stopping at the agent's
+// callback or at the page the team domain ends on.
+func (a *testAgent) visitWARP(user *scriptbrowser.Credentials) enrollment {
+	a.t.Helper()
 	verifier := randomString(a.t)
 	sum := sha256.Sum256([]byte(verifier))
 	state := randomString(a.t)
@@ -220,13 +237,7 @@ func (a *testAgent) login(user *scriptbrowser.Credentials) enrollment {
 	if err != nil {
 		a.t.Fatalf("enrollment in the browser: %v", err)
 	}
-	if !res.Stopped {
-		a.t.Fatalf("enrollment did not reach the callback: ended at %s (%d): %s %s", res.URL, res.Status, res.ErrorText, res.Body)
-	}
-	if got := res.Query().Get("state"); got != state {
-		a.t.Fatalf("the callback got state %q, want %q", got, state)
-	}
-	return enrollment{code: res.Query().Get("code"), state: state, verifier: verifier, result: res}
+	return enrollment{state: state, verifier: verifier, result: res}
 }
 
 // register redeems an enrollment at the control API.

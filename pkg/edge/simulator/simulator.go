@@ -246,6 +246,7 @@ func Start(ctx context.Context, opts Options) (_ *Simulator, err error) {
 		Enroller:  s.team,
 		Peers:     s.peers,
 		Settings:  func() controlapi.Settings { return s.cfg.Load().settings(s.wg) },
+		MayEnroll: s.mayEnrollAPI,
 		Decisions: s.gateway.decisions(),
 		Clock:     s.clock,
 		Logger:    s.log.Named("controlapi"),

@@ -24,15 +24,16 @@ type teamDomain struct {
 
 func (s *Simulator) startTeamDomain(cfg *config) error {
 	td, err := access.New(access.Options{
-		TeamName:   cfg.sim.Team,
-		PublicURL:  cfg.sim.TeamDomainURL(),
-		IdP:        accessIdP(cfg),
-		AppDomains: appDomains(cfg),
-		HTTPClient: loopbackClient(cfg.loopbackAddrs()),
-		Clock:      s.clock,
-		Logger:     s.log.Named("access"),
-		OnLogin:    s.onLogin,
-		Audit:      s.auditAccess,
+		TeamName:    cfg.sim.Team,
+		PublicURL:   cfg.sim.TeamDomainURL(),
+		IdP:         accessIdP(cfg),
+		AppDomains:  appDomains(cfg),
+		HTTPClient:  loopbackClient(cfg.loopbackAddrs()),
+		Clock:       s.clock,
+		Logger:      s.log.Named("access"),
+		OnLogin:     s.onLogin,
+		Audit:       s.auditAccess,
+		Permissions: permissions{s},
 	})
 	if err != nil {
 		return err
