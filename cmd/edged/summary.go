@@ -27,6 +27,7 @@ func writeSummary(w io.Writer, cfg *tfconfig.Config, sim *tfconfig.Sim) {
 	writeSessions(w, cfg.GatewayPolicies)
 	writeDeviceIdentity(w, cfg)
 	writeEnrollment(w, cfg)
+	writeProfiles(w, cfg)
 	writeIdPs(w, cfg, sim)
 	if sim == nil {
 		return
@@ -51,6 +52,9 @@ func resourceCounts(cfg *tfconfig.Config) string {
 	}
 	if cfg.DeviceProfile != nil {
 		parts = append(parts, "device profile")
+	}
+	if n := len(cfg.CustomProfiles); n > 0 {
+		parts = append(parts, plural(n, "custom device profile"))
 	}
 	return strings.Join(parts, ", ")
 }
@@ -214,6 +218,32 @@ func writeEnrollment(w io.Writer, cfg *tfconfig.Config) {
 		idps = strings.Join(names, ", ")
 	}
 	fmt.Fprintf(w, "Device enrollment permissions (%q): %s; sign-in with %s\n", app.Name, who, idps)
+}
+
+// writeProfiles prints the device profiles in the order they are
+// matched, with the setting the simulator applies (allowed_to_leave, S13).
+func writeProfiles(w io.Writer, cfg *tfconfig.Config) {
+	leave := func(ok bool) string {
+		if ok {
+			return "users may leave"
+		}
+		return "users may not leave"
+	}
+	def := cfg.DeviceProfile == nil || cfg.DeviceProfile.AllowedToLeave
+	if len(cfg.CustomProfiles) == 0 {
+		fmt.Fprintf(w, "Device profiles: the default profile only (%s)\n", leave(def))
+		return
+	}
+	fmt.Fprintln(w, "Device profiles, first match applies (precedence, name, match, setting):")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, p := range cfg.ProfilesInOrder() {
+		fmt.Fprintf(tw, "  %d\t%q\t%s\t%s\n", p.Precedence, p.Name, p.Match, leave(p.AllowedToLeave))
+	}
+	fmt.Fprintf(tw, "  -\tdefault\t(every other device)\t%s\n", leave(def))
+	tw.Flush()
+	if n := len(cfg.CustomProfiles) - len(cfg.ProfilesInOrder()); n > 0 {
+		fmt.Fprintf(w, "  %s disabled\n", plural(n, "profile"))
+	}
 }
 
 func writeIdPs(w io.Writer, cfg *tfconfig.Config, sim *tfconfig.Sim) {

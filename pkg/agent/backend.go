@@ -8,6 +8,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/ztagent/ztagent/internal/secret"
 	"github.com/ztagent/ztagent/pkg/apierror"
 	"github.com/ztagent/ztagent/pkg/control"
 	"github.com/ztagent/ztagent/pkg/ipc/ipcproto"
@@ -96,7 +97,8 @@ func (a *Agent) Leave(ctx context.Context) error {
 	cancel()
 	switch {
 	case apierror.HasCode(err, ipcproto.CodeNotAllowedToLeave):
-		return errorf(ipcproto.CodeNotAllowedToLeave, "your organization does not allow users to remove this device",
+		// The edge's message names the device profile that forbids it.
+		return errorf(ipcproto.CodeNotAllowedToLeave, "your organization does not allow users to remove this device ("+secret.Scrub(edgeMessage(err))+")",
 			"ask an administrator to revoke the device")
 	case err != nil && !control.IsRevocation(err):
 		return a.edgeError("leave the organization", err)

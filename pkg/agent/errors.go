@@ -36,3 +36,12 @@ func (a *Agent) edgeError(what string, err error) *apierror.Error {
 		fmt.Sprintf("could not %s: the edge at %s did not answer (%v)", what, a.opts.EdgeAPI, err),
 		"check the network and that the edge is up; agentd keeps retrying the control stream by itself")
 }
+
+// edgeMessage returns the message of the edge's refusal err.
+func edgeMessage(err error) string {
+	var ae *apierror.Error
+	if errors.As(err, &ae) {
+		return ae.Message
+	}
+	return err.Error()
+}

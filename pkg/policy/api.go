@@ -20,6 +20,14 @@ func CompileIdentity(src string, lists Lists) (*Expr, error) {
 	return compile(src, scope{identity: true}, lists)
 }
 
+// CompileDeviceMatch parses and type-checks the match expression of a
+// device profile: identity fields and the device's (os.name, os.version,
+// network, device_posture.checks.passed). "" matches every device. Errors
+// are *Error.
+func CompileDeviceMatch(src string, lists Lists) (*Expr, error) {
+	return compile(src, scope{identity: true, device: true}, lists)
+}
+
 // RuleError is a compile error in one part ("traffic" or "identity") of a
 // rule.
 type RuleError struct {
@@ -79,6 +87,10 @@ type Flow struct {
 	// value of each attribute or claim.
 	SAMLAttributes []string
 	OIDCClaims     []string
+
+	// OS is the device's operating system as Cloudflare names it
+	// (windows, mac, linux, …), for device profile matches.
+	OS string
 
 	// AuthTime is the device's IdP auth_time; Now is the edge's clock.
 	AuthTime time.Time

@@ -88,6 +88,8 @@ func (c *evalCtx) str(id fieldID) string {
 		return strings.ToLower(c.f.DetectedProtocol)
 	case fNetVNetID:
 		return strings.ToLower(c.f.VNetID)
+	case fOSName:
+		return strings.ToLower(c.f.OS)
 	}
 	return ""
 }

@@ -51,6 +51,7 @@ const (
 	fDNSResolvedIPs
 	fContentCategory  // of the queried name (DNS) or the host (HTTP)
 	fSecurityCategory // likewise
+	fOSName           // the device's operating system (device profile match)
 	// fUnsimulated is every field the language knows and the simulator
 	// has no value for.
 	fUnsimulated
@@ -71,6 +72,9 @@ type field struct {
 	// firstBytes: known only once the client has sent its first bytes
 	// (the TLS SNI, the detected protocol), so the edge holds the flow.
 	firstBytes bool
+	// device: a field of a device profile's match expression, not of
+	// Gateway policies.
+	device bool
 	// unsimulated is set for a field Gateway has that the simulator does
 	// not evaluate: a comparison on it never matches, as if the flow had
 	// no value for it (its arrays are empty).
@@ -105,6 +109,10 @@ var fields = map[string]*field{
 	"net.detected_protocol": {id: fNetDetectedProtocol, typ: typeString, fold: true, firstBytes: true, filters: []Filter{FilterL4}},
 	"net.vnet_id":           {id: fNetVNetID, typ: typeString, fold: true, filters: []Filter{FilterL4}},
 	"dns.resolved_ips":      {id: fDNSResolvedIPs, typ: typeIP, array: true, filters: []Filter{FilterDNS}},
+
+	// os.name values are Cloudflare's: windows, mac, linux, android,
+	// ios, chromeos.
+	"os.name": {id: fOSName, typ: typeString, fold: true, device: true},
 
 	"dns.content_category":               {id: fContentCategory, typ: typeInt, array: true, filters: []Filter{FilterDNS}},
 	"dns.security_category":              {id: fSecurityCategory, typ: typeInt, array: true, filters: []Filter{FilterDNS}},
@@ -162,6 +170,14 @@ var unsimulatedFields = map[string]*field{
 	"net.src.geo.country":   {typ: typeString, fold: true, filters: []Filter{FilterL4}},
 	"net.src.port":          {typ: typeInt, filters: []Filter{FilterL4}},
 	"proxy.endpoint":        {typ: typeString, fold: true, filters: []Filter{FilterHTTP, FilterL4}},
+
+	// Device profile match fields (Cloudflare's device profile selectors)
+	// besides identity and os.name: the simulator has no OS versions,
+	// managed networks, posture results or service tokens.
+	"os.version":                   {typ: typeString, device: true},
+	"network":                      {typ: typeString, device: true},
+	"device_posture.checks.passed": {typ: typeString, array: true, device: true},
+	"identity.service_token_uuid":  {typ: typeString, device: true},
 }
 
 func init() {

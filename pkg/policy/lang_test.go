@@ -411,3 +411,47 @@ func TestReadsFirstBytes(t *testing.T) {
 		}
 	}
 }
+
+// A device profile's match reads identity and device fields: os.name from
+// the registered OS, the rest (os.version, network, posture) known and
+// never matching. Gateway fields are refused there, and device fields in
+// Gateway policies.
+func TestDeviceMatch(t *testing.T) {
+	linuxAlice := &Flow{Email: "alice@example.com", Groups: []string{"Engineering"}, GroupIDs: []string{"5b2c7e1a"}, OS: "linux"}
+	for src, want := range map[string]bool{
+		``:                     true,
+		`os.name == "linux"`:   true,
+		`os.name == "Windows"`: false,
+		`identity.email matches ".*@example.com" and os.name in {"linux" "mac"}`: true,
+		`any(identity.groups.name[*] in {"engineering"})`:                        true,
+		`identity.groups.id == "5b2c7e1a"`:                                       true,
+		`network == "office"`:                                                    false,
+		`not (os.version == "14.1")`:                                             true,
+		`any(device_posture.checks.passed[*] in {"c0ffee"})`:                     false,
+	} {
+		e, err := CompileDeviceMatch(src, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", src, err)
+		}
+		if got := e.Match(linuxAlice); got != want {
+			t.Errorf("%s: %v, want %v", src, got, want)
+		}
+	}
+	if e, _ := CompileDeviceMatch(`network == "office" or os.version == "1"`, nil); len(e.Unsimulated()) != 2 {
+		t.Errorf("unsimulated uses %v, want network and os.version", e.Unsimulated())
+	}
+	for src, msg := range map[string]string{
+		`net.dst.port == 22`: "is a Gateway traffic field; a device profile's match reads identity and device fields",
+		`os.nam == "linux"`:  "did you mean os.name?",
+	} {
+		if _, err := CompileDeviceMatch(src, nil); err == nil || !strings.Contains(err.Error(), msg) {
+			t.Errorf("%s: %v, want %q", src, err, msg)
+		}
+	}
+	if _, err := CompileIdentity(`os.name == "linux"`, nil); err == nil || !strings.Contains(err.Error(), "belongs in a device profile's match") {
+		t.Errorf("os.name in a Gateway identity expression: %v", err)
+	}
+	if _, err := CompileTraffic(`network == "office"`, []Filter{FilterL4}, nil); err == nil || !strings.Contains(err.Error(), "belongs in a device profile's match") {
+		t.Errorf("network in a Gateway traffic expression: %v", err)
+	}
+}

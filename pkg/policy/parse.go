@@ -43,6 +43,7 @@ func (e *Expr) String() string { return e.src }
 type scope struct {
 	filters  []Filter // traffic: fields of these filters
 	identity bool     // identity: identity fields only
+	device   bool     // with identity: a device profile's match, device fields too
 }
 
 type parser struct {
@@ -204,6 +205,12 @@ func (p *parser) lookupField(t token, inAny bool) (*field, *Error) {
 			return nil, p.errAt(t, fmt.Sprintf("unknown field %s (did you mean %s?)", t.text, best))
 		}
 		return nil, p.errAt(t, fmt.Sprintf("unknown field %s; known fields: %s", t.text, strings.Join(FieldNames(), ", ")))
+	}
+	if f.device && !p.scope.device {
+		return nil, p.errAt(t, fmt.Sprintf("field %s belongs in a device profile's match, not in a Gateway policy", f.name))
+	}
+	if p.scope.device && f.filters != nil {
+		return nil, p.errAt(t, fmt.Sprintf("field %s is a Gateway traffic field; a device profile's match reads identity and device fields (identity.email, identity.groups.name, os.name, …)", f.name))
 	}
 	if p.scope.identity && f.filters != nil {
 		return nil, p.errAt(t, fmt.Sprintf("field %s belongs in the traffic expression, not the identity expression", f.name))

@@ -51,6 +51,7 @@ func (l *loader) checkPrecedence() {
 func (l *loader) compileExpressions() {
 	l.declareExternalLists()
 	lists := l.cfg.PolicyLists()
+	l.compileProfiles(lists)
 	for _, m := range l.gw {
 		if !m.valid || !m.p.Simulated() {
 			continue
@@ -58,25 +59,25 @@ func (l *loader) compileExpressions() {
 		if m.traffic != nil && m.trafficOK {
 			e, err := policy.CompileTraffic(m.p.Traffic, m.p.Filters, lists)
 			l.exprError(m.traffic, m.p.Traffic, "traffic", err)
-			l.warnUnsimulated(m.traffic, e)
+			l.warnUnsimulated(m.traffic, e, "Gateway field")
 		}
 		if m.identity != nil && m.identityOK {
 			e, err := policy.CompileIdentity(m.p.Identity, lists)
 			l.exprError(m.identity, m.p.Identity, "identity", err)
-			l.warnUnsimulated(m.identity, e)
+			l.warnUnsimulated(m.identity, e, "Gateway field")
 		}
 	}
 }
 
 // warnUnsimulated warns once per use of a Gateway field that the simulator
 // does not evaluate, saying how it evaluates it instead.
-func (l *loader) warnUnsimulated(f *field, e *policy.Expr) {
+func (l *loader) warnUnsimulated(f *field, e *policy.Expr, what string) {
 	if e == nil {
 		return
 	}
 	for _, u := range e.Unsimulated() {
 		pos, _ := l.exprPos(f, u.Offset)
-		l.d.at(Warning, pos, "%s is a Gateway field the simulator does not simulate: it has no value here, so every comparison on it is false", u.Name)
+		l.d.at(Warning, pos, "%s is a %s the simulator does not simulate: it has no value here, so every comparison on it is false", u.Name, what)
 	}
 }
 

@@ -57,8 +57,9 @@ type loader struct {
 	cfg *Config
 	// Positions the cross-resource checks need, kept beside the typed
 	// structs so that those stay plain data.
-	gw   []*gwMeta
-	apps []*appMeta
+	gw       []*gwMeta
+	apps     []*appMeta
+	profiles []*profileMeta
 }
 
 type resourceDecl struct {
@@ -77,7 +78,7 @@ type skipGroup struct {
 // supported lists the resource types the simulator decodes.
 var supported = map[string]bool{
 	TypeGatewayPolicy: true, TypeList: true, TypeIdentityProvider: true, TypeAccessApplication: true,
-	TypeAccessPolicy: true, TypeOrganization: true, TypeDeviceProfile: true,
+	TypeAccessPolicy: true, TypeOrganization: true, TypeDeviceProfile: true, TypeDeviceCustomProfile: true,
 }
 
 // metaArguments are resource arguments that tell Terraform how to apply a
@@ -367,6 +368,8 @@ func (l *loader) decode(rd *resourceDecl) {
 		l.decodeOrganization(rd.Resource, o)
 	case TypeDeviceProfile:
 		l.decodeDeviceProfile(rd.Resource, o)
+	case TypeDeviceCustomProfile:
+		l.decodeCustomProfile(rd.Resource, o)
 	}
 	o.finish()
 }

@@ -104,7 +104,15 @@ func (l *loader) decodeDeviceProfile(res Resource, o *object) {
 	if prev := l.cfg.DeviceProfile; prev != nil && l.secondSingleton(&prev.Resource, o, "default profile") {
 		return
 	}
-	dp := &DeviceProfile{Resource: res, AllowedToLeave: true}
+	dp := &DeviceProfile{Resource: res}
+	l.decodeProfileSettings(dp, o)
+	l.cfg.DeviceProfile = dp
+}
+
+// decodeProfileSettings reads the settings a default and a custom profile
+// share.
+func (l *loader) decodeProfileSettings(dp *DeviceProfile, o *object) {
+	dp.AllowedToLeave = true
 	o.ignore(deviceProfileIgnored...)
 	if v, ok := o.boolean("allowed_to_leave"); ok {
 		dp.AllowedToLeave = v
@@ -132,5 +140,4 @@ func (l *loader) decodeDeviceProfile(res Resource, o *object) {
 			sm.finish()
 		}
 	}
-	l.cfg.DeviceProfile = dp
 }

@@ -42,6 +42,7 @@ type Config struct {
 	AccessPolicies     []*AccessPolicy
 	Organization       *Organization  // nil when the configuration has none
 	DeviceProfile      *DeviceProfile // nil when the configuration has none
+	CustomProfiles     []*CustomProfile
 }
 
 // GatewayPolicy is a cloudflare_zero_trust_gateway_policy.

@@ -57,8 +57,6 @@ type Settings struct {
 	RefreshIdentityURL string
 	// Tunnel holds everything but the device's addresses.
 	Tunnel control.Tunnel
-	// AllowedToLeave is the device profile's allowed_to_leave (S13).
-	AllowedToLeave bool
 }
 
 // Options configures New. Registry, Enroller, Peers and Settings are
@@ -76,6 +74,10 @@ type Options struct {
 	// changed since the person signed in); its refusal is answered 403
 	// enrollment_not_permitted with the error's message.
 	MayEnroll func(Login) error
+	// AllowedToLeave reports whether the device profile in force for a
+	// device lets its user remove it (S13), and names the profile ("" for
+	// the default one). Nil allows every device to leave.
+	AllowedToLeave func(registry.Device) (allowed bool, profile string)
 	// Clock is the edge's (simulated) time, for server_time.
 	Clock  clock.Clock
 	Logger *zap.Logger
@@ -173,7 +175,16 @@ func (s *Server) getDevice(w http.ResponseWriter, _ *http.Request, d registry.De
 }
 
 func (s *Server) leave(w http.ResponseWriter, r *http.Request, d registry.Device) {
-	left, err := s.opts.Registry.Leave(r.Context(), d.ID, s.opts.Settings().AllowedToLeave)
+	allowed, profile := true, ""
+	if s.opts.AllowedToLeave != nil {
+		allowed, profile = s.opts.AllowedToLeave(d)
+	}
+	if !allowed && profile != "" {
+		s.fail(w, r, httpapi.Errorf(http.StatusForbidden, registry.CodeNotAllowedLeave, "ask an administrator to revoke the device",
+			"the device profile %q, which applies to this device, does not allow users to leave on their own", profile))
+		return
+	}
+	left, err := s.opts.Registry.Leave(r.Context(), d.ID, allowed)
 	if err != nil {
 		s.fail(w, r, err)
 		return

@@ -32,6 +32,7 @@ type config struct {
 	sim        *tfconfig.Sim
 	diags      tfconfig.Diagnostics // warnings and infos of a successful load
 	enrollment *accessgate.Enrollment
+	profiles   []profile // the enabled custom device profiles, in match order
 }
 
 // loadConfig loads both files the way edged validate does, applying the
@@ -54,7 +55,11 @@ func loadConfig(tfDir, simFile string, listen Listeners) (*config, error) {
 			Message:  "the built-in IdP plays no identity provider: declare a cloudflare_zero_trust_access_identity_provider in the Terraform directory and name it in idp { plays = \"…\" }",
 		}}}
 	}
-	return &config{tf: cfg, sim: sim, diags: diags, enrollment: accessgate.CompileEnrollment(cfg)}, nil
+	profiles, err := compileProfiles(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &config{tf: cfg, sim: sim, diags: diags, enrollment: accessgate.CompileEnrollment(cfg), profiles: profiles}, nil
 }
 
 // Listeners override the simulator file's listening addresses; zero fields
@@ -218,7 +223,6 @@ func (c *config) settings(srv *wg.Server) controlapi.Settings {
 			AllowedIPs:    c.allowedIPs(),
 			MTU:           srv.MTU(),
 		},
-		AllowedToLeave: c.allowedToLeave(),
 	}
 }
 

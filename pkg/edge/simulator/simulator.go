@@ -247,6 +247,10 @@ func Start(ctx context.Context, opts Options) (_ *Simulator, err error) {
 		Peers:     s.peers,
 		Settings:  func() controlapi.Settings { return s.cfg.Load().settings(s.wg) },
 		MayEnroll: s.mayEnrollAPI,
+		AllowedToLeave: func(d registry.Device) (bool, string) {
+			p := s.cfg.Load().profileFor(d)
+			return p.AllowedToLeave, p.Name
+		},
 		Decisions: s.gateway.decisions(),
 		Clock:     s.clock,
 		Logger:    s.log.Named("controlapi"),
