@@ -20,6 +20,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 //	# want: LINE:COL: message substring            (an error)
 //	# want warning: LINE:COL: message substring
 //	# want info: FILE:LINE:COL: message substring  (FILE for directory cases)
+//	# want nothing                                  (no error and no warning)
 //
 // "..." in a substring matches anything, for messages that come from
 // pkg/policy, whose wording is its own.
@@ -38,6 +39,10 @@ func readWants(t *testing.T, path string, src []byte) []want {
 	for _, line := range strings.Split(string(src), "\n") {
 		if !strings.HasPrefix(line, "# want") {
 			break
+		}
+		if line == "# want nothing" {
+			// A file that must load without an error or a warning.
+			return ws
 		}
 		m := wantRE.FindStringSubmatch(line)
 		if m == nil {

@@ -417,6 +417,43 @@ func (o *object) unknown(f *field, name string) {
 	}
 }
 
+// checkIgnored judges the keys inside an attribute the decoder ignores
+// against the schema, as Terraform does, and says nothing of the valid
+// ones: a read-only key is an error, a key the schema lacks a warning
+// (Terraform drops it). cf-terraforming exports write read-only keys such
+// as expiration.expired.
+func (o *object) checkIgnored(f *field) {
+	if o.l.decoding == "" {
+		return
+	}
+	if _, ok := f.syntax().(*hclsyntax.TupleConsExpr); ok {
+		elems, _ := f.list()
+		for _, e := range elems {
+			o.checkIgnored(e)
+		}
+		return
+	}
+	sch, ok := schemaObject(o.l.decoding, f.path)
+	if !ok || !f.isObject() {
+		return
+	}
+	sub, ok := f.object()
+	if !ok {
+		return
+	}
+	for _, kf := range sub.order {
+		name := kf.path[len(sub.prefix()):]
+		switch {
+		case sch.isReadOnly(name):
+			o.l.d.errorf(kf.keyRng, "%s is read-only in the Cloudflare provider v5 schema (Cloudflare computes it), so Terraform refuses to set it; remove it", kf.path)
+		case !sch.has(name):
+			o.l.d.warnf(kf.keyRng, "%s is not an attribute of %s in the Cloudflare provider v5 schema%s: Terraform drops it without an error, so neither Cloudflare nor the simulator applies it", kf.path, f.path, suggest(name, sch.settable))
+		default:
+			o.checkIgnored(kf)
+		}
+	}
+}
+
 // finish warns about every attribute the decoder did not ask for, and judges
 // nested blocks: provider v5 writes nested settings as attributes, so a
 // block named like a known attribute is the v4 syntax. Attributes the
@@ -434,6 +471,8 @@ func (o *object) finish() {
 		}
 		if !o.known[name] {
 			o.unknown(f, name)
+		} else if !o.got[name] {
+			o.checkIgnored(f)
 		}
 	}
 	for _, b := range o.blocks {

@@ -1,6 +1,7 @@
-# want warning: 8:1: has no enabled attribute
-# want: 14:3: sharable is read-only in the Cloudflare provider v5 schema (Cloudflare computes it), so Terraform refuses to set it
-# want warning: 22:5: config.client_name is not an attribute of config in the Cloudflare provider v5 schema: Terraform drops it without an error
+# want warning: 9:1: has no enabled attribute
+# want: 15:3: sharable is read-only in the Cloudflare provider v5 schema (Cloudflare computes it), so Terraform refuses to set it
+# want: 16:55: expiration.expired is read-only in the Cloudflare provider v5 schema
+# want warning: 23:5: config.client_name is not an attribute of config in the Cloudflare provider v5 schema: Terraform drops it without an error
 # Edges of the provider v5.22.0 schema: a read-only argument is refused;
 # an unknown key inside an object attribute loads, as Terraform drops it
 # (the provider's own acceptance test for a one-time PIN IdP sets
