@@ -97,7 +97,7 @@ var deviceProfileIgnored = []string{
 	"allow_mode_switch", "allow_updates", "auto_connect", "captive_portal", "disable_auto_fallback",
 	"exclude", "exclude_office_ips", "include", "fallback_domains", "lan_allow_minutes",
 	"lan_allow_subnet_size", "register_interface_ip_with_dns", "sccm_vpn_boundary_support",
-	"support_url", "switch_locked", "tunnel_protocol", "doh_in_tunnel",
+	"support_url", "switch_locked", "tunnel_protocol", "doh_in_tunnel", "dns_search_suffixes", "virtual_networks",
 }
 
 func (l *loader) decodeDeviceProfile(res Resource, o *object) {
