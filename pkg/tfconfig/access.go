@@ -161,7 +161,7 @@ func (l *loader) decodeAccessApplication(res Resource, o *object) {
 		l.d.warnf(o.rng, "%s has no domain, so the simulator cannot route requests to it; add domain = \"wiki.acme.internal\"", res.Address())
 	}
 	if f := o.get("session_duration"); f != nil {
-		app.SessionDuration, _ = f.duration()
+		app.SessionDuration, app.SessionExpiresImmediately, _ = f.accessSessionDuration()
 	}
 	for _, name := range []string{"allow_authenticate_via_warp", "enable_binding_cookie"} {
 		f := o.get(name)
@@ -330,7 +330,7 @@ func (l *loader) decodeAccessPolicy(res Resource, o *object) *AccessPolicy {
 		df.errorf("decision %q is not an Access decision%s; use one of %s", decision, suggest(decision, accessDecisions), strings.Join(accessDecisions, ", "))
 	}
 	if f := o.get("session_duration"); f != nil {
-		p.SessionDuration, _ = f.duration()
+		p.SessionDuration, p.SessionExpiresImmediately, _ = f.accessSessionDuration()
 	}
 	if f := o.get("include"); f != nil {
 		p.Include = l.decodeAccessRules(f)

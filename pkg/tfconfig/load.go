@@ -65,6 +65,10 @@ type loader struct {
 type resourceDecl struct {
 	Resource
 	block *hclsyntax.Block
+	// attrs are the resource's arguments that references may read besides
+	// id: those written with a value known before any resource exists
+	// (literals, variables, locals), as Terraform knows them at plan time.
+	attrs map[string]cty.Value
 }
 
 // skipGroup is one info line: every skipped block of one kind.
@@ -122,6 +126,7 @@ func load(fsys fs.FS, dir string) (cfg *Config, ds Diagnostics) {
 	l.loadVarValues(fsys)
 	l.buildContext()
 	l.evalLocals()
+	l.addConfiguredAttributes()
 	for _, rd := range l.decls {
 		if supported[rd.Type] {
 			l.decode(rd)
@@ -334,7 +339,7 @@ func (l *loader) declare(b *hclsyntax.Block) {
 		return
 	}
 	if !supported[typ] {
-		l.skip("resources of type "+typ, "the simulator loads only gateway policies, lists, identity providers, Access applications and policies, the organization and the device default profile", b.TypeRange, name)
+		l.skip("resources of type "+typ, "the simulator loads only gateway policies, lists, identity providers, Access applications and policies, the organization and the device profiles (default and custom)", b.TypeRange, name)
 	}
 }
 

@@ -82,3 +82,30 @@ func TestCheckSessionOffAcceptsZeroDuration(t *testing.T) {
 		t.Errorf("an enforced check of 0s loaded:\n%s", ds.String())
 	}
 }
+
+// session_duration "0s" on an Access application or policy is valid in
+// provider v5.22 (a plain string) and means Access's "No duration, expires
+// immediately"; a negative or malformed one is an error.
+func TestAccessSessionDurationZero(t *testing.T) {
+	src := `resource "cloudflare_zero_trust_access_application" "vault" {
+  name             = "Vault"
+  domain           = "vault.acme.internal"
+  session_duration = "0s"
+  policies = [{ name = "Staff", decision = "allow", include = [{ everyone = {} }], session_duration = "0s" }]
+}
+`
+	cfg, ds := load(fstest.MapFS{"main.tf": {Data: []byte(src)}}, "dir")
+	if ds.HasErrors() || len(cfg.AccessApplications) != 1 {
+		t.Fatalf("diagnostics:\n%s", ds.String())
+	}
+	app := cfg.AccessApplications[0]
+	if !app.SessionExpiresImmediately || app.SessionDuration != 0 || !app.Policies[0].Policy.SessionExpiresImmediately {
+		t.Errorf("app %+v, policy %+v: want both to expire immediately", app, app.Policies[0].Policy)
+	}
+	for bad, msg := range map[string]string{`"-5m"`: "is negative", `"1 day"`: "is not a duration"} {
+		_, ds := load(fstest.MapFS{"main.tf": {Data: []byte(strings.Replace(src, `session_duration = "0s"`, "session_duration = "+bad, 1))}}, "dir")
+		if !strings.Contains(ds.Errors().String(), msg) {
+			t.Errorf("session_duration %s: %s; want %q", bad, ds.String(), msg)
+		}
+	}
+}

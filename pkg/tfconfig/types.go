@@ -195,6 +195,9 @@ type AccessApplication struct {
 	Destinations []string
 	// SessionDuration is the app's Access session length, 0 when unset.
 	SessionDuration time.Duration
+	// SessionExpiresImmediately is session_duration "0s": Access's "No
+	// duration, expires immediately", a sign-in for every request.
+	SessionExpiresImmediately bool
 	// AllowAuthenticateViaWARP overrides the organization default when not
 	// nil (S9).
 	AllowAuthenticateViaWARP *bool
@@ -264,6 +267,9 @@ type AccessPolicy struct {
 	Require  []AccessRule
 	// SessionDuration overrides the application's when not 0.
 	SessionDuration time.Duration
+	// SessionExpiresImmediately is session_duration "0s" (see
+	// AccessApplication); it overrides the application's too.
+	SessionExpiresImmediately bool
 }
 
 // AccessRule is one selector of an Access policy's include, exclude or

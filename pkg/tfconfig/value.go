@@ -169,6 +169,30 @@ func (f *field) duration() (time.Duration, bool) {
 	return d, true
 }
 
+// accessSessionDuration reads an Access session_duration: a positive
+// duration, or zero ("0s"), which Access takes as "No duration, expires
+// immediately".
+func (f *field) accessSessionDuration() (d time.Duration, immediate, ok bool) {
+	s, ok := f.str()
+	if !ok {
+		return 0, false, false
+	}
+	d, err := time.ParseDuration(s)
+	switch {
+	case err != nil:
+		hint, ok := session.DurationHint(s)
+		if !ok {
+			hint = "(it is too long for a duration)"
+		}
+		f.errorf("%s: %q is not a duration %s, or \"0s\" for a session that expires immediately", f.path, s, hint)
+		return 0, false, false
+	case d < 0:
+		f.errorf("%s: %q is negative; use a duration such as \"24h\", or \"0s\" for a session that expires immediately", f.path, s)
+		return 0, false, false
+	}
+	return d, d == 0, true
+}
+
 func (f *field) strings() ([]string, bool) {
 	elems, ok := f.list()
 	if !ok {

@@ -207,6 +207,46 @@ func (l *loader) buildContext() {
 	}
 }
 
+// addConfiguredAttributes lets references read the arguments a resource
+// sets with a value known at plan time, such as the name of an access tag
+// (tags = [cloudflare_zero_trust_access_tag.eng.name], as the provider's
+// examples write it). An argument that references a resource is left out:
+// its value is Cloudflare's to compute.
+func (l *loader) addConfiguredAttributes() {
+	for typ, byName := range l.resources {
+		objs := map[string]cty.Value{}
+		for name, rd := range byName {
+			vals := map[string]cty.Value{"id": cty.StringVal(rd.ID)}
+			for an, attr := range rd.block.Body.Attributes {
+				if an == "id" || !planTimeKnown(attr.Expr) {
+					continue
+				}
+				v, diags := attr.Expr.Value(l.ctx)
+				if diags.HasErrors() || !v.IsWhollyKnown() {
+					continue
+				}
+				if rd.attrs == nil {
+					rd.attrs = map[string]cty.Value{}
+				}
+				rd.attrs[an] = v
+				vals[an] = v
+			}
+			objs[name] = cty.ObjectVal(vals)
+		}
+		l.ctx.Variables[typ] = cty.ObjectVal(objs)
+	}
+}
+
+// planTimeKnown reports whether expr reads only variables and locals.
+func planTimeKnown(expr hclsyntax.Expression) bool {
+	for _, tr := range expr.Variables() {
+		if root := tr.RootName(); root != "var" && root != "local" {
+			return false
+		}
+	}
+	return true
+}
+
 // evalLocals evaluates locals in dependency order, depth first. Each local
 // is evaluated in a context holding only the locals it references, and
 // local.* of the configuration's context is built once at the end, so that
@@ -342,7 +382,10 @@ func (l *loader) checkResourceRef(tr hcl.Traversal, root, name string, rng hcl.R
 		return false
 	}
 	if attr := attrStep(tr, 2); attr != "" && attr != "id" {
-		l.d.errorf(rng, "%s.%s.%s: the simulator can only resolve .id of a resource (there is no API to read other attributes back); use .id or write the value literally", root, name, attr)
+		if _, set := byName[name].attrs[attr]; set {
+			return true
+		}
+		l.d.errorf(rng, "%s.%s.%s: the resource does not set %s to a value known before it is created, so only Cloudflare could say what it is (there is no API here to read it back); use .id, or an argument the resource sets literally or from a variable", root, name, attr, attr)
 		return false
 	}
 	return true

@@ -33,6 +33,10 @@ type app struct {
 	// session_duration, else the organization's, else 24h. A matching
 	// policy's own session_duration overrides it.
 	session time.Duration
+	// immediate: the application's session_duration is "0s", which
+	// expires immediately: every request signs in again, unless the
+	// matching policy sets a duration of its own.
+	immediate bool
 }
 
 // routedTypes are the application types the gate protects: those Access
@@ -60,9 +64,10 @@ func Compile(cfg *tfconfig.Config) (*Apps, error) {
 		// sessions are worked out once and shared.
 		base := app{
 			id: src.ID, index: i, name: src.Name,
-			device:   cfg.DeviceIdentity(src),
-			policies: ordered(src.Policies),
-			session:  firstPositive(src.SessionDuration, orgSession, defaultSessionDuration),
+			device:    cfg.DeviceIdentity(src),
+			policies:  ordered(src.Policies),
+			session:   firstPositive(src.SessionDuration, orgSession, defaultSessionDuration),
+			immediate: src.SessionExpiresImmediately,
 		}
 		for _, domain := range src.Hostnames() {
 			if err := a.add(base, src.Address(), domain); err != nil {

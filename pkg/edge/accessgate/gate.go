@@ -110,6 +110,7 @@ type Gate struct {
 	log     *zap.Logger
 	signals signalSet
 	issued  assertionCache
+	spent   onceSet
 }
 
 var _ gateway.RequestHook = (*Gate)(nil)
@@ -142,6 +143,7 @@ func New(opts Options) (*Gate, error) {
 	g := &Gate{team: opts.TeamDomain, clock: opts.Clock, tokens: tk, onExp: opts.OnDeviceSessionExpired, audit: opts.Audit, log: opts.Logger}
 	g.signals.m = map[signalKey]time.Time{}
 	g.issued.m = map[assertionKey]string{}
+	g.spent.m = map[string]time.Time{}
 	g.apps.Store(opts.Apps)
 	return g, nil
 }
@@ -239,6 +241,9 @@ func (g *Gate) sessionCookie(req *http.Request, a *app, now time.Time) *Claims {
 		if c, err := g.tokens.verify(ck.Value, kindSession, a.host, now); err == nil {
 			return c
 		}
+		if c, err := g.tokens.verify(ck.Value, kindSessionOnce, a.host, now); err == nil && c.ID != "" && g.spent.spend(c.ID, c.Expiry.Time(), now) {
+			return c
+		}
 	}
 	return nil
 }
@@ -258,12 +263,19 @@ func (g *Gate) authorized(ctx context.Context, req *http.Request, a *app, from g
 		g.report(ctx, Event{Type: "denied", DeviceID: from.Flow.DeviceID, User: id.Email, App: a.name, AppDomain: a.host, Policy: v.policyName(), Reason: "policy", Time: now})
 		return deniedPage(req, a, id.Email, v.policyName())
 	}
-	life := a.session
-	if v.policy != nil && v.policy.SessionDuration > 0 {
-		life = v.policy.SessionDuration
+	life, once := a.session, a.immediate
+	switch {
+	case v.policy != nil && v.policy.SessionExpiresImmediately:
+		once = true
+	case v.policy != nil && v.policy.SessionDuration > 0:
+		life, once = v.policy.SessionDuration, false
+	}
+	kind := kindSession
+	if once {
+		kind, life = kindSessionOnce, onceLifetime
 	}
 	exp := now.Add(life)
-	tok, err := g.tokens.issue(kindSession, "login", a.host, id, now, exp)
+	tok, err := g.tokens.issue(kind, "login", a.host, id, now, exp)
 	if err != nil {
 		g.log.Error("signing an Access session failed", zap.Error(err))
 		return textResponse(req, http.StatusInternalServerError, "Access could not start your session for this application; try again.\n")

@@ -12,6 +12,8 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/ztagent/ztagent/internal/randtoken"
 )
 
 // Token kinds: an assertion is what the origin receives on each request; a
@@ -79,6 +81,9 @@ func (t *tokens) issue(kind, via, aud string, id *Identity, now, exp time.Time) 
 		},
 		Email: id.Email, Name: id.Name, Groups: slices.Clone(id.Groups), AuthTime: id.AuthTime.Unix(),
 		Kind: kind, Via: via,
+	}
+	if kind == kindSessionOnce {
+		c.ID = randtoken.New(16)
 	}
 	if c.Groups == nil {
 		c.Groups = []string{}
