@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/ztagent/ztagent/pkg/edge/access"
 	"github.com/ztagent/ztagent/pkg/policy"
 	"github.com/ztagent/ztagent/pkg/tfconfig"
 )
@@ -258,12 +259,36 @@ func writeIdPs(w io.Writer, cfg *tfconfig.Config, sim *tfconfig.Sim) {
 		if idp.Config.Prompt != "" {
 			prompt = "prompt=" + idp.Config.Prompt
 		}
-		if sim != nil && sim.IdP.Provider == idp {
-			prompt += "; played by the built-in IdP"
+		if sim != nil {
+			prompt += "; " + signIn(idp, sim)
 		}
 		fmt.Fprintf(tw, "  %q\t%s\t%s\n", idp.Name, idp.Type, prompt)
 	}
 	tw.Flush()
+}
+
+// signIn says how the team domain signs in with idp: through the built-in
+// IdP, or at which URLs of an external provider, or why it cannot.
+func signIn(idp *tfconfig.IdentityProvider, sim *tfconfig.Sim) string {
+	if sim.IdP.Provider == idp {
+		return "played by the built-in IdP"
+	}
+	base := ""
+	if e := sim.IdP.ExternalFor(idp.Label); e != nil {
+		base = e.BaseURL
+	}
+	p, err := access.ExternalIdP(idp, base)
+	if err != nil {
+		return "not signed in with: " + err.Error()
+	}
+	if p.AuthURL != "" {
+		s := fmt.Sprintf("external: auth %s, token %s, certs %s", p.AuthURL, p.TokenURL, p.JWKSURL)
+		if p.Issuer != "" {
+			s += ", issuer " + p.Issuer
+		}
+		return s
+	}
+	return "external: issuer " + p.Issuer + " (discovery)"
 }
 
 func onOff(b bool) string {

@@ -73,7 +73,10 @@ type SimIdP struct {
 	Users    []*User
 	// Groups are the IdP's groups that have an ID or an e-mail address
 	// (identity.groups.id and .email); users name their groups.
-	Groups   []*Group
+	Groups []*Group
+	// External points identity providers the built-in IdP does not play
+	// at other base URLs, for offline tests.
+	External []*ExternalIdP
 	playsPos Pos
 }
 

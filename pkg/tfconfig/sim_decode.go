@@ -23,7 +23,10 @@ var (
 	}
 	simIdPSchema = &hcl.BodySchema{
 		Attributes: []hcl.AttributeSchema{{Name: "plays"}},
-		Blocks:     []hcl.BlockHeaderSchema{{Type: "user", LabelNames: []string{"email"}}, {Type: "group", LabelNames: []string{"name"}}},
+		Blocks: []hcl.BlockHeaderSchema{
+			{Type: "user", LabelNames: []string{"email"}}, {Type: "group", LabelNames: []string{"name"}},
+			{Type: "external", LabelNames: []string{"provider"}},
+		},
 	}
 	simUserSchema = &hcl.BodySchema{
 		Attributes: []hcl.AttributeSchema{{Name: "name"}, {Name: "password"}, {Name: "groups"}, {Name: "saml_attributes"}, {Name: "oidc_claims"}},
@@ -177,8 +180,11 @@ func (l *loader) simIdP(s *Sim, b *hcl.Block) {
 	seen := map[string]*User{}
 	groups := map[string]*Group{}
 	for _, gb := range c.Blocks {
-		if gb.Type == "group" {
+		switch gb.Type {
+		case "group":
 			l.simGroup(s, gb, groups)
+		case "external":
+			l.simExternal(s, gb)
 		}
 	}
 	for _, ub := range c.Blocks {
@@ -413,17 +419,18 @@ func Link(cfg *Config, sim *Sim) Diagnostics {
 		d.at(Error, Pos{File: sim.File, Line: 1, Column: 1}, "the Terraform configuration declares %d identity providers; say which one the built-in IdP plays: idp { plays = %q }", len(idps), idps[0].Label)
 	}
 	linkLists(cfg, sim, &d)
+	linkExternal(cfg, sim, &d)
 	names := map[string]bool{}
 	for _, r := range sim.Network.Records {
 		names[r.Name] = true
 	}
 	for _, app := range cfg.AccessApplications {
-		if p := sim.IdP.Provider; p != nil && !app.OffersIdP(p.ID) {
+		if p := sim.IdP.Provider; p != nil && !offersAnySignIn(cfg, sim, app) {
 			what := "nobody can sign in to it"
 			if app.Type == TypeWARPApp {
 				what = "nobody can enroll a device"
 			}
-			d.at(Warning, app.Pos, "%s's allowed_idps leave out %s, the identity provider the built-in IdP plays, so %s in the simulator; add %s.id to allowed_idps or make idp.plays name one it allows", app.Address(), p.Address(), what, p.Address())
+			d.at(Warning, app.Pos, "%s's allowed_idps leave out %s, the identity provider the built-in IdP plays, and every external one the simulator signs in with (type oidc or azureAD), so %s in the simulator; add %s.id to allowed_idps or make idp.plays name one it allows", app.Address(), p.Address(), what, p.Address())
 		}
 		host := strings.ToLower(app.Domain)
 		if i := strings.IndexAny(host, "/:"); i >= 0 {

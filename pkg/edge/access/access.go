@@ -115,8 +115,10 @@ type Identity struct {
 type Login struct {
 	Identity
 	Trigger Trigger
-	// IdPType and Prompt are the IdP's type and the prompt the authorize
-	// request carried ("" for none).
+	// IdPID, IdPName and IdPType are the IdP's ID, name and type; Prompt
+	// is the prompt the authorize request carried ("" for none).
+	IdPID   string
+	IdPName string
 	IdPType string
 	Prompt  string
 	// AppDomain is the application signed in to, for TriggerAccessLogin.
@@ -129,11 +131,12 @@ type Login struct {
 // reloads. A refusal's message is shown to the person: it must say why
 // and what to do, and hold no secret.
 type Permissions interface {
-	// AppLogin returns nil when the login of the application at host
-	// offers the organization's IdP.
-	AppLogin(host string) error
-	// EnrollmentLogin returns nil when device enrollment offers the IdP.
-	EnrollmentLogin() error
+	// LoginIdPs returns the IDs of the identity providers a sign-in may
+	// use (nil: every one): for TriggerEnrollment the device enrollment
+	// permissions' allowed_idps, for TriggerAccessLogin those of the
+	// application at app (a lower-case host). It returns an error, for
+	// the person, when none of the team domain's may.
+	LoginIdPs(trigger Trigger, app string) ([]string, error)
 	// Enroll returns nil when the person who signed in may register a
 	// device.
 	Enroll(Login) error
@@ -165,8 +168,12 @@ type Options struct {
 	// PublicURL is the team domain's origin as browsers reach it,
 	// http://acme.localhost:8781.
 	PublicURL string
-	// IdP is the organization's identity provider.
-	IdP IdP
+	// IdP is the organization's default identity provider, listed first;
+	// MoreIdPs are the others, each with an ID. A sign-in uses the one it
+	// names (ParamIdP), else the only one offered, else the person picks
+	// one on a chooser page.
+	IdP      IdP
+	MoreIdPs []IdP
 	// AppDomains are the Access applications /cdn-cgi/access/login serves,
 	// as host[:port]; a path after the host is ignored.
 	AppDomains []string
@@ -218,9 +225,8 @@ type TeamDomain struct {
 	discoverMu sync.Mutex // one discovery at a time
 
 	mu         sync.Mutex
-	idp        IdP
-	rp         *relyingParty // nil until discovered for idp
-	gen        int           // bumped by SetIdP, so a slow discovery for an old IdP is not kept
+	idps       idpSet
+	gen        int // bumped by SetIdPs, so a slow discovery for an old IdP is not kept
 	appDomains map[string]bool
 	pending    *pendingTable            // by our state parameter
 	codes      map[[32]byte]*enrollment // by SHA-256 of the code
@@ -242,7 +248,8 @@ func New(opts Options) (*TeamDomain, error) {
 	if opts.TeamName == "" {
 		errs = append(errs, errors.New("access: the team name is empty; set it (e.g. acme)"))
 	}
-	if err := opts.IdP.validate(); err != nil {
+	idps, err := newIdPSet(opts.IdP, opts.MoreIdPs)
+	if err != nil {
 		errs = append(errs, err)
 	}
 	domains, err := appDomainSet(opts.AppDomains)
@@ -255,7 +262,7 @@ func New(opts Options) (*TeamDomain, error) {
 	t := &TeamDomain{
 		team: opts.TeamName, public: pub, origin: pub.Scheme + "://" + pub.Host, secure: pub.Scheme == "https",
 		client: opts.HTTPClient, clock: opts.Clock, log: opts.Logger, onLogin: opts.OnLogin, audit: opts.Audit, perms: opts.Permissions,
-		idp: opts.IdP.clone(), appDomains: domains,
+		idps: idps, appDomains: domains,
 		pending: newPendingTable(opts.MaxPendingLogins, opts.MaxPendingLoginsPerClient), codes: make(map[[32]byte]*enrollment), consents: make(map[string]*consent),
 	}
 	if t.client == nil {
@@ -284,21 +291,6 @@ func New(opts Options) (*TeamDomain, error) {
 	return t, nil
 }
 
-// SetIdP replaces the identity provider, for a configuration reload. The
-// next authorize request uses it (a prompt removed by the reload is no
-// longer sent); logins already at the IdP finish with the provider they
-// started with. On error nothing changes.
-func (t *TeamDomain) SetIdP(p IdP) error {
-	if err := p.validate(); err != nil {
-		return err
-	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.idp, t.rp = p.clone(), nil
-	t.gen++
-	return nil
-}
-
 // SetAppDomains replaces the Access applications /cdn-cgi/access/login
 // serves, for a configuration reload. On error nothing changes.
 func (t *TeamDomain) SetAppDomains(domains []string) error {
@@ -310,14 +302,6 @@ func (t *TeamDomain) SetAppDomains(domains []string) error {
 	t.appDomains = m
 	t.mu.Unlock()
 	return nil
-}
-
-// IdP returns the identity provider in use, for GET /v1/teams/{name}
-// (type and prompt).
-func (t *TeamDomain) IdP() IdP {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.idp.clone()
 }
 
 // Handler returns the team domain's HTTP handler, to be served at

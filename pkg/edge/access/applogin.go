@@ -35,13 +35,6 @@ func (t *TeamDomain) serveAppLogin(w http.ResponseWriter, r *http.Request) {
 			"No Access application of the "+t.team+" organization has the domain "+truncate(app, 100)+". Check the address, or ask your administrator to add the application.")
 		return
 	}
-	if t.perms != nil {
-		if err := t.perms.AppLogin(app); err != nil {
-			t.log.Info("access: application login refused", zap.String("reason", "idp_not_allowed"), zap.String("app", app))
-			t.errorPage(w, http.StatusForbidden, "Sign-in not available", err.Error())
-			return
-		}
-	}
 	next := ""
 	if raw := q.Get("redirect_url"); raw != "" {
 		if next = appRedirect(app, raw); next == "" {
@@ -50,7 +43,11 @@ func (t *TeamDomain) serveAppLogin(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	t.startLogin(w, r, &pendingLogin{trigger: TriggerAccessLogin, appDomain: app, next: next})
+	idp, ok := t.chooseIdP(w, r, q, TriggerAccessLogin, app)
+	if !ok {
+		return
+	}
+	t.startLogin(w, r, &pendingLogin{trigger: TriggerAccessLogin, appDomain: app, next: next}, idp)
 }
 
 // appRedirect returns raw as an absolute URL on the application, or "" when

@@ -48,14 +48,11 @@ func (t *TeamDomain) serveWARP(w http.ResponseWriter, r *http.Request) {
 		t.refuseEnrollment(w, "invalid_request", "The enrollment request must carry a PKCE code_challenge (43 characters of base64url) with code_challenge_method=S256. The device client that sent you here is out of date or broken; update it and run the registration again.")
 		return
 	}
-	if t.perms != nil {
-		if err := t.perms.EnrollmentLogin(); err != nil {
-			t.log.Info("access: enrollment request refused", zap.String("reason", "idp_not_allowed"))
-			t.errorPage(w, http.StatusForbidden, "Enrollment not available", err.Error())
-			return
-		}
+	idp, ok := t.chooseIdP(w, r, q, TriggerEnrollment, "")
+	if !ok {
+		return
 	}
-	t.startLogin(w, r, &pendingLogin{trigger: TriggerEnrollment, agentRedirect: redirect, agentState: state, agentChallenge: challenge})
+	t.startLogin(w, r, &pendingLogin{trigger: TriggerEnrollment, agentRedirect: redirect, agentState: state, agentChallenge: challenge}, idp)
 }
 
 func (t *TeamDomain) refuseEnrollment(w http.ResponseWriter, reason, msg string) {

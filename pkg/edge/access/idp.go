@@ -2,6 +2,7 @@ package access
 
 import (
 	"context"
+	"io"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -22,6 +23,11 @@ import (
 // IdP is the organization's identity provider, as the team domain signs
 // users in with it.
 type IdP struct {
+	// ID is the Terraform identity provider's ID: sign-ins and devices
+	// name their IdP by it. It may be empty for the only IdP.
+	ID string
+	// Name is shown to people: on the chooser and in errors.
+	Name string
 	// Type is the Cloudflare type: "azureAD", "oidc", "okta", …
 	Type string
 	// Issuer is the IdP's issuer URL: ID tokens must carry it as iss, and
@@ -61,8 +67,13 @@ func (p IdP) validate() error {
 	if p.Type == "" {
 		errs = append(errs, errors.New("access: the identity provider has no type; set it (azureAD, oidc, …)"))
 	}
-	if err := checkHTTPURL("issuer", p.Issuer); err != nil {
-		errs = append(errs, err)
+	// Without an issuer the ID token's iss is not checked: a generic OIDC
+	// provider given by its auth_url, token_url and certs_url alone is
+	// trusted through its signing keys, as Cloudflare trusts it.
+	if p.Issuer != "" || p.AuthURL == "" {
+		if err := checkHTTPURL("issuer", p.Issuer); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if p.ClientID == "" {
 		errs = append(errs, errors.New("access: the identity provider's client_id is empty; set the client ID the IdP registered for the team domain"))
@@ -114,22 +125,16 @@ func (p IdP) scopes() []string {
 	return s
 }
 
-// IdPFromTerraform returns the IdP a Terraform identity provider
-// describes. issuer is where its ID tokens come from: the built-in IdP's
-// URL when the simulator plays this provider, else the config's issuer_url.
-func IdPFromTerraform(p *tfconfig.IdentityProvider, issuer string) IdP {
-	return IdP{
-		Type: p.Type, Issuer: issuer, ClientID: p.Config.ClientID, ClientSecret: p.Config.ClientSecret,
-		Scopes: slices.Clone(p.Config.Scopes), Prompt: p.Config.Prompt, EmailClaim: p.Config.EmailClaimName,
-		AuthURL: p.Config.AuthURL, TokenURL: p.Config.TokenURL, JWKSURL: p.Config.CertsURL,
-	}
-}
-
 // relyingParty is the team domain's client at one IdP configuration.
 type relyingParty struct {
 	cfg      IdP
 	oauth    oauth2.Config
 	verifier *oidc.IDTokenVerifier
+	provider *oidc.Provider
+	// probe is fetched before each sign-in is sent to the IdP (its JWKS,
+	// or its discovery document), so that an IdP that is down gets the
+	// person a page naming it and the URL, not a browser error.
+	probe string
 }
 
 // unreachableError says the IdP's discovery failed.
@@ -144,30 +149,6 @@ func (e *unreachableError) Error() string {
 	return fmt.Sprintf("the identity provider at %s could not be reached or answered badly (%s)", e.issuer, cause)
 }
 
-// relyingParty returns the relying party for the current IdP, running
-// discovery the first time. A failed discovery is not kept: the next
-// request tries again.
-func (t *TeamDomain) relyingParty(ctx context.Context) (*relyingParty, error) {
-	t.discoverMu.Lock()
-	defer t.discoverMu.Unlock()
-	t.mu.Lock()
-	rp, cfg, gen := t.rp, t.idp, t.gen
-	t.mu.Unlock()
-	if rp != nil {
-		return rp, nil
-	}
-	rp, err := t.discover(ctx, cfg)
-	if err != nil {
-		return nil, err
-	}
-	t.mu.Lock()
-	if t.gen == gen {
-		t.rp = rp
-	}
-	t.mu.Unlock()
-	return rp, nil
-}
-
 func (t *TeamDomain) discover(ctx context.Context, cfg IdP) (*relyingParty, error) {
 	ctx = oidc.ClientContext(ctx, t.client)
 	vc := &oidc.Config{ClientID: cfg.ClientID, Now: t.clock.Now}
@@ -175,6 +156,7 @@ func (t *TeamDomain) discover(ctx context.Context, cfg IdP) (*relyingParty, erro
 	if cfg.AuthURL != "" {
 		p = (&oidc.ProviderConfig{IssuerURL: cfg.Issuer, AuthURL: cfg.AuthURL, TokenURL: cfg.TokenURL, JWKSURL: cfg.JWKSURL}).NewProvider(ctx)
 		vc.SupportedSigningAlgs = signingAlgs
+		vc.SkipIssuerCheck = cfg.Issuer == ""
 	} else {
 		dctx, cancel := context.WithTimeout(ctx, defaultHTTPTimeout)
 		defer cancel()
@@ -183,8 +165,12 @@ func (t *TeamDomain) discover(ctx context.Context, cfg IdP) (*relyingParty, erro
 			return nil, &unreachableError{issuer: cfg.Issuer, err: err}
 		}
 	}
+	probe := cfg.JWKSURL
+	if probe == "" {
+		probe = strings.TrimSuffix(cfg.Issuer, "/") + "/.well-known/openid-configuration"
+	}
 	return &relyingParty{
-		cfg: cfg,
+		cfg: cfg, provider: p, probe: probe,
 		oauth: oauth2.Config{
 			ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret.Reveal(), Endpoint: p.Endpoint(),
 			RedirectURL: t.CallbackURL(), Scopes: cfg.scopes(),
@@ -194,6 +180,30 @@ func (t *TeamDomain) discover(ctx context.Context, cfg IdP) (*relyingParty, erro
 		verifier: p.Verifier(vc),
 	}, nil
 }
+
+// reachable fetches rp.probe, with the sign-in's deadline or 5 seconds,
+// whichever comes first. The answer is read and dropped.
+func (t *TeamDomain) reachable(ctx context.Context, rp *relyingParty) error {
+	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rp.probe, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := t.client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("it answered %s", resp.Status)
+	}
+	return nil
+}
+
+// probeTimeout bounds the reachability check before a sign-in.
+const probeTimeout = 5 * time.Second
 
 // flowError is a failure of a sign-in, with what the person in the browser
 // is told and a short reason for the log and the audit.
@@ -231,18 +241,55 @@ func (rp *relyingParty) complete(ctx context.Context, client *http.Client, code,
 	if subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(nonce)) != 1 {
 		return Identity{}, &flowError{status: http.StatusBadRequest, reason: "invalid_nonce", msg: "The identity provider's answer belongs to another sign-in (the nonce does not match). Start the sign-in again."}
 	}
-	return rp.identity(idt)
-}
-
-func (rp *relyingParty) identity(idt *oidc.IDToken) (Identity, error) {
 	var claims map[string]json.RawMessage
 	if err := idt.Claims(&claims); err != nil {
 		return Identity{}, &flowError{status: http.StatusBadGateway, reason: "invalid_id_token", msg: "The identity provider's ID token could not be read. Ask your administrator to check the identity provider."}
 	}
-	emailClaim := rp.cfg.EmailClaim
-	if emailClaim == "" {
-		emailClaim = "email"
+	rp.addUserInfo(ctx, tok, idt.Subject, claims)
+	return rp.identity(idt, claims)
+}
+
+// addUserInfo fills in, from the IdP's userinfo endpoint, the claims the
+// ID token lacks (many providers put only sub and auth_time in it). The ID
+// token's own claims win; an answer about another subject is ignored, as
+// OpenID Connect Core §5.3.2 requires.
+func (rp *relyingParty) addUserInfo(ctx context.Context, tok *oauth2.Token, subject string, claims map[string]json.RawMessage) {
+	if rp.provider == nil || rp.provider.UserInfoEndpoint() == "" {
+		return
 	}
+	need := false
+	for _, c := range []string{rp.emailClaim(), "name", "groups"} {
+		if _, ok := claims[c]; !ok {
+			need = true
+		}
+	}
+	if !need {
+		return
+	}
+	ui, err := rp.provider.UserInfo(ctx, oauth2.StaticTokenSource(tok))
+	if err != nil || ui.Subject != subject {
+		return
+	}
+	var more map[string]json.RawMessage
+	if ui.Claims(&more) != nil {
+		return
+	}
+	for k, v := range more {
+		if _, ok := claims[k]; !ok {
+			claims[k] = v
+		}
+	}
+}
+
+func (rp *relyingParty) emailClaim() string {
+	if rp.cfg.EmailClaim != "" {
+		return rp.cfg.EmailClaim
+	}
+	return "email"
+}
+
+func (rp *relyingParty) identity(idt *oidc.IDToken, claims map[string]json.RawMessage) (Identity, error) {
+	emailClaim := rp.emailClaim()
 	var id Identity
 	id.Issuer, id.Subject = idt.Issuer, idt.Subject
 	_ = json.Unmarshal(claims[emailClaim], &id.Email)

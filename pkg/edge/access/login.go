@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
@@ -49,13 +50,22 @@ type pendingLogin struct {
 
 // startLogin sends the browser to the IdP for pl. It fills in the IdP side
 // of pl (nonce, PKCE, expiry, browser binding) and stores it.
-func (t *TeamDomain) startLogin(w http.ResponseWriter, r *http.Request, pl *pendingLogin) {
-	rp, err := t.relyingParty(r.Context())
+func (t *TeamDomain) startLogin(w http.ResponseWriter, r *http.Request, pl *pendingLogin, idp IdP) {
+	rp, err := t.relyingParty(r.Context(), idp.ID)
 	if err != nil {
-		t.log.Warn("access: identity provider discovery failed", zap.String("trigger", string(pl.trigger)), zap.Error(err))
+		t.log.Warn("access: identity provider discovery failed", zap.String("trigger", string(pl.trigger)),
+			zap.String("idp", idp.label()), zap.String("issuer", idp.Issuer), zap.Error(err))
 		t.emit(AuditEvent{Type: "login_failed", Time: t.clock.Now(), Trigger: pl.trigger, Reason: "idp_unreachable"})
 		t.errorPage(w, http.StatusBadGateway, "Identity provider unavailable",
-			"The sign-in could not start: "+err.Error()+". Try again in a minute; if it keeps failing, ask your administrator to check that the identity provider is running and its issuer URL is right.")
+			"The sign-in with "+idp.label()+" could not start: "+err.Error()+". Try again in a minute; if it keeps failing, ask your administrator to check that the identity provider is running and its URLs are right.")
+		return
+	}
+	if err := t.reachable(r.Context(), rp); err != nil {
+		t.log.Warn("access: identity provider unreachable", zap.String("trigger", string(pl.trigger)),
+			zap.String("idp", idp.label()), zap.String("url", rp.probe), zap.Error(err))
+		t.emit(AuditEvent{Type: "login_failed", Time: t.clock.Now(), Trigger: pl.trigger, Reason: "idp_unreachable"})
+		t.errorPage(w, http.StatusBadGateway, "Identity provider unavailable",
+			"The sign-in with "+idp.label()+" could not start: "+rp.probe+" did not answer ("+truncate(strings.Join(strings.Fields(err.Error()), " "), 200)+"). Try again in a minute; if it keeps failing, ask your administrator to check that the identity provider is running and its URLs are right.")
 		return
 	}
 	now := t.clock.Now()
@@ -71,7 +81,7 @@ func (t *TeamDomain) startLogin(w http.ResponseWriter, r *http.Request, pl *pend
 	}
 	t.emit(AuditEvent{Type: "authorize", Time: now, Trigger: pl.trigger, Prompt: pl.prompt})
 	t.log.Info("access: sign-in sent to the identity provider", zap.String("trigger", string(pl.trigger)),
-		zap.String("idp", rp.cfg.Issuer), zap.String("prompt", pl.prompt))
+		zap.String("idp", rp.cfg.label()), zap.String("issuer", rp.cfg.Issuer), zap.String("prompt", pl.prompt))
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, rp.oauth.AuthCodeURL(state, opts...), http.StatusSeeOther)
 }
@@ -152,7 +162,7 @@ func (t *TeamDomain) serveCallback(w http.ResponseWriter, r *http.Request) {
 	// The session starts now, on the edge's clock (S1), whatever the IdP's
 	// clock says: see Identity.AuthenticatedAt.
 	id.AuthenticatedAt = now
-	login := Login{Identity: id, Trigger: pl.trigger, IdPType: pl.rp.cfg.Type, Prompt: pl.prompt, AppDomain: pl.appDomain}
+	login := Login{Identity: id, Trigger: pl.trigger, IdPID: pl.rp.cfg.ID, IdPName: pl.rp.cfg.label(), IdPType: pl.rp.cfg.Type, Prompt: pl.prompt, AppDomain: pl.appDomain}
 	if t.onLogin != nil {
 		if err := t.onLogin(r.Context(), login); err != nil {
 			t.log.Warn("access: the session could not be updated after a sign-in", zap.String("trigger", string(pl.trigger)),

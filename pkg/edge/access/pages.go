@@ -40,6 +40,8 @@ type pageData struct {
 	AuthTime string
 	// Consent, when set, adds the enrollment confirmation form.
 	Consent *consentForm
+	// Choices, when set, lists the identity providers to sign in with.
+	Choices []choice
 }
 
 // consentForm is the enrollment confirmation: a POST of the pending
@@ -50,7 +52,7 @@ type consentForm struct {
 }
 
 // Element IDs (title, message, error, email, groups, auth-time, consent,
-// confirm) are stable:
+// confirm, idps) are stable:
 // tests read them.
 var pageTmpl = template.Must(template.New("page").Parse(`<!DOCTYPE html>
 <html lang="en">
@@ -66,6 +68,7 @@ var pageTmpl = template.Must(template.New("page").Parse(`<!DOCTYPE html>
 <dt>Groups</dt><dd id="groups">{{range $i, $g := .Groups}}{{if $i}}, {{end}}{{$g}}{{else}}none{{end}}</dd>
 <dt>Session started</dt><dd id="auth-time">{{$.AuthTime}}</dd>
 </dl>{{end}}
+{{with .Choices}}<ul id="idps">{{range .}}<li><a class="idp" href="{{.URL}}">{{.Name}}</a></li>{{end}}</ul>{{end}}
 {{with .Consent}}<form id="consent" method="post" action="{{.Action}}">
 <input type="hidden" name="id" value="{{.ID}}">
 <button id="confirm" type="submit">Register this device</button>

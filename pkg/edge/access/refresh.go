@@ -26,7 +26,13 @@ func (t *TeamDomain) serveRefreshIdentity(w http.ResponseWriter, r *http.Request
 			return
 		}
 	}
-	t.startLogin(w, r, &pendingLogin{trigger: TriggerRefreshIdentity, next: next})
+	// The device client's prompt names the IdP the device enrolled with
+	// (ParamIdP), so that the person re-authenticates with it.
+	idp, ok := t.chooseIdP(w, r, q, TriggerRefreshIdentity, "")
+	if !ok {
+		return
+	}
+	t.startLogin(w, r, &pendingLogin{trigger: TriggerRefreshIdentity, next: next}, idp)
 }
 
 // sameOrigin returns raw as a path (with query) when it names a page of the

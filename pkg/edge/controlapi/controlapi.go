@@ -25,6 +25,9 @@ type Login struct {
 	Name     string
 	Groups   []string
 	AuthTime time.Time
+	// IdPID is the identity provider the person signed in with; the
+	// device records it.
+	IdPID string
 }
 
 // Enroller redeems the one-time codes the team domain hands to agents at
@@ -55,6 +58,11 @@ type Decisions interface {
 type Settings struct {
 	Team               control.Team
 	RefreshIdentityURL string
+	// NameIdP is set when the organization has several identity
+	// providers: a device's refresh-identity URL then names the one it
+	// enrolled with (access.ParamIdP), so that its user re-authenticates
+	// there.
+	NameIdP bool
 	// Tunnel holds everything but the device's addresses.
 	Tunnel control.Tunnel
 }

@@ -2,6 +2,7 @@ package controlapi
 
 import (
 	"net/http"
+	"net/url"
 
 	"go.uber.org/zap"
 
@@ -53,6 +54,7 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 		Groups:      login.Groups,
 		AuthTime:    login.AuthTime,
 		WGPublicKey: req.WGPublicKey,
+		IdPID:       login.IdPID,
 	})
 	if err != nil {
 		s.audit(r.Context(), "registration_refused", login.Email, "", map[string]any{
@@ -84,7 +86,7 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 		Team: control.TeamInfo{
 			Name:               st.Team.Name,
 			Domain:             st.Team.Domain,
-			RefreshIdentityURL: st.RefreshIdentityURL,
+			RefreshIdentityURL: st.refreshIdentityURL(dev),
 		},
 		Tunnel: tun,
 	})
@@ -111,4 +113,13 @@ func validateRegisterRequest(req control.RegisterRequest) error {
 		return bad("wg_public_key is not a WireGuard key (32 bytes, base64 as wg(8) prints it): %v", err)
 	}
 	return nil
+}
+
+// refreshIdentityURL is the refresh-identity URL of dev: naming its IdP
+// when the organization has several.
+func (st Settings) refreshIdentityURL(dev registry.Device) string {
+	if !st.NameIdP || dev.IdPID == "" {
+		return st.RefreshIdentityURL
+	}
+	return st.RefreshIdentityURL + "?idp=" + url.QueryEscape(dev.IdPID)
 }

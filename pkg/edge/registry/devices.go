@@ -39,15 +39,18 @@ const (
 // Device is a registered device as the edge knows it. It holds no secret:
 // the device token exists only as a hash inside the database.
 type Device struct {
-	ID           string         `json:"id"`
-	Fingerprint  string         `json:"fingerprint"`
-	UserEmail    string         `json:"user_email"`
-	UserName     string         `json:"user_name"`
-	Name         string         `json:"name"`
-	OS           string         `json:"os"`
-	Groups       []string       `json:"groups"`
-	AuthTime     time.Time      `json:"auth_time"`     // the IdP's auth_time of the user's last login (S1)
-	WGPublicKey  string         `json:"wg_public_key"` // base64, as in wg(8)
+	ID          string    `json:"id"`
+	Fingerprint string    `json:"fingerprint"`
+	UserEmail   string    `json:"user_email"`
+	UserName    string    `json:"user_name"`
+	Name        string    `json:"name"`
+	OS          string    `json:"os"`
+	Groups      []string  `json:"groups"`
+	AuthTime    time.Time `json:"auth_time"`     // the IdP's auth_time of the user's last login (S1)
+	WGPublicKey string    `json:"wg_public_key"` // base64, as in wg(8)
+	// IdPID is the identity provider the device enrolled with, whose
+	// sign-ins re-authenticate it; "" when not recorded.
+	IdPID        string         `json:"idp_id,omitempty"`
 	Addresses    []netip.Prefix `json:"addresses"`
 	State        State          `json:"state"`
 	RegisteredAt time.Time      `json:"registered_at"`
@@ -65,6 +68,8 @@ type Registration struct {
 	Groups      []string
 	AuthTime    time.Time
 	WGPublicKey string
+	// IdPID is the identity provider the user signed in with.
+	IdPID string
 }
 
 func (g Registration) validate() error {
@@ -99,7 +104,7 @@ func newID() (string, error) {
 }
 
 const deviceCols = `id, fingerprint, user_email, user_name, name, os, groups, auth_time,
-	wg_public_key, state, registered_at, updated_at`
+	wg_public_key, state, registered_at, updated_at, idp_id`
 
 type queryer interface {
 	QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row
@@ -113,7 +118,7 @@ func scanDevice(s scanner) (Device, error) {
 	var groups, state string
 	var auth, reg, upd int64
 	if err := s.Scan(&d.ID, &d.Fingerprint, &d.UserEmail, &d.UserName, &d.Name, &d.OS, &groups, &auth,
-		&d.WGPublicKey, &state, &reg, &upd); err != nil {
+		&d.WGPublicKey, &state, &reg, &upd, &d.IdPID); err != nil {
 		return d, err
 	}
 	if err := json.Unmarshal([]byte(groups), &d.Groups); err != nil {
@@ -207,9 +212,9 @@ func (r *Registry) Register(ctx context.Context, reg Registration) (Device, secr
 				return err
 			}
 			if _, err := tx.ExecContext(ctx, `INSERT INTO devices (`+deviceCols+`, token_hash)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, ?)`,
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, ?, ?)`,
 				id, reg.Fingerprint, reg.UserEmail, reg.UserName, reg.Name, reg.OS, groupsJSON(reg.Groups),
-				reg.AuthTime.UnixNano(), reg.WGPublicKey, now.UnixNano(), now.UnixNano(), hash); err != nil {
+				reg.AuthTime.UnixNano(), reg.WGPublicKey, now.UnixNano(), now.UnixNano(), reg.IdPID, hash); err != nil {
 				return fmt.Errorf("registry: insert device: %w", err)
 			}
 			if _, err := r.allocate(tx, id); err != nil {
@@ -222,9 +227,9 @@ func (r *Registry) Register(ctx context.Context, reg Registration) (Device, secr
 				auth = cur.AuthTime // never roll auth_time back
 			}
 			if _, err := tx.ExecContext(ctx, `UPDATE devices SET user_name = ?, name = ?, os = ?, groups = ?,
-				auth_time = ?, wg_public_key = ?, token_hash = ?, updated_at = ? WHERE id = ?`,
+				auth_time = ?, wg_public_key = ?, token_hash = ?, updated_at = ?, idp_id = ? WHERE id = ?`,
 				reg.UserName, reg.Name, reg.OS, groupsJSON(reg.Groups), auth.UnixNano(), reg.WGPublicKey,
-				hash, now.UnixNano(), cur.ID); err != nil {
+				hash, now.UnixNano(), reg.IdPID, cur.ID); err != nil {
 				return fmt.Errorf("registry: update device: %w", err)
 			}
 		}
@@ -395,13 +400,25 @@ func (r *Registry) end(ctx context.Context, id string, to State, kind, actor str
 // recorded auth_time is later than authTime is left as it is. It returns
 // the devices it changed.
 func (r *Registry) Refresh(ctx context.Context, userEmail string, authTime time.Time, groups []string) ([]Device, error) {
+	return r.RefreshFrom(ctx, userEmail, "", authTime, groups)
+}
+
+// RefreshFrom is Refresh for an authentication with the identity provider
+// idpID: only the user's devices that enrolled with it (or whose IdP is not
+// recorded) are refreshed, since a device re-authenticates with the IdP it
+// enrolled with. An empty idpID refreshes every device of the user.
+func (r *Registry) RefreshFrom(ctx context.Context, userEmail, idpID string, authTime time.Time, groups []string) ([]Device, error) {
 	if authTime.IsZero() {
 		return nil, invalid("refresh without auth_time", "pass the auth_time of the IdP's ID token")
 	}
 	var changed []Device
 	err := r.write(ctx, func(tx *sql.Tx) error {
 		changed = nil
-		devs, err := r.list(ctx, tx, `user_email = ? AND state = 'active' AND auth_time <= ?`, userEmail, authTime.UnixNano())
+		where, args := `user_email = ? AND state = 'active' AND auth_time <= ?`, []any{userEmail, authTime.UnixNano()}
+		if idpID != "" {
+			where, args = where+` AND idp_id IN (?, '')`, append(args, idpID)
+		}
+		devs, err := r.list(ctx, tx, where, args...)
 		if err != nil {
 			return err
 		}

@@ -311,3 +311,36 @@ func TestConcurrentRegistrationsStayConsistent(t *testing.T) {
 		t.Fatalf("List has %d devices, want 21", len(list))
 	}
 }
+
+// A device re-authenticates with the IdP it enrolled with: an
+// authentication through another IdP refreshes only the user's devices of
+// that IdP, and those whose IdP was never recorded.
+func TestRefreshFromOneIdP(t *testing.T) {
+	f := newFixture(t)
+	viaA, viaB, legacy := f.reg("alice@acme.test", "fp-1", 1), f.reg("alice@acme.test", "fp-2", 2), f.reg("alice@acme.test", "fp-3", 3)
+	viaA.IdPID, viaB.IdPID = "idp-a", "idp-b"
+	a, _, _ := f.r.Register(ctx, viaA)
+	b, _, _ := f.r.Register(ctx, viaB)
+	l, _, err := f.r.Register(ctx, legacy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := f.r.Get(ctx, a.ID); d.IdPID != "idp-a" {
+		t.Fatalf("device registered through idp-a records %q", d.IdPID)
+	}
+	f.clock.Advance(time.Hour)
+	got, err := f.r.RefreshFrom(ctx, "alice@acme.test", "idp-b", f.clock.Now(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := []string{}
+	for _, d := range got {
+		ids = append(ids, d.ID)
+	}
+	slices.Sort(ids)
+	want := []string{b.ID, l.ID}
+	slices.Sort(want)
+	if !slices.Equal(ids, want) {
+		t.Fatalf("refreshed %v, want the idp-b device and the unrecorded one %v", ids, want)
+	}
+}

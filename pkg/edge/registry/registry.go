@@ -247,6 +247,9 @@ var migrations = []string{
 		device_id TEXT NOT NULL,
 		detail    TEXT NOT NULL
 	);`,
+	// 2: the identity provider each device enrolled with ("" for devices
+	// enrolled before it was recorded).
+	`ALTER TABLE devices ADD COLUMN idp_id TEXT NOT NULL DEFAULT '';`,
 }
 
 // SchemaVersion is the schema version this build writes.

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/ztagent/ztagent/pkg/control"
+	"github.com/ztagent/ztagent/pkg/edge/access"
 	"github.com/ztagent/ztagent/pkg/edge/accessgate"
 	"github.com/ztagent/ztagent/pkg/edge/controlapi"
 	"github.com/ztagent/ztagent/pkg/edge/gateway"
@@ -33,6 +34,10 @@ type config struct {
 	diags      tfconfig.Diagnostics // warnings and infos of a successful load
 	enrollment *accessgate.Enrollment
 	profiles   []profile // the enabled custom device profiles, in match order
+	// external are the identity providers signed in with besides the
+	// played one; unusable says why each other one is not.
+	external []access.IdP
+	unusable map[string]string
 }
 
 // loadConfig loads both files the way edged validate does, applying the
@@ -59,7 +64,9 @@ func loadConfig(tfDir, simFile string, listen Listeners) (*config, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &config{tf: cfg, sim: sim, diags: diags, enrollment: accessgate.CompileEnrollment(cfg), profiles: profiles}, nil
+	external, unusable := externalIdPs(cfg, sim)
+	return &config{tf: cfg, sim: sim, diags: diags, enrollment: accessgate.CompileEnrollment(cfg), profiles: profiles,
+		external: external, unusable: unusable}, nil
 }
 
 // Listeners override the simulator file's listening addresses; zero fields
@@ -216,6 +223,7 @@ func (c *config) settings(srv *wg.Server) controlapi.Settings {
 			IdP:    c.idpInfo(),
 		},
 		RefreshIdentityURL: c.refreshIdentityURL(),
+		NameIdP:            len(c.external) > 0,
 		Tunnel: control.Tunnel{
 			Endpoint:      endpoint.String(),
 			EdgePublicKey: srv.PublicKey().String(),

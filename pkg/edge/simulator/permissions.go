@@ -20,29 +20,38 @@ type permissions struct{ s *Simulator }
 
 var _ access.Permissions = permissions{}
 
-// AppLogin refuses the login of an application whose allowed_idps leave
-// out the identity provider the built-in IdP plays.
-func (p permissions) AppLogin(host string) error {
+// LoginIdPs returns the identity providers a sign-in may use: those the
+// application's (or the device enrollment permissions') allowed_idps name
+// among the ones the team domain signs in with, or an error naming both
+// sides when none is left.
+func (p permissions) LoginIdPs(trigger access.Trigger, app string) ([]string, error) {
 	cfg := p.s.cfg.Load()
-	for _, app := range cfg.tf.AccessApplications {
-		if !servesHost(app, host) {
-			continue
-		}
-		if err := cfg.offers(app, "Sign-in to "+app.Name); err != nil {
-			return err
+	var a *tfconfig.AccessApplication
+	what := ""
+	switch trigger {
+	case access.TriggerEnrollment:
+		a, what = cfg.tf.EnrollmentApp(), "Device enrollment"
+	case access.TriggerAccessLogin:
+		for _, x := range cfg.tf.AccessApplications {
+			if servesHost(x, app) {
+				a, what = x, "Sign-in to "+x.Name
+				break
+			}
 		}
 	}
-	return nil
-}
-
-// EnrollmentLogin refuses enrollment when the device enrollment
-// permissions' allowed_idps leave out the IdP the built-in IdP plays.
-func (p permissions) EnrollmentLogin() error {
-	cfg := p.s.cfg.Load()
-	if app := cfg.tf.EnrollmentApp(); app != nil {
-		return cfg.offers(app, "Device enrollment")
+	if a == nil || len(a.AllowedIdPs) == 0 {
+		return nil, nil
 	}
-	return nil
+	var ids []string
+	for _, id := range cfg.signInIdPs() {
+		if a.OffersIdP(id) {
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) > 0 {
+		return ids, nil
+	}
+	return nil, cfg.noIdPLeft(a, what)
 }
 
 // Enroll applies the device enrollment policies to the person who signed
@@ -74,18 +83,17 @@ func (c *config) mayEnroll(email, name string, groups []string) error {
 	return nil
 }
 
-// offers returns nil when app's login offers the IdP the built-in IdP
-// plays, else the refusal that names the providers it does offer.
-func (c *config) offers(app *tfconfig.AccessApplication, what string) error {
-	played := c.sim.IdP.Provider
-	if app.OffersIdP(played.ID) {
-		return nil
-	}
-	var names []string
+// noIdPLeft is the refusal of a sign-in whose application allows none of
+// the identity providers the team domain signs in with.
+func (c *config) noIdPLeft(app *tfconfig.AccessApplication, what string) error {
+	var allowed, here []string
 	for _, id := range app.AllowedIdPs {
-		names = append(names, fmt.Sprintf("%q", c.tf.IdentityProviderName(id)))
+		allowed = append(allowed, fmt.Sprintf("%q", c.tf.IdentityProviderName(id)))
 	}
-	return fmt.Errorf("%s accepts only %s, and this team domain signs in with %q. Ask your administrator to allow %q for %q", what, strings.Join(names, ", "), played.Name, played.Name, app.Name)
+	for _, id := range c.signInIdPs() {
+		here = append(here, fmt.Sprintf("%q", c.tf.IdentityProviderName(id)))
+	}
+	return fmt.Errorf("%s accepts only %s, and this team domain signs in with %s. Ask your administrator to allow one of those for %q", what, strings.Join(allowed, ", "), strings.Join(here, ", "), app.Name)
 }
 
 // servesHost reports whether app is served at host (lower case, no port).

@@ -27,6 +27,7 @@ func (s *Simulator) startTeamDomain(cfg *config) error {
 		TeamName:    cfg.sim.Team,
 		PublicURL:   cfg.sim.TeamDomainURL(),
 		IdP:         accessIdP(cfg),
+		MoreIdPs:    cfg.external,
 		AppDomains:  appDomains(cfg),
 		HTTPClient:  loopbackClient(cfg.loopbackAddrs()),
 		Clock:       s.clock,
@@ -45,6 +46,8 @@ func (s *Simulator) startTeamDomain(cfg *config) error {
 func accessIdP(cfg *config) access.IdP {
 	p := cfg.sim.IdP.Provider
 	return access.IdP{
+		ID:           p.ID,
+		Name:         p.Name,
 		Type:         p.Type,
 		Issuer:       cfg.sim.IdPURL(),
 		ClientID:     cfg.clientID(),
@@ -67,11 +70,11 @@ func appDomains(cfg *config) []string {
 // that applies it, which then cannot fail.
 func (t *teamDomain) prepare(cfg *config) (func(), error) {
 	idp, apps := accessIdP(cfg), appDomains(cfg)
-	if _, err := access.New(access.Options{TeamName: cfg.sim.Team, PublicURL: cfg.sim.TeamDomainURL(), IdP: idp, AppDomains: apps}); err != nil {
+	if _, err := access.New(access.Options{TeamName: cfg.sim.Team, PublicURL: cfg.sim.TeamDomainURL(), IdP: idp, MoreIdPs: cfg.external, AppDomains: apps}); err != nil {
 		return nil, err
 	}
 	return func() {
-		_ = t.SetIdP(idp)
+		_ = t.SetIdPs(idp, cfg.external)
 		_ = t.SetAppDomains(apps)
 	}, nil
 }
@@ -82,7 +85,7 @@ func (t *teamDomain) RedeemEnrollment(ctx context.Context, code, verifier string
 	if err != nil {
 		return controlapi.Login{}, err
 	}
-	return controlapi.Login{Email: l.Email, Name: l.Name, Groups: l.Groups, AuthTime: l.AuthenticatedAt}, nil
+	return controlapi.Login{Email: l.Email, Name: l.Name, Groups: l.Groups, AuthTime: l.AuthenticatedAt, IdPID: l.IdPID}, nil
 }
 
 // Close releases nothing today: the team domain starts no goroutines.
@@ -94,7 +97,7 @@ func (t *teamDomain) Close() error { return nil }
 // auth_time, which a silent single sign-on leaves at the original password
 // entry: the product resets the session on every re-authentication.
 func (s *Simulator) onLogin(ctx context.Context, l access.Login) error {
-	devs, err := s.reg.Refresh(ctx, l.Email, l.AuthenticatedAt, l.Groups)
+	devs, err := s.reg.RefreshFrom(ctx, l.Email, l.IdPID, l.AuthenticatedAt, l.Groups)
 	if err != nil {
 		s.log.Error("resetting the session of the user's devices", zap.String("user", l.Email), zap.Error(err))
 		return errSessionNotReset
