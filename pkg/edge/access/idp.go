@@ -2,11 +2,11 @@ package access
 
 import (
 	"context"
-	"io"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"slices"
