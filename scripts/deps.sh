@@ -26,14 +26,44 @@ for p in "${packages[@]}"; do
   [ "$status" = "install ok installed" ] || missing+=("$p")
 done
 
+# The npm packages of the test tiers, installed with npm ci from their
+# committed lockfiles: test/oidcprovider is the third-party OpenID provider
+# (panva's oidc-provider) of the external-IdP tests. It needs the machine's
+# Node.js (20.19 or later); Debian's nodejs package is too old for it.
+npm_dirs=(test/oidcprovider)
+root=$(cd "$(dirname "$0")/.." && pwd)
+npm_missing=()
+for d in "${npm_dirs[@]}"; do
+  lock="$root/$d/package-lock.json"
+  installed="$root/$d/node_modules/.package-lock.json"
+  # npm ci writes node_modules/.package-lock.json; an older one than the
+  # lockfile means the lockfile changed since the install.
+  if [ ! -f "$installed" ] || [ "$lock" -nt "$installed" ]; then
+    npm_missing+=("$d")
+  fi
+done
+
 if [ "${1:-}" = "--check" ]; then
-  if [ ${#missing[@]} -eq 0 ]; then exit 0; fi
-  echo "deps: missing Debian packages: ${missing[*]} (run: make deps)" >&2
+  if [ ${#missing[@]} -eq 0 ] && [ ${#npm_missing[@]} -eq 0 ]; then exit 0; fi
+  [ ${#missing[@]} -eq 0 ] || echo "deps: missing Debian packages: ${missing[*]} (run: make deps)" >&2
+  [ ${#npm_missing[@]} -eq 0 ] || echo "deps: npm packages not installed in: ${npm_missing[*]} (run: make deps)" >&2
   exit 1
 fi
 
+install_npm() {
+  for d in "${npm_missing[@]}"; do
+    if ! command -v npm >/dev/null 2>&1; then
+      echo "deps: npm not found; install Node.js 20.19 or later with npm, then run make deps again (needed in $d)" >&2
+      exit 1
+    fi
+    echo "deps: npm ci in $d"
+    (cd "$root/$d" && npm ci --no-audit --no-fund --loglevel=error)
+  done
+}
+
 if [ ${#missing[@]} -eq 0 ]; then
   echo "deps: all ${#packages[@]} Debian packages already installed"
+  install_npm
   exit 0
 fi
 
@@ -57,3 +87,4 @@ export DEBIAN_FRONTEND=noninteractive
 "${sudo[@]}" apt-get update -qq
 "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
 echo "deps: installed ${missing[*]}"
+install_npm

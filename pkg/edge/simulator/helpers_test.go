@@ -219,9 +219,27 @@ func (a *testAgent) login(user *scriptbrowser.Credentials) enrollment {
 	return e
 }
 
+// loginVia is login through the identity provider with ID idpID.
+func (a *testAgent) loginVia(user *scriptbrowser.Credentials, idpID string) enrollment {
+	a.t.Helper()
+	e := a.visitWARPVia(user, idpID)
+	res := e.result
+	if !res.Stopped {
+		a.t.Fatalf("enrollment did not reach the callback: ended at %s (%d): %s %s", res.URL, res.Status, res.ErrorText, res.Body)
+	}
+	e.code = res.Query().Get("code")
+	return e
+}
+
 // visitWARP runs /warp in the browser as user, stopping at the agent's
 // callback or at the page the team domain ends on.
 func (a *testAgent) visitWARP(user *scriptbrowser.Credentials) enrollment {
+	a.t.Helper()
+	return a.visitWARPVia(user, "")
+}
+
+// visitWARPVia is visitWARP naming the identity provider (none when "").
+func (a *testAgent) visitWARPVia(user *scriptbrowser.Credentials, idpID string) enrollment {
 	a.t.Helper()
 	verifier := randomString(a.t)
 	sum := sha256.Sum256([]byte(verifier))
@@ -231,6 +249,9 @@ func (a *testAgent) visitWARP(user *scriptbrowser.Credentials) enrollment {
 		"state":                 {state},
 		"code_challenge":        {base64.RawURLEncoding.EncodeToString(sum[:])},
 		"code_challenge_method": {"S256"},
+	}
+	if idpID != "" {
+		q.Set("idp", idpID)
 	}
 	res, err := a.browser.Visit(a.t.Context(), a.sim.TeamDomainURL()+"/warp?"+q.Encode(),
 		scriptbrowser.VisitOptions{Login: user, StopAt: []string{callbackURL}})
