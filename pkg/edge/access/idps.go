@@ -119,7 +119,13 @@ func (t *TeamDomain) relyingParty(ctx context.Context, id string) (*relyingParty
 
 // ParamIdP is the query parameter that names the identity provider of a
 // sign-in (/warp, refresh-identity, an application's login), by ID.
-const ParamIdP = "idp"
+// ParamIdPHint names one only if it is offered: the Access gate sends an
+// application's login to the IdP the device enrolled with, when the
+// application allows it, and to the chooser otherwise.
+const (
+	ParamIdP     = "idp"
+	ParamIdPHint = "idp_hint"
+)
 
 // chooseIdP picks the identity provider of a sign-in: the one the request
 // names (idp=ID), else the only one offered, else the person's choice on a
@@ -145,6 +151,13 @@ func (t *TeamDomain) chooseIdP(w http.ResponseWriter, r *http.Request, q url.Val
 		}
 	}
 	t.mu.Unlock()
+	if hint := q.Get(ParamIdPHint); hint != "" && q.Get(ParamIdP) == "" {
+		for _, p := range offered {
+			if p.ID == hint {
+				return p, true
+			}
+		}
+	}
 	if want := q.Get(ParamIdP); want != "" {
 		for _, p := range offered {
 			if p.ID == want {

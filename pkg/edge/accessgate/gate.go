@@ -208,7 +208,7 @@ func (g *Gate) HookRequest(ctx context.Context, req *http.Request, from gateway.
 		g.signalExpired(ctx, from, a)
 	}
 	g.report(ctx, Event{Type: "login_required", DeviceID: from.Flow.DeviceID, User: from.Identity.Email, App: a.name, AppDomain: a.host, Reason: reason, Time: now})
-	return loginRedirect(req, g.loginURL(a, originalURL(req)))
+	return loginRedirect(req, g.loginURL(a, originalURL(req), from.Identity.IdPID))
 }
 
 // admit applies the allow and deny policies to an authenticated identity:
@@ -255,7 +255,7 @@ func (g *Gate) authorized(ctx context.Context, req *http.Request, a *app, from g
 	ident, err := g.team.VerifyAppToken(q.Get("token"), a.host)
 	if err != nil {
 		g.report(ctx, Event{Type: "token_refused", DeviceID: from.Flow.DeviceID, App: a.name, AppDomain: a.host, Reason: err.Error(), Time: now})
-		return signInAgainPage(req, a, g.loginURL(a, "http://"+a.host+"/"))
+		return signInAgainPage(req, a, g.loginURL(a, "http://"+a.host+"/", from.Identity.IdPID))
 	}
 	id := &Identity{Email: ident.Email, Name: ident.Name, Groups: ident.Groups, AuthTime: ident.AuthenticatedAt}
 	v := a.decide(id)
@@ -289,9 +289,15 @@ func (g *Gate) authorized(ctx context.Context, req *http.Request, a *app, from g
 	return resp
 }
 
-// loginURL is the team domain's login for a, returning to next.
-func (g *Gate) loginURL(a *app, next string) string {
-	return strings.TrimSuffix(g.team.URL(), "/") + access.PathLogin + a.host + "?" + url.Values{"redirect_url": {next}}.Encode()
+// loginURL is the team domain's login for a, returning to next. It names
+// the identity provider the device enrolled with, idpID, as a hint: the
+// device's user signs in there when the application allows it.
+func (g *Gate) loginURL(a *app, next, idpID string) string {
+	v := url.Values{"redirect_url": {next}}
+	if idpID != "" {
+		v.Set(access.ParamIdPHint, idpID)
+	}
+	return strings.TrimSuffix(g.team.URL(), "/") + access.PathLogin + a.host + "?" + v.Encode()
 }
 
 // originalURL is the URL the browser asked for.

@@ -5,6 +5,7 @@ import (
 	"html/template"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 
 	"github.com/ztagent/ztagent/pkg/policy"
@@ -43,13 +44,16 @@ type blockPageData struct {
 
 // blockResponse is the 403 a blocked request gets: for session_expired a
 // page that says so and links to the refresh-identity URL.
-func (g *Gateway) blockResponse(req *http.Request, d policy.Decision) *http.Response {
+func (g *Gateway) blockResponse(req *http.Request, d policy.Decision, id Identity) *http.Response {
 	data := blockPageData{Title: "Blocked by your organization", Host: req.Host}
 	if d.Rule != nil {
 		data.Policy, data.BlockReason = d.Rule.Name, d.Rule.BlockReason
 	}
 	if d.Reason == policy.ReasonSessionExpired {
 		data.Title, data.Expired, data.RefreshURL = "Session expired", true, g.refresh
+		if id.IdPID != "" {
+			data.RefreshURL += "?idp=" + url.QueryEscape(id.IdPID)
+		}
 		if d.Rule != nil && d.Rule.Session != nil {
 			data.Duration = d.Rule.Session.Duration.String()
 		}

@@ -78,7 +78,7 @@ func (c *httpConn) serve(ctx context.Context) bool {
 	d := rs.decide(pf)
 	g.conclude(ctx, withIdentity(rec, id, pf.Now), policy.FilterHTTP, d)
 	if d.Action == policy.ActionBlock {
-		return c.block(req, g.blockResponse(req, d))
+		return c.block(req, g.blockResponse(req, d, id))
 	}
 	if g.requests != nil {
 		if resp := g.requests.HookRequest(ctx, req, Requester{Flow: c.flow, Identity: id}); resp != nil {

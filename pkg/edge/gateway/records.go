@@ -28,6 +28,12 @@ type Identity struct {
 	// Address is the device's tunnel address (net.src.ip for Explain,
 	// which has no packet to read it from); invalid when unknown.
 	Address netip.Addr
+
+	// IdPID is the identity provider the device enrolled with, which its
+	// user re-authenticates with: the block page's refresh-identity link
+	// and Access logins name it. "" when not recorded or when the
+	// organization has only one, which needs no naming.
+	IdPID string
 }
 
 // Flow returns the policy flow of a decision on the identity's traffic:

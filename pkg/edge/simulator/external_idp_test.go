@@ -90,6 +90,13 @@ func TestExternalOIDCProvider(t *testing.T) {
 		t.Fatalf("refresh-identity URL %q, want %q (naming the IdP the device enrolled with)", reg.Team.RefreshIdentityURL, want)
 	}
 
+	// An Access login from this device goes to the IdP it enrolled with.
+	tn := a.startTunnel()
+	if r := fetchThrough(t, tn, "http://git.acme.internal/", nil); r.status != http.StatusFound ||
+		!strings.Contains(r.location, "idp_hint="+url.QueryEscape(corpID)) {
+		t.Fatalf("git (binding cookie) from carol's device: %d to %q; want a login naming Corp SSO", r.status, r.location)
+	}
+
 	op.SetGroups(carol.Email, []string{"sre", "oncall"})
 	res, err := a.browser.Visit(t.Context(), reg.Team.RefreshIdentityURL, scriptbrowser.VisitOptions{Login: carol})
 	if err != nil {

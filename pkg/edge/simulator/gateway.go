@@ -289,11 +289,15 @@ func (c *identityCache) DeviceIdentity(ctx context.Context, deviceID string) (ga
 	if d.State != registry.StateActive {
 		return gateway.Identity{}, fmt.Errorf("device %s is %s", d.ID, d.State)
 	}
+	cfg := c.s.cfg.Load()
 	id = gateway.Identity{Email: d.UserEmail, Name: d.UserName, Groups: d.Groups, AuthTime: d.AuthTime}
+	if len(cfg.external) > 0 {
+		id.IdPID = d.IdPID // several IdPs: links name the device's
+	}
 	if len(d.Addresses) > 0 {
 		id.Address = d.Addresses[0].Addr()
 	}
-	id = c.s.cfg.Load().directory(id)
+	id = cfg.directory(id)
 	c.mu.Lock()
 	if c.gen == gen {
 		c.m[deviceID] = id
