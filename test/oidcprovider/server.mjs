@@ -8,11 +8,13 @@
 //   node server.mjs CONFIG.json
 //
 // CONFIG: {"host": "127.0.0.1", "port": 0, "users_file": "users.json",
+//          "issuer_path": "/tenant-1/v2.0" (optional: the issuer's path, as
+//          Entra ID's https://login.microsoftonline.com/<tenant>/v2.0),
 //          "clients": [{"client_id": "...", "client_secret": "...",
 //                       "redirect_uris": ["http://acme.localhost:8781/cdn-cgi/access/callback"]}]}
 // users_file: [{"email": "...", "password": "...", "name": "...", "groups": ["..."]}]
 //
-// It prints "ready <issuer>" on stdout once it listens, and exits on
+// It prints "ready <origin> <issuer>" on stdout once it listens, and exits on
 // SIGTERM or when its stdin closes (so that a killed test leaves nothing
 // behind).
 import { createServer } from 'node:http';
@@ -43,16 +45,28 @@ function loginForm(uid, details, error) {
   const hint = details.params.login_hint || '';
   return page('Sign in to the test OpenID provider', `
 ${error ? `<p id="error">${escape(error)}</p>` : ''}
-<form method="post" action="/interaction/${escape(uid)}/login">
+<form method="post" action="${escape(prefix)}/interaction/${escape(uid)}/login">
 <label>Email <input id="email" name="email" value="${escape(hint)}"></label>
 <label>Password <input id="password" name="password" type="password"></label>
 <button id="submit" type="submit">Sign in</button>
 </form>`);
 }
 
+const prefix = (config.issuer_path || '').replace(/\/+$/, '');
+
 let provider;
 const server = createServer(async (req, res) => {
   try {
+    if (prefix) {
+      // Mounted under the issuer's path, as express mounts it: the
+      // provider reads the mount point from originalUrl.
+      if (!req.url.startsWith(prefix + '/') && req.url !== prefix) {
+        res.writeHead(404, { 'content-type': 'text/html' });
+        return res.end(page('Not found', '<p id="error">not found</p>'));
+      }
+      req.originalUrl = req.url;
+      req.url = req.url.slice(prefix.length) || '/';
+    }
     const m = /^\/interaction\/([^/]+)(\/login)?$/.exec(new URL(req.url, 'http://x').pathname);
     if (!m) {
       return provider.callback()(req, res);
@@ -95,7 +109,8 @@ const server = createServer(async (req, res) => {
 
 server.listen(config.port || 0, config.host || '127.0.0.1', () => {
   const { address, port } = server.address();
-  const issuer = config.issuer || `http://${address}:${port}`;
+  const origin = `http://${address}:${port}`;
+  const issuer = origin + prefix;
   const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   provider = new Provider(issuer, {
     clients: config.clients.map((c) => ({
@@ -131,7 +146,7 @@ server.listen(config.port || 0, config.host || '127.0.0.1', () => {
       await grant.save();
       return grant;
     },
-    interactions: { url: (ctx, interaction) => `/interaction/${interaction.uid}` },
+    interactions: { url: (ctx, interaction) => `${prefix}/interaction/${interaction.uid}` },
     features: { devInteractions: { enabled: false } },
     pkce: { required: () => false },
     cookies: { keys: [randomBytes(32).toString('hex')] },
@@ -143,7 +158,7 @@ server.listen(config.port || 0, config.host || '127.0.0.1', () => {
     },
   });
   provider.proxy = false;
-  process.stdout.write(`ready ${issuer}\n`);
+  process.stdout.write(`ready ${origin} ${issuer}\n`);
 });
 
 function stop() {

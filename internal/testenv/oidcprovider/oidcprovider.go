@@ -40,12 +40,16 @@ type Client struct {
 type Config struct {
 	Clients []Client
 	Users   []User
+	// IssuerPath is the issuer's path, as Entra ID's /<tenant>/v2.0; the
+	// issuer is the origin alone when empty.
+	IssuerPath string
 }
 
 // Provider is a running oidc-provider.
 type Provider struct {
-	// Issuer is its issuer and origin, http://127.0.0.1:<port>.
-	Issuer string
+	// Origin is where it listens, http://127.0.0.1:<port>; Issuer is its
+	// issuer, Origin + Config.IssuerPath.
+	Origin, Issuer string
 
 	t     testing.TB
 	dir   string
@@ -74,6 +78,7 @@ func Start(t testing.TB, cfg Config) *Provider {
 	p.writeUsers()
 	conf, err := json.Marshal(map[string]any{
 		"host": "127.0.0.1", "port": 0, "users_file": filepath.Join(p.dir, "users.json"), "clients": cfg.Clients,
+		"issuer_path": cfg.IssuerPath,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -100,8 +105,8 @@ func Start(t testing.TB, cfg Config) *Provider {
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
-			if iss, ok := strings.CutPrefix(sc.Text(), "ready "); ok {
-				ready <- iss
+			if rest, ok := strings.CutPrefix(sc.Text(), "ready "); ok {
+				ready <- rest
 			}
 		}
 		_, _ = io.Copy(io.Discard, stdout)
@@ -109,7 +114,8 @@ func Start(t testing.TB, cfg Config) *Provider {
 	}()
 	t.Cleanup(p.Stop)
 	select {
-	case p.Issuer = <-ready:
+	case line := <-ready:
+		p.Origin, p.Issuer, _ = strings.Cut(line, " ")
 	case err := <-p.done:
 		p.done <- err
 		t.Fatalf("the OpenID provider exited before it was ready (%v): %s", err, stderr.String())

@@ -53,6 +53,10 @@ type IdP struct {
 	// EmailClaim names the ID token claim that holds the email; "email"
 	// when empty.
 	EmailClaim string
+	// RealClock says the IdP issues its tokens on the real clock, not on
+	// the edge's (which the simulator may have advanced): its ID tokens'
+	// expiry is checked against real time. External IdPs set it.
+	RealClock bool
 }
 
 // prompts are the values config.prompt may take (Entra ID's).
@@ -152,6 +156,9 @@ func (e *unreachableError) Error() string {
 func (t *TeamDomain) discover(ctx context.Context, cfg IdP) (*relyingParty, error) {
 	ctx = oidc.ClientContext(ctx, t.client)
 	vc := &oidc.Config{ClientID: cfg.ClientID, Now: t.clock.Now}
+	if cfg.RealClock {
+		vc.Now = time.Now
+	}
 	var p *oidc.Provider
 	if cfg.AuthURL != "" {
 		p = (&oidc.ProviderConfig{IssuerURL: cfg.Issuer, AuthURL: cfg.AuthURL, TokenURL: cfg.TokenURL, JWKSURL: cfg.JWKSURL}).NewProvider(ctx)

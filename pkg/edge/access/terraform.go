@@ -38,6 +38,7 @@ func EntraIssuer(base, directoryID string) string {
 func ExternalIdP(p *tfconfig.IdentityProvider, base string) (IdP, error) {
 	c := p.Config
 	idp := IdPFromTerraform(p, "")
+	idp.RealClock = true
 	switch p.Type {
 	case tfconfig.IdPOIDC:
 		idp.Issuer = tfconfig.Rebase(c.IssuerURL, base)

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ztagent/ztagent/internal/testenv/oidcprovider"
 	"github.com/ztagent/ztagent/internal/testenv/scriptbrowser"
@@ -54,7 +55,7 @@ func externalSetup(t *testing.T) (*Simulator, *oidcprovider.Provider, string) {
 	if !strings.Contains(sim, anchor) {
 		t.Fatal("the example simulator file changed shape; update the test")
 	}
-	tc.writeSim(t, strings.Replace(sim, anchor, anchor+"\n\n  external \"corp\" {\n    base_url = \""+op.Issuer+"\"\n  }", 1))
+	tc.writeSim(t, strings.Replace(sim, anchor, anchor+"\n\n  external \"corp\" {\n    base_url = \""+op.Origin+"\"\n  }", 1))
 	opts := tc.options(stateDir(t))
 	opts.Listen = listen
 	s := startSim(t, opts)
@@ -115,12 +116,70 @@ func TestExternalOIDCProvider(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Status != http.StatusBadGateway || !strings.Contains(res.Body, "Corp SSO") || !strings.Contains(res.Body, op.Issuer+"/jwks") {
+	if res.Status != http.StatusBadGateway || !strings.Contains(res.Body, "Corp SSO") || !strings.Contains(res.Body, op.Origin+"/jwks") {
 		t.Fatalf("refresh-identity with Corp SSO stopped: status %d:\n%s", res.Status, res.Body)
 	}
 	// The played IdP is unaffected.
 	b := newAgent(t, s, "fp-alice")
 	if _, err := b.register(b.loginVia(alice, tfconfig.SyntheticID(tfconfig.TypeIdentityProvider, "entra_id"))); err != nil {
 		t.Fatalf("alice through the built-in IdP with Corp SSO down: %v", err)
+	}
+}
+
+// S11 with an Entra ID tenant the simulator does not play: its issuer is
+// login.microsoftonline.com/<directory_id>/v2.0 (here the test's provider,
+// which honours prompt=login), and with prompt = "login" a
+// refresh-identity makes the person type their password again although
+// the IdP's browser session is alive; the session still resets (S2).
+func TestExternalEntraPromptLogin(t *testing.T) {
+	tc := newTestConfig(t)
+	listen := freeListeners(t)
+	teamURL := "http://acme.localhost:" + strings.Split(listen.TeamDomain.String(), ":")[1]
+	op := oidcprovider.Start(t, oidcprovider.Config{
+		IssuerPath: "/7d1e7c3a-7a35-4a4e-9a8d-2c1f3e5b6a70/v2.0",
+		Clients:    []oidcprovider.Client{{ID: "entra-ext-client", Secret: "entra-ext-secret", RedirectURIs: []string{teamURL + callbackPath}}},
+		Users:      []oidcprovider.User{{Email: carol.Email, Password: carol.Password, Name: "Carol Corp", Groups: []string{"sre"}}},
+	})
+	tc.writeTF(t, tc.readTF(t)+`
+resource "cloudflare_zero_trust_access_identity_provider" "partner_entra" {
+  account_id = var.cloudflare_account_id
+  name       = "Partner Entra ID"
+  type       = "azureAD"
+  config = {
+    client_id     = "entra-ext-client"
+    client_secret = "entra-ext-secret"
+    directory_id  = "7d1e7c3a-7a35-4a4e-9a8d-2c1f3e5b6a70"
+    prompt        = "login"
+  }
+}
+`)
+	tc.editTF(t, `allowed_idps\s*= \[cloudflare_zero_trust_access_identity_provider\.entra_id\.id\]`,
+		`allowed_idps = [cloudflare_zero_trust_access_identity_provider.partner_entra.id]`)
+	tc.editTF(t, `(\{ email_domain = \{ domain = "example.com" \} \},)`, "$1\n    { email_domain = { domain = \"corp.test\" } },")
+	tc.writeSim(t, strings.Replace(tc.readSim(t), `  plays = "entra_id"`, "  plays = \"entra_id\"\n\n  external \"partner_entra\" {\n    base_url = \""+op.Origin+"\"\n  }", 1))
+	opts := tc.options(stateDir(t))
+	opts.Listen = listen
+	s := startSim(t, opts)
+
+	a := newAgent(t, s, "fp-carol")
+	e := a.login(carol) // the only IdP enrollment allows: no chooser
+	if e.result.FormsShown != 1 {
+		t.Fatalf("enrollment showed %d login forms, want the IdP's one", e.result.FormsShown)
+	}
+	reg, err := a.register(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	advance(t, s, time.Hour)
+	res, err := a.browser.Visit(t.Context(), reg.Team.RefreshIdentityURL, scriptbrowser.VisitOptions{Login: carol})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != http.StatusOK || res.FormsShown != 1 || !strings.Contains(res.Body, "Session refreshed") {
+		t.Fatalf("refresh-identity with prompt=login and a live IdP session: status %d, %d login forms, want 1:\n%s", res.Status, res.FormsShown, res.Body)
+	}
+	d, err := a.api().Device(t.Context(), reg.DeviceID)
+	if err != nil || !d.AuthTime.After(reg.AuthTime) {
+		t.Fatalf("auth_time after the re-authentication: %v (registered %v), %v", d.AuthTime, reg.AuthTime, err)
 	}
 }
