@@ -12,7 +12,10 @@
 //          Entra ID's https://login.microsoftonline.com/<tenant>/v2.0),
 //          "clients": [{"client_id": "...", "client_secret": "...",
 //                       "redirect_uris": ["http://acme.localhost:8781/cdn-cgi/access/callback"]}]}
-// users_file: [{"email": "...", "password": "...", "name": "...", "groups": ["..."]}]
+// users_file: [{"email": "...", "password": "...", "name": "...", "groups": ["..."],
+//               "claims": {"upn": "...", "department": "..."}}]
+// Each key of a user's claims must be listed in CONFIG's "extra_claims"
+// (released with the profile scope).
 //
 // It prints "ready <origin> <issuer>" on stdout once it listens, and exits on
 // SIGTERM or when its stdin closes (so that a killed test leaves nothing
@@ -120,7 +123,7 @@ server.listen(config.port || 0, config.host || '127.0.0.1', () => {
       ...c,
     })),
     scopes: ['openid', 'email', 'profile', 'groups'],
-    claims: { email: ['email', 'email_verified'], profile: ['name'], groups: ['groups'] },
+    claims: { email: ['email', 'email_verified'], profile: ['name', ...(config.extra_claims || [])], groups: ['groups'] },
     // Claims go into the ID token, as Entra ID and most providers put them;
     // a client asking for userinfo gets them there too.
     conformIdTokenClaims: false,
@@ -131,7 +134,7 @@ server.listen(config.port || 0, config.host || '127.0.0.1', () => {
         accountId: id,
         async claims() {
           const now = userByEmail(id) || u;
-          return { sub: id, email: now.email, email_verified: true, name: now.name, groups: now.groups || [] };
+          return { ...(now.claims || {}), sub: id, email: now.email, email_verified: true, name: now.name, groups: now.groups || [] };
         },
       };
     },

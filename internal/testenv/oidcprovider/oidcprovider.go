@@ -27,6 +27,9 @@ type User struct {
 	Password string   `json:"password"`
 	Name     string   `json:"name"`
 	Groups   []string `json:"groups"`
+	// Claims are more claims of the user's ID token; each key must be in
+	// Config.ExtraClaims.
+	Claims map[string]any `json:"claims,omitempty"`
 }
 
 // Client is a relying party registered at the provider.
@@ -43,6 +46,9 @@ type Config struct {
 	// IssuerPath is the issuer's path, as Entra ID's /<tenant>/v2.0; the
 	// issuer is the origin alone when empty.
 	IssuerPath string
+	// ExtraClaims are the claim names users may carry besides email, name
+	// and groups (released with the profile scope).
+	ExtraClaims []string
 }
 
 // Provider is a running oidc-provider.
@@ -78,7 +84,7 @@ func Start(t testing.TB, cfg Config) *Provider {
 	p.writeUsers()
 	conf, err := json.Marshal(map[string]any{
 		"host": "127.0.0.1", "port": 0, "users_file": filepath.Join(p.dir, "users.json"), "clients": cfg.Clients,
-		"issuer_path": cfg.IssuerPath,
+		"issuer_path": cfg.IssuerPath, "extra_claims": cfg.ExtraClaims,
 	})
 	if err != nil {
 		t.Fatal(err)

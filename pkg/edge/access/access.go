@@ -109,6 +109,9 @@ type Identity struct {
 	// Issuer and Subject identify the user at the IdP.
 	Issuer  string
 	Subject string
+	// Claims are the IdP's configured claims (IdP.Claims), one
+	// "name=value" per value.
+	Claims []string
 }
 
 // Login is one successful IdP authentication through the team domain.

@@ -53,6 +53,10 @@ type IdP struct {
 	// EmailClaim names the ID token claim that holds the email; "email"
 	// when empty.
 	EmailClaim string
+	// Claims are the ID token claims, besides email, name and groups, that
+	// the identity carries (Terraform's config.claims): each value becomes
+	// a "name=value" element of identity.oidc_claims.
+	Claims []string
 	// RealClock says the IdP issues its tokens on the real clock, not on
 	// the edge's (which the simulator may have advanced): its ID tokens'
 	// expiry is checked against real time. External IdPs set it.
@@ -115,6 +119,7 @@ func checkHTTPURL(name, s string) error {
 
 func (p IdP) clone() IdP {
 	p.Scopes = slices.Clone(p.Scopes)
+	p.Claims = slices.Clone(p.Claims)
 	return p
 }
 
@@ -313,12 +318,42 @@ func (rp *relyingParty) identity(idt *oidc.IDToken, claims map[string]json.RawMe
 			}
 		}
 	}
+	for _, name := range rp.cfg.Claims {
+		id.Claims = append(id.Claims, claimValues(name, claims[name])...)
+	}
 	var at float64
 	if json.Unmarshal(claims["auth_time"], &at) != nil || at <= 0 {
 		return Identity{}, &flowError{status: http.StatusBadGateway, reason: "missing_auth_time", msg: "The identity provider did not say when you signed in (auth_time), so the device session cannot be measured. Ask your administrator to configure the IdP to include auth_time in ID tokens."}
 	}
 	id.AuthTime = time.Unix(int64(at), 0).UTC()
 	return id, nil
+}
+
+// claimValues returns a claim as "name=value" elements: one for a string,
+// number or boolean, one per element of an array of them; none when the
+// token lacks it or holds an object.
+func claimValues(name string, raw json.RawMessage) []string {
+	if len(raw) == 0 {
+		return nil
+	}
+	var many []any
+	if json.Unmarshal(raw, &many) != nil {
+		var one any
+		if json.Unmarshal(raw, &one) != nil {
+			return nil
+		}
+		many = []any{one}
+	}
+	var out []string
+	for _, v := range many {
+		switch v := v.(type) {
+		case string:
+			out = append(out, name+"="+v)
+		case float64, bool:
+			out = append(out, fmt.Sprintf("%s=%v", name, v))
+		}
+	}
+	return out
 }
 
 func truncate(s string, n int) string {

@@ -16,6 +16,7 @@ func IdPFromTerraform(p *tfconfig.IdentityProvider, issuer string) IdP {
 		Type: p.Type, Issuer: issuer, ClientID: p.Config.ClientID, ClientSecret: p.Config.ClientSecret,
 		Scopes: slices.Clone(p.Config.Scopes), Prompt: p.Config.Prompt, EmailClaim: p.Config.EmailClaimName,
 		AuthURL: p.Config.AuthURL, TokenURL: p.Config.TokenURL, JWKSURL: p.Config.CertsURL,
+		Claims: slices.Clone(p.Config.Claims),
 	}
 }
 

@@ -25,9 +25,10 @@ type Login struct {
 	Name     string
 	Groups   []string
 	AuthTime time.Time
-	// IdPID is the identity provider the person signed in with; the
-	// device records it.
-	IdPID string
+	// IdPID is the identity provider the person signed in with, and
+	// Claims its configured claims; the device records both.
+	IdPID  string
+	Claims []string
 }
 
 // Enroller redeems the one-time codes the team domain hands to agents at

@@ -55,6 +55,7 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 		AuthTime:    login.AuthTime,
 		WGPublicKey: req.WGPublicKey,
 		IdPID:       login.IdPID,
+		Claims:      login.Claims,
 	})
 	if err != nil {
 		s.audit(r.Context(), "registration_refused", login.Email, "", map[string]any{

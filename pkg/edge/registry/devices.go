@@ -50,7 +50,10 @@ type Device struct {
 	WGPublicKey string    `json:"wg_public_key"` // base64, as in wg(8)
 	// IdPID is the identity provider the device enrolled with, whose
 	// sign-ins re-authenticate it; "" when not recorded.
-	IdPID        string         `json:"idp_id,omitempty"`
+	IdPID string `json:"idp_id,omitempty"`
+	// Claims are the IdP's configured claims of the user's last sign-in,
+	// "name=value" each (identity.oidc_claims).
+	Claims       []string       `json:"claims,omitempty"`
 	Addresses    []netip.Prefix `json:"addresses"`
 	State        State          `json:"state"`
 	RegisteredAt time.Time      `json:"registered_at"`
@@ -70,6 +73,8 @@ type Registration struct {
 	WGPublicKey string
 	// IdPID is the identity provider the user signed in with.
 	IdPID string
+	// Claims are the IdP's configured claims of that sign-in.
+	Claims []string
 }
 
 func (g Registration) validate() error {
@@ -104,7 +109,7 @@ func newID() (string, error) {
 }
 
 const deviceCols = `id, fingerprint, user_email, user_name, name, os, groups, auth_time,
-	wg_public_key, state, registered_at, updated_at, idp_id`
+	wg_public_key, state, registered_at, updated_at, idp_id, claims`
 
 type queryer interface {
 	QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row
@@ -115,14 +120,20 @@ type scanner interface{ Scan(dest ...any) error }
 
 func scanDevice(s scanner) (Device, error) {
 	var d Device
-	var groups, state string
+	var groups, state, claims string
 	var auth, reg, upd int64
 	if err := s.Scan(&d.ID, &d.Fingerprint, &d.UserEmail, &d.UserName, &d.Name, &d.OS, &groups, &auth,
-		&d.WGPublicKey, &state, &reg, &upd, &d.IdPID); err != nil {
+		&d.WGPublicKey, &state, &reg, &upd, &d.IdPID, &claims); err != nil {
 		return d, err
 	}
 	if err := json.Unmarshal([]byte(groups), &d.Groups); err != nil {
 		return d, fmt.Errorf("registry: device %s has corrupt groups: %w", d.ID, err)
+	}
+	if err := json.Unmarshal([]byte(claims), &d.Claims); err != nil {
+		return d, fmt.Errorf("registry: device %s has corrupt claims: %w", d.ID, err)
+	}
+	if len(d.Claims) == 0 {
+		d.Claims = nil
 	}
 	d.State = State(state)
 	d.AuthTime, d.RegisteredAt, d.UpdatedAt = fromNanos(auth), fromNanos(reg), fromNanos(upd)
@@ -212,9 +223,9 @@ func (r *Registry) Register(ctx context.Context, reg Registration) (Device, secr
 				return err
 			}
 			if _, err := tx.ExecContext(ctx, `INSERT INTO devices (`+deviceCols+`, token_hash)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, ?, ?)`,
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, ?, ?, ?)`,
 				id, reg.Fingerprint, reg.UserEmail, reg.UserName, reg.Name, reg.OS, groupsJSON(reg.Groups),
-				reg.AuthTime.UnixNano(), reg.WGPublicKey, now.UnixNano(), now.UnixNano(), reg.IdPID, hash); err != nil {
+				reg.AuthTime.UnixNano(), reg.WGPublicKey, now.UnixNano(), now.UnixNano(), reg.IdPID, groupsJSON(reg.Claims), hash); err != nil {
 				return fmt.Errorf("registry: insert device: %w", err)
 			}
 			if _, err := r.allocate(tx, id); err != nil {
@@ -227,9 +238,9 @@ func (r *Registry) Register(ctx context.Context, reg Registration) (Device, secr
 				auth = cur.AuthTime // never roll auth_time back
 			}
 			if _, err := tx.ExecContext(ctx, `UPDATE devices SET user_name = ?, name = ?, os = ?, groups = ?,
-				auth_time = ?, wg_public_key = ?, token_hash = ?, updated_at = ?, idp_id = ? WHERE id = ?`,
+				auth_time = ?, wg_public_key = ?, token_hash = ?, updated_at = ?, idp_id = ?, claims = ? WHERE id = ?`,
 				reg.UserName, reg.Name, reg.OS, groupsJSON(reg.Groups), auth.UnixNano(), reg.WGPublicKey,
-				hash, now.UnixNano(), reg.IdPID, cur.ID); err != nil {
+				hash, now.UnixNano(), reg.IdPID, groupsJSON(reg.Claims), cur.ID); err != nil {
 				return fmt.Errorf("registry: update device: %w", err)
 			}
 		}
@@ -400,14 +411,27 @@ func (r *Registry) end(ctx context.Context, id string, to State, kind, actor str
 // recorded auth_time is later than authTime is left as it is. It returns
 // the devices it changed.
 func (r *Registry) Refresh(ctx context.Context, userEmail string, authTime time.Time, groups []string) ([]Device, error) {
-	return r.RefreshFrom(ctx, userEmail, "", authTime, groups)
+	return r.RefreshFrom(ctx, Auth{Email: userEmail, AuthTime: authTime, Groups: groups})
+}
+
+// Auth is one successful IdP authentication, as RefreshFrom records it.
+type Auth struct {
+	Email string
+	// IdPID is the identity provider it went through; "" for any.
+	IdPID    string
+	AuthTime time.Time
+	Groups   []string
+	// Claims are the IdP's configured claims; they replace the device's.
+	Claims []string
 }
 
 // RefreshFrom is Refresh for an authentication with the identity provider
-// idpID: only the user's devices that enrolled with it (or whose IdP is not
-// recorded) are refreshed, since a device re-authenticates with the IdP it
-// enrolled with. An empty idpID refreshes every device of the user.
-func (r *Registry) RefreshFrom(ctx context.Context, userEmail, idpID string, authTime time.Time, groups []string) ([]Device, error) {
+// a.IdPID: only the user's devices that enrolled with it (or whose IdP is
+// not recorded) are refreshed, since a device re-authenticates with the IdP
+// it enrolled with; their claims become a.Claims. An empty IdPID refreshes
+// every device of the user and keeps their claims.
+func (r *Registry) RefreshFrom(ctx context.Context, a Auth) ([]Device, error) {
+	userEmail, idpID, authTime, groups := a.Email, a.IdPID, a.AuthTime, a.Groups
 	if authTime.IsZero() {
 		return nil, invalid("refresh without auth_time", "pass the auth_time of the IdP's ID token")
 	}
@@ -428,10 +452,15 @@ func (r *Registry) RefreshFrom(ctx context.Context, userEmail, idpID string, aut
 			g = []string{}
 		}
 		for _, d := range devs {
-			if _, err := tx.ExecContext(ctx, `UPDATE devices SET auth_time = ?, groups = ?, updated_at = ? WHERE id = ?`,
-				authTime.UnixNano(), groupsJSON(g), now.UnixNano(), d.ID); err != nil {
+			claims := d.Claims
+			if idpID != "" {
+				claims = a.Claims
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE devices SET auth_time = ?, groups = ?, claims = ?, updated_at = ? WHERE id = ?`,
+				authTime.UnixNano(), groupsJSON(g), groupsJSON(claims), now.UnixNano(), d.ID); err != nil {
 				return fmt.Errorf("registry: refresh device %s: %w", d.ID, err)
 			}
+			d.Claims = slices.Clone(claims)
 			d.AuthTime, d.Groups, d.UpdatedAt = authTime.UTC(), g, now
 			if _, err := r.appendTx(ctx, tx, now, d.ID, EventSessionRefreshed,
 				control.SessionRefreshed{AuthTime: d.AuthTime, Groups: g}); err != nil {

@@ -329,7 +329,7 @@ func TestRefreshFromOneIdP(t *testing.T) {
 		t.Fatalf("device registered through idp-a records %q", d.IdPID)
 	}
 	f.clock.Advance(time.Hour)
-	got, err := f.r.RefreshFrom(ctx, "alice@acme.test", "idp-b", f.clock.Now(), nil)
+	got, err := f.r.RefreshFrom(ctx, Auth{Email: "alice@acme.test", IdPID: "idp-b", AuthTime: f.clock.Now(), Claims: []string{"department=ops"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -342,5 +342,11 @@ func TestRefreshFromOneIdP(t *testing.T) {
 	slices.Sort(want)
 	if !slices.Equal(ids, want) {
 		t.Fatalf("refreshed %v, want the idp-b device and the unrecorded one %v", ids, want)
+	}
+	if d, _ := f.r.Get(ctx, b.ID); !slices.Equal(d.Claims, []string{"department=ops"}) {
+		t.Fatalf("claims after the refresh: %q", d.Claims)
+	}
+	if d, _ := f.r.Get(ctx, a.ID); d.Claims != nil {
+		t.Fatalf("the idp-a device got claims %q", d.Claims)
 	}
 }

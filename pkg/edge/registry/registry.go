@@ -250,6 +250,9 @@ var migrations = []string{
 	// 2: the identity provider each device enrolled with ("" for devices
 	// enrolled before it was recorded).
 	`ALTER TABLE devices ADD COLUMN idp_id TEXT NOT NULL DEFAULT '';`,
+	// 3: the IdP's configured claims of the user's last sign-in
+	// ("name=value" strings, identity.oidc_claims).
+	`ALTER TABLE devices ADD COLUMN claims TEXT NOT NULL DEFAULT '[]';`,
 }
 
 // SchemaVersion is the schema version this build writes.

@@ -13,7 +13,11 @@ import (
 	"github.com/ztagent/ztagent/pkg/tfconfig"
 )
 
-var carol = &scriptbrowser.Credentials{Email: "carol@corp.test", Password: "carol-at-corp-sso"}
+// carol signs in to Corp SSO with her personal address; her ID token's upn
+// is the corporate one.
+var carol = &scriptbrowser.Credentials{Email: "carol.c@mail.test", Password: "carol-at-corp-sso"}
+
+const carolUPN = "carol@corp.test"
 
 // corpIdPTF is a generic OIDC identity provider as Cloudflare configures
 // one: auth_url, token_url and certs_url at the provider's public host (the
@@ -30,6 +34,10 @@ resource "cloudflare_zero_trust_access_identity_provider" "corp" {
     token_url     = "https://sso.corp.example/token"
     certs_url     = "https://sso.corp.example/jwks"
     scopes        = ["openid", "email", "profile", "groups"]
+    # The IdP's user principal name is the address Access knows people by;
+    # department goes to identity.oidc_claims.
+    email_claim_name = "upn"
+    claims           = ["department"]
   }
 }
 `
@@ -44,7 +52,9 @@ func externalSetup(t *testing.T) (*Simulator, *oidcprovider.Provider, string) {
 	teamURL := "http://acme.localhost:" + strings.Split(listen.TeamDomain.String(), ":")[1]
 	op := oidcprovider.Start(t, oidcprovider.Config{
 		Clients: []oidcprovider.Client{{ID: "corp-team-domain", Secret: "corp-client-secret-for-tests", RedirectURIs: []string{teamURL + callbackPath}}},
-		Users:   []oidcprovider.User{{Email: carol.Email, Password: carol.Password, Name: "Carol Corp", Groups: []string{"sre"}}},
+		Users: []oidcprovider.User{{Email: carol.Email, Password: carol.Password, Name: "Carol Corp", Groups: []string{"sre"},
+			Claims: map[string]any{"upn": "carol@corp.test", "department": "platform"}}},
+		ExtraClaims: []string{"upn", "department"},
 	})
 	tc.writeTF(t, tc.readTF(t)+corpIdPTF)
 	tc.editTF(t, `allowed_idps\s*= \[cloudflare_zero_trust_access_identity_provider\.entra_id\.id\]`,
@@ -84,8 +94,12 @@ func TestExternalOIDCProvider(t *testing.T) {
 	if err != nil {
 		t.Fatalf("registering through Corp SSO: %v", err)
 	}
-	if reg.User.Email != carol.Email || reg.User.Name != "Carol Corp" || !slices.Equal(reg.User.Groups, []string{"sre"}) {
-		t.Fatalf("user from the third-party ID token: %+v", reg.User)
+	if reg.User.Email != carolUPN || reg.User.Name != "Carol Corp" || !slices.Equal(reg.User.Groups, []string{"sre"}) {
+		t.Fatalf("user from the third-party ID token (email from its upn claim): %+v", reg.User)
+	}
+	id, err := s.gateway.ids.DeviceIdentity(t.Context(), reg.DeviceID)
+	if err != nil || !slices.Equal(id.OIDCClaims, []string{"department=platform"}) {
+		t.Fatalf("the Gateway's identity of carol's device: %+v, %v; want oidc_claims department=platform", id, err)
 	}
 	if want := s.TeamDomainURL() + "/cdn-cgi/access/refresh-identity?idp=" + url.QueryEscape(corpID); reg.Team.RefreshIdentityURL != want {
 		t.Fatalf("refresh-identity URL %q, want %q (naming the IdP the device enrolled with)", reg.Team.RefreshIdentityURL, want)
@@ -155,7 +169,7 @@ resource "cloudflare_zero_trust_access_identity_provider" "partner_entra" {
 `)
 	tc.editTF(t, `allowed_idps\s*= \[cloudflare_zero_trust_access_identity_provider\.entra_id\.id\]`,
 		`allowed_idps = [cloudflare_zero_trust_access_identity_provider.partner_entra.id]`)
-	tc.editTF(t, `(\{ email_domain = \{ domain = "example.com" \} \},)`, "$1\n    { email_domain = { domain = \"corp.test\" } },")
+	tc.editTF(t, `(\{ email_domain = \{ domain = "example.com" \} \},)`, "$1\n    { email_domain = { domain = \"mail.test\" } },")
 	tc.writeSim(t, strings.Replace(tc.readSim(t), `  plays = "entra_id"`, "  plays = \"entra_id\"\n\n  external \"partner_entra\" {\n    base_url = \""+op.Origin+"\"\n  }", 1))
 	opts := tc.options(stateDir(t))
 	opts.Listen = listen

@@ -298,6 +298,11 @@ func (c *identityCache) DeviceIdentity(ctx context.Context, deviceID string) (ga
 		id.Address = d.Addresses[0].Addr()
 	}
 	id = cfg.directory(id)
+	if len(d.Claims) > 0 {
+		// The IdP's own claims, from the last sign-in, over the
+		// simulator file's.
+		id.OIDCClaims = d.Claims
+	}
 	c.mu.Lock()
 	if c.gen == gen {
 		c.m[deviceID] = id

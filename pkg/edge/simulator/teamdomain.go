@@ -10,6 +10,7 @@ import (
 
 	"github.com/ztagent/ztagent/pkg/edge/access"
 	"github.com/ztagent/ztagent/pkg/edge/controlapi"
+	"github.com/ztagent/ztagent/pkg/edge/registry"
 )
 
 // callbackPath is where the IdP sends the team domain's logins back.
@@ -85,7 +86,7 @@ func (t *teamDomain) RedeemEnrollment(ctx context.Context, code, verifier string
 	if err != nil {
 		return controlapi.Login{}, err
 	}
-	return controlapi.Login{Email: l.Email, Name: l.Name, Groups: l.Groups, AuthTime: l.AuthenticatedAt, IdPID: l.IdPID}, nil
+	return controlapi.Login{Email: l.Email, Name: l.Name, Groups: l.Groups, AuthTime: l.AuthenticatedAt, IdPID: l.IdPID, Claims: l.Claims}, nil
 }
 
 // Close releases nothing today: the team domain starts no goroutines.
@@ -97,7 +98,7 @@ func (t *teamDomain) Close() error { return nil }
 // auth_time, which a silent single sign-on leaves at the original password
 // entry: the product resets the session on every re-authentication.
 func (s *Simulator) onLogin(ctx context.Context, l access.Login) error {
-	devs, err := s.reg.RefreshFrom(ctx, l.Email, l.IdPID, l.AuthenticatedAt, l.Groups)
+	devs, err := s.reg.RefreshFrom(ctx, registry.Auth{Email: l.Email, IdPID: l.IdPID, AuthTime: l.AuthenticatedAt, Groups: l.Groups, Claims: l.Claims})
 	if err != nil {
 		s.log.Error("resetting the session of the user's devices", zap.String("user", l.Email), zap.Error(err))
 		return errSessionNotReset
