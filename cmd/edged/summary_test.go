@@ -85,3 +85,27 @@ func TestPlural(t *testing.T) {
 		t.Errorf("plural(3, user) = %q", got)
 	}
 }
+
+// Per identity provider, the summary says how the team domain signs in:
+// played, external at which URLs (the simulator file's base_url applied),
+// or why it cannot.
+func TestSummarySignIn(t *testing.T) {
+	corp := &tfconfig.IdentityProvider{Resource: tfconfig.Resource{Type: tfconfig.TypeIdentityProvider, Label: "corp"}, Name: "Corp", Type: "oidc",
+		Config: tfconfig.IdPConfig{ClientID: "c", AuthURL: "https://sso.corp.example/auth", TokenURL: "https://sso.corp.example/token", CertsURL: "https://sso.corp.example/jwks"}}
+	partner := &tfconfig.IdentityProvider{Resource: tfconfig.Resource{Type: tfconfig.TypeIdentityProvider, Label: "partner"}, Name: "Partner", Type: "azureAD",
+		Config: tfconfig.IdPConfig{ClientID: "p", DirectoryID: "tenant-1"}}
+	okta := &tfconfig.IdentityProvider{Resource: tfconfig.Resource{Type: tfconfig.TypeIdentityProvider, Label: "okta"}, Name: "Okta", Type: "okta",
+		Config: tfconfig.IdPConfig{ClientID: "o"}}
+	played := &tfconfig.IdentityProvider{Resource: tfconfig.Resource{Type: tfconfig.TypeIdentityProvider, Label: "entra"}, Name: "Entra", Type: "azureAD"}
+	sim := &tfconfig.Sim{IdP: tfconfig.SimIdP{Provider: played, External: []*tfconfig.ExternalIdP{{Label: "corp", BaseURL: "http://127.0.0.1:9000"}}}}
+	for p, want := range map[*tfconfig.IdentityProvider]string{
+		played:  "played by the built-in IdP",
+		corp:    "external: auth http://127.0.0.1:9000/auth, token http://127.0.0.1:9000/token, certs http://127.0.0.1:9000/jwks",
+		partner: "external: issuer https://login.microsoftonline.com/tenant-1/v2.0 (discovery)",
+		okta:    `not signed in with: cloudflare_zero_trust_access_identity_provider.okta is type "okta"`,
+	} {
+		if got := signIn(p, sim); !strings.HasPrefix(got, want) {
+			t.Errorf("%s: %q, want %q", p.Label, got, want)
+		}
+	}
+}
