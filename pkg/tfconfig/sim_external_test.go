@@ -26,7 +26,7 @@ idp {
 	got := Link(cfg, sim).Errors().String()
 	for _, want := range []string{
 		`sim.hcl:6:12: idp.external names "entra", which the built-in IdP plays`,
-		`sim.hcl:7:12: idp.external names "crop", but no cloudflare_zero_trust_access_identity_provider "crop" is declared in tf (did you mean "corp"?)`,
+		`sim.hcl:7:12: idp.external names "crop", but no cloudflare_zero_trust_access_identity_provider "crop" is declared in tf`,
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("errors lack %q:\n%s", want, got)
