@@ -78,6 +78,13 @@ type world struct {
 // upstreams, edged on free loopback ports and agentd on that bus.
 func newWorld(t *testing.T) *world {
 	t.Helper()
+	return newWorldWith(t, nil)
+}
+
+// newWorldWith is newWorld that lets prepare change the world (its copy of
+// examples/acme, edged's listeners) before edged starts.
+func newWorldWith(t *testing.T, prepare func(w *world)) *world {
+	t.Helper()
 	requireDeps(t)
 	w := &world{t: t, bin: binaries(t)}
 	// Registered first, so that it runs last: the report shows the whole
@@ -109,6 +116,9 @@ func newWorld(t *testing.T) *world {
 	w.edgeListen.teamDomain = "127.0.0.1:0"
 	w.edgeListen.idp = "127.0.0.1:0"
 	w.edgeListen.wireguard = "127.0.0.1:0"
+	if prepare != nil {
+		prepare(w)
+	}
 	w.startEdge()
 	w.startAgent()
 	return w

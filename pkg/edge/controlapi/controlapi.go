@@ -29,6 +29,9 @@ type Login struct {
 	// Claims its configured claims; the device records both.
 	IdPID  string
 	Claims []string
+	// IdP is that provider's type and prompt, as the device is told; the
+	// team's default when zero.
+	IdP control.IdP
 }
 
 // Enroller redeems the one-time codes the team domain hands to agents at

@@ -81,7 +81,7 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 		DeviceID:    dev.ID,
 		DeviceToken: token.Reveal(),
 		User:        control.User{Email: dev.UserEmail, Name: dev.UserName, Groups: nonNil(dev.Groups)},
-		IdP:         st.Team.IdP,
+		IdP:         idpOf(login, st),
 		AuthTime:    dev.AuthTime,
 		ServerTime:  s.opts.Clock.Now(),
 		Team: control.TeamInfo{
@@ -123,4 +123,13 @@ func (st Settings) refreshIdentityURL(dev registry.Device) string {
 		return st.RefreshIdentityURL
 	}
 	return st.RefreshIdentityURL + "?idp=" + url.QueryEscape(dev.IdPID)
+}
+
+// idpOf is the identity provider a registration tells the device about:
+// the one its user signed in with, else the team's default.
+func idpOf(login Login, st Settings) control.IdP {
+	if login.IdP.Type != "" {
+		return login.IdP
+	}
+	return st.Team.IdP
 }

@@ -8,6 +8,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/ztagent/ztagent/pkg/control"
 	"github.com/ztagent/ztagent/pkg/edge/access"
 	"github.com/ztagent/ztagent/pkg/edge/controlapi"
 	"github.com/ztagent/ztagent/pkg/edge/registry"
@@ -86,7 +87,8 @@ func (t *teamDomain) RedeemEnrollment(ctx context.Context, code, verifier string
 	if err != nil {
 		return controlapi.Login{}, err
 	}
-	return controlapi.Login{Email: l.Email, Name: l.Name, Groups: l.Groups, AuthTime: l.AuthenticatedAt, IdPID: l.IdPID, Claims: l.Claims}, nil
+	return controlapi.Login{Email: l.Email, Name: l.Name, Groups: l.Groups, AuthTime: l.AuthenticatedAt, IdPID: l.IdPID, Claims: l.Claims,
+		IdP: control.IdP{Type: l.IdPType, Prompt: l.Prompt}}, nil
 }
 
 // Close releases nothing today: the team domain starts no goroutines.

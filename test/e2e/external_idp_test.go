@@ -1,0 +1,111 @@
+package e2e
+
+import (
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ztagent/ztagent/internal/testenv/oidcprovider"
+	"github.com/ztagent/ztagent/pkg/tfconfig"
+)
+
+const (
+	daveEmail    = "dave@corp.test"
+	davePassword = "dave-at-corp-sso"
+)
+
+// TestE2E_ExternalIdP: with real edged, agentd and agentctl and headless
+// Chromium, a device enrolls through a certified third-party OpenID
+// provider (oidc-provider) that Terraform names as a generic OIDC IdP;
+// agentctl status shows the user and groups of its ID token; a group
+// changed at that IdP reaches agentd on re-authentication, which goes to
+// the IdP the device enrolled with (S12, silently while its browser session
+// lives: S2); stopped, the IdP gets the person a page naming it, with no
+// hang.
+func TestE2E_ExternalIdP(t *testing.T) {
+	var op *oidcprovider.Provider
+	w := newWorldWith(t, func(w *world) {
+		// The provider must know the team domain's callback before edged
+		// starts, so the team domain gets a fixed port.
+		w.edgeListen.teamDomain = freeTCPAddr(t)
+		_, port, _ := strings.Cut(w.edgeListen.teamDomain, ":")
+		op = oidcprovider.Start(t, oidcprovider.Config{
+			Clients: []oidcprovider.Client{{ID: "corp-team-domain", Secret: "corp-secret-for-e2e",
+				RedirectURIs: []string{"http://acme.localhost:" + port + "/cdn-cgi/access/callback"}}},
+			Users: []oidcprovider.User{{Email: daveEmail, Password: davePassword, Name: "Dave Corp", Groups: []string{"sre"}}},
+		})
+		w.editTerraform(`allowed_idps              = [cloudflare_zero_trust_access_identity_provider.entra_id.id]`,
+			`allowed_idps              = [cloudflare_zero_trust_access_identity_provider.corp.id]`)
+		w.editTerraform(`{ email_domain = { domain = "example.com" } },`,
+			`{ email_domain = { domain = "example.com" } },
+    { email_domain = { domain = "corp.test" } },`)
+		appendFile(w, filepath.Join(w.tfDir, "main.tf"), `
+resource "cloudflare_zero_trust_access_identity_provider" "corp" {
+  account_id = var.cloudflare_account_id
+  name       = "Corp SSO"
+  type       = "oidc"
+  config = {
+    client_id     = "corp-team-domain"
+    client_secret = "corp-secret-for-e2e"
+    auth_url      = "https://sso.corp.example/auth"
+    token_url     = "https://sso.corp.example/token"
+    certs_url     = "https://sso.corp.example/jwks"
+    scopes        = ["openid", "email", "profile", "groups"]
+  }
+}
+`)
+		b, err := os.ReadFile(w.simFile)
+		if err != nil {
+			w.fatalf("%v", err)
+		}
+		sim := strings.Replace(string(b), `  plays = "entra_id"`, fmt.Sprintf("  plays = \"entra_id\"\n\n  external \"corp\" {\n    base_url = %q\n  }", op.Origin), 1)
+		if err := os.WriteFile(w.simFile, []byte(sim), 0o600); err != nil {
+			w.fatalf("%v", err)
+		}
+	})
+	b := startBrowser(w)
+
+	st := enrollAs(w, b, daveEmail, davePassword)
+	reg := st.Registration
+	if reg.User != daveEmail || reg.IdP != "oidc" {
+		w.fatalf("agentctl status after enrolling through Corp SSO: %+v, want %s through an oidc IdP", reg, daveEmail)
+	}
+	if out := w.mustCtl("status"); !strings.Contains(out, daveEmail) {
+		w.fatalf("agentctl status does not name %s:\n%s", daveEmail, out)
+	}
+
+	op.SetGroups(daveEmail, []string{"sre", "oncall"})
+	watch := w.startWatch(false)
+	p := reauth(w, b)
+	if p.Kind == "login" || p.Title != "Session refreshed" || !strings.Contains(p.Text, "oncall") {
+		w.fatalf("re-authentication through Corp SSO with its session alive: %v, want Session refreshed with the oncall group and no form", p)
+	}
+	finishReauth(w)
+	if _, _, err := watch.waitLine(0, stepTimeout, func(s string) bool {
+		return strings.Contains(s, "session refreshed") && strings.Contains(s, "oncall")
+	}); err != nil {
+		w.fatalf("watch never showed a session_refreshed with the IdP's new group: %v", err)
+	}
+
+	op.Stop()
+	p = b.open(w.teamURL + "/cdn-cgi/access/refresh-identity?idp=" + url.QueryEscape(tfconfig.SyntheticID(tfconfig.TypeIdentityProvider, "corp")))
+	if p.Title != "Identity provider unavailable" || !strings.Contains(p.Text, "Corp SSO") || !strings.Contains(p.Text, op.Origin+"/jwks") {
+		w.fatalf("refresh-identity with Corp SSO stopped: %v, want a page naming it and its JWKS URL", p)
+	}
+}
+
+// appendFile appends text to the file at path.
+func appendFile(w *world, path, text string) {
+	w.t.Helper()
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		w.fatalf("%v", err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(text); err != nil {
+		w.fatalf("%v", err)
+	}
+}
