@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/ztagent/ztagent/internal/testenv/oidcprovider"
+	"github.com/ztagent/ztagent/pkg/ipc/ipcproto"
 	"github.com/ztagent/ztagent/pkg/tfconfig"
 )
 
@@ -107,5 +109,84 @@ func appendFile(w *world, path, text string) {
 	defer f.Close()
 	if _, err := f.WriteString(text); err != nil {
 		w.fatalf("%v", err)
+	}
+}
+
+// TestE2E_ExternalEntraExpiry: S3 and S11 through an Entra ID tenant the
+// simulator does not play (the test's certified provider under the
+// tenant's issuer path). The wiki's l4 check_session expires on the edge's
+// clock, agentctl watch opens the refresh-identity URL naming that IdP,
+// and with prompt = "login" the IdP asks for the password although
+// Chromium holds its session; then the wiki is reachable again.
+func TestE2E_ExternalEntraExpiry(t *testing.T) {
+	const (
+		tenant   = "3f2e1d0c-9b8a-4765-8432-10fedcba9876"
+		erin     = "erin@example.com"
+		erinPass = "erin-at-partner-entra"
+	)
+	w := newWorldWith(t, func(w *world) {
+		w.edgeListen.teamDomain = freeTCPAddr(t)
+		_, port, _ := strings.Cut(w.edgeListen.teamDomain, ":")
+		op := oidcprovider.Start(t, oidcprovider.Config{
+			IssuerPath: "/" + tenant + "/v2.0",
+			Clients: []oidcprovider.Client{{ID: "partner-entra-client", Secret: "partner-entra-secret",
+				RedirectURIs: []string{"http://acme.localhost:" + port + "/cdn-cgi/access/callback"}}},
+			Users: []oidcprovider.User{{Email: erin, Password: erinPass, Name: "Erin Example", Groups: []string{"staff"}}},
+		})
+		w.editTerraform(`allowed_idps              = [cloudflare_zero_trust_access_identity_provider.entra_id.id]`,
+			`allowed_idps              = [cloudflare_zero_trust_access_identity_provider.partner.id]`)
+		appendFile(w, filepath.Join(w.tfDir, "main.tf"), `
+resource "cloudflare_zero_trust_access_identity_provider" "partner" {
+  account_id = var.cloudflare_account_id
+  name       = "Partner Entra ID"
+  type       = "azureAD"
+  config = {
+    client_id     = "partner-entra-client"
+    client_secret = "partner-entra-secret"
+    directory_id  = "`+tenant+`"
+    prompt        = "login"
+  }
+}
+`)
+		b, err := os.ReadFile(w.simFile)
+		if err != nil {
+			w.fatalf("%v", err)
+		}
+		sim := strings.Replace(string(b), `  plays = "entra_id"`, fmt.Sprintf("  plays = \"entra_id\"\n\n  external \"partner\" {\n    base_url = %q\n  }", op.Origin), 1)
+		if err := os.WriteFile(w.simFile, []byte(sim), 0o600); err != nil {
+			w.fatalf("%v", err)
+		}
+	})
+	b := startBrowser(w)
+	enrollAs(w, b, erin, erinPass)
+	watch := w.startWatch(true)
+	if r := w.get(wikiURL); !r.fromWiki() {
+		w.fatalf("wiki before expiry: %v, want 200 from the wiki", r)
+	}
+
+	w.edged("clock", "advance", "2h")
+	expired := waitState(w, watch, 0, ipcproto.StateReauthRequired)
+	if r := w.get(wikiURL); r.fromWiki() || r.code != http.StatusForbidden {
+		w.fatalf("wiki after 2h (check_session 1h30m): %v, want the proxy's 403", r)
+	}
+	u, err := w.opener.next(stepTimeout)
+	if err != nil {
+		w.fatalf("watch --open-browser: %v", err)
+	}
+	partnerID := tfconfig.SyntheticID(tfconfig.TypeIdentityProvider, "partner")
+	if want := w.teamURL + "/cdn-cgi/access/refresh-identity?idp=" + url.QueryEscape(partnerID); u != want {
+		w.fatalf("the browser was sent to %s, want %s (the IdP the device enrolled with)", u, want)
+	}
+	p := b.open(u)
+	if p.Kind != "login" {
+		w.fatalf("refresh-identity through Partner Entra ID with prompt=login showed %v, want its login form", p)
+	}
+	p = b.login(erin, erinPass)
+	if p.Title != "Session refreshed" {
+		w.fatalf("after the login: %v, want Session refreshed", p)
+	}
+	waitState(w, watch, expired, ipcproto.StateConnected)
+	if r := w.get(wikiURL); !r.fromWiki() {
+		w.fatalf("wiki after re-authentication: %v, want 200 from the wiki", r)
 	}
 }
