@@ -189,4 +189,7 @@ resource "cloudflare_zero_trust_access_identity_provider" "partner" {
 	if r := w.get(wikiURL); !r.fromWiki() {
 		w.fatalf("wiki after re-authentication: %v, want 200 from the wiki", r)
 	}
+	if got := w.opener.all(); len(got) != 1 {
+		w.fatalf("the browser was sent to %d URLs %q, want exactly one re-authentication prompt", len(got), got)
+	}
 }

@@ -10,6 +10,7 @@
 // CONFIG: {"host": "127.0.0.1", "port": 0, "users_file": "users.json",
 //          "issuer_path": "/tenant-1/v2.0" (optional: the issuer's path, as
 //          Entra ID's https://login.microsoftonline.com/<tenant>/v2.0),
+//          "claims_in_userinfo_only": false (optional),
 //          "clients": [{"client_id": "...", "client_secret": "...",
 //                       "redirect_uris": ["http://acme.localhost:8781/cdn-cgi/access/callback"]}]}
 // users_file: [{"email": "...", "password": "...", "name": "...", "groups": ["..."],
@@ -123,10 +124,14 @@ server.listen(config.port || 0, config.host || '127.0.0.1', () => {
       ...c,
     })),
     scopes: ['openid', 'email', 'profile', 'groups'],
-    claims: { email: ['email', 'email_verified'], profile: ['name', ...(config.extra_claims || [])], groups: ['groups'] },
+    // groups come with profile, as Entra ID puts them in the token without
+    // a scope of their own; the groups scope asks for them too.
+    claims: { email: ['email', 'email_verified'], profile: ['name', 'groups', ...(config.extra_claims || [])], groups: ['groups'] },
     // Claims go into the ID token, as Entra ID and most providers put them;
-    // a client asking for userinfo gets them there too.
-    conformIdTokenClaims: false,
+    // a client asking for userinfo gets them there too. With
+    // "claims_in_userinfo_only" the ID token carries only sub and
+    // auth_time, as OpenID Connect Core §5.4 has it for scope claims.
+    conformIdTokenClaims: !!config.claims_in_userinfo_only,
     async findAccount(ctx, id) {
       const u = userByEmail(id);
       if (!u) return undefined;

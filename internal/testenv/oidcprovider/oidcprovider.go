@@ -49,6 +49,9 @@ type Config struct {
 	// ExtraClaims are the claim names users may carry besides email, name
 	// and groups (released with the profile scope).
 	ExtraClaims []string
+	// ClaimsInUserinfoOnly leaves email, name and groups out of the ID
+	// token: the relying party must ask the userinfo endpoint.
+	ClaimsInUserinfoOnly bool
 }
 
 // Provider is a running oidc-provider.
@@ -84,7 +87,7 @@ func Start(t testing.TB, cfg Config) *Provider {
 	p.writeUsers()
 	conf, err := json.Marshal(map[string]any{
 		"host": "127.0.0.1", "port": 0, "users_file": filepath.Join(p.dir, "users.json"), "clients": cfg.Clients,
-		"issuer_path": cfg.IssuerPath, "extra_claims": cfg.ExtraClaims,
+		"issuer_path": cfg.IssuerPath, "extra_claims": cfg.ExtraClaims, "claims_in_userinfo_only": cfg.ClaimsInUserinfoOnly,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -145,14 +145,21 @@ func TestExternalOIDCProvider(t *testing.T) {
 // which honours prompt=login), and with prompt = "login" a
 // refresh-identity makes the person type their password again although
 // the IdP's browser session is alive; the session still resets (S2).
-func TestExternalEntraPromptLogin(t *testing.T) {
+func TestExternalEntraPromptLogin(t *testing.T) { testExternalEntra(t, false) }
+
+// An ID token with only sub and auth_time: email, name and groups come
+// from the provider's userinfo endpoint, found by discovery.
+func TestExternalEntraClaimsFromUserinfo(t *testing.T) { testExternalEntra(t, true) }
+
+func testExternalEntra(t *testing.T, userinfoOnly bool) {
 	tc := newTestConfig(t)
 	listen := freeListeners(t)
 	teamURL := "http://acme.localhost:" + strings.Split(listen.TeamDomain.String(), ":")[1]
 	op := oidcprovider.Start(t, oidcprovider.Config{
-		IssuerPath: "/7d1e7c3a-7a35-4a4e-9a8d-2c1f3e5b6a70/v2.0",
-		Clients:    []oidcprovider.Client{{ID: "entra-ext-client", Secret: "entra-ext-secret", RedirectURIs: []string{teamURL + callbackPath}}},
-		Users:      []oidcprovider.User{{Email: carol.Email, Password: carol.Password, Name: "Carol Corp", Groups: []string{"sre"}}},
+		IssuerPath:           "/7d1e7c3a-7a35-4a4e-9a8d-2c1f3e5b6a70/v2.0",
+		ClaimsInUserinfoOnly: userinfoOnly,
+		Clients:              []oidcprovider.Client{{ID: "entra-ext-client", Secret: "entra-ext-secret", RedirectURIs: []string{teamURL + callbackPath}}},
+		Users:                []oidcprovider.User{{Email: carol.Email, Password: carol.Password, Name: "Carol Corp", Groups: []string{"sre"}}},
 	})
 	tc.writeTF(t, tc.readTF(t)+`
 resource "cloudflare_zero_trust_access_identity_provider" "partner_entra" {
@@ -183,6 +190,9 @@ resource "cloudflare_zero_trust_access_identity_provider" "partner_entra" {
 	reg, err := a.register(e)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if reg.User.Email != carol.Email || reg.User.Name != "Carol Corp" || !slices.Equal(reg.User.Groups, []string{"sre"}) {
+		t.Fatalf("user from the provider (userinfo only: %v): %+v", userinfoOnly, reg.User)
 	}
 	advance(t, s, time.Hour)
 	res, err := a.browser.Visit(t.Context(), reg.Team.RefreshIdentityURL, scriptbrowser.VisitOptions{Login: carol})
