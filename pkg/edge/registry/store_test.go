@@ -162,3 +162,32 @@ func toString(v any) string {
 	}
 	return ""
 }
+
+// A state directory written before devices recorded their IdP and claims
+// (schema version 1) opens: the migrations add the columns, and its
+// devices read back with neither.
+func TestMigrateFromVersion1(t *testing.T) {
+	f := newFixture(t)
+	d, _, err := f.r.Register(ctx, f.reg("alice@acme.test", "fp-1", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`ALTER TABLE devices DROP COLUMN claims`,
+		`ALTER TABLE devices DROP COLUMN idp_id`,
+		`UPDATE schema_version SET version = 1`,
+	} {
+		if _, err := f.r.db.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	f.reopen()
+	got, err := f.r.Get(ctx, d.ID)
+	if err != nil || got.UserEmail != "alice@acme.test" || got.IdPID != "" || got.Claims != nil {
+		t.Fatalf("device after the migration: %+v, %v", got, err)
+	}
+	var v int
+	if err := f.r.db.QueryRow(`SELECT version FROM schema_version`).Scan(&v); err != nil || v != SchemaVersion {
+		t.Fatalf("schema version %d, %v", v, err)
+	}
+}
