@@ -266,3 +266,32 @@ func TestWatchOpensEachURLOnce(t *testing.T) {
 		t.Fatalf("an invalid or foreign URL was not refused: %s", e)
 	}
 }
+
+// From revoked (or keyring_unavailable), register waits for the new
+// registration as from unregistered: the state agentd starts in is not the
+// registration's failure. A move into revoked while it waits still is.
+func TestRegisterFromRevokedWaits(t *testing.T) {
+	const u = "http://acme.localhost:8781/warp?state=x"
+	for _, from := range []ipcproto.State{ipcproto.StateRevoked, ipcproto.StateKeyringUnavailable} {
+		f := &fakeAgent{status: ipcproto.Status{State: from, Message: "the device was revoked"}, authURL: u}
+		f.onRegister = func() {
+			f.emit(ipcproto.EventSessionRefreshed, ipcproto.SessionRefreshed{}) // an unrelated event first
+			f.setState(ipcproto.StateConnected)
+			f.emit(ipcproto.EventStateChanged, ipcproto.StateChanged{From: from, To: ipcproto.StateConnected})
+		}
+		sock := startDaemon(t, f)
+		out, errOut, code := agentctl(t, sock, "register", "--no-browser", "--wait", "20s")
+		if code != 0 || !strings.Contains(out, "Done: connected") {
+			t.Fatalf("register from %s: exit %d\n%s\n%s", from, code, out, errOut)
+		}
+	}
+	f := &fakeAgent{status: ipcproto.Status{State: ipcproto.StateUnregistered}, authURL: u}
+	f.onRegister = func() {
+		f.setState(ipcproto.StateRevoked)
+		f.emit(ipcproto.EventStateChanged, ipcproto.StateChanged{From: ipcproto.StateRegistering, To: ipcproto.StateRevoked})
+	}
+	sock := startDaemon(t, f)
+	if _, errOut, code := agentctl(t, sock, "register", "--no-browser", "--wait", "20s"); code == 0 || !strings.Contains(errOut, "register stopped: agentd is revoked") {
+		t.Fatalf("register revoked while it waits: exit %d\n%s", code, errOut)
+	}
+}

@@ -180,8 +180,11 @@ func (a *app) waitFor(parent context.Context, events eventSource, wait time.Dura
 			// is agentd's and escaped.
 			fmt.Fprintf(a.rawStderr, "\r\033[Kwaiting for the login to complete… %s, %s", termsafe.Line(string(st.State)), time.Since(start).Round(time.Second))
 		}
-		if st.State == ipcproto.StateRevoked || st.State == ipcproto.StateKeyringUnavailable ||
-			(st.State == ipcproto.StateDisconnected && st.Registration != nil) {
+		// Only a move into a failed state ends the wait: the state agentd
+		// was in when the wait began (revoked, say, before registering
+		// again) says nothing about this registration.
+		if ev.Type == ipcproto.EventStateChanged && (st.State == ipcproto.StateRevoked || st.State == ipcproto.StateKeyringUnavailable ||
+			(st.State == ipcproto.StateDisconnected && st.Registration != nil)) {
 			if live {
 				fmt.Fprintln(a.stderr)
 			}

@@ -250,6 +250,16 @@ func TestE2E_S14_RevokeEmptiesKeyring(t *testing.T) {
 	if r, err := w.tryGet(wikiURL); err == nil && r.fromWiki() {
 		w.fatalf("wiki after revocation: %v, want no access", r)
 	}
+	// Revoked, then registered again: agentctl register waits for the new
+	// registration as it does from unregistered (it used to stop at once,
+	// reading agentd's revoked state as the registration's failure).
+	again := enroll(w, b)
+	if again.Registration.DeviceID == st.Registration.DeviceID {
+		w.fatalf("registered again with the revoked device's ID %s", again.Registration.DeviceID)
+	}
+	if r := w.get(wikiURL); !r.fromWiki() {
+		w.fatalf("wiki after registering again: %v, want 200 from the wiki", r)
+	}
 }
 
 // TestE2E_RestartKeepsRegistration: agentd and edged stop cleanly on
