@@ -231,9 +231,12 @@ type TeamDomain struct {
 	idps       idpSet
 	gen        int // bumped by SetIdPs, so a slow discovery for an old IdP is not kept
 	appDomains map[string]bool
-	pending    *pendingTable            // by our state parameter
-	codes      map[[32]byte]*enrollment // by SHA-256 of the code
-	consents   map[string]*consent      // enrollments waiting for confirmation
+	pending    *pendingTable             // by our state parameter
+	codes      map[[32]byte]*enrollment  // by SHA-256 of the code
+	consents   map[string]*consent       // enrollments waiting for confirmation
+	grants     map[[32]byte]*deviceGrant // device authorizations, by SHA-256 of the device code
+	byUserCode map[string]*deviceGrant
+	guesses    map[string]*guesses // wrong user codes, by client
 }
 
 // New validates opts and returns the team domain. Every problem is
@@ -267,6 +270,7 @@ func New(opts Options) (*TeamDomain, error) {
 		client: opts.HTTPClient, clock: opts.Clock, log: opts.Logger, onLogin: opts.OnLogin, audit: opts.Audit, perms: opts.Permissions,
 		idps: idps, appDomains: domains,
 		pending: newPendingTable(opts.MaxPendingLogins, opts.MaxPendingLoginsPerClient), codes: make(map[[32]byte]*enrollment), consents: make(map[string]*consent),
+		grants: make(map[[32]byte]*deviceGrant), byUserCode: make(map[string]*deviceGrant), guesses: make(map[string]*guesses),
 	}
 	if t.client == nil {
 		t.client = &http.Client{Timeout: defaultHTTPTimeout}

@@ -144,6 +144,9 @@ func printable(s string) bool {
 func (t *TeamDomain) finishEnrollment(w http.ResponseWriter, r *http.Request, pl *pendingLogin, login Login, now time.Time) {
 	if t.perms != nil {
 		if err := t.perms.Enroll(login); err != nil {
+			if pl.device != nil {
+				t.denyDevice(pl.device)
+			}
 			t.emit(AuditEvent{Type: "enrollment_refused", Time: now, Trigger: TriggerEnrollment, User: login.Email, Reason: CodeEnrollmentNotPermitted})
 			t.log.Info("access: enrollment not permitted", zap.String("user", login.Email), zap.String("reason", err.Error()))
 			t.render(w, http.StatusForbidden, pageData{
@@ -179,10 +182,17 @@ func (t *TeamDomain) finishEnrollment(w http.ResponseWriter, r *http.Request, pl
 		t.errorPage(w, http.StatusServiceUnavailable, "Too many enrollments", "Too many enrollments are waiting to be confirmed. Wait "+limits.Wait(wait)+" and run the registration again.")
 		return
 	}
+	var msg string
+	if pl.device != nil {
+		msg = "The device " + pl.device.name + " asked to be registered to your account with the code " + formatUserCode(pl.device.userCode) +
+			". Register it only if that code is the one the device shows you."
+	} else {
+		msg = "A ztagent client on this computer (listening on " + pl.agentRedirect.Host + ") asked to register this device to your account. " +
+			"Register it only if you started the registration yourself."
+	}
 	t.render(w, http.StatusOK, pageData{
-		Title: "Register this device?",
-		Message: "A ztagent client on this computer (listening on " + pl.agentRedirect.Host + ") asked to register this device to your account. " +
-			"Register it only if you started the registration yourself.",
+		Title:    "Register this device?",
+		Message:  msg,
 		Identity: &login.Identity,
 		AuthTime: login.AuthenticatedAt.UTC().Format(time.RFC1123),
 		Consent:  &consentForm{Action: PathWARPConfirm, ID: id},
@@ -238,24 +248,11 @@ func (t *TeamDomain) serveConfirm(w http.ResponseWriter, r *http.Request) {
 // handOverCode mints the one-time enrollment code and sends the browser to
 // the agent's loopback callback with it.
 func (t *TeamDomain) handOverCode(w http.ResponseWriter, r *http.Request, pl *pendingLogin, login Login, now time.Time) {
-	code := randtoken.New(32)
-	secret.New(code) // so that no log line can carry it
-	key := sha256.Sum256([]byte(code))
-	t.mu.Lock()
-	if len(t.codes) >= maxCodes {
-		for k, e := range t.codes {
-			if !now.Before(e.expires) {
-				delete(t.codes, k)
-			}
-		}
+	if pl.device != nil {
+		t.approveDevice(w, pl.device, login, now)
+		return
 	}
-	var wait time.Duration
-	if len(t.codes) >= maxCodes {
-		wait = oldestExpiry(t.codes, func(e *enrollment) time.Time { return e.expires }).Sub(now)
-	} else {
-		t.codes[key] = &enrollment{login: login, challenge: pl.agentChallenge, expires: now.Add(EnrollmentCodeLifetime)}
-	}
-	t.mu.Unlock()
+	code, wait := t.mintCode(login, pl.agentChallenge, now)
 	if wait > 0 {
 		t.errorPage(w, http.StatusServiceUnavailable, "Too many enrollments", "Too many enrollment codes are waiting to be redeemed. Wait "+limits.Wait(wait)+" and run the registration again.")
 		return
@@ -268,6 +265,29 @@ func (t *TeamDomain) handOverCode(w http.ResponseWriter, r *http.Request, pl *pe
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Referrer-Policy", "no-referrer")
 	http.Redirect(w, r, target.String(), http.StatusSeeOther)
+}
+
+// mintCode stores a one-time enrollment code for login, bound to the
+// agent's PKCE challenge, and returns it; or, with the table full, how
+// long until a place frees up.
+func (t *TeamDomain) mintCode(login Login, challenge string, now time.Time) (string, time.Duration) {
+	code := randtoken.New(32)
+	secret.New(code) // so that no log line can carry it
+	key := sha256.Sum256([]byte(code))
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.codes) >= maxCodes {
+		for k, e := range t.codes {
+			if !now.Before(e.expires) {
+				delete(t.codes, k)
+			}
+		}
+	}
+	if len(t.codes) >= maxCodes {
+		return "", oldestExpiry(t.codes, func(e *enrollment) time.Time { return e.expires }).Sub(now)
+	}
+	t.codes[key] = &enrollment{login: login, challenge: challenge, expires: now.Add(EnrollmentCodeLifetime)}
+	return code, 0
 }
 
 // RedeemEnrollment exchanges an enrollment code and the PKCE verifier of

@@ -28,7 +28,9 @@ type pendingLogin struct {
 	prompt   string
 	expires  time.Time
 
-	// Enrollment: where and what to hand the agent.
+	// Enrollment: where and what to hand the agent; device instead for
+	// the device authorization flow.
+	device         *deviceGrant
 	agentRedirect  *url.URL
 	agentState     string
 	agentChallenge string

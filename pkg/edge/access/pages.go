@@ -18,6 +18,9 @@ func (t *TeamDomain) routes() http.Handler {
 	mux.HandleFunc("POST "+PathWARPConfirm, t.serveConfirm)
 	mux.HandleFunc("GET "+PathRefreshIdentity, t.serveRefreshIdentity)
 	mux.HandleFunc("GET "+PathLogin+"{app}", t.serveAppLogin)
+	mux.HandleFunc("POST "+PathDeviceCode, t.serveDeviceCode)
+	mux.HandleFunc("POST "+PathDeviceToken, t.serveDeviceToken)
+	mux.HandleFunc("GET "+PathDevice, t.serveDevice)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		t.errorPage(w, http.StatusNotFound, "Not found", "There is no page at this address of the "+t.team+" team domain.")
 	})
@@ -42,6 +45,8 @@ type pageData struct {
 	Consent *consentForm
 	// Choices, when set, lists the identity providers to sign in with.
 	Choices []choice
+	// CodeForm, when set, asks for a device's user code.
+	CodeForm *codeForm
 }
 
 // consentForm is the enrollment confirmation: a POST of the pending
@@ -52,7 +57,7 @@ type consentForm struct {
 }
 
 // Element IDs (title, message, error, email, groups, auth-time, consent,
-// confirm, idps) are stable:
+// confirm, idps, code-form, user_code, submit-code) are stable:
 // tests read them.
 var pageTmpl = template.Must(template.New("page").Parse(`<!DOCTYPE html>
 <html lang="en">
@@ -69,6 +74,10 @@ var pageTmpl = template.Must(template.New("page").Parse(`<!DOCTYPE html>
 <dt>Session started</dt><dd id="auth-time">{{$.AuthTime}}</dd>
 </dl>{{end}}
 {{with .Choices}}<ul id="idps">{{range .}}<li><a class="idp" href="{{.URL}}">{{.Name}}</a></li>{{end}}</ul>{{end}}
+{{with .CodeForm}}<form id="code-form" method="get" action="{{.Action}}">
+<label>Code <input id="user_code" name="user_code" autocomplete="off" autocapitalize="characters"></label>
+<button id="submit-code" type="submit">Continue</button>
+</form>{{end}}
 {{with .Consent}}<form id="consent" method="post" action="{{.Action}}">
 <input type="hidden" name="id" value="{{.ID}}">
 <button id="confirm" type="submit">Register this device</button>

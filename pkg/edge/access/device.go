@@ -1,0 +1,333 @@
+package access
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/ztagent/ztagent/internal/randtoken"
+	"github.com/ztagent/ztagent/pkg/edge/internal/limits"
+)
+
+// The device authorization flow (RFC 8628), for a device whose person
+// signs in with a browser on another machine: the agent asks for a code
+// pair, shows the person the user code and the verification URL, and
+// polls; the person opens the URL anywhere, types (or confirms) the code,
+// signs in at the IdP and confirms the registration; the agent's next
+// poll gets a one-time enrollment code, bound to its PKCE challenge, that
+// it redeems at the control API as after the loopback flow.
+const (
+	// PathDeviceCode is the device authorization endpoint (POST).
+	PathDeviceCode = "/cdn-cgi/access/device/code"
+	// PathDeviceToken is where the agent polls (POST).
+	PathDeviceToken = "/cdn-cgi/access/device/token"
+	// PathDevice is the verification page the person opens.
+	PathDevice = "/cdn-cgi/access/device"
+
+	// DeviceCodeLifetime is how long a code pair waits for the person.
+	DeviceCodeLifetime = 10 * time.Minute
+	// DevicePollInterval is the shortest time between two polls; a
+	// faster poll gets slow_down and 5 more seconds.
+	DevicePollInterval = 5 * time.Second
+
+	maxDeviceGrants = 10000
+	// maxCodeGuesses bounds the wrong user codes one client may enter in
+	// guessWindow: with 20^8 codes, guessing one of 10,000 live codes at
+	// this rate takes years.
+	maxCodeGuesses = 10
+	guessWindow    = 10 * time.Minute
+)
+
+// userCodeAlphabet is RFC 8628 §6.1's: 20 consonants, so that codes spell
+// no words and hold nothing read as a digit (no O, I).
+const userCodeAlphabet = "BCDFGHJKLMNPQRSTVWXZ"
+
+// Token endpoint answers (RFC 8628 §3.5).
+const (
+	CodeAuthorizationPending = "authorization_pending"
+	CodeSlowDown             = "slow_down"
+	CodeExpiredToken         = "expired_token"
+	CodeAccessDenied         = "access_denied"
+)
+
+// deviceGrant is one code pair waiting for its person.
+type deviceGrant struct {
+	userCode  string // 8 characters of userCodeAlphabet, without the dash
+	challenge string // the agent's PKCE S256 challenge
+	name      string // the device's name, shown to the person
+	expires   time.Time
+	interval  time.Duration
+	lastPoll  time.Time
+	approved  *Login // set when the person confirmed
+	denied    bool
+	key       [32]byte // SHA-256 of the device code
+}
+
+// guesses counts one client's wrong user codes in its current window.
+type guesses struct {
+	n     int
+	since time.Time
+}
+
+func newUserCode() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	out := make([]byte, 8)
+	for i, c := range b {
+		// 256 is not a multiple of 20: reject the top to stay uniform.
+		for c >= 240 {
+			var one [1]byte
+			_, _ = rand.Read(one[:])
+			c = one[0]
+		}
+		out[i] = userCodeAlphabet[int(c)%len(userCodeAlphabet)]
+	}
+	return string(out)
+}
+
+// normalUserCode returns what the person typed as the stored form: upper
+// case, without dashes and spaces.
+func normalUserCode(s string) string {
+	var b strings.Builder
+	for _, r := range strings.ToUpper(s) {
+		if r != '-' && r != ' ' {
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+func formatUserCode(c string) string {
+	if len(c) != 8 {
+		return c
+	}
+	return c[:4] + "-" + c[4:]
+}
+
+// deviceAuthorization answers the agent's POST PathDeviceCode
+// (code_challenge, code_challenge_method=S256, client_name).
+func (t *TeamDomain) serveDeviceCode(w http.ResponseWriter, r *http.Request) {
+	now := t.clock.Now()
+	r.Body = http.MaxBytesReader(w, r.Body, 4096)
+	if err := r.ParseForm(); err != nil {
+		oauthError(w, http.StatusBadRequest, CodeInvalidRequest, "the request is not a form of at most 4 KiB")
+		return
+	}
+	challenge, name := r.PostForm.Get("code_challenge"), strings.TrimSpace(r.PostForm.Get("client_name"))
+	switch {
+	case r.PostForm.Get("code_challenge_method") != "S256" || !validChallenge(challenge):
+		oauthError(w, http.StatusBadRequest, CodeInvalidRequest, "send a PKCE code_challenge (43 characters of base64url) with code_challenge_method=S256")
+		return
+	case name == "" || len(name) > 64 || !printableText(name):
+		oauthError(w, http.StatusBadRequest, CodeInvalidRequest, "send client_name, the device's name (1 to 64 printable characters), which the person is shown")
+		return
+	}
+	deviceCode := randtoken.New(32)
+	g := &deviceGrant{userCode: newUserCode(), challenge: challenge, name: name, expires: now.Add(DeviceCodeLifetime),
+		interval: DevicePollInterval, key: sha256.Sum256([]byte(deviceCode))}
+	t.mu.Lock()
+	t.dropExpiredGrants(now)
+	full := len(t.grants) >= maxDeviceGrants
+	for !full && t.byUserCode[g.userCode] != nil {
+		g.userCode = newUserCode()
+	}
+	if !full {
+		t.grants[g.key], t.byUserCode[g.userCode] = g, g
+	}
+	t.mu.Unlock()
+	if full {
+		oauthError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "too many devices are waiting to be registered; try again in a few minutes")
+		return
+	}
+	t.log.Info("access: device code issued", zap.String("device", name))
+	verify := t.origin + PathDevice
+	writeJSON(w, http.StatusOK, map[string]any{
+		"device_code": deviceCode, "user_code": formatUserCode(g.userCode),
+		"verification_uri": verify, "verification_uri_complete": verify + "?user_code=" + formatUserCode(g.userCode),
+		"expires_in": int(DeviceCodeLifetime / time.Second), "interval": int(DevicePollInterval / time.Second),
+	})
+}
+
+// dropExpiredGrants forgets grants past their expiry; t.mu is held.
+func (t *TeamDomain) dropExpiredGrants(now time.Time) {
+	if len(t.grants) < maxDeviceGrants/2 {
+		return
+	}
+	for k, g := range t.grants {
+		if !now.Before(g.expires) {
+			delete(t.grants, k)
+			delete(t.byUserCode, g.userCode)
+		}
+	}
+}
+
+// serveDevice is the verification page: a form for the user code, then,
+// with a live code, the sign-in at the IdP.
+func (t *TeamDomain) serveDevice(w http.ResponseWriter, r *http.Request) {
+	q, ok := t.query(w, r)
+	if !ok {
+		return
+	}
+	raw := q.Get("user_code")
+	if raw == "" {
+		t.render(w, http.StatusOK, pageData{Title: "Register a device", Message: "Enter the code your device shows.", CodeForm: &codeForm{Action: PathDevice}})
+		return
+	}
+	now := t.clock.Now()
+	client, _ := limits.ClientKey(r.RemoteAddr)
+	t.mu.Lock()
+	gs := t.guesses[client]
+	if gs == nil || now.Sub(gs.since) >= guessWindow {
+		gs = &guesses{since: now}
+		t.guesses[client] = gs
+	}
+	if gs.n >= maxCodeGuesses {
+		wait := gs.since.Add(guessWindow).Sub(now)
+		t.mu.Unlock()
+		t.log.Info("access: device code guessing refused", zap.String("client", client))
+		t.render(w, http.StatusTooManyRequests, pageData{Title: "Too many wrong codes", Error: true,
+			Message: "Too many wrong codes were entered from here. Wait " + limits.Wait(wait) + " and enter the code again, exactly as the device shows it."})
+		return
+	}
+	g := t.byUserCode[normalUserCode(raw)]
+	live := g != nil && now.Before(g.expires) && g.approved == nil && !g.denied
+	if !live {
+		gs.n++
+		if len(t.guesses) > maxDeviceGrants {
+			clear(t.guesses) // bounded: the windows start over
+		}
+	}
+	t.mu.Unlock()
+	if !live {
+		t.render(w, http.StatusBadRequest, pageData{Title: "Code not accepted", Error: true, CodeForm: &codeForm{Action: PathDevice},
+			Message: "This code is unknown, was already used or has expired (codes live 10 minutes). Check it against the device, or start the registration on the device again."})
+		return
+	}
+	idp, ok := t.chooseIdP(w, r, q, TriggerEnrollment, "")
+	if !ok {
+		return
+	}
+	t.startLogin(w, r, &pendingLogin{trigger: TriggerEnrollment, device: g}, idp)
+}
+
+// approveDevice records the person's confirmation; the device's next poll
+// gets its enrollment code.
+func (t *TeamDomain) approveDevice(w http.ResponseWriter, g *deviceGrant, login Login, now time.Time) {
+	t.mu.Lock()
+	ok := t.grants[g.key] == g && now.Before(g.expires) && g.approved == nil && !g.denied
+	if ok {
+		l := login
+		g.approved = &l
+	}
+	t.mu.Unlock()
+	if !ok {
+		t.errorPage(w, http.StatusBadRequest, "Registration not completed", "The device's code expired or was used while you signed in. Start the registration on the device again.")
+		return
+	}
+	t.log.Info("access: device registration approved", zap.String("device", g.name), zap.String("user", login.Email))
+	t.render(w, http.StatusOK, pageData{Title: "Device approved",
+		Message: "The device " + g.name + " is being registered to your account. You can close this page and go back to the device."})
+}
+
+// denyDevice ends a grant whose person may not register a device.
+func (t *TeamDomain) denyDevice(g *deviceGrant) {
+	t.mu.Lock()
+	g.denied = true
+	t.mu.Unlock()
+}
+
+// serveDeviceToken answers the agent's polls: POST device_code,
+// code_verifier (and grant_type, which must be RFC 8628's).
+func (t *TeamDomain) serveDeviceToken(w http.ResponseWriter, r *http.Request) {
+	now := t.clock.Now()
+	r.Body = http.MaxBytesReader(w, r.Body, 4096)
+	if err := r.ParseForm(); err != nil {
+		oauthError(w, http.StatusBadRequest, CodeInvalidRequest, "the request is not a form of at most 4 KiB")
+		return
+	}
+	if gt := r.PostForm.Get("grant_type"); gt != "urn:ietf:params:oauth:grant-type:device_code" {
+		oauthError(w, http.StatusBadRequest, "unsupported_grant_type", "grant_type must be urn:ietf:params:oauth:grant-type:device_code")
+		return
+	}
+	key := sha256.Sum256([]byte(r.PostForm.Get("device_code")))
+	verifier := r.PostForm.Get("code_verifier")
+	t.mu.Lock()
+	g := t.grants[key]
+	var code, fail, desc string
+	switch {
+	case g == nil:
+		fail, desc = CodeInvalidGrant, "the device code is unknown or was already used"
+	case !now.Before(g.expires):
+		fail, desc = CodeExpiredToken, "the code expired before the person signed in; start the registration again"
+		t.forgetGrantLocked(g)
+	case g.denied:
+		fail, desc = CodeAccessDenied, "the person who signed in may not register a device (device enrollment permissions)"
+		t.forgetGrantLocked(g)
+	case g.approved == nil && now.Sub(g.lastPoll) < g.interval:
+		g.interval += 5 * time.Second
+		g.lastPoll = now
+		fail, desc = CodeSlowDown, "poll every "+strconv.Itoa(int(g.interval/time.Second))+" seconds"
+	case g.approved == nil:
+		g.lastPoll = now
+		fail, desc = CodeAuthorizationPending, "the person has not signed in and confirmed yet"
+	default:
+		t.forgetGrantLocked(g) // one use, whatever the verifier
+		sum := sha256.Sum256([]byte(verifier))
+		if !validVerifier(verifier) || subtle.ConstantTimeCompare([]byte(base64.RawURLEncoding.EncodeToString(sum[:])), []byte(g.challenge)) != 1 {
+			fail, desc = CodeInvalidGrant, "the code_verifier does not match the code_challenge the device code was issued for; the code is now void"
+		}
+	}
+	var login Login
+	if fail == "" {
+		login = *g.approved
+	}
+	t.mu.Unlock()
+	if fail != "" {
+		status := http.StatusBadRequest
+		oauthError(w, status, fail, desc)
+		return
+	}
+	code, wait := t.mintCode(login, g.challenge, now)
+	if wait > 0 {
+		oauthError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "too many enrollment codes are waiting; try again in "+limits.Wait(wait))
+		return
+	}
+	t.log.Info("access: device code exchanged for an enrollment code", zap.String("device", g.name), zap.String("user", login.Email))
+	writeJSON(w, http.StatusOK, map[string]string{"code": code})
+}
+
+func (t *TeamDomain) forgetGrantLocked(g *deviceGrant) {
+	delete(t.grants, g.key)
+	delete(t.byUserCode, g.userCode)
+}
+
+// codeForm is the user-code form of the verification page.
+type codeForm struct{ Action string }
+
+func printableText(s string) bool {
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+func oauthError(w http.ResponseWriter, status int, code, desc string) {
+	writeJSON(w, status, map[string]string{"error": code, "error_description": desc})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
