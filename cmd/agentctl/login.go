@@ -29,25 +29,37 @@ func (f *loginFlags) register(cmd *cobra.Command) {
 func (a *app) registerCmd() *cobra.Command {
 	var f loginFlags
 	var team string
+	var deviceCode bool
 	cmd := &cobra.Command{
-		Use:   "register [--team NAME]",
+		Use:   "register [--team NAME] [--device-code]",
 		Short: "Register this device with your organization (opens the login page)",
 		Long: `register asks agentd to enroll this device: it prints the team domain's login
 URL on a line of its own, opens it in your browser (unless --no-browser), and
 waits until the login completes and the tunnel is up, or --wait runs out.
 One user per device: if someone else registered it, they run 'agentctl logout'
-first (or an administrator revokes the device).`,
+first (or an administrator revokes the device).
+
+With --device-code (for a machine without a browser, or a person at another
+machine), it prints a short code and a URL instead: open the URL in any
+browser, anywhere, enter the code, sign in and confirm; agentd polls the edge
+and registers the device once you have.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return a.login(cmd.Context(), f, "register", func(ctx context.Context) (ipcproto.AuthURL, error) {
-				return a.ipc().Register(ctx, ipcproto.RegisterRequest{Team: team})
+				return a.ipc().Register(ctx, ipcproto.RegisterRequest{Team: team, DeviceCode: deviceCode})
 			}, func(st ipcproto.Status) bool {
 				return st.State == ipcproto.StateConnected
 			})
 		},
 	}
 	cmd.Flags().StringVar(&team, "team", "", "your organization's team name (default: the one agentd is configured with)")
+	cmd.Flags().BoolVar(&deviceCode, "device-code", false, "sign in from a browser on any machine with a short code (RFC 8628 device flow); implies --no-browser")
 	f.register(cmd)
+	cmd.PreRun = func(*cobra.Command, []string) {
+		if deviceCode {
+			f.noBrowser = true
+		}
+	}
 	return cmd
 }
 
@@ -95,6 +107,9 @@ func (a *app) login(ctx context.Context, f loginFlags, what string, start func(c
 		if err := a.printJSON(au); err != nil {
 			return err
 		}
+	} else if au.UserCode != "" {
+		fmt.Fprintf(a.stdout, "On any device, open\n%s\nand enter the code %s\n(or open %s, which fills it in)\n",
+			termsafe.Line(au.VerificationURI), termsafe.Line(au.UserCode), termsafe.Line(au.AuthURL))
 	} else {
 		fmt.Fprintf(a.stdout, "Open this URL in a browser to sign in:\n%s\n", termsafe.Line(au.AuthURL))
 	}

@@ -44,9 +44,11 @@ type enrollment struct {
 	state     string
 	verifier  secret.Value
 	authURL   string
-	ln        net.Listener
-	srv       *http.Server
+	ln        net.Listener // nil for the device flow
+	srv       *http.Server // nil for the device flow
 	timer     clock.Timer
+	// device is the device flow's code pair; nil for the loopback flow.
+	device *control.DevicePair
 
 	// claimed makes the enrollment one-shot: the first valid callback, or
 	// the expiry, takes it.
@@ -110,7 +112,12 @@ func (a *Agent) Register(ctx context.Context, caller ipc.Caller, req ipcproto.Re
 	if err != nil {
 		return ipcproto.AuthURL{}, a.edgeError("look up the team", err)
 	}
-	e, err := a.newEnrollment(caller.UID, team)
+	var e *enrollment
+	if req.DeviceCode {
+		e, err = a.newDeviceEnrollment(ctx, caller.UID, team)
+	} else {
+		e, err = a.newEnrollment(caller.UID, team)
+	}
 	if err != nil {
 		return ipcproto.AuthURL{}, err
 	}
@@ -128,6 +135,14 @@ func (a *Agent) Register(ctx context.Context, caller ipc.Caller, req ipcproto.Re
 	// registers the device to themselves, so only the caller sees it.
 	a.publishToLocked(onlyUID(caller.UID), ipcproto.EventBrowseToURL, ipcproto.BrowseToURL{URL: e.authURL, Reason: "register"})
 	a.mu.Unlock()
+	if e.device != nil {
+		a.log.Info("enrollment started", zap.Int("uid", caller.UID), zap.String("team", team.Name), zap.String("flow", "device code"))
+		if !a.spawn(func() { a.pollDevice(e) }) || !a.spawn(func() { a.watchEnrollment(e) }) {
+			e.timer.Stop()
+			return ipcproto.AuthURL{}, errorf(ipcproto.CodeShuttingDown, "agentd is shutting down", "")
+		}
+		return ipcproto.AuthURL{AuthURL: e.authURL, TeamDomain: team.Domain, UserCode: e.device.UserCode, VerificationURI: e.device.VerificationURI}, nil
+	}
 	a.log.Info("enrollment started", zap.Int("uid", caller.UID), zap.String("team", team.Name),
 		zap.String("callback", e.ln.Addr().String()))
 	serving := a.spawn(func() {
@@ -192,6 +207,10 @@ func (a *Agent) watchEnrollment(e *enrollment) {
 		}
 	}
 	e.timer.Stop()
+	if e.srv == nil {
+		e.end() // the device flow's poller stops with it
+		return
+	}
 	if a.ctx.Err() != nil {
 		// The agent is stopping (REL5: within 5 s): no grace for a
 		// half-sent request on the callback port.

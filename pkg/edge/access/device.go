@@ -112,23 +112,37 @@ func formatUserCode(c string) string {
 	return c[:4] + "-" + c[4:]
 }
 
-// deviceAuthorization answers the agent's POST PathDeviceCode
-// (code_challenge, code_challenge_method=S256, client_name).
-func (t *TeamDomain) serveDeviceCode(w http.ResponseWriter, r *http.Request) {
+// DevicePair is a device authorization's answer (RFC 8628 §3.2).
+type DevicePair struct {
+	DeviceCode              string `json:"device_code"`
+	UserCode                string `json:"user_code"`
+	VerificationURI         string `json:"verification_uri"`
+	VerificationURIComplete string `json:"verification_uri_complete"`
+	ExpiresIn               int    `json:"expires_in"`
+	Interval                int    `json:"interval"`
+}
+
+// DeviceError is a refusal of the device flow with its RFC 8628 / RFC
+// 6749 code (invalid_request, authorization_pending, slow_down, …).
+type DeviceError struct {
+	Code        string
+	Description string
+	// Interval is the poll interval from now on (slow_down raises it).
+	Interval time.Duration
+}
+
+func (e *DeviceError) Error() string { return e.Code + ": " + e.Description }
+
+// StartDeviceAuthorization issues a code pair for the device name, bound to
+// the agent's PKCE S256 challenge. Errors are *DeviceError.
+func (t *TeamDomain) StartDeviceAuthorization(challenge, name string) (DevicePair, error) {
 	now := t.clock.Now()
-	r.Body = http.MaxBytesReader(w, r.Body, 4096)
-	if err := r.ParseForm(); err != nil {
-		oauthError(w, http.StatusBadRequest, CodeInvalidRequest, "the request is not a form of at most 4 KiB")
-		return
-	}
-	challenge, name := r.PostForm.Get("code_challenge"), strings.TrimSpace(r.PostForm.Get("client_name"))
+	name = strings.TrimSpace(name)
 	switch {
-	case r.PostForm.Get("code_challenge_method") != "S256" || !validChallenge(challenge):
-		oauthError(w, http.StatusBadRequest, CodeInvalidRequest, "send a PKCE code_challenge (43 characters of base64url) with code_challenge_method=S256")
-		return
+	case !validChallenge(challenge):
+		return DevicePair{}, &DeviceError{Code: CodeInvalidRequest, Description: "send a PKCE code_challenge (43 characters of base64url) with code_challenge_method=S256"}
 	case name == "" || len(name) > 64 || !printableText(name):
-		oauthError(w, http.StatusBadRequest, CodeInvalidRequest, "send client_name, the device's name (1 to 64 printable characters), which the person is shown")
-		return
+		return DevicePair{}, &DeviceError{Code: CodeInvalidRequest, Description: "send client_name, the device's name (1 to 64 printable characters), which the person is shown"}
 	}
 	deviceCode := randtoken.New(32)
 	g := &deviceGrant{userCode: newUserCode(), challenge: challenge, name: name, expires: now.Add(DeviceCodeLifetime),
@@ -144,16 +158,40 @@ func (t *TeamDomain) serveDeviceCode(w http.ResponseWriter, r *http.Request) {
 	}
 	t.mu.Unlock()
 	if full {
-		oauthError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "too many devices are waiting to be registered; try again in a few minutes")
-		return
+		return DevicePair{}, &DeviceError{Code: "temporarily_unavailable", Description: "too many devices are waiting to be registered; try again in a few minutes"}
 	}
 	t.log.Info("access: device code issued", zap.String("device", name))
 	verify := t.origin + PathDevice
-	writeJSON(w, http.StatusOK, map[string]any{
-		"device_code": deviceCode, "user_code": formatUserCode(g.userCode),
-		"verification_uri": verify, "verification_uri_complete": verify + "?user_code=" + formatUserCode(g.userCode),
-		"expires_in": int(DeviceCodeLifetime / time.Second), "interval": int(DevicePollInterval / time.Second),
-	})
+	return DevicePair{
+		DeviceCode: deviceCode, UserCode: formatUserCode(g.userCode),
+		VerificationURI: verify, VerificationURIComplete: verify + "?user_code=" + formatUserCode(g.userCode),
+		ExpiresIn: int(DeviceCodeLifetime / time.Second), Interval: int(DevicePollInterval / time.Second),
+	}, nil
+}
+
+// serveDeviceCode is the device authorization endpoint: POST
+// code_challenge, code_challenge_method=S256, client_name.
+func (t *TeamDomain) serveDeviceCode(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 4096)
+	if err := r.ParseForm(); err != nil {
+		oauthError(w, http.StatusBadRequest, CodeInvalidRequest, "the request is not a form of at most 4 KiB")
+		return
+	}
+	if r.PostForm.Get("code_challenge_method") != "S256" {
+		oauthError(w, http.StatusBadRequest, CodeInvalidRequest, "code_challenge_method must be S256")
+		return
+	}
+	pair, err := t.StartDeviceAuthorization(r.PostForm.Get("code_challenge"), r.PostForm.Get("client_name"))
+	if err != nil {
+		de := err.(*DeviceError)
+		status := http.StatusBadRequest
+		if de.Code == "temporarily_unavailable" {
+			status = http.StatusServiceUnavailable
+		}
+		oauthError(w, status, de.Code, de.Description)
+		return
+	}
+	writeJSON(w, http.StatusOK, pair)
 }
 
 // dropExpiredGrants forgets grants past their expiry; t.mu is held.
@@ -244,65 +282,82 @@ func (t *TeamDomain) denyDevice(g *deviceGrant) {
 	t.mu.Unlock()
 }
 
-// serveDeviceToken answers the agent's polls: POST device_code,
-// code_verifier (and grant_type, which must be RFC 8628's).
-func (t *TeamDomain) serveDeviceToken(w http.ResponseWriter, r *http.Request) {
+// PollDevice is one poll of the agent: the enrollment code once the
+// person confirmed, else a *DeviceError (authorization_pending, slow_down,
+// expired_token, access_denied, invalid_grant). The code is handed out
+// once, and only with the verifier of the challenge.
+func (t *TeamDomain) PollDevice(deviceCode, verifier string) (string, error) {
 	now := t.clock.Now()
+	key := sha256.Sum256([]byte(deviceCode))
+	t.mu.Lock()
+	g := t.grants[key]
+	var fail *DeviceError
+	switch {
+	case g == nil:
+		fail = &DeviceError{Code: CodeInvalidGrant, Description: "the device code is unknown or was already used"}
+	case !now.Before(g.expires):
+		fail = &DeviceError{Code: CodeExpiredToken, Description: "the code expired before the person signed in; start the registration again"}
+		t.forgetGrantLocked(g)
+	case g.denied:
+		fail = &DeviceError{Code: CodeAccessDenied, Description: "the person who signed in may not register a device (device enrollment permissions)"}
+		t.forgetGrantLocked(g)
+	case g.approved == nil && now.Sub(g.lastPoll) < g.interval:
+		g.interval += 5 * time.Second
+		g.lastPoll = now
+		fail = &DeviceError{Code: CodeSlowDown, Description: "poll every " + strconv.Itoa(int(g.interval/time.Second)) + " seconds", Interval: g.interval}
+	case g.approved == nil:
+		g.lastPoll = now
+		fail = &DeviceError{Code: CodeAuthorizationPending, Description: "the person has not signed in and confirmed yet", Interval: g.interval}
+	default:
+		t.forgetGrantLocked(g) // one use, whatever the verifier
+		sum := sha256.Sum256([]byte(verifier))
+		if !validVerifier(verifier) || subtle.ConstantTimeCompare([]byte(base64.RawURLEncoding.EncodeToString(sum[:])), []byte(g.challenge)) != 1 {
+			fail = &DeviceError{Code: CodeInvalidGrant, Description: "the code_verifier does not match the code_challenge the device code was issued for; the code is now void"}
+		}
+	}
+	var login Login
+	if fail == nil {
+		login = *g.approved
+	}
+	t.mu.Unlock()
+	if fail != nil {
+		return "", fail
+	}
+	code, wait := t.mintCode(login, g.challenge, now)
+	if wait > 0 {
+		return "", &DeviceError{Code: "temporarily_unavailable", Description: "too many enrollment codes are waiting; try again in " + limits.Wait(wait)}
+	}
+	t.log.Info("access: device code exchanged for an enrollment code", zap.String("device", g.name), zap.String("user", login.Email))
+	return code, nil
+}
+
+// serveDeviceToken answers the agent's polls: POST grant_type (RFC 8628's),
+// device_code, code_verifier.
+func (t *TeamDomain) serveDeviceToken(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 4096)
 	if err := r.ParseForm(); err != nil {
 		oauthError(w, http.StatusBadRequest, CodeInvalidRequest, "the request is not a form of at most 4 KiB")
 		return
 	}
-	if gt := r.PostForm.Get("grant_type"); gt != "urn:ietf:params:oauth:grant-type:device_code" {
-		oauthError(w, http.StatusBadRequest, "unsupported_grant_type", "grant_type must be urn:ietf:params:oauth:grant-type:device_code")
+	if gt := r.PostForm.Get("grant_type"); gt != GrantTypeDeviceCode {
+		oauthError(w, http.StatusBadRequest, "unsupported_grant_type", "grant_type must be "+GrantTypeDeviceCode)
 		return
 	}
-	key := sha256.Sum256([]byte(r.PostForm.Get("device_code")))
-	verifier := r.PostForm.Get("code_verifier")
-	t.mu.Lock()
-	g := t.grants[key]
-	var code, fail, desc string
-	switch {
-	case g == nil:
-		fail, desc = CodeInvalidGrant, "the device code is unknown or was already used"
-	case !now.Before(g.expires):
-		fail, desc = CodeExpiredToken, "the code expired before the person signed in; start the registration again"
-		t.forgetGrantLocked(g)
-	case g.denied:
-		fail, desc = CodeAccessDenied, "the person who signed in may not register a device (device enrollment permissions)"
-		t.forgetGrantLocked(g)
-	case g.approved == nil && now.Sub(g.lastPoll) < g.interval:
-		g.interval += 5 * time.Second
-		g.lastPoll = now
-		fail, desc = CodeSlowDown, "poll every "+strconv.Itoa(int(g.interval/time.Second))+" seconds"
-	case g.approved == nil:
-		g.lastPoll = now
-		fail, desc = CodeAuthorizationPending, "the person has not signed in and confirmed yet"
-	default:
-		t.forgetGrantLocked(g) // one use, whatever the verifier
-		sum := sha256.Sum256([]byte(verifier))
-		if !validVerifier(verifier) || subtle.ConstantTimeCompare([]byte(base64.RawURLEncoding.EncodeToString(sum[:])), []byte(g.challenge)) != 1 {
-			fail, desc = CodeInvalidGrant, "the code_verifier does not match the code_challenge the device code was issued for; the code is now void"
-		}
-	}
-	var login Login
-	if fail == "" {
-		login = *g.approved
-	}
-	t.mu.Unlock()
-	if fail != "" {
+	code, err := t.PollDevice(r.PostForm.Get("device_code"), r.PostForm.Get("code_verifier"))
+	if err != nil {
+		de := err.(*DeviceError)
 		status := http.StatusBadRequest
-		oauthError(w, status, fail, desc)
+		if de.Code == "temporarily_unavailable" {
+			status = http.StatusServiceUnavailable
+		}
+		oauthError(w, status, de.Code, de.Description)
 		return
 	}
-	code, wait := t.mintCode(login, g.challenge, now)
-	if wait > 0 {
-		oauthError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "too many enrollment codes are waiting; try again in "+limits.Wait(wait))
-		return
-	}
-	t.log.Info("access: device code exchanged for an enrollment code", zap.String("device", g.name), zap.String("user", login.Email))
 	writeJSON(w, http.StatusOK, map[string]string{"code": code})
 }
+
+// GrantTypeDeviceCode is RFC 8628's grant type.
+const GrantTypeDeviceCode = "urn:ietf:params:oauth:grant-type:device_code"
 
 func (t *TeamDomain) forgetGrantLocked(g *deviceGrant) {
 	delete(t.grants, g.key)

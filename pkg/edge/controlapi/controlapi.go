@@ -41,6 +41,14 @@ type Enroller interface {
 	RedeemEnrollment(ctx context.Context, code, codeVerifier string) (Login, error)
 }
 
+// DeviceFlow is the team domain's device authorization flow (RFC 8628),
+// which the control API offers agents. Refusals are *apierror.Error with
+// the RFC's codes (authorization_pending, slow_down, …).
+type DeviceFlow interface {
+	StartDevice(req control.DeviceCodeRequest) (control.DevicePair, error)
+	PollDevice(req control.DeviceTokenRequest) (control.DeviceToken, error)
+}
+
 // Peers keeps the edge's WireGuard peers in step with the registry: Add
 // installs (or replaces, after a re-registration) the device's peer, Remove
 // takes it away so that its new flows stop.
@@ -81,6 +89,8 @@ type Options struct {
 	Settings func() Settings
 	// Decisions answers /session and /explain; nil answers them with 501.
 	Decisions Decisions
+	// Devices, when set, serves POST /v1/device/code and /v1/device/token.
+	Devices DeviceFlow
 	// MayEnroll, when set, is asked before a redeemed enrollment registers
 	// a device (the device enrollment permissions, which a reload may have
 	// changed since the person signed in); its refusal is answered 403
@@ -125,6 +135,8 @@ func New(opts Options) *Server {
 	s := &Server{opts: opts, log: opts.Logger, mux: http.NewServeMux()}
 	s.mux.HandleFunc("GET /v1/teams/{name}", s.team)
 	s.mux.HandleFunc("POST /v1/registrations", s.register)
+	s.mux.HandleFunc("POST /v1/device/code", s.deviceCode)
+	s.mux.HandleFunc("POST /v1/device/token", s.deviceToken)
 	s.mux.HandleFunc("GET /v1/registrations/{id}", s.device(s.getDevice))
 	s.mux.HandleFunc("DELETE /v1/registrations/{id}", s.device(s.leave))
 	s.mux.HandleFunc("GET /v1/registrations/{id}/events", s.events)

@@ -244,6 +244,7 @@ func Start(ctx context.Context, opts Options) (_ *Simulator, err error) {
 	api.Handle("/v1/", controlapi.New(controlapi.Options{
 		Registry:  s.reg,
 		Enroller:  s.team,
+		Devices:   s.team,
 		Peers:     s.peers,
 		Settings:  func() controlapi.Settings { return s.cfg.Load().settings(s.wg) },
 		MayEnroll: s.mayEnrollAPI,

@@ -148,12 +148,21 @@ type AuthURL struct {
 	AuthURL string `json:"auth_url"`
 	// TeamDomain is the team domain (origin) the URL must be on.
 	TeamDomain string `json:"team_domain,omitempty"`
+	// UserCode and VerificationURI are set for the device flow: the
+	// person opens VerificationURI on any machine and enters UserCode
+	// (AuthURL is VerificationURI with the code filled in).
+	UserCode        string `json:"user_code,omitempty"`
+	VerificationURI string `json:"verification_uri,omitempty"`
 }
 
 // RegisterRequest is the body of POST /v1/registration.
 type RegisterRequest struct {
 	// Team is the team name; empty uses the configured one.
 	Team string `json:"team,omitempty"`
+	// DeviceCode asks for the device authorization flow (RFC 8628): the
+	// person signs in with a browser on any machine and types a code,
+	// instead of finishing at agentd's loopback callback.
+	DeviceCode bool `json:"device_code,omitempty"`
 }
 
 // Settings answers GET /v1/settings and is the body of PATCH /v1/settings

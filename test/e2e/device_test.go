@@ -1,0 +1,72 @@
+package e2e
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/ztagent/ztagent/pkg/ipc/ipcproto"
+)
+
+// TestE2E_DeviceCodeRegistration: agentctl register --device-code prints a
+// code and the team domain's verification URL; a browser that never
+// touches agentd's loopback (there is none in this flow) opens the URL,
+// has the code typed into the page, signs in at the IdP and confirms a
+// page naming the device and the code; agentd, polling the edge, registers
+// and connects.
+func TestE2E_DeviceCodeRegistration(t *testing.T) {
+	w := newWorld(t)
+	b := startBrowser(w)
+	reg := w.ctlBackground("agentctl register --device-code", "register", "--device-code", "--wait", "2m")
+	verify, at, err := reg.waitLine(0, stepTimeout, func(s string) bool { return strings.HasPrefix(s, w.teamURL+"/cdn-cgi/access/device") })
+	if err != nil {
+		w.fatalf("agentctl register --device-code printed no verification URL: %v", err)
+	}
+	line, _, err := reg.waitLine(at, stepTimeout, func(s string) bool { return strings.HasPrefix(s, "and enter the code ") })
+	if err != nil {
+		w.fatalf("agentctl register --device-code printed no code: %v", err)
+	}
+	code := strings.TrimPrefix(line, "and enter the code ")
+	if len(code) != 9 || code[4] != '-' {
+		w.fatalf("user code %q, want XXXX-XXXX", code)
+	}
+	if p := b.open(verify); p.Title != "Register a device" {
+		w.fatalf("verification page: %v", p)
+	}
+	typeCode(w, b, code)
+	if p := b.current(); p.Kind != "login" {
+		w.fatalf("after the code: %v, want the IdP's login form", p)
+	}
+	if p := b.login(aliceEmail, alicePassword); p.Kind != "consent" || !strings.Contains(p.Text, code) || !strings.Contains(p.Text, aliceEmail) {
+		w.fatalf("after the login: %v, want the confirmation naming the code and %s", p, aliceEmail)
+	}
+	if p := b.confirm(); p.Title != "Device approved" {
+		w.fatalf("after confirming: %v, want Device approved", p)
+	}
+	if err := reg.wait(stepTimeout); err != nil {
+		w.fatalf("agentctl register --device-code: %v", err)
+	}
+	st := w.status()
+	if st.State != ipcproto.StateConnected || st.Registration == nil || st.Registration.User != aliceEmail {
+		w.fatalf("after the device code registration: %+v", st)
+	}
+	if r := w.get(wikiURL); !r.fromWiki() {
+		w.fatalf("wiki after the device code registration: %v", r)
+	}
+}
+
+// typeCode types the user code into the verification page like a person,
+// in lower case and without the dash, and submits it.
+func typeCode(w *world, b *browser, code string) {
+	w.t.Helper()
+	ctx, cancel := b.step()
+	defer cancel()
+	typed := strings.ToLower(strings.ReplaceAll(code, "-", ""))
+	if err := chromedp.Do(ctx, chromedp.WaitVisible(chromedp.ID("user_code")), chromedp.SendKeys(chromedp.ID("user_code"), typed)); err != nil {
+		w.fatalf("Chromium: type the code: %v", err)
+	}
+	if _, err := chromedp.RunResponse(ctx, chromedp.Click(chromedp.ID("submit-code"))); err != nil {
+		w.fatalf("Chromium: submit the code: %v", err)
+	}
+}
