@@ -41,7 +41,14 @@ func (a *app) printStatus(st ipcproto.Status) {
 	fmt.Fprintf(tw, "State:\t%s\n", state)
 	if r := st.Registration; r != nil {
 		fmt.Fprintf(tw, "User:\t%s (team %s, IdP %s)\n", termsafe.Line(r.User), termsafe.Line(r.Team), termsafe.Line(r.IdP))
-		fmt.Fprintf(tw, "Device:\t%s, registered %s\n", termsafe.Line(r.DeviceID), r.RegisteredAt.Local().Format(time.RFC1123))
+		via := ""
+		switch r.EnrolledVia {
+		case "device_code":
+			via = " with a device code"
+		case "browser":
+			via = " in a browser"
+		}
+		fmt.Fprintf(tw, "Device:\t%s, registered %s%s\n", termsafe.Line(r.DeviceID), r.RegisteredAt.Local().Format(time.RFC1123), via)
 	}
 	if t := st.Tunnel; t != nil {
 		where := termsafe.Line(t.Mode)

@@ -386,6 +386,10 @@ func (a *Agent) completeEnrollment(e *enrollment, code secret.Value) error {
 		Tunnel: session.Tunnel{Endpoint: creg.Tunnel.Endpoint, EdgePublicKey: creg.Tunnel.EdgePublicKey, Addresses: creg.Tunnel.Addresses,
 			DNS: creg.Tunnel.DNS, AllowedIPs: creg.Tunnel.AllowedIPs, MTU: creg.Tunnel.MTU},
 		RegisteredAt: now,
+		EnrolledVia:  session.EnrolledViaBrowser,
+	}
+	if e.device != nil {
+		reg.EnrolledVia = session.EnrolledViaDeviceCode
 	}
 	kctx, kcancel := a.keyringCtx()
 	err = a.store.Save(kctx, reg)

@@ -113,6 +113,7 @@ type regRecord struct {
 	Tunnel              session.Tunnel `json:"tunnel"`
 	RegisteredAt        time.Time      `json:"registered_at"`
 	OperatorUID         *int           `json:"operator_uid,omitempty"`
+	EnrolledVia         string         `json:"enrolled_via,omitempty"`
 }
 
 func (s *regStore) load(ctx context.Context) (*session.Registration, error) {
@@ -143,6 +144,7 @@ func (s *regStore) load(ctx context.Context) (*session.Registration, error) {
 		Tunnel:              rec.Tunnel,
 		RegisteredAt:        rec.RegisteredAt,
 		OperatorUID:         rec.OperatorUID,
+		EnrolledVia:         rec.EnrolledVia,
 	}
 	if err := r.Validate(); err != nil {
 		return nil, fmt.Errorf("the registration in the %s keyring is damaged (%v); run \"agentctl logout\" and register again", s.kr.Backend(), err)
@@ -165,6 +167,7 @@ func (s *regStore) save(ctx context.Context, r *session.Registration) error {
 		Tunnel:              r.Tunnel,
 		RegisteredAt:        r.RegisteredAt,
 		OperatorUID:         r.OperatorUID,
+		EnrolledVia:         r.EnrolledVia,
 	})
 	if err != nil {
 		return err

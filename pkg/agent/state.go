@@ -135,6 +135,7 @@ func (a *Agent) statusLocked() ipcproto.Status {
 	if r := s.reg; r != nil {
 		st.Registration = &ipcproto.Registration{
 			DeviceID: r.DeviceID, User: r.User.Email, Team: r.Team.Name, IdP: r.IdP.Type, RegisteredAt: r.RegisteredAt,
+			EnrolledVia: enrolledVia(r.EnrolledVia),
 		}
 		now := a.clk.Now()
 		st.Session = &ipcproto.SessionClock{AuthTime: r.AuthTime, ServerTime: s.edgeClock.EdgeNow(now), NextExpiry: a.nextExpiryLocked(now)}
@@ -193,4 +194,13 @@ func describeOwner(name, email string) string {
 		return name
 	}
 	return "another user"
+}
+
+// enrolledVia names how a registration enrolled; records older than the
+// field came from the browser flow, the only one there was.
+func enrolledVia(v string) string {
+	if v == "" {
+		return session.EnrolledViaBrowser
+	}
+	return v
 }

@@ -70,7 +70,17 @@ type Registration struct {
 	// in the same record as the registration, so that a crash can never
 	// leave one without the other; nil in records older than the field.
 	OperatorUID *int `json:"operator_uid,omitempty"`
+	// EnrolledVia says how the device enrolled: EnrolledViaBrowser or
+	// EnrolledViaDeviceCode; "" in records older than the field (a
+	// browser, then).
+	EnrolledVia string `json:"enrolled_via,omitempty"`
 }
+
+// How a device enrolled (Registration.EnrolledVia).
+const (
+	EnrolledViaBrowser    = "browser"
+	EnrolledViaDeviceCode = "device_code"
+)
 
 // Validate reports the first field that makes r unusable, naming it.
 func (r *Registration) Validate() error {

@@ -48,8 +48,11 @@ func TestE2E_DeviceCodeRegistration(t *testing.T) {
 		w.fatalf("agentctl register --device-code: %v", err)
 	}
 	st := w.status()
-	if st.State != ipcproto.StateConnected || st.Registration == nil || st.Registration.User != aliceEmail {
+	if st.State != ipcproto.StateConnected || st.Registration == nil || st.Registration.User != aliceEmail || st.Registration.EnrolledVia != "device_code" {
 		w.fatalf("after the device code registration: %+v", st)
+	}
+	if out := w.mustCtl("status"); !strings.Contains(out, "registered") || !strings.Contains(out, "with a device code") {
+		w.fatalf("agentctl status does not say the device enrolled with a device code:\n%s", out)
 	}
 	if r := w.get(wikiURL); !r.fromWiki() {
 		w.fatalf("wiki after the device code registration: %v", r)

@@ -26,8 +26,8 @@ func TestE2E_Enrollment(t *testing.T) {
 		w.fatalf("before enrollment agentd is %s, want unregistered", st.State)
 	}
 	st := enroll(w, b)
-	if st.Registration == nil || st.Registration.User != aliceEmail {
-		w.fatalf("registration = %+v, want alice's", st.Registration)
+	if st.Registration == nil || st.Registration.User != aliceEmail || st.Registration.EnrolledVia != "browser" {
+		w.fatalf("registration = %+v, want alice's, enrolled in a browser", st.Registration)
 	}
 	if st.Tunnel == nil || !st.Tunnel.Up || st.Tunnel.ProxyAddr != w.proxyAddr {
 		w.fatalf("tunnel = %+v, want up with the local proxy on %s", st.Tunnel, w.proxyAddr)

@@ -59,6 +59,9 @@ type Registration struct {
 	Team         string    `json:"team"`
 	IdP          string    `json:"idp"`
 	RegisteredAt time.Time `json:"registered_at"`
+	// EnrolledVia is how the device enrolled: "browser" (the loopback
+	// flow) or "device_code" (RFC 8628).
+	EnrolledVia string `json:"enrolled_via"`
 }
 
 // Tunnel is the tunnel's state.
