@@ -45,6 +45,7 @@ var t0 = time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
 type fakeEdge struct {
 	t   testing.TB
 	srv *httptest.Server
+	mux *http.ServeMux // more routes may be added before the first request
 
 	mu          sync.Mutex
 	edgeNow     time.Time
@@ -90,6 +91,7 @@ func newFakeEdge(t testing.TB) *fakeEdge {
 		e.revoked = true
 		w.WriteHeader(http.StatusNoContent)
 	}))
+	e.mux = mux
 	e.srv = httptest.NewServer(mux)
 	t.Cleanup(e.srv.Close)
 	return e
