@@ -14,6 +14,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/ztagent/ztagent/internal/randtoken"
+	"github.com/ztagent/ztagent/pkg/apierror"
+	"github.com/ztagent/ztagent/pkg/control"
 	"github.com/ztagent/ztagent/pkg/edge/internal/limits"
 )
 
@@ -50,13 +52,21 @@ const (
 // no words and hold nothing read as a digit (no O, I).
 const userCodeAlphabet = "BCDFGHJKLMNPQRSTVWXZ"
 
-// Token endpoint answers (RFC 8628 §3.5).
-const (
-	CodeAuthorizationPending = "authorization_pending"
-	CodeSlowDown             = "slow_down"
-	CodeExpiredToken         = "expired_token"
-	CodeAccessDenied         = "access_denied"
-)
+// codeUnavailable answers when the edge's tables are full (503).
+const codeUnavailable = "temporarily_unavailable"
+
+// deviceHint goes with every refusal of the device flow.
+const deviceHint = "keep polling on authorization_pending, poll 5 s slower on slow_down, start the registration again on anything else (RFC 8628 §3.5)"
+
+// deviceRefusal is a refusal of the device flow with its RFC 8628 / RFC
+// 6749 code: 503 when the edge is full, 400 otherwise.
+func deviceRefusal(code, msg string) *apierror.Error {
+	status := http.StatusBadRequest
+	if code == codeUnavailable {
+		status = http.StatusServiceUnavailable
+	}
+	return apierror.WithStatus(status, code, msg, deviceHint)
+}
 
 // deviceGrant is one code pair waiting for its person.
 type deviceGrant struct {
@@ -112,37 +122,17 @@ func formatUserCode(c string) string {
 	return c[:4] + "-" + c[4:]
 }
 
-// DevicePair is a device authorization's answer (RFC 8628 §3.2).
-type DevicePair struct {
-	DeviceCode              string `json:"device_code"`
-	UserCode                string `json:"user_code"`
-	VerificationURI         string `json:"verification_uri"`
-	VerificationURIComplete string `json:"verification_uri_complete"`
-	ExpiresIn               int    `json:"expires_in"`
-	Interval                int    `json:"interval"`
-}
-
-// DeviceError is a refusal of the device flow with its RFC 8628 / RFC
-// 6749 code (invalid_request, authorization_pending, slow_down, …).
-type DeviceError struct {
-	Code        string
-	Description string
-	// Interval is the poll interval from now on (slow_down raises it).
-	Interval time.Duration
-}
-
-func (e *DeviceError) Error() string { return e.Code + ": " + e.Description }
-
-// StartDeviceAuthorization issues a code pair for the device name, bound to
-// the agent's PKCE S256 challenge. Errors are *DeviceError.
-func (t *TeamDomain) StartDeviceAuthorization(challenge, name string) (DevicePair, error) {
+// StartDevice issues a code pair for the device req.Name, bound to the
+// agent's PKCE S256 challenge (controlapi.DeviceFlow). Errors are
+// *apierror.Error with the RFC's codes.
+func (t *TeamDomain) StartDevice(req control.DeviceCodeRequest) (control.DevicePair, error) {
 	now := t.clock.Now()
-	name = strings.TrimSpace(name)
+	challenge, name := req.CodeChallenge, strings.TrimSpace(req.Name)
 	switch {
 	case !validChallenge(challenge):
-		return DevicePair{}, &DeviceError{Code: CodeInvalidRequest, Description: "send a PKCE code_challenge (43 characters of base64url) with code_challenge_method=S256"}
+		return control.DevicePair{}, deviceRefusal(CodeInvalidRequest, "send a PKCE code_challenge (43 characters of base64url) with code_challenge_method=S256")
 	case name == "" || len(name) > 64 || !printableText(name):
-		return DevicePair{}, &DeviceError{Code: CodeInvalidRequest, Description: "send client_name, the device's name (1 to 64 printable characters), which the person is shown"}
+		return control.DevicePair{}, deviceRefusal(CodeInvalidRequest, "send the device's name (1 to 64 printable characters), which the person is shown")
 	}
 	deviceCode := randtoken.New(32)
 	g := &deviceGrant{userCode: newUserCode(), challenge: challenge, name: name, expires: now.Add(DeviceCodeLifetime),
@@ -158,11 +148,11 @@ func (t *TeamDomain) StartDeviceAuthorization(challenge, name string) (DevicePai
 	}
 	t.mu.Unlock()
 	if full {
-		return DevicePair{}, &DeviceError{Code: "temporarily_unavailable", Description: "too many devices are waiting to be registered; try again in a few minutes"}
+		return control.DevicePair{}, deviceRefusal(codeUnavailable, "too many devices are waiting to be registered; try again in a few minutes")
 	}
 	t.log.Info("access: device code issued", zap.String("device", name))
 	verify := t.origin + PathDevice
-	return DevicePair{
+	return control.DevicePair{
 		DeviceCode: deviceCode, UserCode: formatUserCode(g.userCode),
 		VerificationURI: verify, VerificationURIComplete: verify + "?user_code=" + formatUserCode(g.userCode),
 		ExpiresIn: int(DeviceCodeLifetime / time.Second), Interval: int(DevicePollInterval / time.Second),
@@ -181,14 +171,9 @@ func (t *TeamDomain) serveDeviceCode(w http.ResponseWriter, r *http.Request) {
 		oauthError(w, http.StatusBadRequest, CodeInvalidRequest, "code_challenge_method must be S256")
 		return
 	}
-	pair, err := t.StartDeviceAuthorization(r.PostForm.Get("code_challenge"), r.PostForm.Get("client_name"))
+	pair, err := t.StartDevice(control.DeviceCodeRequest{CodeChallenge: r.PostForm.Get("code_challenge"), Name: r.PostForm.Get("client_name")})
 	if err != nil {
-		de := err.(*DeviceError)
-		status := http.StatusBadRequest
-		if de.Code == "temporarily_unavailable" {
-			status = http.StatusServiceUnavailable
-		}
-		oauthError(w, status, de.Code, de.Description)
+		writeRefusal(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, pair)
@@ -282,37 +267,39 @@ func (t *TeamDomain) denyDevice(g *deviceGrant) {
 	t.mu.Unlock()
 }
 
-// PollDevice is one poll of the agent: the enrollment code once the
-// person confirmed, else a *DeviceError (authorization_pending, slow_down,
-// expired_token, access_denied, invalid_grant). The code is handed out
-// once, and only with the verifier of the challenge.
-func (t *TeamDomain) PollDevice(deviceCode, verifier string) (string, error) {
+// PollDevice is one poll of the agent (controlapi.DeviceFlow): the
+// enrollment code once the person confirmed, else an *apierror.Error with
+// code authorization_pending, slow_down, expired_token, access_denied or
+// invalid_grant. The code is handed out once, and only with the verifier
+// of the challenge.
+func (t *TeamDomain) PollDevice(req control.DeviceTokenRequest) (control.DeviceToken, error) {
 	now := t.clock.Now()
-	key := sha256.Sum256([]byte(deviceCode))
+	verifier := req.CodeVerifier
+	key := sha256.Sum256([]byte(req.DeviceCode))
 	t.mu.Lock()
 	g := t.grants[key]
-	var fail *DeviceError
+	var fail *apierror.Error
 	switch {
 	case g == nil:
-		fail = &DeviceError{Code: CodeInvalidGrant, Description: "the device code is unknown or was already used"}
+		fail = deviceRefusal(CodeInvalidGrant, "the device code is unknown or was already used")
 	case !now.Before(g.expires):
-		fail = &DeviceError{Code: CodeExpiredToken, Description: "the code expired before the person signed in; start the registration again"}
+		fail = deviceRefusal(control.CodeExpiredToken, "the code expired before the person signed in; start the registration again")
 		t.forgetGrantLocked(g)
 	case g.denied:
-		fail = &DeviceError{Code: CodeAccessDenied, Description: "the person who signed in may not register a device (device enrollment permissions)"}
+		fail = deviceRefusal(control.CodeAccessDenied, "the person who signed in may not register a device (device enrollment permissions)")
 		t.forgetGrantLocked(g)
 	case g.approved == nil && now.Sub(g.lastPoll) < g.interval:
 		g.interval += 5 * time.Second
 		g.lastPoll = now
-		fail = &DeviceError{Code: CodeSlowDown, Description: "poll every " + strconv.Itoa(int(g.interval/time.Second)) + " seconds", Interval: g.interval}
+		fail = deviceRefusal(control.CodeSlowDown, "poll every "+strconv.Itoa(int(g.interval/time.Second))+" seconds")
 	case g.approved == nil:
 		g.lastPoll = now
-		fail = &DeviceError{Code: CodeAuthorizationPending, Description: "the person has not signed in and confirmed yet", Interval: g.interval}
+		fail = deviceRefusal(control.CodeAuthorizationPending, "the person has not signed in and confirmed yet")
 	default:
 		t.forgetGrantLocked(g) // one use, whatever the verifier
 		sum := sha256.Sum256([]byte(verifier))
 		if !validVerifier(verifier) || subtle.ConstantTimeCompare([]byte(base64.RawURLEncoding.EncodeToString(sum[:])), []byte(g.challenge)) != 1 {
-			fail = &DeviceError{Code: CodeInvalidGrant, Description: "the code_verifier does not match the code_challenge the device code was issued for; the code is now void"}
+			fail = deviceRefusal(CodeInvalidGrant, "the code_verifier does not match the code_challenge the device code was issued for; the code is now void")
 		}
 	}
 	var login Login
@@ -321,14 +308,14 @@ func (t *TeamDomain) PollDevice(deviceCode, verifier string) (string, error) {
 	}
 	t.mu.Unlock()
 	if fail != nil {
-		return "", fail
+		return control.DeviceToken{}, fail
 	}
 	code, wait := t.mintCode(login, g.challenge, now)
 	if wait > 0 {
-		return "", &DeviceError{Code: "temporarily_unavailable", Description: "too many enrollment codes are waiting; try again in " + limits.Wait(wait)}
+		return control.DeviceToken{}, deviceRefusal(codeUnavailable, "too many enrollment codes are waiting; try again in "+limits.Wait(wait))
 	}
 	t.log.Info("access: device code exchanged for an enrollment code", zap.String("device", g.name), zap.String("user", login.Email))
-	return code, nil
+	return control.DeviceToken{Code: code}, nil
 }
 
 // serveDeviceToken answers the agent's polls: POST grant_type (RFC 8628's),
@@ -343,17 +330,12 @@ func (t *TeamDomain) serveDeviceToken(w http.ResponseWriter, r *http.Request) {
 		oauthError(w, http.StatusBadRequest, "unsupported_grant_type", "grant_type must be "+GrantTypeDeviceCode)
 		return
 	}
-	code, err := t.PollDevice(r.PostForm.Get("device_code"), r.PostForm.Get("code_verifier"))
+	tok, err := t.PollDevice(control.DeviceTokenRequest{DeviceCode: r.PostForm.Get("device_code"), CodeVerifier: r.PostForm.Get("code_verifier")})
 	if err != nil {
-		de := err.(*DeviceError)
-		status := http.StatusBadRequest
-		if de.Code == "temporarily_unavailable" {
-			status = http.StatusServiceUnavailable
-		}
-		oauthError(w, status, de.Code, de.Description)
+		writeRefusal(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"code": code})
+	writeJSON(w, http.StatusOK, tok)
 }
 
 // GrantTypeDeviceCode is RFC 8628's grant type.
@@ -374,6 +356,13 @@ func printableText(s string) bool {
 		}
 	}
 	return true
+}
+
+// writeRefusal answers with a refusal of StartDevice or PollDevice in
+// OAuth's form, {"error", "error_description"}.
+func writeRefusal(w http.ResponseWriter, err error) {
+	ae := err.(*apierror.Error)
+	oauthError(w, ae.Status, ae.Code, ae.Message)
 }
 
 func oauthError(w http.ResponseWriter, status int, code, desc string) {

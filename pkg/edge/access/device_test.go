@@ -12,6 +12,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/ztagent/ztagent/internal/testenv/scriptbrowser"
+	"github.com/ztagent/ztagent/pkg/control"
 )
 
 // deviceAgent is the agent's side of the device flow: it asks for a code
@@ -19,14 +20,7 @@ import (
 type deviceAgent struct {
 	e        *env
 	verifier string
-	pair     struct {
-		DeviceCode              string `json:"device_code"`
-		UserCode                string `json:"user_code"`
-		VerificationURI         string `json:"verification_uri"`
-		VerificationURIComplete string `json:"verification_uri_complete"`
-		ExpiresIn               int    `json:"expires_in"`
-		Interval                int    `json:"interval"`
-	}
+	pair     control.DevicePair
 }
 
 func startDevice(t *testing.T, e *env, name string) *deviceAgent {
@@ -75,11 +69,11 @@ func TestDeviceFlow(t *testing.T) {
 		p.ExpiresIn != 600 || p.Interval != 5 {
 		t.Fatalf("code pair: %+v", p)
 	}
-	if errCode, _ := d.poll(t, d.verifier); errCode != CodeAuthorizationPending {
-		t.Fatalf("first poll: %q, want %s", errCode, CodeAuthorizationPending)
+	if errCode, _ := d.poll(t, d.verifier); errCode != control.CodeAuthorizationPending {
+		t.Fatalf("first poll: %q, want %s", errCode, control.CodeAuthorizationPending)
 	}
-	if errCode, _ := d.poll(t, d.verifier); errCode != CodeSlowDown {
-		t.Fatalf("an immediate second poll: %q, want %s", errCode, CodeSlowDown)
+	if errCode, _ := d.poll(t, d.verifier); errCode != control.CodeSlowDown {
+		t.Fatalf("an immediate second poll: %q, want %s", errCode, control.CodeSlowDown)
 	}
 
 	// The person, in another browser: the form, then the code typed in
@@ -125,8 +119,8 @@ func TestDeviceFlowExpires(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	d := startDevice(t, e, "kiosk")
 	e.clk.Advance(DeviceCodeLifetime)
-	if errCode, _ := d.poll(t, d.verifier); errCode != CodeExpiredToken {
-		t.Fatalf("poll after 10 minutes: %q, want %s", errCode, CodeExpiredToken)
+	if errCode, _ := d.poll(t, d.verifier); errCode != control.CodeExpiredToken {
+		t.Fatalf("poll after 10 minutes: %q, want %s", errCode, control.CodeExpiredToken)
 	}
 	res := e.visit(e.browser(), d.pair.VerificationURIComplete, scriptbrowser.VisitOptions{Login: alice})
 	if res.Status != http.StatusBadRequest || res.FormShown() {

@@ -2,14 +2,12 @@ package simulator
 
 import (
 	"context"
-	"errors"
 	"net"
 	"net/http"
 	"time"
 
 	"go.uber.org/zap"
 
-	"github.com/ztagent/ztagent/pkg/apierror"
 	"github.com/ztagent/ztagent/pkg/control"
 	"github.com/ztagent/ztagent/pkg/edge/access"
 	"github.com/ztagent/ztagent/pkg/edge/controlapi"
@@ -91,39 +89,6 @@ func (t *teamDomain) RedeemEnrollment(ctx context.Context, code, verifier string
 	}
 	return controlapi.Login{Email: l.Email, Name: l.Name, Groups: l.Groups, AuthTime: l.AuthenticatedAt, IdPID: l.IdPID, Claims: l.Claims,
 		IdP: control.IdP{Type: l.IdPType, Prompt: l.Prompt}}, nil
-}
-
-// StartDevice begins a device authorization for the control API.
-func (t *teamDomain) StartDevice(req control.DeviceCodeRequest) (control.DevicePair, error) {
-	p, err := t.TeamDomain.StartDeviceAuthorization(req.CodeChallenge, req.Name)
-	if err != nil {
-		return control.DevicePair{}, deviceRefusal(err)
-	}
-	return control.DevicePair{DeviceCode: p.DeviceCode, UserCode: p.UserCode, VerificationURI: p.VerificationURI,
-		VerificationURIComplete: p.VerificationURIComplete, ExpiresIn: p.ExpiresIn, Interval: p.Interval}, nil
-}
-
-// PollDevice is one poll of a device authorization for the control API.
-func (t *teamDomain) PollDevice(req control.DeviceTokenRequest) (control.DeviceToken, error) {
-	code, err := t.TeamDomain.PollDevice(req.DeviceCode, req.CodeVerifier)
-	if err != nil {
-		return control.DeviceToken{}, deviceRefusal(err)
-	}
-	return control.DeviceToken{Code: code}, nil
-}
-
-// deviceRefusal turns the team domain's refusal into the control API's:
-// 400 with the RFC 8628 code (503 when the edge is full).
-func deviceRefusal(err error) error {
-	var de *access.DeviceError
-	if !errors.As(err, &de) {
-		return err
-	}
-	status := http.StatusBadRequest
-	if de.Code == "temporarily_unavailable" {
-		status = http.StatusServiceUnavailable
-	}
-	return apierror.WithStatus(status, de.Code, de.Description, "see RFC 8628 §3.5: keep polling on authorization_pending, poll slower on slow_down, start again on expired_token")
 }
 
 // Close releases nothing today: the team domain starts no goroutines.
