@@ -8,7 +8,6 @@ import (
 	"bufio"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -18,7 +17,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ztagent/ztagent/internal/testenv/gobuild"
 	"github.com/ztagent/ztagent/internal/testenv/realdeps"
+	"github.com/ztagent/ztagent/internal/testenv/syncbuf"
 )
 
 // User is an account at the provider.
@@ -102,7 +103,7 @@ func Start(t testing.TB, cfg Config) *Provider {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stderr := &lockedWriter{}
+	stderr := &syncbuf.Buffer{}
 	p.cmd.Stderr = stderr
 	if p.stdin, err = p.cmd.StdinPipe(); err != nil {
 		t.Fatal(err)
@@ -188,36 +189,9 @@ func (p *Provider) Stop() {
 // sourceDir returns test/oidcprovider of this module.
 func sourceDir(t testing.TB) string {
 	t.Helper()
-	dir, err := os.Getwd()
+	root, err := gobuild.ModuleRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return filepath.Join(dir, "test", "oidcprovider")
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal(fmt.Errorf("oidcprovider: no go.mod above the test's directory"))
-		}
-		dir = parent
-	}
-}
-
-// lockedWriter collects the provider's stderr for failure messages.
-type lockedWriter struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedWriter) Write(b []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(b)
-}
-
-func (l *lockedWriter) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	return filepath.Join(root, "test", "oidcprovider")
 }
