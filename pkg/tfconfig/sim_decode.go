@@ -432,12 +432,13 @@ func Link(cfg *Config, sim *Sim) Diagnostics {
 			}
 			d.at(Warning, app.Pos, "%s's allowed_idps leave out %s, the identity provider the built-in IdP plays, and every external one the simulator signs in with (type oidc or azureAD), so %s in the simulator; add %s.id to allowed_idps or make idp.plays name one it allows", app.Address(), p.Address(), what, p.Address())
 		}
-		host := strings.ToLower(app.Domain)
-		if i := strings.IndexAny(host, "/:"); i >= 0 {
-			host = host[:i]
+		if !app.ServedAtHostname() {
+			continue
 		}
-		if host != "" && slices.Contains(deviceIdentityTypes, app.Type) && !names[host] {
-			d.at(Warning, app.Pos, "%s has domain %s, which has no record in the simulator's network, so it cannot be reached through the tunnel; add network { record %q { addresses = [...] } } to %s", app.Address(), app.Domain, host, sim.File)
+		for _, host := range app.Hosts() {
+			if !names[host] {
+				d.at(Warning, app.Pos, "%s has the hostname %s, which has no record in the simulator's network, so it cannot be reached through the tunnel; add network { record %q { addresses = [...] } } to %s", app.Address(), host, host, sim.File)
+			}
 		}
 	}
 	d.list.sort()

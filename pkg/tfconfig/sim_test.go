@@ -148,7 +148,7 @@ resource "cloudflare_zero_trust_access_identity_provider" "otp" {
 		{"misspelt", twoIdPs, "entra", "wiki.acme.internal", "", []string{`s.hcl:3:11: idp.plays names "entra", but no cloudflare_zero_trust_access_identity_provider "entra" is declared in t (did you mean "entra_id"?)`}},
 		{"unnamed, two to choose from", twoIdPs, "", "wiki.acme.internal", "", []string{`s.hcl:1:1: the Terraform configuration declares 2 identity providers; say which one the built-in IdP plays: idp { plays = "entra_id" }`}},
 		{"unnamed, only one", oneIdP, "", "", "otp", nil},
-		{"app without a record", twoIdPs, "otp", "git.acme.internal", "otp", []string{"t/main.tf:11:1: warning: cloudflare_zero_trust_access_application.wiki has domain wiki.acme.internal/docs, which has no record"}},
+		{"app without a record", twoIdPs, "otp", "git.acme.internal", "otp", []string{"t/main.tf:11:1: warning: cloudflare_zero_trust_access_application.wiki has the hostname wiki.acme.internal, which has no record"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -2,6 +2,7 @@ package tfconfig
 
 import (
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/ztagent/ztagent/internal/secret"
@@ -206,6 +207,22 @@ type AccessApplication struct {
 	// AllowedIdPs are the IDs of the identity providers the application's
 	// login offers; empty offers every one.
 	AllowedIdPs []string
+}
+
+// Hosts returns the lower-case host names of Hostnames: without path or
+// port, each once.
+func (a *AccessApplication) Hosts() []string {
+	var out []string
+	for _, h := range a.Hostnames() {
+		h = strings.ToLower(h)
+		if i := strings.IndexAny(h, "/:"); i >= 0 {
+			h = h[:i]
+		}
+		if h != "" && !slices.Contains(out, h) {
+			out = append(out, h)
+		}
+	}
+	return out
 }
 
 // ServedAtHostname reports whether Access serves the application at its

@@ -39,10 +39,6 @@ type app struct {
 	immediate bool
 }
 
-// routedTypes are the application types the gate protects: those Access
-// serves at a hostname (tfconfig's device-identity types).
-var routedTypes = []string{"self_hosted", "ssh", "vnc", "rdp"}
-
 // Compile returns the applications of cfg the gate protects: self-hosted
 // (and browser-rendered) applications with a domain. It fails when two
 // applications claim the same domain and path, which would make the
@@ -57,7 +53,7 @@ func Compile(cfg *tfconfig.Config) (*Apps, error) {
 		orgSession = cfg.Organization.SessionDuration
 	}
 	for i, src := range cfg.AccessApplications {
-		if !slices.Contains(routedTypes, src.Type) {
+		if !src.ServedAtHostname() {
 			continue
 		}
 		// One application, whatever its hostnames: its policies and

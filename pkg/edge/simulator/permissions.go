@@ -98,14 +98,5 @@ func (c *config) noIdPLeft(app *tfconfig.AccessApplication, what string) error {
 
 // servesHost reports whether app is served at host (lower case, no port).
 func servesHost(app *tfconfig.AccessApplication, host string) bool {
-	for _, h := range app.Hostnames() {
-		h = strings.ToLower(h)
-		if i := strings.IndexAny(h, "/:"); i >= 0 {
-			h = h[:i]
-		}
-		if h == host {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(app.Hosts(), host)
 }
