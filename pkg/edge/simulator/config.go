@@ -223,7 +223,7 @@ func (c *config) settings(srv *wg.Server) controlapi.Settings {
 			IdP:    c.idpInfo(),
 		},
 		RefreshIdentityURL: c.refreshIdentityURL(),
-		NameIdP:            len(c.external) > 0,
+		NameIdP:            c.namesIdPs(),
 		Tunnel: control.Tunnel{
 			Endpoint:      endpoint.String(),
 			EdgePublicKey: srv.PublicKey().String(),

@@ -291,7 +291,7 @@ func (c *identityCache) DeviceIdentity(ctx context.Context, deviceID string) (ga
 	}
 	cfg := c.s.cfg.Load()
 	id = gateway.Identity{Email: d.UserEmail, Name: d.UserName, Groups: d.Groups, AuthTime: d.AuthTime}
-	if len(cfg.external) > 0 {
+	if cfg.namesIdPs() {
 		id.IdPID = d.IdPID // several IdPs: links name the device's
 	}
 	if len(d.Addresses) > 0 {

@@ -38,3 +38,8 @@ func (c *config) signInIdPs() []string {
 	}
 	return ids
 }
+
+// namesIdPs reports whether links for a device must name the IdP it
+// enrolled with (refresh-identity, the block page, Access logins): the
+// organization signs in with more than one.
+func (c *config) namesIdPs() bool { return len(c.external) > 0 }

@@ -9,6 +9,7 @@ import (
 	"github.com/ztagent/ztagent/pkg/edge/access"
 	"github.com/ztagent/ztagent/pkg/edge/accessgate"
 	"github.com/ztagent/ztagent/pkg/edge/controlapi"
+	"github.com/ztagent/ztagent/pkg/edge/gateway"
 	"github.com/ztagent/ztagent/pkg/tfconfig"
 )
 
@@ -70,13 +71,8 @@ func (s *Simulator) mayEnrollAPI(l controlapi.Login) error {
 // user's group names and, where the simulator file gives them, the groups'
 // IDs: real Entra ID policies name groups by object ID.
 func (c *config) mayEnroll(email, name string, groups []string) error {
-	all := slices.Clone(groups)
-	for _, g := range groups {
-		if d := c.sim.IdP.Group(g); d != nil && d.ID != "" {
-			all = append(all, d.ID)
-		}
-	}
-	v := c.enrollment.Permit(accessgate.Identity{Email: email, Name: name, Groups: all})
+	ids := c.directory(gateway.Identity{Email: email, Groups: groups}).GroupIDs
+	v := c.enrollment.Permit(accessgate.Identity{Email: email, Name: name, Groups: append(slices.Clone(groups), ids...)})
 	if !v.Allowed {
 		return errors.New(v.Reason)
 	}
