@@ -213,22 +213,58 @@ func (l *loader) buildContext() {
 // examples write it). An argument that references a resource is left out:
 // its value is Cloudflare's to compute.
 func (l *loader) addConfiguredAttributes() {
-	for typ, byName := range l.resources {
+	// Only the arguments some expression reads are evaluated here: the
+	// decoders evaluate every argument anyway, and function calls count
+	// against the load's budget.
+	type ref struct{ typ, name, attr string }
+	wanted := map[ref]bool{}
+	note := func(expr hclsyntax.Expression) {
+		for _, tr := range expr.Variables() {
+			if attr := attrStep(tr, 2); attr != "" && attr != "id" {
+				if name := attrStep(tr, 1); name != "" {
+					wanted[ref{tr.RootName(), name, attr}] = true
+				}
+			}
+		}
+	}
+	for _, byName := range l.resources {
+		for _, rd := range byName {
+			for _, attr := range rd.block.Body.Attributes {
+				note(attr.Expr)
+			}
+		}
+	}
+	for _, a := range l.localDecls {
+		note(a.Expr)
+	}
+	if len(wanted) == 0 {
+		return
+	}
+	changed := map[string]bool{}
+	for r := range wanted {
+		rd := l.resources[r.typ][r.name]
+		if rd == nil {
+			continue // reported by checkResourceRef
+		}
+		attr := rd.block.Body.Attributes[r.attr]
+		if attr == nil || !planTimeKnown(attr.Expr) {
+			continue
+		}
+		v, diags := attr.Expr.Value(l.ctx)
+		if diags.HasErrors() || !v.IsWhollyKnown() {
+			continue
+		}
+		if rd.attrs == nil {
+			rd.attrs = map[string]cty.Value{}
+		}
+		rd.attrs[r.attr] = v
+		changed[r.typ] = true
+	}
+	for typ := range changed {
 		objs := map[string]cty.Value{}
-		for name, rd := range byName {
+		for name, rd := range l.resources[typ] {
 			vals := map[string]cty.Value{"id": cty.StringVal(rd.ID)}
-			for an, attr := range rd.block.Body.Attributes {
-				if an == "id" || !planTimeKnown(attr.Expr) {
-					continue
-				}
-				v, diags := attr.Expr.Value(l.ctx)
-				if diags.HasErrors() || !v.IsWhollyKnown() {
-					continue
-				}
-				if rd.attrs == nil {
-					rd.attrs = map[string]cty.Value{}
-				}
-				rd.attrs[an] = v
+			for an, v := range rd.attrs {
 				vals[an] = v
 			}
 			objs[name] = cty.ObjectVal(vals)
