@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -59,14 +60,7 @@ resource "cloudflare_zero_trust_access_identity_provider" "corp" {
   }
 }
 `)
-		b, err := os.ReadFile(w.simFile)
-		if err != nil {
-			w.fatalf("%v", err)
-		}
-		sim := strings.Replace(string(b), `  plays = "entra_id"`, fmt.Sprintf("  plays = \"entra_id\"\n\n  external \"corp\" {\n    base_url = %q\n  }", op.Origin), 1)
-		if err := os.WriteFile(w.simFile, []byte(sim), 0o600); err != nil {
-			w.fatalf("%v", err)
-		}
+		w.pointExternal("corp", op.Origin)
 	})
 	b := startBrowser(w)
 
@@ -148,14 +142,7 @@ resource "cloudflare_zero_trust_access_identity_provider" "partner" {
   }
 }
 `)
-		b, err := os.ReadFile(w.simFile)
-		if err != nil {
-			w.fatalf("%v", err)
-		}
-		sim := strings.Replace(string(b), `  plays = "entra_id"`, fmt.Sprintf("  plays = \"entra_id\"\n\n  external \"partner\" {\n    base_url = %q\n  }", op.Origin), 1)
-		if err := os.WriteFile(w.simFile, []byte(sim), 0o600); err != nil {
-			w.fatalf("%v", err)
-		}
+		w.pointExternal("partner", op.Origin)
 	})
 	b := startBrowser(w)
 	enrollAs(w, b, erin, erinPass)
@@ -191,5 +178,23 @@ resource "cloudflare_zero_trust_access_identity_provider" "partner" {
 	}
 	if got := w.opener.all(); len(got) != 1 {
 		w.fatalf("the browser was sent to %d URLs %q, want exactly one re-authentication prompt", len(got), got)
+	}
+}
+
+// pointExternal adds idp { external "<label>" { base_url = origin } } to
+// the test's simulator file.
+func (w *world) pointExternal(label, origin string) {
+	w.t.Helper()
+	b, err := os.ReadFile(w.simFile)
+	if err != nil {
+		w.fatalf("%v", err)
+	}
+	const anchor = `  plays = "entra_id"`
+	if !bytes.Contains(b, []byte(anchor)) {
+		w.fatalf("the example simulator file changed shape; update the test")
+	}
+	sim := strings.Replace(string(b), anchor, fmt.Sprintf("%s\n\n  external %q {\n    base_url = %q\n  }", anchor, label, origin), 1)
+	if err := os.WriteFile(w.simFile, []byte(sim), 0o600); err != nil {
+		w.fatalf("%v", err)
 	}
 }

@@ -1,6 +1,7 @@
 package simulator
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -60,12 +61,7 @@ func externalSetup(t *testing.T) (*Simulator, *oidcprovider.Provider, string) {
 	tc.editTF(t, `allowed_idps\s*= \[cloudflare_zero_trust_access_identity_provider\.entra_id\.id\]`,
 		`allowed_idps = [cloudflare_zero_trust_access_identity_provider.entra_id.id, cloudflare_zero_trust_access_identity_provider.corp.id]`)
 	tc.editTF(t, `(\{ email_domain = \{ domain = "example.com" \} \},)`, "$1\n    { email_domain = { domain = \"corp.test\" } },")
-	sim := tc.readSim(t)
-	const anchor = `  plays = "entra_id"`
-	if !strings.Contains(sim, anchor) {
-		t.Fatal("the example simulator file changed shape; update the test")
-	}
-	tc.writeSim(t, strings.Replace(sim, anchor, anchor+"\n\n  external \"corp\" {\n    base_url = \""+op.Origin+"\"\n  }", 1))
+	tc.pointExternal(t, "corp", op.Origin)
 	opts := tc.options(stateDir(t))
 	opts.Listen = listen
 	s := startSim(t, opts)
@@ -177,7 +173,7 @@ resource "cloudflare_zero_trust_access_identity_provider" "partner_entra" {
 	tc.editTF(t, `allowed_idps\s*= \[cloudflare_zero_trust_access_identity_provider\.entra_id\.id\]`,
 		`allowed_idps = [cloudflare_zero_trust_access_identity_provider.partner_entra.id]`)
 	tc.editTF(t, `(\{ email_domain = \{ domain = "example.com" \} \},)`, "$1\n    { email_domain = { domain = \"mail.test\" } },")
-	tc.writeSim(t, strings.Replace(tc.readSim(t), `  plays = "entra_id"`, "  plays = \"entra_id\"\n\n  external \"partner_entra\" {\n    base_url = \""+op.Origin+"\"\n  }", 1))
+	tc.pointExternal(t, "partner_entra", op.Origin)
 	opts := tc.options(stateDir(t))
 	opts.Listen = listen
 	s := startSim(t, opts)
@@ -206,4 +202,16 @@ resource "cloudflare_zero_trust_access_identity_provider" "partner_entra" {
 	if err != nil || !d.AuthTime.After(reg.AuthTime) {
 		t.Fatalf("auth_time after the re-authentication: %v (registered %v), %v", d.AuthTime, reg.AuthTime, err)
 	}
+}
+
+// pointExternal adds idp { external "<label>" { base_url = origin } } to
+// the simulator file.
+func (tc *testConfig) pointExternal(t *testing.T, label, origin string) {
+	t.Helper()
+	sim := tc.readSim(t)
+	const anchor = `  plays = "entra_id"`
+	if !strings.Contains(sim, anchor) {
+		t.Fatal("the example simulator file changed shape; update the test")
+	}
+	tc.writeSim(t, strings.Replace(sim, anchor, fmt.Sprintf("%s\n\n  external %q {\n    base_url = %q\n  }", anchor, label, origin), 1))
 }
