@@ -57,10 +57,12 @@ type IdP struct {
 	// the identity carries (Terraform's config.claims): each value becomes
 	// a "name=value" element of identity.oidc_claims.
 	Claims []string
-	// RealClock says the IdP issues its tokens on the real clock, not on
-	// the edge's (which the simulator may have advanced): its ID tokens'
-	// expiry is checked against real time. External IdPs set it.
-	RealClock bool
+	// External says the IdP is not the simulator's own: it issues its
+	// tokens on the real clock, not on the edge's (which the simulator
+	// may have advanced), so their expiry is checked against real time;
+	// and it may be down, so it is probed before each sign-in is sent to
+	// it.
+	External bool
 }
 
 // prompts are the values config.prompt may take (Entra ID's).
@@ -161,7 +163,7 @@ func (e *unreachableError) Error() string {
 func (t *TeamDomain) discover(ctx context.Context, cfg IdP) (*relyingParty, error) {
 	ctx = oidc.ClientContext(ctx, t.client)
 	vc := &oidc.Config{ClientID: cfg.ClientID, Now: t.clock.Now}
-	if cfg.RealClock {
+	if cfg.External {
 		vc.Now = time.Now
 	}
 	var p *oidc.Provider
@@ -193,9 +195,13 @@ func (t *TeamDomain) discover(ctx context.Context, cfg IdP) (*relyingParty, erro
 	}, nil
 }
 
-// reachable fetches rp.probe, with the sign-in's deadline or 5 seconds,
-// whichever comes first. The answer is read and dropped.
-func (t *TeamDomain) reachable(ctx context.Context, rp *relyingParty) error {
+// probe fetches rp.probe for an external IdP, with the sign-in's deadline
+// or 5 seconds, whichever comes first; the answer is read and dropped. The
+// simulator's own IdP is not probed: it runs in edged.
+func (t *TeamDomain) probe(ctx context.Context, idp IdP, rp *relyingParty) error {
+	if !idp.External {
+		return nil
+	}
 	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rp.probe, nil)

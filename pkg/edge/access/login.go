@@ -62,7 +62,8 @@ func (t *TeamDomain) startLogin(w http.ResponseWriter, r *http.Request, pl *pend
 			"The sign-in with "+idp.label()+" could not start: "+err.Error()+". Try again in a minute; if it keeps failing, ask your administrator to check that the identity provider is running and its URLs are right.")
 		return
 	}
-	if err := t.reachable(r.Context(), rp); err != nil {
+	// Only an external IdP can be down while edged runs.
+	if err := t.probe(r.Context(), idp, rp); err != nil {
 		t.log.Warn("access: identity provider unreachable", zap.String("trigger", string(pl.trigger)),
 			zap.String("idp", idp.label()), zap.String("url", rp.probe), zap.Error(err))
 		t.emit(AuditEvent{Type: "login_failed", Time: t.clock.Now(), Trigger: pl.trigger, Reason: "idp_unreachable"})

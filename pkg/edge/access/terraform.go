@@ -20,9 +20,9 @@ func IdPFromTerraform(p *tfconfig.IdentityProvider, issuer string) IdP {
 	}
 }
 
-// EntraIssuer is the issuer of an Entra ID tenant's v2.0 ID tokens, where
+// entraIssuer is the issuer of an Entra ID tenant's v2.0 ID tokens, where
 // Cloudflare discovers its endpoints.
-func EntraIssuer(base, directoryID string) string {
+func entraIssuer(base, directoryID string) string {
 	if base == "" {
 		base = "https://login.microsoftonline.com"
 	}
@@ -39,7 +39,10 @@ func EntraIssuer(base, directoryID string) string {
 func ExternalIdP(p *tfconfig.IdentityProvider, base string) (IdP, error) {
 	c := p.Config
 	idp := IdPFromTerraform(p, "")
-	idp.RealClock = true
+	idp.External = true
+	if !tfconfig.SignsInExternally(p) {
+		return IdP{}, fmt.Errorf("%s is type %q; the simulator signs in through external OpenID Connect providers of type oidc and azureAD only (play it with the built-in IdP: idp { plays = %q })", p.Address(), p.Type, p.Label)
+	}
 	switch p.Type {
 	case tfconfig.IdPOIDC:
 		idp.Issuer = tfconfig.Rebase(c.IssuerURL, base)
@@ -51,10 +54,8 @@ func ExternalIdP(p *tfconfig.IdentityProvider, base string) (IdP, error) {
 		if c.DirectoryID == "" {
 			return IdP{}, fmt.Errorf("%s has no config.directory_id, which names the Entra ID tenant to sign in with", p.Address())
 		}
-		idp.Issuer = EntraIssuer(base, c.DirectoryID)
+		idp.Issuer = entraIssuer(base, c.DirectoryID)
 		idp.AuthURL, idp.TokenURL, idp.JWKSURL = "", "", ""
-	default:
-		return IdP{}, fmt.Errorf("%s is type %q; the simulator signs in through external OpenID Connect providers of type oidc and azureAD only (play it with the built-in IdP: idp { plays = %q })", p.Address(), p.Type, p.Label)
 	}
 	if c.ClientID == "" {
 		return IdP{}, fmt.Errorf("%s has no config.client_id, the team domain's client at the provider", p.Address())

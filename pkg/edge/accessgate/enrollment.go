@@ -66,11 +66,3 @@ func (e *Enrollment) Permit(id Identity) EnrollmentVerdict {
 func (e *Enrollment) OffersIdP(idpID string) bool {
 	return e.app == nil || e.app.OffersIdP(idpID)
 }
-
-// Name returns the enrollment application's name, "" without one.
-func (e *Enrollment) Name() string {
-	if e.app == nil {
-		return ""
-	}
-	return e.app.Name
-}
