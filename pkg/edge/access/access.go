@@ -118,10 +118,9 @@ type Identity struct {
 type Login struct {
 	Identity
 	Trigger Trigger
-	// IdPID, IdPName and IdPType are the IdP's ID, name and type; Prompt
-	// is the prompt the authorize request carried ("" for none).
+	// IdPID and IdPType are the IdP's ID and type; Prompt is the prompt
+	// the authorize request carried ("" for none).
 	IdPID   string
-	IdPName string
 	IdPType string
 	Prompt  string
 	// AppDomain is the application signed in to, for TriggerAccessLogin.

@@ -165,7 +165,7 @@ func (t *TeamDomain) serveCallback(w http.ResponseWriter, r *http.Request) {
 	// The session starts now, on the edge's clock (S1), whatever the IdP's
 	// clock says: see Identity.AuthenticatedAt.
 	id.AuthenticatedAt = now
-	login := Login{Identity: id, Trigger: pl.trigger, IdPID: pl.rp.cfg.ID, IdPName: pl.rp.cfg.label(), IdPType: pl.rp.cfg.Type, Prompt: pl.prompt, AppDomain: pl.appDomain}
+	login := Login{Identity: id, Trigger: pl.trigger, IdPID: pl.rp.cfg.ID, IdPType: pl.rp.cfg.Type, Prompt: pl.prompt, AppDomain: pl.appDomain}
 	if t.onLogin != nil {
 		if err := t.onLogin(r.Context(), login); err != nil {
 			t.log.Warn("access: the session could not be updated after a sign-in", zap.String("trigger", string(pl.trigger)),
