@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -168,6 +169,9 @@ func runEdge(ctx context.Context, stdout, stderr io.Writer, f runFlags) error {
   state                  %s
 Ctrl-C stops it; SIGHUP or 'edged reload' loads the configuration again.
 `, sim.Team(), sim.APIURL(), tokenFile, sim.TeamDomainURL(), sim.IdPURL(), sim.WireGuardAddr(), f.stateDir)
+	if names, file := sim.ServiceTokens(); len(names) > 0 {
+		fmt.Fprintf(stdout, "  service tokens         %s: client IDs and secrets in %s\n", strings.Join(names, ", "), file)
+	}
 
 	for {
 		select {

@@ -4,11 +4,13 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/ztagent/ztagent/pkg/edge/access"
+	"github.com/ztagent/ztagent/pkg/edge/accessgate"
 	"github.com/ztagent/ztagent/pkg/policy"
 	"github.com/ztagent/ztagent/pkg/tfconfig"
 )
@@ -28,6 +30,7 @@ func writeSummary(w io.Writer, cfg *tfconfig.Config, sim *tfconfig.Sim) {
 	writeSessions(w, cfg.GatewayPolicies)
 	writeDeviceIdentity(w, cfg)
 	writeEnrollment(w, cfg)
+	writeServiceTokens(w, cfg)
 	writeProfiles(w, cfg)
 	writeIdPs(w, cfg, sim)
 	if sim == nil {
@@ -56,6 +59,9 @@ func resourceCounts(cfg *tfconfig.Config) string {
 	}
 	if n := len(cfg.CustomProfiles); n > 0 {
 		parts = append(parts, plural(n, "custom device profile"))
+	}
+	if n := len(cfg.ServiceTokens); n > 0 {
+		parts = append(parts, plural(n, "service token"))
 	}
 	return strings.Join(parts, ", ")
 }
@@ -219,6 +225,27 @@ func writeEnrollment(w io.Writer, cfg *tfconfig.Config) {
 		idps = strings.Join(names, ", ")
 	}
 	fmt.Fprintf(w, "Device enrollment permissions (%q): %s; sign-in with %s\n", app.Name, who, idps)
+}
+
+// writeServiceTokens prints the service tokens and which enrollment
+// policy admits each: a token no Service Auth policy includes cannot
+// enroll a device.
+func writeServiceTokens(w io.Writer, cfg *tfconfig.Config) {
+	if len(cfg.ServiceTokens) == 0 {
+		return
+	}
+	enroll := accessgate.CompileEnrollment(cfg)
+	fmt.Fprintln(w, "Service tokens (credentials in <state-dir>/service-tokens.json once edged runs):")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, t := range cfg.ServiceTokens {
+		v := enroll.PermitServiceToken(t.ID, t.Name)
+		what := "enrolls devices: policy " + strconv.Quote(v.Policy)
+		if !v.Allowed {
+			what = "cannot enroll a device: " + v.Reason
+		}
+		fmt.Fprintf(tw, "  %q\tvalid %s\t%s\n", t.Name, t.Duration, what)
+	}
+	_ = tw.Flush()
 }
 
 // writeProfiles prints the device profiles in the order they are

@@ -57,7 +57,7 @@ func TestSummaryOfExample(t *testing.T) {
 	writeSummary(&b, cfg, sim)
 	out := b.String()
 	for _, want := range []string{
-		"valid: ../../examples/acme (3 gateway policies, 1 list, 1 identity provider, 3 Access applications, 1 Access policy, organization, device profile) and ../../examples/acme/simulator.hcl (team acme, 3 users)",
+		"valid: ../../examples/acme (3 gateway policies, 1 list, 1 identity provider, 3 Access applications, 2 Access policies, organization, device profile, 1 service token) and ../../examples/acme/simulator.hcl (team acme, 3 users)",
 		"Gateway policies: dns 1, l4 1, http 1\n",
 		`  103  l4    "Company Wiki Network policy"  1h30m0s`,
 		`  200  http  "Git over HTTP"                1h0m0s`,
@@ -66,7 +66,8 @@ func TestSummaryOfExample(t *testing.T) {
 		`"Company wiki"  wiki.acme.internal  on, 12h0m0s (application setting)`,
 		`"Git web UI"    git.acme.internal   off: its binding cookie is enabled`,
 		`"Entra ID"  azureAD  prompt=login; played by the built-in IdP`,
-		`Device enrollment permissions ("Device enrollment"): policies "Employees" (allow); sign-in with "Entra ID"`,
+		`Device enrollment permissions ("Device enrollment"): policies "Employees" (allow), "Servers" (non_identity); sign-in with "Entra ID"`,
+		`  "Servers"  valid 8760h0m0s  enrolls devices: policy "Servers"`,
 		"team domain http://acme.localhost:8781",
 	} {
 		if !strings.Contains(out, want) {

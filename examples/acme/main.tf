@@ -124,6 +124,27 @@ resource "cloudflare_zero_trust_access_policy" "employees" {
   ]
 }
 
+# Servers enroll unattended with this service token: their mdm.xml gives
+# its client ID and secret (auth_client_id, auth_client_secret), which
+# edged mints into <state-dir>/service-tokens.json. Such a device has no
+# IdP user (non_identity@acme.cloudflareaccess.com), so identity-based
+# policies never match it.
+resource "cloudflare_zero_trust_access_service_token" "servers" {
+  account_id = var.cloudflare_account_id
+  name       = "Servers"
+  duration   = "8760h"
+}
+
+# Service Auth: the token, not a person, is what this policy admits.
+resource "cloudflare_zero_trust_access_policy" "servers" {
+  account_id = var.cloudflare_account_id
+  name       = "Servers"
+  decision   = "non_identity"
+  include = [
+    { service_token = { token_id = cloudflare_zero_trust_access_service_token.servers.id } },
+  ]
+}
+
 # The wiki accepts the device's client session instead of an IdP login
 # (device identity) for the organization's warp_auth_session_duration.
 resource "cloudflare_zero_trust_access_application" "wiki" {
@@ -154,7 +175,7 @@ resource "cloudflare_zero_trust_access_application" "git" {
 
 # Device enrollment permissions: who may register a device, and with which
 # identity provider. Employees may; mallory@contractor.test signs in but is
-# refused.
+# refused. Servers enroll with the service token.
 resource "cloudflare_zero_trust_access_application" "device_enrollment" {
   account_id                = var.cloudflare_account_id
   name                      = "Device enrollment"
@@ -164,6 +185,7 @@ resource "cloudflare_zero_trust_access_application" "device_enrollment" {
   app_launcher_visible      = false
   policies = [
     { id = cloudflare_zero_trust_access_policy.employees.id, precedence = 1 },
+    { id = cloudflare_zero_trust_access_policy.servers.id, precedence = 2 },
   ]
 }
 

@@ -110,6 +110,9 @@ func (c *Client) Team(ctx context.Context, name string) (Team, error) {
 func (c *Client) Register(ctx context.Context, req RegisterRequest) (Registration, error) {
 	secret.New(req.Code)
 	secret.New(req.CodeVerifier)
+	if req.ServiceToken != nil {
+		secret.New(req.ServiceToken.ClientSecret)
+	}
 	var r Registration
 	err := c.do(ctx, http.MethodPost, "/v1/registrations", req, &r, false)
 	if r.DeviceToken != "" {

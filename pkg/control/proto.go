@@ -37,12 +37,29 @@ type Team struct {
 // code the team domain handed to the agent's loopback callback, the PKCE
 // verifier that proves the agent started that enrollment, and the device.
 type RegisterRequest struct {
-	Code              string `json:"code"`
-	CodeVerifier      string `json:"code_verifier"`
-	WGPublicKey       string `json:"wg_public_key"`
-	DeviceFingerprint string `json:"device_fingerprint"`
-	Name              string `json:"name"`
-	OS                string `json:"os"`
+	Code         string `json:"code,omitempty"`
+	CodeVerifier string `json:"code_verifier,omitempty"`
+	// ServiceToken enrolls the device with an Access service token instead
+	// of a person's enrollment code (then Code and CodeVerifier are empty).
+	ServiceToken      *ServiceTokenCredentials `json:"service_token,omitempty"`
+	WGPublicKey       string                   `json:"wg_public_key"`
+	DeviceFingerprint string                   `json:"device_fingerprint"`
+	Name              string                   `json:"name"`
+	OS                string                   `json:"os"`
+}
+
+// ServiceTokenCredentials are an Access service token's client ID and
+// secret, as Cloudflare's MDM file gives them (auth_client_id,
+// auth_client_secret).
+type ServiceTokenCredentials struct {
+	ClientID     string `json:"client_id"`
+	ClientSecret string `json:"client_secret"`
+}
+
+// ServiceTokenInfo names the service token a device enrolled with.
+type ServiceTokenInfo struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
 }
 
 // User is the identity a device is registered to.
@@ -87,6 +104,11 @@ type Registration struct {
 	ServerTime  time.Time `json:"server_time"`
 	Team        TeamInfo  `json:"team"`
 	Tunnel      Tunnel    `json:"tunnel"`
+	// ServiceToken is the service token the device enrolled with; nil when
+	// a person enrolled it. Such a device has no IdP user (User.Email is
+	// non_identity@<team>.cloudflareaccess.com), a zero AuthTime and no
+	// IdP, and nothing ever asks it to re-authenticate.
+	ServiceToken *ServiceTokenInfo `json:"service_token,omitempty"`
 }
 
 // Device answers GET /v1/registrations/{id} and lists devices in the admin
@@ -138,6 +160,10 @@ type PolicySession struct {
 	// match the device's user; nil from an edge that does not say. Read
 	// it with Applies.
 	AppliesToUser *bool `json:"applies_to_user,omitempty"`
+	// NoIdPSession says the device never signed in with an IdP (it
+	// enrolled with a service token), so the policy blocks it for good:
+	// no re-authentication can help, and the deadlines are zero.
+	NoIdPSession bool `json:"no_idp_session,omitempty"`
 }
 
 // Applies reports whether the policy limits the device's user: true
@@ -274,6 +300,11 @@ const (
 	// CodeEnrollmentNotPermitted refuses a registration that the
 	// organization's device enrollment permissions do not allow.
 	CodeEnrollmentNotPermitted = "enrollment_not_permitted"
+	// CodeInvalidServiceToken refuses a service token whose client ID is
+	// unknown or whose secret is wrong (which of the two is not said).
+	CodeInvalidServiceToken = "invalid_service_token"
+	// CodeServiceTokenExpired refuses a service token past its duration.
+	CodeServiceTokenExpired = "service_token_expired"
 )
 
 // ClockRequest is the body of POST /admin/v1/clock.

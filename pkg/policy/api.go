@@ -92,7 +92,8 @@ type Flow struct {
 	// (windows, mac, linux, …), for device profile matches.
 	OS string
 
-	// AuthTime is the device's IdP auth_time; Now is the edge's clock.
+	// AuthTime is the device's IdP auth_time, zero for a device that never
+	// signed in (enrolled with a service token); Now is the edge's clock.
 	AuthTime time.Time
 	Now      time.Time
 }

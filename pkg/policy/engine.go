@@ -180,8 +180,13 @@ func decide(r *Rule, f *Flow) Decision {
 	if r.Action == ActionBlock {
 		return Decision{Action: ActionBlock, Reason: ReasonBlocked, Rule: r}
 	}
-	if f.Filter != FilterDNS && r.Limited() && f.Now.Sub(f.AuthTime) > r.Session.Duration {
-		return Decision{Action: ActionBlock, Reason: ReasonSessionExpired, Rule: r}
+	if f.Filter != FilterDNS && r.Limited() {
+		if f.AuthTime.IsZero() {
+			return Decision{Action: ActionBlock, Reason: ReasonNoIdPSession, Rule: r}
+		}
+		if f.Now.Sub(f.AuthTime) > r.Session.Duration {
+			return Decision{Action: ActionBlock, Reason: ReasonSessionExpired, Rule: r}
+		}
 	}
 	return Decision{Action: ActionAllow, Reason: ReasonAllowed, Rule: r}
 }
@@ -256,6 +261,8 @@ func sessionNote(r *Rule, f *Flow) string {
 		return "not checked: DNS policies never look at the session"
 	case !r.Limited():
 		return "no limit"
+	case f.AuthTime.IsZero():
+		return fmt.Sprintf("blocked: the device never signed in with an IdP (it enrolled with a service token), so it has no session to check against %s", r.Session.Duration)
 	}
 	age := f.Now.Sub(f.AuthTime).Truncate(time.Second)
 	if age > r.Session.Duration {

@@ -110,4 +110,9 @@ const (
 	ReasonBlocked        Reason = "blocked"
 	ReasonSessionExpired Reason = "session_expired"
 	ReasonNoMatch        Reason = "no_match"
+	// ReasonNoIdPSession blocks a device that never signed in with an IdP
+	// (one enrolled with a service token) at a policy that checks the
+	// session: there is no session to be young enough, and no one to ask
+	// to re-authenticate, so the device is never signalled.
+	ReasonNoIdPSession Reason = "no_idp_session"
 )

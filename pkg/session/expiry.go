@@ -85,12 +85,17 @@ type Expiry struct {
 	// Remaining is the time left, zero once expired.
 	Remaining time.Duration `json:"-"`
 	Expired   bool          `json:"expired"`
+	// NoIdPSession marks a device that never signed in with an IdP (it
+	// enrolled with a service token): the policy blocks it for good, and
+	// the deadlines are zero.
+	NoIdPSession bool `json:"no_idp_session,omitempty"`
 }
 
 // ExpiryMap returns, for each limited requirement, when a session
 // authenticated at authTime expires and how long remains at local time
 // localNow, correcting for the device's clock skew through clk. Unlimited
-// requirements (S4) are left out. The result is ordered by deadline, then
+// requirements (S4) are left out; a zero authTime (no IdP sign-in ever)
+// expires every limited one, with no deadline. The result is ordered by deadline, then
 // name, so the first entry is the earliest expiry.
 func ExpiryMap(reqs []Requirement, authTime time.Time, clk EdgeClock, localNow time.Time) []Expiry {
 	edgeNow := clk.EdgeNow(localNow)
@@ -98,6 +103,11 @@ func ExpiryMap(reqs []Requirement, authTime time.Time, clk EdgeClock, localNow t
 	for _, r := range reqs {
 		at, ok := r.ExpiresAt(authTime)
 		if !ok {
+			continue
+		}
+		if authTime.IsZero() {
+			out = append(out, Expiry{PolicyID: r.PolicyID, Name: r.Name, Filter: r.Filter,
+				Duration: r.Duration, DurationText: r.Duration.String(), Expired: true, NoIdPSession: true})
 			continue
 		}
 		e := Expiry{

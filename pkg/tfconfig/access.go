@@ -294,13 +294,15 @@ var accessSelectors = map[string]string{
 	"linked_app_token": "app_uid",
 }
 
-// simulatedSelectors are the selectors the simulator can match against its
-// built-in users: email, domain, IdP groups and everyone. group and
+// simulatedSelectors are the selectors the simulator can match: against
+// the users who sign in, email, domain, IdP groups and everyone; against
+// a device enrolled with a service token, its token. group and
 // login_method are not among them: in provider v5, group = { id } is the ID
 // of an Access group (cloudflare_zero_trust_access_group, which the
 // simulator does not load) and login_method = { id } the ID of an identity
 // provider, not names of IdP groups.
-var simulatedSelectors = []string{"email", "email_domain", "everyone", "azure_ad", "okta", "gsuite"}
+var simulatedSelectors = []string{"email", "email_domain", "everyone", "azure_ad", "okta", "gsuite",
+	"service_token", "any_valid_service_token"}
 
 // unsimulatedSelectors explains, for selectors that look simulated but are
 // not, what they match in Cloudflare.
@@ -346,6 +348,14 @@ func (l *loader) decodeAccessPolicy(res Resource, o *object) *AccessPolicy {
 	if f := o.get("require"); f != nil {
 		p.Require = l.decodeAccessRules(f)
 	}
+	if p.Decision == "allow" || p.Decision == "deny" {
+		for _, r := range p.Include {
+			if r.Kind == "service_token" || r.Kind == "any_valid_service_token" {
+				l.d.at(Warning, res.Pos, "%s includes a service token, but its decision is %q, which never admits one: Access checks service tokens only in Service Auth policies; write decision = \"non_identity\"", o.desc, p.Decision)
+				break
+			}
+		}
+	}
 	return p
 }
 
@@ -379,6 +389,9 @@ func (l *loader) decodeAccessRules(f *field) []AccessRule {
 					continue
 				}
 				r.Value, _ = vf.str()
+				if kind == "service_token" && r.Value != "" {
+					l.tokenRefs = append(l.tokenRefs, tokenRef{id: r.Value, rng: vf.rng})
+				}
 			}
 			r.IdentityProviderID = inner.str("identity_provider_id")
 			if why := unsimulatedSelectors[kind]; why != "" {

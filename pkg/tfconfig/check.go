@@ -19,6 +19,7 @@ func (l *loader) check() {
 	l.compileExpressions()
 	l.resolveAppPolicies()
 	l.checkAllowedIdPs()
+	l.checkServiceTokenRefs()
 	l.checkEnrollmentApps()
 	l.checkDeviceIdentity()
 }

@@ -60,6 +60,14 @@ type loader struct {
 	gw       []*gwMeta
 	apps     []*appMeta
 	profiles []*profileMeta
+	// tokenRefs are the service_token selectors' token_id values.
+	tokenRefs []tokenRef
+}
+
+// tokenRef is one service_token selector's token_id and where it is.
+type tokenRef struct {
+	id  string
+	rng hcl.Range
 }
 
 type resourceDecl struct {
@@ -83,6 +91,7 @@ type skipGroup struct {
 var supported = map[string]bool{
 	TypeGatewayPolicy: true, TypeList: true, TypeIdentityProvider: true, TypeAccessApplication: true,
 	TypeAccessPolicy: true, TypeOrganization: true, TypeDeviceProfile: true, TypeDeviceCustomProfile: true,
+	TypeServiceToken: true,
 }
 
 // metaArguments are resource arguments that tell Terraform how to apply a
@@ -339,7 +348,7 @@ func (l *loader) declare(b *hclsyntax.Block) {
 		return
 	}
 	if !supported[typ] {
-		l.skip("resources of type "+typ, "the simulator loads only gateway policies, lists, identity providers, Access applications and policies, the organization and the device profiles (default and custom)", b.TypeRange, name)
+		l.skip("resources of type "+typ, "the simulator loads only gateway policies, lists, identity providers, Access applications and policies, the organization, the device profiles (default and custom) and service tokens", b.TypeRange, name)
 	}
 }
 
@@ -375,6 +384,8 @@ func (l *loader) decode(rd *resourceDecl) {
 		l.decodeDeviceProfile(rd.Resource, o)
 	case TypeDeviceCustomProfile:
 		l.decodeCustomProfile(rd.Resource, o)
+	case TypeServiceToken:
+		l.decodeServiceToken(rd.Resource, o)
 	}
 	o.finish()
 }

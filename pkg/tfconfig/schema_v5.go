@@ -192,6 +192,9 @@ var v5Schema = map[string]map[string]string{
 		"require.service_token":             "token_id",
 		"require.user_risk_score":           "user_risk_score",
 	},
+	"cloudflare_zero_trust_access_service_token": {
+		"": "account_id client_secret_version duration name previous_client_secret_expires_at zone_id | client_id client_secret expires_at id",
+	},
 	"cloudflare_zero_trust_device_custom_profile": {
 		"":                    "account_id allow_mode_switch allow_updates allowed_to_leave auto_connect captive_portal description disable_auto_fallback dns_search_suffixes enabled exclude exclude_office_ips include lan_allow_minutes lan_allow_subnet_size match name precedence register_interface_ip_with_dns sccm_vpn_boundary_support service_mode_v2 support_url switch_locked tunnel_protocol virtual_networks | default fallback_domains gateway_unique_id id policy_id target_tests",
 		"dns_search_suffixes": "description suffix",

@@ -28,6 +28,8 @@ type Sim struct {
 	// Lists give items to lists the Terraform references by a literal ID
 	// without declaring them (see Link).
 	Lists []*SimList
+	// ServiceTokens give Terraform service tokens known credentials.
+	ServiceTokens []*SimServiceToken
 }
 
 // SimList is a list "<id>" block: the items of a list made outside the

@@ -16,7 +16,8 @@ import (
 var (
 	simRootSchema = &hcl.BodySchema{
 		Attributes: []hcl.AttributeSchema{{Name: "team"}},
-		Blocks:     []hcl.BlockHeaderSchema{{Type: "listen"}, {Type: "idp"}, {Type: "network"}, {Type: "list", LabelNames: []string{"id"}}},
+		Blocks: []hcl.BlockHeaderSchema{{Type: "listen"}, {Type: "idp"}, {Type: "network"}, {Type: "list", LabelNames: []string{"id"}},
+			{Type: "service_token", LabelNames: []string{"label"}}},
 	}
 	simListenSchema = &hcl.BodySchema{
 		Attributes: []hcl.AttributeSchema{{Name: "api"}, {Name: "team_domain"}, {Name: "idp"}, {Name: "wireguard"}},
@@ -79,8 +80,12 @@ func loadSim(src []byte, filename string) (sim *Sim, ds Diagnostics) {
 	blocks := map[string]*hcl.Block{}
 	lists := map[string]*SimList{}
 	for _, b := range content.Blocks {
-		if b.Type == "list" {
+		switch b.Type {
+		case "list":
 			l.simList(s, b, lists)
+			continue
+		case "service_token":
+			l.simServiceToken(s, b)
 			continue
 		}
 		if prev, ok := blocks[b.Type]; ok {
@@ -420,6 +425,7 @@ func Link(cfg *Config, sim *Sim) Diagnostics {
 	}
 	linkLists(cfg, sim, &d)
 	linkExternal(cfg, sim, &d)
+	linkServiceTokens(cfg, sim, &d)
 	names := map[string]bool{}
 	for _, r := range sim.Network.Records {
 		names[r.Name] = true

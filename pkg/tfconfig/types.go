@@ -44,6 +44,7 @@ type Config struct {
 	Organization       *Organization  // nil when the configuration has none
 	DeviceProfile      *DeviceProfile // nil when the configuration has none
 	CustomProfiles     []*CustomProfile
+	ServiceTokens      []*ServiceToken
 }
 
 // GatewayPolicy is a cloudflare_zero_trust_gateway_policy.

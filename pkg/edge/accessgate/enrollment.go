@@ -60,6 +60,25 @@ func (e *Enrollment) Permit(id Identity) EnrollmentVerdict {
 	return EnrollmentVerdict{Reason: fmt.Sprintf("no device enrollment policy of %q includes %s", e.app.Name, id.Email)}
 }
 
+// PermitServiceToken evaluates the enrollment policies for a device that
+// presents the service token with ID tokenID (named name): the first
+// Service Auth (non_identity) policy that matches it admits it, as
+// Cloudflare's device enrollment does; allow policies never admit a
+// token. Without a "warp" application no token may enroll: a token is
+// a machine credential, and nothing says which machines may use it.
+func (e *Enrollment) PermitServiceToken(tokenID, name string) EnrollmentVerdict {
+	if e.app == nil {
+		return EnrollmentVerdict{Reason: fmt.Sprintf("there are no device enrollment permissions (a type \"warp\" Access application), so no service token may enroll a device; add one with a Service Auth policy (decision = \"non_identity\") that includes the service token %q", name)}
+	}
+	id := Identity{ServiceTokenID: tokenID}
+	for _, p := range e.policies {
+		if p.Decision == DecisionNonIdentity && matches(p, &id) {
+			return EnrollmentVerdict{Allowed: true, Policy: p.Name}
+		}
+	}
+	return EnrollmentVerdict{Reason: fmt.Sprintf("no Service Auth policy (decision = \"non_identity\") of %q includes the service token %q", e.app.Name, name)}
+}
+
 // OffersIdP reports whether enrollment signs in with the identity provider
 // with ID idpID: the "warp" application's allowed_idps name it, or are
 // empty, or there is no such application.

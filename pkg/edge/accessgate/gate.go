@@ -186,7 +186,7 @@ func (g *Gate) HookRequest(ctx context.Context, req *http.Request, from gateway.
 	if req.URL.Path == access.PathAuthorized {
 		return g.authorized(ctx, req, a, from, now)
 	}
-	if _, ok := a.anonymous(); ok {
+	if _, ok := a.anonymous(from.Identity.ServiceTokenID); ok {
 		return nil
 	}
 	deviceExpired := false

@@ -99,11 +99,11 @@ func TestBypassBeforeIdentity(t *testing.T) {
 	emailOnly := pol("Service", "non_identity", rules(rule("email", "alice@example.com")), nil, nil)
 	deny := pol("Nobody", "deny", rules(rule("everyone", "")), nil, nil)
 	a := &app{policies: ordered(apPrec(deny, 1, bypass, 9))}
-	if v, ok := a.anonymous(); !ok || v.policyName() != "Public" {
+	if v, ok := a.anonymous(""); !ok || v.policyName() != "Public" {
 		t.Fatalf("bypass: %v %+v", ok, v)
 	}
 	a = &app{policies: ordered(apPrec(deny, 1, emailOnly, 9))}
-	if _, ok := a.anonymous(); ok {
+	if _, ok := a.anonymous(""); ok {
 		t.Fatal("a non_identity policy on an e-mail matched without an identity")
 	}
 }

@@ -22,6 +22,11 @@ type Identity struct {
 	Groups []string
 	// AuthTime is when the session that authenticated the request started.
 	AuthTime time.Time
+	// ServiceTokenID is the service token a device enrolled with (the
+	// token's ID); "" for a person. Such a device has no IdP user: only
+	// service_token and any_valid_service_token selectors (and everyone)
+	// match it.
+	ServiceTokenID string
 }
 
 // verdict is the outcome of an application's policies for one identity.
@@ -40,13 +45,19 @@ func (v verdict) policyName() string {
 }
 
 // anonymous evaluates the bypass and non_identity policies, which need no
-// identity: the first that matches lets the request through unauthenticated.
-func (a *app) anonymous() (verdict, bool) {
+// signed-in person: the first that matches lets the request through
+// unauthenticated. tokenID is the service token the requesting device
+// enrolled with ("" for none), which non_identity policies may name.
+func (a *app) anonymous(tokenID string) (verdict, bool) {
+	var id *Identity
+	if tokenID != "" {
+		id = &Identity{ServiceTokenID: tokenID}
+	}
 	for _, p := range a.policies {
 		if p.Decision != DecisionBypass && p.Decision != DecisionNonIdentity {
 			return verdict{}, false // ordered: the rest are allow and deny
 		}
-		if matches(p, nil) {
+		if matches(p, id) {
 			return verdict{allowed: true, policy: p}, true
 		}
 	}
@@ -100,7 +111,16 @@ func ruleMatches(r *tfconfig.AccessRule, id *Identity) bool {
 	if r.Kind == "everyone" {
 		return true
 	}
-	if id == nil || id.Email == "" {
+	if id == nil {
+		return false
+	}
+	switch r.Kind {
+	case "service_token":
+		return id.ServiceTokenID != "" && strings.EqualFold(strings.TrimSpace(r.Value), id.ServiceTokenID)
+	case "any_valid_service_token":
+		return id.ServiceTokenID != ""
+	}
+	if id.Email == "" || id.ServiceTokenID != "" {
 		return false
 	}
 	switch r.Kind {

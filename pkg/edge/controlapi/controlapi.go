@@ -32,6 +32,18 @@ type Login struct {
 	// IdP is that provider's type and prompt, as the device is told; the
 	// team's default when zero.
 	IdP control.IdP
+	// ServiceToken is set when no person signed in: the device presented
+	// this Access service token. Email is then the team's non-identity
+	// address and AuthTime zero.
+	ServiceToken *control.ServiceTokenInfo
+}
+
+// ServiceTokens checks the Access service tokens devices enroll with
+// (Cloudflare's MDM auth_client_id and auth_client_secret): EnrollWith
+// returns the login a valid token, admitted by the device enrollment
+// permissions, stands for. Refusals are *apierror.Error.
+type ServiceTokens interface {
+	EnrollWith(ctx context.Context, clientID, clientSecret string) (Login, error)
 }
 
 // Enroller redeems the one-time codes the team domain hands to agents at
@@ -91,6 +103,9 @@ type Options struct {
 	Decisions Decisions
 	// Devices, when set, serves POST /v1/device/code and /v1/device/token.
 	Devices DeviceFlow
+	// ServiceTokens, when set, lets devices register with a service token;
+	// without it such a registration is refused.
+	ServiceTokens ServiceTokens
 	// MayEnroll, when set, is asked before a redeemed enrollment registers
 	// a device (the device enrollment permissions, which a reload may have
 	// changed since the person signed in); its refusal is answered 403

@@ -22,20 +22,16 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	// The code and verifier are credentials; they are not registered with
-	// the scrubber, though: a stranger could send thousands (the team
-	// domain registers the codes it makes).
-	code, verifier := secret.Wrap(req.Code), secret.Wrap(req.CodeVerifier)
 	if err := validateRegisterRequest(req); err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	login, err := s.opts.Enroller.RedeemEnrollment(r.Context(), code.Reveal(), verifier.Reveal())
+	login, err := s.redeem(r, req)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	if s.opts.MayEnroll != nil {
+	if s.opts.MayEnroll != nil && login.ServiceToken == nil {
 		if err := s.opts.MayEnroll(login); err != nil {
 			s.audit(r.Context(), "registration_refused", login.Email, "", map[string]any{
 				"user": login.Email, "fingerprint": req.DeviceFingerprint, "reason": control.CodeEnrollmentNotPermitted,
@@ -46,16 +42,17 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	dev, token, err := s.opts.Registry.Register(r.Context(), registry.Registration{
-		Fingerprint: req.DeviceFingerprint,
-		UserEmail:   login.Email,
-		UserName:    login.Name,
-		Name:        req.Name,
-		OS:          req.OS,
-		Groups:      login.Groups,
-		AuthTime:    login.AuthTime,
-		WGPublicKey: req.WGPublicKey,
-		IdPID:       login.IdPID,
-		Claims:      login.Claims,
+		Fingerprint:    req.DeviceFingerprint,
+		UserEmail:      login.Email,
+		UserName:       login.Name,
+		Name:           req.Name,
+		OS:             req.OS,
+		Groups:         login.Groups,
+		AuthTime:       login.AuthTime,
+		WGPublicKey:    req.WGPublicKey,
+		IdPID:          login.IdPID,
+		Claims:         login.Claims,
+		ServiceTokenID: serviceTokenID(login),
 	})
 	if err != nil {
 		s.audit(r.Context(), "registration_refused", login.Email, "", map[string]any{
@@ -68,22 +65,31 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	s.audit(r.Context(), "registration", login.Email, dev.ID, map[string]any{
+	detail := map[string]any{
 		"user": login.Email, "name": dev.Name, "os": dev.OS, "auth_time": dev.AuthTime,
 		"wg_public_key": dev.WGPublicKey, "addresses": prefixStrings(dev.Addresses),
-	})
+	}
+	if t := login.ServiceToken; t != nil {
+		detail["service_token"], detail["service_token_id"] = t.Name, t.ID
+	}
+	s.audit(r.Context(), "registration", login.Email, dev.ID, detail)
 	s.log.Info("device registered", zap.String("device", dev.ID), zap.String("user", dev.UserEmail))
 
 	st := s.opts.Settings()
 	tun := st.Tunnel
 	tun.Addresses = prefixStrings(dev.Addresses)
+	idp := idpOf(login, st)
+	if login.ServiceToken != nil {
+		idp = control.IdP{} // no one signs in on it
+	}
 	httpapi.WriteJSON(w, http.StatusCreated, control.Registration{
-		DeviceID:    dev.ID,
-		DeviceToken: token.Reveal(),
-		User:        control.User{Email: dev.UserEmail, Name: dev.UserName, Groups: nonNil(dev.Groups)},
-		IdP:         idpOf(login, st),
-		AuthTime:    dev.AuthTime,
-		ServerTime:  s.opts.Clock.Now(),
+		DeviceID:     dev.ID,
+		DeviceToken:  token.Reveal(),
+		User:         control.User{Email: dev.UserEmail, Name: dev.UserName, Groups: nonNil(dev.Groups)},
+		IdP:          idp,
+		ServiceToken: login.ServiceToken,
+		AuthTime:     dev.AuthTime,
+		ServerTime:   s.opts.Clock.Now(),
 		Team: control.TeamInfo{
 			Name:               st.Team.Name,
 			Domain:             st.Team.Domain,
@@ -93,16 +99,61 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
+// redeem turns the request's credentials into the login it stands for: an
+// enrollment code and its verifier, or a service token.
+func (s *Server) redeem(r *http.Request, req control.RegisterRequest) (Login, error) {
+	if t := req.ServiceToken; t != nil {
+		if s.opts.ServiceTokens == nil {
+			return Login{}, httpapi.Errorf(http.StatusForbidden, control.CodeInvalidServiceToken,
+				"enroll with `agentctl register` instead", "this edge does not enroll devices with service tokens")
+		}
+		// Not remembered by the scrubber: a stranger could send thousands.
+		sec := secret.Wrap(t.ClientSecret)
+		login, err := s.opts.ServiceTokens.EnrollWith(r.Context(), t.ClientID, sec.Reveal())
+		if err != nil {
+			s.audit(r.Context(), "registration_refused", "service token "+t.ClientID, "", map[string]any{
+				"client_id": t.ClientID, "fingerprint": req.DeviceFingerprint, "reason": httpapi.Classify(err).Code,
+			})
+		}
+		return login, err
+	}
+	// The code and verifier are credentials; they are not registered with
+	// the scrubber, though: a stranger could send thousands (the team
+	// domain registers the codes it makes).
+	code, verifier := secret.Wrap(req.Code), secret.Wrap(req.CodeVerifier)
+	return s.opts.Enroller.RedeemEnrollment(r.Context(), code.Reveal(), verifier.Reveal())
+}
+
+func serviceTokenID(l Login) string {
+	if l.ServiceToken == nil {
+		return ""
+	}
+	return l.ServiceToken.ID
+}
+
 func validateRegisterRequest(req control.RegisterRequest) error {
 	bad := func(format string, args ...any) error {
 		return httpapi.Errorf(http.StatusBadRequest, control.CodeBadRequest,
-			"send code, code_verifier, wg_public_key, device_fingerprint, name and os as docs/CONTROL-API.md describes", format, args...)
+			"send code and code_verifier (or service_token), wg_public_key, device_fingerprint, name and os as docs/CONTROL-API.md describes", format, args...)
+	}
+	if t := req.ServiceToken; t != nil {
+		switch {
+		case req.Code != "" || req.CodeVerifier != "":
+			return bad("send either service_token or code and code_verifier, not both")
+		case t.ClientID == "" || t.ClientSecret == "":
+			return bad("service_token needs client_id and client_secret (the MDM file's auth_client_id and auth_client_secret)")
+		case len(t.ClientID) > maxField || len(t.ClientSecret) > maxField:
+			return bad("service_token's client_id and client_secret must each be at most %d bytes", maxField)
+		}
+	} else {
+		switch {
+		case req.Code == "":
+			return bad("code is missing: pass the code the team domain sent to the enrollment callback")
+		case req.CodeVerifier == "":
+			return bad("code_verifier is missing: pass the PKCE verifier of the enrollment")
+		}
 	}
 	switch {
-	case req.Code == "":
-		return bad("code is missing: pass the code the team domain sent to the enrollment callback")
-	case req.CodeVerifier == "":
-		return bad("code_verifier is missing: pass the PKCE verifier of the enrollment")
 	case req.WGPublicKey == "":
 		return bad("wg_public_key is missing")
 	case req.DeviceFingerprint == "":

@@ -25,6 +25,7 @@ var blockPage = template.Must(template.New("block").Parse(`<!DOCTYPE html>
 <h1>{{.Title}}</h1>
 {{if .Expired}}<p>Your client session for this site has expired: your organization requires you to sign in again with your identity provider after {{.Duration}}.</p>
 {{if .RefreshURL}}<p><a href="{{.RefreshURL}}">Re-authenticate</a>, then reload this page.</p>{{else}}<p>Re-authenticate from the Cloudflare One Client, then reload this page.</p>{{end}}
+{{else if .NoIdPSession}}<p>This device enrolled with a service token, so no one has signed in on it with an identity provider, and this policy requires a sign-in within {{.Duration}}. Ask your administrator to exempt the device from the policy, or to enroll it with a user.</p>
 {{else}}<p>{{if .BlockReason}}{{.BlockReason}}{{else}}Your organization's Gateway policy blocks this request.{{end}}</p>
 {{end}}<p>Host: {{.Host}}<br>Policy: {{.Policy}}</p>
 </main>
@@ -33,13 +34,16 @@ var blockPage = template.Must(template.New("block").Parse(`<!DOCTYPE html>
 `))
 
 type blockPageData struct {
-	Title       string
-	Expired     bool
-	Duration    string
-	RefreshURL  string
-	BlockReason string
-	Host        string
-	Policy      string
+	Title   string
+	Expired bool
+	// NoIdPSession is a block of a device enrolled with a service token
+	// at a policy that checks the session.
+	NoIdPSession bool
+	Duration     string
+	RefreshURL   string
+	BlockReason  string
+	Host         string
+	Policy       string
 }
 
 // blockResponse is the 403 a blocked request gets: for session_expired a
@@ -54,6 +58,12 @@ func (g *Gateway) blockResponse(req *http.Request, d policy.Decision, id Identit
 		if id.IdPID != "" {
 			data.RefreshURL += "?idp=" + url.QueryEscape(id.IdPID)
 		}
+		if d.Rule != nil && d.Rule.Session != nil {
+			data.Duration = d.Rule.Session.Duration.String()
+		}
+	}
+	if d.Reason == policy.ReasonNoIdPSession {
+		data.NoIdPSession = true
 		if d.Rule != nil && d.Rule.Session != nil {
 			data.Duration = d.Rule.Session.Duration.String()
 		}

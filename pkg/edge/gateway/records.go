@@ -34,6 +34,12 @@ type Identity struct {
 	// and Access logins name it. "" when not recorded or when the
 	// organization has only one, which needs no naming.
 	IdPID string
+
+	// ServiceTokenID is the service token the device enrolled with; "" for
+	// a device a person enrolled. Such a device has no IdP user (Email is
+	// NonIdentityEmail's) and no IdP session: a policy's session check can
+	// never pass for it, and nothing asks it to re-authenticate.
+	ServiceTokenID string
 }
 
 // Flow returns the policy flow of a decision on the identity's traffic:

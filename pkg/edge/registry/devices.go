@@ -53,11 +53,15 @@ type Device struct {
 	IdPID string `json:"idp_id,omitempty"`
 	// Claims are the IdP's configured claims of the user's last sign-in,
 	// "name=value" each (identity.oidc_claims).
-	Claims       []string       `json:"claims,omitempty"`
-	Addresses    []netip.Prefix `json:"addresses"`
-	State        State          `json:"state"`
-	RegisteredAt time.Time      `json:"registered_at"`
-	UpdatedAt    time.Time      `json:"updated_at"`
+	Claims []string `json:"claims,omitempty"`
+	// ServiceTokenID is the service token the device enrolled with; ""
+	// when a person enrolled it. Such a device has no IdP user and a zero
+	// AuthTime: it never signed in.
+	ServiceTokenID string         `json:"service_token_id,omitempty"`
+	Addresses      []netip.Prefix `json:"addresses"`
+	State          State          `json:"state"`
+	RegisteredAt   time.Time      `json:"registered_at"`
+	UpdatedAt      time.Time      `json:"updated_at"`
 }
 
 // Registration is what an enrollment tells the registry about a device and
@@ -75,6 +79,10 @@ type Registration struct {
 	IdPID string
 	// Claims are the IdP's configured claims of that sign-in.
 	Claims []string
+	// ServiceTokenID is the service token that enrolled the device instead
+	// of a person; AuthTime is then zero, and UserEmail the team's
+	// non-identity address.
+	ServiceTokenID string
 }
 
 func (g Registration) validate() error {
@@ -84,7 +92,7 @@ func (g Registration) validate() error {
 	if strings.TrimSpace(g.UserEmail) == "" {
 		return invalid("the registration has no user email", "the IdP login must return an email claim")
 	}
-	if g.AuthTime.IsZero() {
+	if g.AuthTime.IsZero() && g.ServiceTokenID == "" {
 		return invalid("the registration has no auth_time", "the IdP's ID token must carry auth_time")
 	}
 	if _, err := wgkey.ParsePublic(g.WGPublicKey); err != nil {
@@ -109,7 +117,7 @@ func newID() (string, error) {
 }
 
 const deviceCols = `id, fingerprint, user_email, user_name, name, os, groups, auth_time,
-	wg_public_key, state, registered_at, updated_at, idp_id, claims`
+	wg_public_key, state, registered_at, updated_at, idp_id, claims, service_token_id`
 
 type queryer interface {
 	QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row
@@ -123,7 +131,7 @@ func scanDevice(s scanner) (Device, error) {
 	var groups, state, claims string
 	var auth, reg, upd int64
 	if err := s.Scan(&d.ID, &d.Fingerprint, &d.UserEmail, &d.UserName, &d.Name, &d.OS, &groups, &auth,
-		&d.WGPublicKey, &state, &reg, &upd, &d.IdPID, &claims); err != nil {
+		&d.WGPublicKey, &state, &reg, &upd, &d.IdPID, &claims, &d.ServiceTokenID); err != nil {
 		return d, err
 	}
 	if err := json.Unmarshal([]byte(groups), &d.Groups); err != nil {
@@ -140,7 +148,21 @@ func scanDevice(s scanner) (Device, error) {
 	return d, nil
 }
 
-func fromNanos(n int64) time.Time { return time.Unix(0, n).UTC() }
+// fromNanos and toNanos store times as Unix nanoseconds, the zero time
+// (a device that never signed in) as 0.
+func fromNanos(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
+
+func toNanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
 
 func groupsJSON(g []string) string {
 	if g == nil {
@@ -223,9 +245,10 @@ func (r *Registry) Register(ctx context.Context, reg Registration) (Device, secr
 				return err
 			}
 			if _, err := tx.ExecContext(ctx, `INSERT INTO devices (`+deviceCols+`, token_hash)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, ?, ?, ?)`,
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, ?, ?, ?, ?)`,
 				id, reg.Fingerprint, reg.UserEmail, reg.UserName, reg.Name, reg.OS, groupsJSON(reg.Groups),
-				reg.AuthTime.UnixNano(), reg.WGPublicKey, now.UnixNano(), now.UnixNano(), reg.IdPID, groupsJSON(reg.Claims), hash); err != nil {
+				toNanos(reg.AuthTime), reg.WGPublicKey, now.UnixNano(), now.UnixNano(), reg.IdPID, groupsJSON(reg.Claims),
+				reg.ServiceTokenID, hash); err != nil {
 				return fmt.Errorf("registry: insert device: %w", err)
 			}
 			if _, err := r.allocate(tx, id); err != nil {
@@ -238,9 +261,9 @@ func (r *Registry) Register(ctx context.Context, reg Registration) (Device, secr
 				auth = cur.AuthTime // never roll auth_time back
 			}
 			if _, err := tx.ExecContext(ctx, `UPDATE devices SET user_name = ?, name = ?, os = ?, groups = ?,
-				auth_time = ?, wg_public_key = ?, token_hash = ?, updated_at = ?, idp_id = ?, claims = ? WHERE id = ?`,
-				reg.UserName, reg.Name, reg.OS, groupsJSON(reg.Groups), auth.UnixNano(), reg.WGPublicKey,
-				hash, now.UnixNano(), reg.IdPID, groupsJSON(reg.Claims), cur.ID); err != nil {
+				auth_time = ?, wg_public_key = ?, token_hash = ?, updated_at = ?, idp_id = ?, claims = ?, service_token_id = ? WHERE id = ?`,
+				reg.UserName, reg.Name, reg.OS, groupsJSON(reg.Groups), toNanos(auth), reg.WGPublicKey,
+				hash, now.UnixNano(), reg.IdPID, groupsJSON(reg.Claims), reg.ServiceTokenID, cur.ID); err != nil {
 				return fmt.Errorf("registry: update device: %w", err)
 			}
 		}

@@ -253,6 +253,9 @@ var migrations = []string{
 	// 3: the IdP's configured claims of the user's last sign-in
 	// ("name=value" strings, identity.oidc_claims).
 	`ALTER TABLE devices ADD COLUMN claims TEXT NOT NULL DEFAULT '[]';`,
+	// 4: the service token a device enrolled with ("" for devices a person
+	// enrolled).
+	`ALTER TABLE devices ADD COLUMN service_token_id TEXT NOT NULL DEFAULT '';`,
 }
 
 // SchemaVersion is the schema version this build writes.

@@ -163,9 +163,9 @@ func toString(v any) string {
 	return ""
 }
 
-// A state directory written before devices recorded their IdP and claims
-// (schema version 1) opens: the migrations add the columns, and its
-// devices read back with neither.
+// A state directory written before devices recorded their IdP, claims and
+// service token (schema version 1) opens: the migrations add the columns,
+// and its devices read back with none of them.
 func TestMigrateFromVersion1(t *testing.T) {
 	f := newFixture(t)
 	d, _, err := f.r.Register(ctx, f.reg("alice@acme.test", "fp-1", 1))
@@ -173,6 +173,7 @@ func TestMigrateFromVersion1(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, q := range []string{
+		`ALTER TABLE devices DROP COLUMN service_token_id`,
 		`ALTER TABLE devices DROP COLUMN claims`,
 		`ALTER TABLE devices DROP COLUMN idp_id`,
 		`UPDATE schema_version SET version = 1`,
@@ -183,7 +184,7 @@ func TestMigrateFromVersion1(t *testing.T) {
 	}
 	f.reopen()
 	got, err := f.r.Get(ctx, d.ID)
-	if err != nil || got.UserEmail != "alice@acme.test" || got.IdPID != "" || got.Claims != nil {
+	if err != nil || got.UserEmail != "alice@acme.test" || got.IdPID != "" || got.Claims != nil || got.ServiceTokenID != "" {
 		t.Fatalf("device after the migration: %+v, %v", got, err)
 	}
 	var v int

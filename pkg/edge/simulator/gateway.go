@@ -210,9 +210,10 @@ func (g *gatewayHooks) Session(ctx context.Context, deviceID string) (any, error
 		v.Gateway = append(v.Gateway, control.PolicySession{
 			PolicyID: e.PolicyID, Name: e.Name, Filter: e.Filter, Duration: e.DurationText,
 			ExpiresAt: e.ExpiresAt, ExpiresAtLocal: e.ExpiresAtLocal, Expired: e.Expired, AppliesToUser: &applies,
+			NoIdPSession: e.NoIdPSession,
 		})
 	}
-	if org := g.s.cfg.Load().tf.Organization; org != nil && org.WarpAuthSessionDuration > 0 {
+	if org := g.s.cfg.Load().tf.Organization; org != nil && org.WarpAuthSessionDuration > 0 && !sess.AuthTime.IsZero() {
 		exp := sess.AuthTime.Add(org.WarpAuthSessionDuration)
 		v.Access = &control.AccessSession{Duration: org.WarpAuthSessionDuration.String(), ExpiresAt: exp, Expired: !sess.ServerTime.Before(exp)}
 	}
@@ -290,7 +291,7 @@ func (c *identityCache) DeviceIdentity(ctx context.Context, deviceID string) (ga
 		return gateway.Identity{}, fmt.Errorf("device %s is %s", d.ID, d.State)
 	}
 	cfg := c.s.cfg.Load()
-	id = gateway.Identity{Email: d.UserEmail, Name: d.UserName, Groups: d.Groups, AuthTime: d.AuthTime}
+	id = gateway.Identity{Email: d.UserEmail, Name: d.UserName, Groups: d.Groups, AuthTime: d.AuthTime, ServiceTokenID: d.ServiceTokenID}
 	if cfg.namesIdPs() {
 		id.IdPID = d.IdPID // several IdPs: links name the device's
 	}

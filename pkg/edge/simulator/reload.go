@@ -75,6 +75,10 @@ func (s *Simulator) Reload(ctx context.Context) (res control.ReloadResult) {
 	if err != nil {
 		return s.reloadFailed(ctx, err)
 	}
+	applyTokens, err := s.tokens.sync(next)
+	if err != nil {
+		return s.reloadFailed(ctx, err)
+	}
 	// The two steps that can still fail go first, the second undoing the
 	// first on failure; the rest cannot fail.
 	applied = true
@@ -89,6 +93,7 @@ func (s *Simulator) Reload(ctx context.Context) (res control.ReloadResult) {
 	}
 	applyTeam()
 	applyGateway()
+	applyTokens()
 	// The identity cache reads the directory from the stored
 	// configuration, so it is emptied once the new one is in place.
 	s.cfg.Store(next)

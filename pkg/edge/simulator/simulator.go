@@ -122,6 +122,7 @@ type Simulator struct {
 
 	adminToken     secret.Value
 	adminTokenPath string
+	tokens         *serviceTokens
 
 	cfg        atomic.Pointer[config]
 	fileListen tfconfig.Listeners // as configured, before free ports were picked
@@ -179,6 +180,12 @@ func Start(ctx context.Context, opts Options) (_ *Simulator, err error) {
 	if s.adminToken, s.adminTokenPath, err = adminToken(opts.StateDir, opts.AdminTokenFile); err != nil {
 		return nil, err
 	}
+	s.tokens = newServiceTokens(opts.StateDir, s.clock, s.writeFile)
+	applyTokens, err := s.tokens.sync(cfg)
+	if err != nil {
+		return nil, err
+	}
+	applyTokens()
 	wgKey, err := wireGuardKey(opts.StateDir)
 	if err != nil {
 		return nil, err
@@ -242,12 +249,13 @@ func Start(ctx context.Context, opts Options) (_ *Simulator, err error) {
 
 	api := http.NewServeMux()
 	api.Handle("/v1/", controlapi.New(controlapi.Options{
-		Registry:  s.reg,
-		Enroller:  s.team,
-		Devices:   s.team,
-		Peers:     s.peers,
-		Settings:  func() controlapi.Settings { return s.cfg.Load().settings(s.wg) },
-		MayEnroll: s.mayEnrollAPI,
+		Registry:      s.reg,
+		Enroller:      s.team,
+		Devices:       s.team,
+		ServiceTokens: serviceTokenEnroller{s},
+		Peers:         s.peers,
+		Settings:      func() controlapi.Settings { return s.cfg.Load().settings(s.wg) },
+		MayEnroll:     s.mayEnrollAPI,
 		AllowedToLeave: func(d registry.Device) (bool, string) {
 			p := s.cfg.Load().profileFor(d)
 			return p.AllowedToLeave, p.Name
