@@ -103,7 +103,7 @@ service_token "short" {
 	}
 	got := Link(cfg, sim).Errors().String()
 	for _, want := range []string{
-		`sim.hcl:9:15: service_token "cj" names no cloudflare_zero_trust_access_service_token declared in tf; did you mean "ci"?`,
+		`sim.hcl:9:15: service_token "cj" names no cloudflare_zero_trust_access_service_token declared in tf (did you mean "ci"?)`,
 		`sim.hcl:9:15: service_token "cj" has the client_id of service_token "ci"`,
 		`sim.hcl:13:15: service_token "short" names no`,
 	} {
