@@ -23,7 +23,8 @@ type Explanation struct {
 	Protocol   string    `json:"proto"`
 	AuthTime   time.Time `json:"auth_time"`
 	ServerTime time.Time `json:"server_time"`
-	// SessionAge is server_time − auth_time, as Go writes durations.
+	// SessionAge is server_time − auth_time, as Go writes durations;
+	// "none" for a device that never signed in (a service token's).
 	SessionAge string `json:"session_age"`
 	// Action, Reason and the policy are the overall outcome: the first
 	// stage that blocks, else the last stage a policy decided.
@@ -81,7 +82,7 @@ func (g *Gateway) Explain(ctx context.Context, deviceID, dst, proto string) (Exp
 	ex := Explanation{
 		DeviceID: deviceID, User: id.Email, Groups: id.Groups, Dst: dst, Protocol: p.String(),
 		AuthTime: id.AuthTime, ServerTime: now,
-		SessionAge: session.Age(id.AuthTime, now).Truncate(time.Second).String(),
+		SessionAge: sessionAge(id.AuthTime, now),
 		Stages:     []Stage{},
 	}
 	if ex.Groups == nil {
@@ -223,4 +224,11 @@ func (g *Gateway) Session(ctx context.Context, deviceID string) (Session, error)
 	// At the edge, the edge's clock is the local clock: no offset.
 	m := session.ExpiryMap(g.rules.Load().limits, id.AuthTime, session.EdgeClock{}, now)
 	return Session{DeviceID: deviceID, AuthTime: id.AuthTime, ServerTime: now, Gateway: m}, nil
+}
+
+func sessionAge(authTime, now time.Time) string {
+	if authTime.IsZero() {
+		return "none"
+	}
+	return session.Age(authTime, now).Truncate(time.Second).String()
 }
