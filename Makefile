@@ -69,7 +69,8 @@ bench-all:
 # Run each fuzz target for FUZZTIME (go test already runs their seed corpora).
 FUZZTIME ?= 30s
 FUZZ_TARGETS := FuzzDecodeRequest:./pkg/ipc/ FuzzValidateBrowseURL:./internal/browseurl/ FuzzCompile:./pkg/policy/ \
-	FuzzLoadTerraform:./pkg/tfconfig/ FuzzLoadSim:./pkg/tfconfig/ FuzzLine:./internal/termsafe/
+	FuzzLoadTerraform:./pkg/tfconfig/ FuzzLoadSim:./pkg/tfconfig/ FuzzLine:./internal/termsafe/ \
+	FuzzParse:./pkg/mdm/
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \
 		echo "fuzz: $${t%%:*} for $(FUZZTIME)"; \
