@@ -40,13 +40,19 @@ func (a *app) printStatus(st ipcproto.Status) {
 	}
 	fmt.Fprintf(tw, "State:\t%s\n", state)
 	if r := st.Registration; r != nil {
-		fmt.Fprintf(tw, "User:\t%s (team %s, IdP %s)\n", termsafe.Line(r.User), termsafe.Line(r.Team), termsafe.Line(r.IdP))
+		idp := "IdP " + termsafe.Line(r.IdP)
+		if r.IdP == "" {
+			idp = "no IdP"
+		}
+		fmt.Fprintf(tw, "User:\t%s (team %s, %s)\n", termsafe.Line(r.User), termsafe.Line(r.Team), idp)
 		via := ""
 		switch r.EnrolledVia {
 		case "device_code":
 			via = " with a device code"
 		case "browser":
 			via = " in a browser"
+		case "service_token":
+			via = fmt.Sprintf(" unattended with the service token %q (no user signs in on it)", termsafe.Line(r.ServiceToken))
 		}
 		fmt.Fprintf(tw, "Device:\t%s, registered %s%s\n", termsafe.Line(r.DeviceID), r.RegisteredAt.Local().Format(time.RFC1123), via)
 	}

@@ -103,6 +103,13 @@ func (a *app) login(ctx context.Context, f loginFlags, what string, start func(c
 		}
 		return err
 	}
+	if au.Enrolled {
+		if a.json {
+			return a.printJSON(au)
+		}
+		fmt.Fprintln(a.stdout, "Registered with the service token of the MDM file (no sign-in needed).")
+		return nil
+	}
 	if a.json {
 		if err := a.printJSON(au); err != nil {
 			return err

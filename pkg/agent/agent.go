@@ -33,6 +33,7 @@ import (
 	"github.com/ztagent/ztagent/pkg/control"
 	"github.com/ztagent/ztagent/pkg/ipc"
 	"github.com/ztagent/ztagent/pkg/ipc/ipcproto"
+	"github.com/ztagent/ztagent/pkg/mdm"
 	"github.com/ztagent/ztagent/pkg/session"
 	"github.com/ztagent/ztagent/pkg/tunnel"
 	"github.com/ztagent/ztagent/platform/keyring"
@@ -76,6 +77,9 @@ type Options struct {
 	// DeviceName is the name the device registers with; the host name when
 	// empty.
 	DeviceName string
+	// MDM is the MDM file's settings (nil without one): with a service
+	// token in them agentd enrolls unattended (SetMDM replaces them).
+	MDM *mdm.Settings
 	// Clock is the wall clock; the real one when nil.
 	Clock clock.Clock
 	// Monotonic returns the time elapsed on a clock that never jumps; it is
@@ -232,6 +236,7 @@ func New(opts Options) (*Agent, error) {
 		broker:    a.newBroker(),
 		warner:    session.NewExpiryWarner(opts.WarningLead),
 		starting:  true,
+		mdm:       unattended{settings: opts.MDM},
 	}
 	a.allowed.Store(&[]string{})
 	a.mu.Lock()
@@ -481,9 +486,13 @@ func (a *Agent) load() {
 			a.snap.persisted.OperatorUID = nil
 			a.snap.persisted.LastSeq, a.snap.persisted.DeviceID = 0, ""
 		}
+		if a.snap.revoked == "" {
+			a.snap.revoked = a.snap.persisted.Revoked
+		}
 		a.updateLocked()
 		a.mu.Unlock()
 		a.savePersisted()
+		a.maybeEnrollUnattended()
 		return
 	case err != nil && isKeyringUnavailable(err):
 		a.keyringFailedLocked("read the registration", err)
@@ -527,6 +536,7 @@ func (a *Agent) load() {
 func (a *Agent) adoptLocked(reg *session.Registration) {
 	a.snap.reg = reg
 	a.snap.revoked = ""
+	a.snap.persisted.Revoked = ""
 	a.snap.lastFailure = ""
 	a.snap.edgeClock = reg.EdgeClock()
 	a.snap.reqs = nil

@@ -11,6 +11,7 @@ import (
 	"github.com/ztagent/ztagent/internal/secret"
 	"github.com/ztagent/ztagent/pkg/apierror"
 	"github.com/ztagent/ztagent/pkg/control"
+	"github.com/ztagent/ztagent/pkg/ipc"
 	"github.com/ztagent/ztagent/pkg/ipc/ipcproto"
 	"github.com/ztagent/ztagent/pkg/tunnel"
 )
@@ -59,7 +60,11 @@ func (a *Agent) Connect(context.Context) error {
 
 // Disconnect stops the tunnel and the control stream, and remembers that
 // the user wants them down.
-func (a *Agent) Disconnect(context.Context) error {
+func (a *Agent) Disconnect(_ context.Context, caller ipc.Caller) error {
+	if a.switchLocked() && !caller.IsRoot() {
+		return errorf(ipcproto.CodeSwitchLocked, "the MDM file locks the switch (switch_locked), so the tunnel stays on",
+			"ask your administrator; root may still run `sudo agentctl disconnect`")
+	}
 	a.opMu.Lock()
 	defer a.opMu.Unlock()
 	a.mu.Lock()

@@ -24,7 +24,7 @@ func TestConnectDisconnectSettings(t *testing.T) {
 	}
 	e.enroll(1000)
 	first := e.tunnels.last()
-	if err := e.a.Disconnect(t.Context()); err != nil {
+	if err := e.a.Disconnect(t.Context(), ipc.Caller{UID: 0}); err != nil {
 		t.Fatal(err)
 	}
 	if st := e.waitState(ipcproto.StateDisconnected); st.Tunnel != nil || !first.closed.Load() {
@@ -153,7 +153,7 @@ func TestCanarySecretsStayOut(t *testing.T) {
 	if err := e.a.Leave(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	for _, err := range []error{e.a.Connect(t.Context()), e.a.Disconnect(t.Context())} {
+	for _, err := range []error{e.a.Connect(t.Context()), e.a.Disconnect(t.Context(), ipc.Caller{UID: 0})} {
 		if err == nil {
 			t.Fatal("a call that needs a registration succeeded after Leave")
 		}

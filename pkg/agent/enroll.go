@@ -85,6 +85,17 @@ func (a *Agent) Register(ctx context.Context, caller ipc.Caller, req ipcproto.Re
 		return ipcproto.AuthURL{}, errorf(ipcproto.CodeKeyringUnavailable,
 			"agentd cannot use the keyring, where the registration would be stored", "unlock the keyring, then run `agentctl register` again")
 	}
+	if s := a.mdmSettings(); caller.IsRoot() && s.HasServiceToken() && !req.DeviceCode {
+		// An administrator registering a device the MDM file enrolls:
+		// with its service token, which also clears a revoke.
+		a.mu.Lock()
+		a.snap.persisted.Revoked, a.snap.mdm.failure = "", ""
+		a.mu.Unlock()
+		if err := a.registerWithServiceTokenOpLocked(s, caller.UID); err != nil {
+			return ipcproto.AuthURL{}, err
+		}
+		return ipcproto.AuthURL{Enrolled: true}, nil
+	}
 	if old != nil && old.uid != caller.UID && !caller.IsRoot() {
 		// Not until the pending one expires: that would let any user keep
 		// everyone else out by starting again every ten minutes.
@@ -370,8 +381,27 @@ func (a *Agent) completeEnrollment(e *enrollment, code secret.Value) error {
 		a.enrollmentFailed(e, "team_domain_mismatch", msg)
 		return errors.New(msg)
 	}
+	via := session.EnrolledViaBrowser
+	if e.device != nil {
+		via = session.EnrolledViaDeviceCode
+	}
+	if code, msg := a.adoptNewRegistration(creg, key, e.uid, via, func() { a.snap.enroll = nil }); code != "" {
+		a.enrollmentFailed(e, code, msg)
+		return errors.New(msg)
+	}
+	if err := a.connect(); err != nil {
+		return fmt.Errorf("registered, but %w", err)
+	}
+	return nil
+}
+
+// adoptNewRegistration stores the edge's registration answer with the
+// device's new WireGuard key in the keyring, records uid as the operator
+// and makes it the agent's registration; onAdopt runs under the lock as it
+// is adopted. On failure it returns an IPC error code and the message
+// (the registration is not kept); the caller connects on success.
+func (a *Agent) adoptNewRegistration(creg control.Registration, key secret.Value, uid int, via string, onAdopt func()) (code, msg string) {
 	now := a.clk.Now()
-	uid := e.uid
 	reg := &session.Registration{
 		OperatorUID:         &uid,
 		DeviceID:            creg.DeviceID,
@@ -386,27 +416,28 @@ func (a *Agent) completeEnrollment(e *enrollment, code secret.Value) error {
 		Tunnel: session.Tunnel{Endpoint: creg.Tunnel.Endpoint, EdgePublicKey: creg.Tunnel.EdgePublicKey, Addresses: creg.Tunnel.Addresses,
 			DNS: creg.Tunnel.DNS, AllowedIPs: creg.Tunnel.AllowedIPs, MTU: creg.Tunnel.MTU},
 		RegisteredAt: now,
-		EnrolledVia:  session.EnrolledViaBrowser,
+		EnrolledVia:  via,
 	}
-	if e.device != nil {
-		reg.EnrolledVia = session.EnrolledViaDeviceCode
+	if t := creg.ServiceToken; t != nil {
+		reg.ServiceToken = t.Name
 	}
 	kctx, kcancel := a.keyringCtx()
-	err = a.store.Save(kctx, reg)
+	err := a.store.Save(kctx, reg)
 	kcancel()
 	if err != nil {
 		msg := fmt.Sprintf("the edge registered the device, but the %s keyring did not store it (%v); unlock the keyring and run `agentctl register` again",
 			a.store.Backend(), err)
-		a.enrollmentFailed(e, ipcproto.CodeKeyringUnavailable, msg)
 		if isKeyringUnavailable(err) {
 			a.mu.Lock()
 			a.keyringFailedLocked("store the registration", err)
 			a.mu.Unlock()
 		}
-		return errors.New(msg)
+		return ipcproto.CodeKeyringUnavailable, msg
 	}
 	a.mu.Lock()
-	a.snap.enroll = nil
+	if onAdopt != nil {
+		onAdopt()
+	}
 	a.keyringRecoveredLocked()
 	a.adoptLocked(reg)
 	a.snap.persisted.OperatorUID = &uid
@@ -414,11 +445,8 @@ func (a *Agent) completeEnrollment(e *enrollment, code secret.Value) error {
 	a.updateLocked()
 	a.mu.Unlock()
 	a.savePersisted()
-	a.log.Info("registered", zap.String("device", reg.DeviceID), zap.String("user", reg.User.Email), zap.Int("operator_uid", uid))
-	if err := a.connect(); err != nil {
-		return fmt.Errorf("registered, but %w", err)
-	}
-	return nil
+	a.log.Info("registered", zap.String("device", reg.DeviceID), zap.String("user", reg.User.Email), zap.Int("operator_uid", uid), zap.String("via", via))
+	return "", ""
 }
 
 // pinnedTeam reports why a registration answer's team is not the one the

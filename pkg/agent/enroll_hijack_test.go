@@ -102,7 +102,7 @@ func TestReauthPromptReachesOnlyTheOperator(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A broadcast after the prompt marks where each stream has read to.
-	if err := e.a.Disconnect(t.Context()); err != nil {
+	if err := e.a.Disconnect(t.Context(), ipc.Caller{UID: 0}); err != nil {
 		t.Fatal(err)
 	}
 	if evs := eventsUntil(t, alice, ipcproto.EventTunnelDown); !hasEvent(evs, ipcproto.EventBrowseToURL) {

@@ -69,7 +69,10 @@ func expiryKey(policyID string, authTime time.Time) string {
 func (a *Agent) noteExpiryLocked(now time.Time) {
 	s := &a.snap
 	s.expiredNames = nil
-	if s.reg == nil || s.conn == nil {
+	// A service-token device never signed in: the policies that check the
+	// session block it for good (no_idp_session), and no sign-in can help,
+	// so nothing is announced or asked of anyone.
+	if s.reg == nil || s.conn == nil || s.reg.NonIdentity() {
 		return
 	}
 	for _, e := range a.expiryMapLocked(now) {

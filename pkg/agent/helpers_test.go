@@ -62,6 +62,11 @@ type fakeEdge struct {
 	// sessionDown makes the session view answer 503.
 	sessionDown bool
 	policies    []map[string]any
+	// tokenSecret is the secret of the service token servers.access;
+	// tokenAttempts counts registrations with a service token.
+	tokenSecret   string
+	tokenAttempts int
+	tokenDown     bool // answer them 503
 	// tamperTeam rewrites the team in registration answers, as a man in
 	// the middle would.
 	tamperTeam func(*control.TeamInfo)
@@ -126,6 +131,28 @@ func (e *fakeEdge) register(w http.ResponseWriter, r *http.Request) {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if t := req.ServiceToken; t != nil {
+		e.tokenAttempts++
+		if e.tokenDown {
+			e.fail(w, 503, apierror.Error{Code: "unavailable", Message: "the edge is restarting"})
+			return
+		}
+		if t.ClientID != "servers.access" || t.ClientSecret != e.tokenSecret || e.tokenSecret == "" {
+			e.fail(w, 401, apierror.Error{Code: control.CodeInvalidServiceToken, Message: "the service token's client ID or secret is wrong"})
+			return
+		}
+		w.WriteHeader(http.StatusCreated)
+		_ = json.NewEncoder(w).Encode(control.Registration{
+			DeviceID: e.deviceID, DeviceToken: e.token,
+			User:       control.User{Email: "non_identity@acme.cloudflareaccess.com", Name: "Service token Servers", Groups: []string{}},
+			ServerTime: e.edgeNow, ServiceToken: &control.ServiceTokenInfo{ID: "tok-1", Name: "Servers"},
+			Team:       control.TeamInfo{Name: "acme", Domain: e.srv.URL, RefreshIdentityURL: e.srv.URL + "/cdn-cgi/access/refresh-identity"},
+			Tunnel: control.Tunnel{Endpoint: "127.0.0.1:2408", EdgePublicKey: "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+				Addresses: []string{"100.96.0.3/32"}, DNS: []string{"100.96.0.1"}, AllowedIPs: []string{"0.0.0.0/0"}, MTU: 1280},
+		})
+		e.revoked = false
+		return
+	}
 	want, ok := e.challenges[req.Code]
 	delete(e.challenges, req.Code)
 	if !ok || pkceChallenge(req.CodeVerifier) != want {

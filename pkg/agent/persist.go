@@ -39,6 +39,10 @@ type persisted struct {
 	// would prompt again).
 	DeviceID string `json:"device_id,omitempty"`
 	LastSeq  int64  `json:"last_seq,omitempty"`
+	// Revoked says why the edge ended the last registration, until a new
+	// one: a restart shows it, and keeps the MDM file's service token
+	// from enrolling the device again by itself.
+	Revoked string `json:"revoked,omitempty"`
 }
 
 // stateFile reads and writes agent.json atomically (REL1: temp file,

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ztagent/ztagent/internal/testenv/fulldisk"
 	"github.com/ztagent/ztagent/pkg/apierror"
+	"github.com/ztagent/ztagent/pkg/ipc"
 	"github.com/ztagent/ztagent/pkg/ipc/ipcproto"
 )
 
@@ -35,7 +36,7 @@ func TestChangesThatCannotBeSavedReportIt(t *testing.T) {
 	e.a.files.write = fw.write
 	fw.armed.Store(true)
 
-	err := e.a.Disconnect(t.Context())
+	err := e.a.Disconnect(t.Context(), ipc.Caller{UID: 0})
 	var ie *apierror.Error
 	if !errors.As(err, &ie) || ie.Code != ipcproto.CodeStateNotSaved || !strings.Contains(err.Error(), "restart") {
 		t.Fatalf("Disconnect on a full disk: %v, want %s naming the restart", err, ipcproto.CodeStateNotSaved)
@@ -61,7 +62,7 @@ func TestDisconnectOnAFullTmpfsReportsIt(t *testing.T) {
 	e := newEnv(t, func(o *Options) { o.StateDir = filepath.Join(mnt, "state") })
 	e.enroll(1000)
 	fulldisk.Fill(t, filepath.Join(mnt, "filler"))
-	err := e.a.Disconnect(t.Context())
+	err := e.a.Disconnect(t.Context(), ipc.Caller{UID: 0})
 	var ie *apierror.Error
 	if !errors.As(err, &ie) || ie.Code != ipcproto.CodeStateNotSaved {
 		t.Fatalf("Disconnect on a full tmpfs: %v", err)

@@ -114,6 +114,7 @@ type regRecord struct {
 	RegisteredAt        time.Time      `json:"registered_at"`
 	OperatorUID         *int           `json:"operator_uid,omitempty"`
 	EnrolledVia         string         `json:"enrolled_via,omitempty"`
+	ServiceToken        string         `json:"service_token,omitempty"`
 }
 
 func (s *regStore) load(ctx context.Context) (*session.Registration, error) {
@@ -145,6 +146,7 @@ func (s *regStore) load(ctx context.Context) (*session.Registration, error) {
 		RegisteredAt:        rec.RegisteredAt,
 		OperatorUID:         rec.OperatorUID,
 		EnrolledVia:         rec.EnrolledVia,
+		ServiceToken:        rec.ServiceToken,
 	}
 	if err := r.Validate(); err != nil {
 		return nil, fmt.Errorf("the registration in the %s keyring is damaged (%v); run \"agentctl logout\" and register again", s.kr.Backend(), err)
@@ -168,6 +170,7 @@ func (s *regStore) save(ctx context.Context, r *session.Registration) error {
 		RegisteredAt:        r.RegisteredAt,
 		OperatorUID:         r.OperatorUID,
 		EnrolledVia:         r.EnrolledVia,
+		ServiceToken:        r.ServiceToken,
 	})
 	if err != nil {
 		return err

@@ -165,10 +165,25 @@ func TestS14_Revocation(t *testing.T) {
 	if err := e.a.Connect(t.Context()); !isIPCCode(err, ipcproto.CodeNotRegistered) {
 		t.Fatalf("Connect after revocation: %v", err)
 	}
-	// A restart finds nothing and says unregistered.
+	// A restart finds no registration and still says why it ended (so
+	// that an MDM file's service token does not enroll the device again
+	// by itself), until someone registers again.
 	e.stop()
 	e.start()
-	e.waitState(ipcproto.StateUnregistered)
+	if st := e.waitState(ipcproto.StateRevoked); st.Message != "an administrator revoked this device; run `agentctl register` to enroll it again" {
+		t.Fatalf("after a restart: %+v", st)
+	}
+	au, err := e.a.Register(t.Context(), ipc.Caller{UID: 1000}, ipcproto.RegisterRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status, body := get(t, e.callbackURL(au.AuthURL, "code-2", "")); status != 200 {
+		t.Fatalf("callback: %d %s", status, body)
+	}
+	e.waitState(ipcproto.StateConnected)
+	e.stop()
+	e.start()
+	e.waitState(ipcproto.StateConnected)
 }
 
 // A stream refused with 401 (the device was revoked while the agent was

@@ -56,6 +56,9 @@ type snapshot struct {
 	expiredNames []string
 	announced    map[string]bool
 
+	// mdm is the MDM file's settings and the unattended enrollment.
+	mdm unattended
+
 	persisted persisted
 }
 
@@ -74,10 +77,14 @@ func (a *Agent) deriveLocked() (ipcproto.State, string) {
 		return ipcproto.StateRegistering, "waiting for the sign-in in the browser to complete (the URL was given to whoever ran `agentctl register`)"
 	case s.reg == nil && s.revoked != "":
 		return ipcproto.StateRevoked, s.revoked
+	case s.reg == nil && s.mdm.running:
+		return ipcproto.StateRegistering, fmt.Sprintf("enrolling unattended with the service token of %s", s.mdm.settings.File)
 	case s.reg == nil:
 		msg := "this device is not registered; run `agentctl register`"
 		if s.lastFailure != "" {
 			msg = s.lastFailure
+		} else if s.mdm.failure != "" {
+			msg = s.mdm.failure
 		}
 		return ipcproto.StateUnregistered, msg
 	case s.conn == nil && (s.persisted.Disconnected || s.lastFailure != ""):
@@ -135,7 +142,7 @@ func (a *Agent) statusLocked() ipcproto.Status {
 	if r := s.reg; r != nil {
 		st.Registration = &ipcproto.Registration{
 			DeviceID: r.DeviceID, User: r.User.Email, Team: r.Team.Name, IdP: r.IdP.Type, RegisteredAt: r.RegisteredAt,
-			EnrolledVia: enrolledVia(r.EnrolledVia),
+			EnrolledVia: enrolledVia(r.EnrolledVia), ServiceToken: r.ServiceToken,
 		}
 		now := a.clk.Now()
 		st.Session = &ipcproto.SessionClock{AuthTime: r.AuthTime, ServerTime: s.edgeClock.EdgeNow(now), NextExpiry: a.nextExpiryLocked(now)}

@@ -238,6 +238,7 @@ func (a *Agent) revoke(deviceID string, cause error) {
 	a.mu.Lock()
 	a.snap.reg = nil
 	a.snap.revoked = msg
+	a.snap.persisted.Revoked = msg
 	a.snap.reqs, a.snap.access, a.snap.otherReqs = nil, nil, nil
 	a.snap.persisted.OperatorUID = nil
 	a.snap.persisted.DeviceID, a.snap.persisted.LastSeq = "", 0

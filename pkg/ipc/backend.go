@@ -41,7 +41,9 @@ type Backend interface {
 	Leave(ctx context.Context) error
 	// Connect and Disconnect start and stop the tunnel.
 	Connect(ctx context.Context) error
-	Disconnect(ctx context.Context) error
+	// Disconnect is refused for all but root when the MDM file locks the
+	// switch (switch_locked).
+	Disconnect(ctx context.Context, caller Caller) error
 	// Reauth publishes the refresh-identity URL (a manual re-authentication
 	// is never deduplicated, S16) and returns it.
 	Reauth(ctx context.Context) (ipcproto.AuthURL, error)

@@ -131,9 +131,9 @@ func (f *fakeBackend) Register(_ context.Context, c Caller, req ipcproto.Registe
 	return ipcproto.AuthURL{AuthURL: "http://acme.localhost:8781/warp?x=1"}, nil
 }
 
-func (f *fakeBackend) Leave(context.Context) error      { return f.record("leave") }
-func (f *fakeBackend) Connect(context.Context) error    { return f.record("connect") }
-func (f *fakeBackend) Disconnect(context.Context) error { return f.record("disconnect") }
+func (f *fakeBackend) Leave(context.Context) error              { return f.record("leave") }
+func (f *fakeBackend) Connect(context.Context) error            { return f.record("connect") }
+func (f *fakeBackend) Disconnect(context.Context, Caller) error { return f.record("disconnect") }
 
 func (f *fakeBackend) Reauth(context.Context) (ipcproto.AuthURL, error) {
 	if err := f.record("reauth"); err != nil {

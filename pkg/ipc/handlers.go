@@ -74,8 +74,8 @@ func (s *Server) handleConnect(w http.ResponseWriter, r *http.Request, _ Caller)
 	s.statusAfter(w, r, s.backend.Connect)
 }
 
-func (s *Server) handleDisconnect(w http.ResponseWriter, r *http.Request, _ Caller) {
-	s.statusAfter(w, r, s.backend.Disconnect)
+func (s *Server) handleDisconnect(w http.ResponseWriter, r *http.Request, c Caller) {
+	s.statusAfter(w, r, func(ctx context.Context) error { return s.backend.Disconnect(ctx, c) })
 }
 
 func (s *Server) statusAfter(w http.ResponseWriter, r *http.Request, do func(context.Context) error) {

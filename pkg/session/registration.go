@@ -74,13 +74,22 @@ type Registration struct {
 	// EnrolledViaDeviceCode; "" in records older than the field (a
 	// browser, then).
 	EnrolledVia string `json:"enrolled_via,omitempty"`
+	// ServiceToken is the name of the Access service token the device
+	// enrolled with (EnrolledViaServiceToken); such a device has no IdP
+	// user, IdP or auth_time, and never re-authenticates.
+	ServiceToken string `json:"service_token,omitempty"`
 }
 
 // How a device enrolled (Registration.EnrolledVia).
 const (
-	EnrolledViaBrowser    = "browser"
-	EnrolledViaDeviceCode = "device_code"
+	EnrolledViaBrowser      = "browser"
+	EnrolledViaDeviceCode   = "device_code"
+	EnrolledViaServiceToken = "service_token"
 )
+
+// NonIdentity reports whether the device enrolled with a service token:
+// no one signed in on it, so there is no session to re-authenticate.
+func (r *Registration) NonIdentity() bool { return r.EnrolledVia == EnrolledViaServiceToken }
 
 // Validate reports the first field that makes r unusable, naming it.
 func (r *Registration) Validate() error {
@@ -94,8 +103,8 @@ func (r *Registration) Validate() error {
 	check(!r.DeviceToken.IsZero(), "device_token")
 	check(!r.WireGuardPrivateKey.IsZero(), "wg_private_key")
 	check(r.User.Email != "", "user.email")
-	check(r.IdP.Type != "", "idp.type")
-	check(!r.AuthTime.IsZero(), "auth_time")
+	check(r.IdP.Type != "" || r.NonIdentity(), "idp.type")
+	check(!r.AuthTime.IsZero() || r.NonIdentity(), "auth_time")
 	check(!r.ServerTime.IsZero(), "server_time")
 	check(r.Team.Name != "", "team.name")
 	check(r.Team.Domain != "", "team.domain")

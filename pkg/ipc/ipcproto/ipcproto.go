@@ -60,8 +60,12 @@ type Registration struct {
 	IdP          string    `json:"idp"`
 	RegisteredAt time.Time `json:"registered_at"`
 	// EnrolledVia is how the device enrolled: "browser" (the loopback
-	// flow) or "device_code" (RFC 8628).
+	// flow), "device_code" (RFC 8628) or "service_token" (unattended,
+	// from the MDM file: no user signed in).
 	EnrolledVia string `json:"enrolled_via"`
+	// ServiceToken names the service token of a "service_token"
+	// enrollment.
+	ServiceToken string `json:"service_token,omitempty"`
 }
 
 // Tunnel is the tunnel's state.
@@ -156,6 +160,10 @@ type AuthURL struct {
 	// (AuthURL is VerificationURI with the code filled in).
 	UserCode        string `json:"user_code,omitempty"`
 	VerificationURI string `json:"verification_uri,omitempty"`
+	// Enrolled is set when the registration completed at once, with the
+	// MDM file's service token (root's `agentctl register`): there is no
+	// URL to open.
+	Enrolled bool `json:"enrolled,omitempty"`
 }
 
 // RegisterRequest is the body of POST /v1/registration.
@@ -264,6 +272,9 @@ const (
 	CodeUnsafeURL          = "unsafe_url"
 	CodeTunnelFailed       = "tunnel_failed"
 	CodeStateNotSaved      = "state_not_saved"
+	// CodeSwitchLocked refuses a disconnect the MDM file's switch_locked
+	// forbids.
+	CodeSwitchLocked = "switch_locked"
 )
 
 // MaxBodyBytes bounds every request body (SEC3).
