@@ -44,6 +44,10 @@ type runConfig struct {
 	logFormat   string
 	logLevel    string
 	openBrowser string
+	mdmFile     string
+	// changed reports whether a flag was given on the command line or in
+	// the config file (then the MDM file does not override it).
+	changed func(name string) bool
 }
 
 func newRunCmd(stdout, stderr io.Writer) *cobra.Command {
@@ -65,6 +69,7 @@ and $XDG_STATE_HOME/ztagent (docs/AGENTD.md lists the fallbacks).`,
 					return err
 				}
 			}
+			c.changed = func(name string) bool { return cmd.Flags().Changed(name) }
 			return runDaemon(cmd.Context(), stdout, stderr, c)
 		},
 	}
@@ -79,6 +84,7 @@ and $XDG_STATE_HOME/ztagent (docs/AGENTD.md lists the fallbacks).`,
 	f.StringVar(&c.team, "team", "", "the team name register uses when none is given")
 	f.StringVar(&c.logFormat, "log-format", "console", "console or json")
 	f.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
+	f.StringVar(&c.mdmFile, "mdm", defaultMDMFile(), "Cloudflare's managed-deployment file (mdm.xml): organization, a service token for unattended enrollment, service_mode, proxy_port, switch_locked, …; read again on SIGHUP (docs/AGENTD.md)")
 	f.StringVar(&c.openBrowser, "open-browser", "auto", "open re-authentication pages: auto (only in a user's desktop session), always (any non-root run), never; never as root")
 	return cmd
 }
@@ -133,6 +139,15 @@ func runDaemon(ctx context.Context, stdout, stderr io.Writer, c runConfig) error
 		return err
 	}
 	defer func() { _ = log.Sync() }()
+	mdmFile := &mdmReader{path: c.mdmFile, log: log.Named("mdm")}
+	settings, mdmErr := mdmFile.read()
+	if mdmErr != nil {
+		fmt.Fprintf(stderr, "agentd: %v; starting without the MDM file's settings\n", mdmErr)
+	}
+	if c.changed == nil {
+		c.changed = func(string) bool { return false }
+	}
+	c.applyMDM(settings, c.changed, log)
 	mode, err := tunnel.ParseMode(c.mode)
 	if err != nil {
 		return usageError{err}
@@ -166,6 +181,7 @@ func runDaemon(ctx context.Context, stdout, stderr io.Writer, c runConfig) error
 		ProxyAddr:     c.proxyAddr,
 		TunnelOptions: tunnel.Options{Logger: log.Named("tunnel")},
 		Logger:        log.Named("agent"),
+		MDM:           settings,
 	})
 	if err != nil {
 		return err
@@ -197,10 +213,27 @@ func runDaemon(ctx context.Context, stdout, stderr io.Writer, c runConfig) error
 	fmt.Fprintf(stdout, "agentd %s: listening on %s (state %s, keyring %s, %s mode); Ctrl-C stops it\n",
 		version, c.socket, c.stateDir, kr.Backend(), mode)
 
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	var runErr error
-	select {
-	case <-ctx.Done():
-	case runErr = <-errs:
+wait:
+	for {
+		select {
+		case <-ctx.Done():
+			break wait
+		case runErr = <-errs:
+			break wait
+		case <-hup:
+			// Tunnel settings (service_mode, proxy_port) apply at the next
+			// start; the service token, organization and switch now.
+			s, err := mdmFile.read()
+			if err != nil {
+				fmt.Fprintf(stderr, "agentd: %v\n", err)
+				continue
+			}
+			a.SetMDM(s)
+		}
 	}
 	stop()
 	log.Info("stopping")

@@ -146,7 +146,7 @@ func (e *fakeEdge) register(w http.ResponseWriter, r *http.Request) {
 			DeviceID: e.deviceID, DeviceToken: e.token,
 			User:       control.User{Email: "non_identity@acme.cloudflareaccess.com", Name: "Service token Servers", Groups: []string{}},
 			ServerTime: e.edgeNow, ServiceToken: &control.ServiceTokenInfo{ID: "tok-1", Name: "Servers"},
-			Team:       control.TeamInfo{Name: "acme", Domain: e.srv.URL, RefreshIdentityURL: e.srv.URL + "/cdn-cgi/access/refresh-identity"},
+			Team: control.TeamInfo{Name: "acme", Domain: e.srv.URL, RefreshIdentityURL: e.srv.URL + "/cdn-cgi/access/refresh-identity"},
 			Tunnel: control.Tunnel{Endpoint: "127.0.0.1:2408", EdgePublicKey: "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
 				Addresses: []string{"100.96.0.3/32"}, DNS: []string{"100.96.0.1"}, AllowedIPs: []string{"0.0.0.0/0"}, MTU: 1280},
 		})

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -72,6 +73,8 @@ type world struct {
 	opener *opener
 	// reauthProc is the agentctl reauth between reauth and finishReauth.
 	reauthProc *proc
+	// agentArgs are added to agentd run's arguments.
+	agentArgs []string
 }
 
 // newWorld starts everything but the browser: a Secret Service, the
@@ -264,10 +267,15 @@ func port(w *world, raw string) string {
 // until it listens on its socket.
 func (w *world) startAgent() {
 	w.t.Helper()
-	p := startProc(w.t, "agentd", w.bus.Env, w.bin.agentd, "run",
+	args := []string{"run",
 		"--edge-api", w.apiURL, "--team", "acme", "--state-dir", w.agentState,
 		"--socket", w.socket, "--proxy-addr", w.proxyAddr, "--keyring", "system",
-		"--open-browser", "never")
+		"--open-browser", "never"}
+	if !slices.Contains(w.agentArgs, "--mdm") {
+		// As root agentd reads /var/lib/ztagent/mdm.xml; not this machine's.
+		args = append(args, "--mdm", "")
+	}
+	p := startProc(w.t, "agentd", w.bus.Env, w.bin.agentd, append(args, w.agentArgs...)...)
 	w.procs = append(w.procs, p)
 	w.agent = p
 	line, _, err := p.waitLine(0, startTimeout, func(s string) bool { return strings.Contains(s, "listening on") })
