@@ -79,6 +79,7 @@ func (a *Agent) Disconnect(_ context.Context, caller ipc.Caller) error {
 	}
 	saveErr := a.savePersisted()
 	a.disconnect()
+	a.scheduleAutoConnect()
 	if saveErr != nil {
 		return notSaved("disconnected", saveErr)
 	}

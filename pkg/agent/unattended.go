@@ -31,6 +31,9 @@ type unattended struct {
 	// failure is why the last attempt was refused; it stays until the
 	// MDM file changes or an administrator registers again.
 	failure string
+	// autoGen counts disconnects, so that an auto_connect timer knows
+	// whether it is still the latest one's.
+	autoGen int
 }
 
 // SetMDM applies the MDM file's settings (nil: there is no file). With a

@@ -175,3 +175,23 @@ func TestUnattendedEnrollmentBacksOff(t *testing.T) {
 	e.advance(40 * time.Second)
 	e.waitState(ipcproto.StateConnected)
 }
+
+// auto_connect turns the tunnel back on that many minutes after a user
+// turned it off, and not before.
+func TestAutoConnect(t *testing.T) {
+	e := newTokenEnv(t, tokenSecret, tokenSecret, false)
+	e.waitState(ipcproto.StateConnected)
+	auto := *e.opts.MDM
+	auto.AutoConnect = 15 * time.Minute
+	e.a.SetMDM(&auto)
+	if err := e.a.Disconnect(t.Context(), ipc.Caller{UID: 1000}); err != nil {
+		t.Fatal(err)
+	}
+	e.waitState(ipcproto.StateDisconnected)
+	e.advance(14 * time.Minute)
+	if st := e.a.Status(context.Background()); st.State != ipcproto.StateDisconnected {
+		t.Fatalf("14 minutes after the disconnect: %s", st.State)
+	}
+	e.advance(time.Minute)
+	e.waitState(ipcproto.StateConnected)
+}
