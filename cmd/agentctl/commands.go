@@ -72,7 +72,11 @@ func (a *app) printStatus(st ipcproto.Status) {
 			termsafe.Line(strings.Join(t.Addresses, ",")), ago(t.LastHandshake, now))
 	}
 	if s := st.Session; s != nil {
-		fmt.Fprintf(tw, "Session:\t%s\n", sessionLine(*s))
+		if r := st.Registration; r != nil && r.EnrolledVia == "service_token" {
+			fmt.Fprintf(tw, "Session:\tnone: no one signs in on a device enrolled with a service token; policies that check the session block it (no_idp_session)\n")
+		} else {
+			fmt.Fprintf(tw, "Session:\t%s\n", sessionLine(*s))
+		}
 	}
 	if st.ReauthURL != "" {
 		fmt.Fprintf(tw, "Re-authenticate:\t%s\n", termsafe.Line(st.ReauthURL))

@@ -99,7 +99,11 @@ ask you to re-authenticate.`,
 }
 
 func (a *app) printSession(s ipcproto.Session) {
-	fmt.Fprintf(a.stdout, "Signed in %s ago (edge clock %s).\n", span(s.ServerTime.Sub(s.AuthTime)), s.ServerTime.UTC().Format(time.RFC1123))
+	if s.AuthTime.IsZero() {
+		fmt.Fprintf(a.stdout, "No one has signed in on this device: it enrolled with a service token, so it has no client session (edge clock %s).\n", s.ServerTime.UTC().Format(time.RFC1123))
+	} else {
+		fmt.Fprintf(a.stdout, "Signed in %s ago (edge clock %s).\n", span(s.ServerTime.Sub(s.AuthTime)), s.ServerTime.UTC().Format(time.RFC1123))
+	}
 	var mine, others []ipcproto.PolicyExpiry
 	for _, p := range s.Gateway {
 		if p.Applies() {
@@ -114,6 +118,11 @@ func (a *app) printSession(s ipcproto.Session) {
 		tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "POLICY\tFILTER\tDURATION\tEXPIRES (edge clock)")
 		for _, p := range mine {
+			if p.NoIdPSession {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", termsafe.Line(p.Name), termsafe.Line(p.Filter), termsafe.Line(p.Duration),
+					"blocks this device for good: it never signed in (no_idp_session)")
+				continue
+			}
 			exp := edgeTime(p.ExpiresAt, s.ServerTime)
 			if p.Expired || !p.ExpiresAt.After(s.ServerTime) {
 				exp += " (" + expiredAgo(s.ServerTime.Sub(p.ExpiresAt)) + ": run 'agentctl reauth')"

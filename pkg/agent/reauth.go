@@ -88,13 +88,13 @@ func (a *Agent) Session(ctx context.Context) (ipcproto.Session, error) {
 	for _, e := range a.expiryMapLocked(now) {
 		out.Gateway = append(out.Gateway, ipcproto.PolicyExpiry{
 			PolicyID: e.PolicyID, Name: e.Name, Filter: e.Filter, Duration: e.DurationText, ExpiresAt: e.ExpiresAt, Expired: e.Expired,
-			AppliesToUser: &applies,
+			AppliesToUser: &applies, NoIdPSession: e.NoIdPSession,
 		})
 	}
 	for _, e := range session.ExpiryMap(a.snap.otherReqs, a.snap.reg.AuthTime, a.snap.edgeClock, now) {
 		out.Gateway = append(out.Gateway, ipcproto.PolicyExpiry{
 			PolicyID: e.PolicyID, Name: e.Name, Filter: e.Filter, Duration: e.DurationText, ExpiresAt: e.ExpiresAt, Expired: e.Expired,
-			AppliesToUser: &notApplies,
+			AppliesToUser: &notApplies, NoIdPSession: e.NoIdPSession,
 		})
 	}
 	if acc := a.snap.access; acc != nil {

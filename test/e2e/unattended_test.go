@@ -127,7 +127,8 @@ func TestE2E_UnattendedEnrollmentFromMDM(t *testing.T) {
 	if r := st.Registration; r == nil || r.EnrolledVia != "service_token" || r.User != "non_identity@acme.cloudflareaccess.com" {
 		w.fatalf("registration after the unattended enrollment: %+v", st)
 	}
-	if out := w.mustCtl("status"); !strings.Contains(out, `unattended with the service token "Servers"`) || !strings.Contains(out, "no IdP") {
+	if out := w.mustCtl("status"); !strings.Contains(out, `unattended with the service token "Servers"`) || !strings.Contains(out, "no IdP") ||
+		!strings.Contains(out, "none: no one signs in on a device enrolled with a service token") {
 		w.fatalf("agentctl status:\n%s", out)
 	}
 	if r := w.get(wikiURL); !r.fromWiki() {

@@ -129,6 +129,10 @@ type PolicyExpiry struct {
 	// match the registered user; a policy that cannot never limits them.
 	// It is nil from a daemon that predates it: read it with Applies.
 	AppliesToUser *bool `json:"applies_to_user,omitempty"`
+	// NoIdPSession says the device never signed in (it enrolled with a
+	// service token): the policy blocks it for good (no_idp_session), and
+	// ExpiresAt is zero.
+	NoIdPSession bool `json:"no_idp_session,omitempty"`
 }
 
 // Applies reports whether the policy limits the registered user's
