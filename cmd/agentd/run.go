@@ -160,6 +160,11 @@ func runDaemon(ctx context.Context, stdout, stderr io.Writer, c runConfig) error
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// Before anything says agentd is up: a SIGHUP that arrives then must
+	// reread the MDM file, not end the process.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 
 	kr, err := keyring.Open(ctx, keyring.Options{
 		Backend: c.keyring,
@@ -213,9 +218,6 @@ func runDaemon(ctx context.Context, stdout, stderr io.Writer, c runConfig) error
 	fmt.Fprintf(stdout, "agentd %s: listening on %s (state %s, keyring %s, %s mode); Ctrl-C stops it\n",
 		version, c.socket, c.stateDir, kr.Backend(), mode)
 
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	var runErr error
 wait:
 	for {
