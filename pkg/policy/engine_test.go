@@ -76,6 +76,27 @@ func TestS3_HTTPEachRequestIsChecked(t *testing.T) {
 	}
 }
 
+// A device that never signed in (a service token's: zero auth_time) is
+// blocked by a policy that checks the session, with its own reason, and
+// explained as such; DNS and unlimited policies still answer it.
+func TestS3_NoIdPSessionBlocks(t *testing.T) {
+	e := engine(t, Rule{ID: "h", Name: "http 1h", Enabled: true, Action: ActionAllow, Filters: []Filter{FilterHTTP},
+		Traffic: `http.request.host == "wiki.acme.internal"`, Session: &CheckSession{Enforce: true, Duration: time.Hour}},
+		Rule{ID: "open", Name: "open", Enabled: true, Action: ActionAllow, Filters: []Filter{FilterHTTP}, Precedence: 2,
+			Traffic: `http.request.host == "docs.acme.internal"`})
+	f := &Flow{Filter: FilterHTTP, Host: "wiki.acme.internal", Now: authTime}
+	if d := e.Decide(f); d.Action != ActionBlock || d.Reason != ReasonNoIdPSession {
+		t.Fatalf("%+v", d)
+	}
+	if _, tr := e.Explain(f); len(tr) == 0 || !strings.Contains(tr[0].Session, "never signed in") {
+		t.Fatalf("trace %+v", tr)
+	}
+	f.Host = "docs.acme.internal"
+	if d := e.Decide(f); d.Reason != ReasonAllowed {
+		t.Fatalf("unlimited policy: %+v", d)
+	}
+}
+
 func TestS4_NoCheckSessionOrNotEnforcedMeansNoLimit(t *testing.T) {
 	for _, s := range []*CheckSession{nil, {Enforce: false, Duration: time.Minute}} {
 		r := seedRule
