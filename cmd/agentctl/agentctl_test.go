@@ -67,7 +67,7 @@ func (f *fakeAgent) Register(context.Context, ipc.Caller, ipcproto.RegisterReque
 func (f *fakeAgent) Leave(context.Context) error                  { return nil }
 func (f *fakeAgent) Connect(context.Context) error                { return nil }
 func (f *fakeAgent) Disconnect(context.Context, ipc.Caller) error { return nil }
-func (f *fakeAgent) Reauth(context.Context) (ipcproto.AuthURL, error) {
+func (f *fakeAgent) Reauth(context.Context, ipcproto.ReauthRequest) (ipcproto.AuthURL, error) {
 	return ipcproto.AuthURL{AuthURL: f.authURL}, nil
 }
 func (f *fakeAgent) Settings(context.Context) ipcproto.Settings {

@@ -65,21 +65,36 @@ and registers the device once you have.`,
 
 func (a *app) reauthCmd() *cobra.Command {
 	var f loginFlags
+	var deviceCode bool
 	cmd := &cobra.Command{
-		Use:   "reauth",
+		Use:   "reauth [--device-code]",
 		Short: "Re-authenticate with your identity provider to reset your client session",
-		Args:  cobra.NoArgs,
+		Long: `reauth opens the team domain's re-authentication page (unless --no-browser) and
+waits until the edge reports the new sign-in.
+
+With --device-code (no browser here, or you are at another machine), it prints a
+short code and a URL instead: open the URL in any browser, enter the code and
+sign in as the device's user; agentd polls the edge meanwhile.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var before time.Time
 			if st, err := a.ipc().Status(cmd.Context()); err == nil && st.Session != nil {
 				before = st.Session.AuthTime
 			}
-			return a.login(cmd.Context(), f, "reauth", a.ipc().Reauth, func(st ipcproto.Status) bool {
+			return a.login(cmd.Context(), f, "reauth", func(ctx context.Context) (ipcproto.AuthURL, error) {
+				return a.ipc().Reauth(ctx, ipcproto.ReauthRequest{DeviceCode: deviceCode})
+			}, func(st ipcproto.Status) bool {
 				return st.Session != nil && st.Session.AuthTime.After(before) && st.State != ipcproto.StateReauthRequired
 			})
 		},
 	}
+	cmd.Flags().BoolVar(&deviceCode, "device-code", false, "sign in from a browser on any machine with a short code (RFC 8628 device flow); implies --no-browser")
 	f.register(cmd)
+	cmd.PreRun = func(*cobra.Command, []string) {
+		if deviceCode {
+			f.noBrowser = true
+		}
+	}
 	return cmd
 }
 

@@ -3,6 +3,7 @@ package agent
 import (
 	"encoding/json"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -22,7 +23,8 @@ type fakeDevices struct {
 
 	mu        sync.Mutex
 	challenge string
-	answers   []string // per poll: an RFC 8628 code, or "ok"
+	reauthFor string   // the device ID of a re-authentication's code pair
+	answers   []string // per poll: an RFC 8628 code, "ok" or "reauthenticated"
 	polls     []time.Time
 }
 
@@ -37,6 +39,16 @@ func (f *fakeDevices) install(mux *http.ServeMux) {
 			VerificationURI: f.e.srv.URL + "/cdn-cgi/access/device", VerificationURIComplete: f.e.srv.URL + "/cdn-cgi/access/device?user_code=BCDF-GHJK",
 			ExpiresIn: 600, Interval: 5})
 	})
+	mux.HandleFunc("POST /v1/registrations/{id}/device/code", f.e.authed(func(w http.ResponseWriter, r *http.Request) {
+		var req control.DeviceCodeRequest
+		_ = json.NewDecoder(r.Body).Decode(&req)
+		f.mu.Lock()
+		f.challenge, f.reauthFor = req.CodeChallenge, r.PathValue("id")
+		f.mu.Unlock()
+		_ = json.NewEncoder(w).Encode(control.DevicePair{DeviceCode: "dc-reauth", UserCode: "MNPQ-RSTV",
+			VerificationURI: f.e.srv.URL + "/cdn-cgi/access/device", VerificationURIComplete: f.e.srv.URL + "/cdn-cgi/access/device?user_code=MNPQ-RSTV",
+			ExpiresIn: 600, Interval: 5})
+	}))
 	mux.HandleFunc("POST /v1/device/token", func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
 		f.polls = append(f.polls, f.clk.Now())
@@ -46,6 +58,10 @@ func (f *fakeDevices) install(mux *http.ServeMux) {
 		}
 		challenge := f.challenge
 		f.mu.Unlock()
+		if answer == "reauthenticated" {
+			_ = json.NewEncoder(w).Encode(control.DeviceToken{Reauthenticated: true, AuthTime: f.clk.Now()})
+			return
+		}
 		if answer != "ok" {
 			f.e.fail(w, 400, apierror.Error{Code: answer, Message: answer})
 			return
@@ -167,5 +183,50 @@ func TestDeviceCodeExpires(t *testing.T) {
 	case d := <-pc.armed:
 		t.Fatalf("the poller armed a %v timer after expired_token", d)
 	default:
+	}
+}
+
+// agentctl reauth --device-code: agentd asks the edge for a code pair for
+// its own device (with its device token), answers with the code and the
+// URL, and polls; when the person signed in, the edge's session_refreshed
+// restores the session. A refusal ends the wait with an error event that
+// names the device's user.
+func TestDeviceCodeReauth(t *testing.T) {
+	e, f, pc := newDeviceEnv(t)
+	e.enroll(1000)
+	f.mu.Lock()
+	f.answers = []string{control.CodeAuthorizationPending, "reauthenticated"}
+	f.mu.Unlock()
+	au, err := e.a.Reauth(t.Context(), ipcproto.ReauthRequest{DeviceCode: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if au.UserCode != "MNPQ-RSTV" || au.VerificationURI != e.edge.srv.URL+"/cdn-cgi/access/device" || f.reauthFor != e.edge.deviceID {
+		t.Fatalf("reauth answer: %+v (code pair for %q)", au, f.reauthFor)
+	}
+	for range 2 {
+		e.advance(nextArm(t, pc))
+	}
+	deadline := time.After(30 * time.Second)
+	for len(f.pollTimes()) < 2 {
+		select {
+		case <-e.events:
+		case <-time.After(20 * time.Millisecond):
+		case <-deadline:
+			t.Fatalf("%d polls, want 2", len(f.pollTimes()))
+		}
+	}
+
+	f.mu.Lock()
+	f.answers = []string{control.CodeAccessDenied}
+	f.mu.Unlock()
+	if _, err := e.a.Reauth(t.Context(), ipcproto.ReauthRequest{DeviceCode: true}); err != nil {
+		t.Fatal(err)
+	}
+	e.advance(nextArm(t, pc))
+	ev := e.waitEvent(ipcproto.EventError)
+	var ee ipcproto.ErrorEvent
+	if err := json.Unmarshal(ev.Data, &ee); err != nil || ee.Code != "reauth_failed" || !strings.Contains(ee.Message, "someone other than alice@example.com") {
+		t.Fatalf("error event: %+v, %v", ee, err)
 	}
 }

@@ -98,7 +98,7 @@ func TestReauthPromptReachesOnlyTheOperator(t *testing.T) {
 	e := newEnv(t)
 	e.enroll(1000)
 	alice, mallory := e.subscribeAs(1000), e.subscribeAs(1001)
-	if _, err := e.a.Reauth(t.Context()); err != nil {
+	if _, err := e.a.Reauth(t.Context(), ipcproto.ReauthRequest{}); err != nil {
 		t.Fatal(err)
 	}
 	// A broadcast after the prompt marks where each stream has read to.

@@ -78,7 +78,7 @@ func TestClockChangedExpiresWithoutABlockedFlow(t *testing.T) {
 	if st.Session.NextExpiry == nil || st.Session.NextExpiry.Expired || !st.Session.NextExpiry.ExpiresAt.Equal(t0.Add(3*time.Hour)) {
 		t.Fatalf("next expiry after the new sign-in: %+v", st.Session.NextExpiry)
 	}
-	if au, err := e.a.Reauth(t.Context()); err != nil || au.TeamDomain != e.edge.srv.URL {
+	if au, err := e.a.Reauth(t.Context(), ipcproto.ReauthRequest{}); err != nil || au.TeamDomain != e.edge.srv.URL {
 		t.Fatalf("Reauth: %+v %v; want the team domain named", au, err)
 	}
 }

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"time"
 
@@ -107,7 +108,7 @@ func (a *Agent) Session(ctx context.Context) (ipcproto.Session, error) {
 
 // Reauth publishes the refresh-identity URL for a re-authentication the
 // user asked for: never deduplicated (S16), always validated (SEC4).
-func (a *Agent) Reauth(context.Context) (ipcproto.AuthURL, error) {
+func (a *Agent) Reauth(ctx context.Context, req ipcproto.ReauthRequest) (ipcproto.AuthURL, error) {
 	a.mu.Lock()
 	reg, err := a.registrationLocked()
 	var broker *session.ReauthBroker
@@ -117,6 +118,14 @@ func (a *Agent) Reauth(context.Context) (ipcproto.AuthURL, error) {
 	a.mu.Unlock()
 	if err != nil {
 		return ipcproto.AuthURL{}, err
+	}
+	if reg.NonIdentity() {
+		return ipcproto.AuthURL{}, errorf(ipcproto.CodeConflict,
+			fmt.Sprintf("this device enrolled with the service token %q: no one signs in on it, so there is no session to re-authenticate", reg.ServiceToken),
+			"policies that check the session block it for good (no_idp_session); ask your administrator to exempt it, or to enroll it with a user")
+	}
+	if req.DeviceCode {
+		return a.startDeviceReauth(ctx, reg)
 	}
 	p, err := broker.Manual(reg.Team.RefreshIdentityURL)
 	if err != nil {

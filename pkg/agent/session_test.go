@@ -84,7 +84,7 @@ func TestS16_OnePromptPerExpiry(t *testing.T) {
 	e.edge.appendEvent(control.EventSessionExpired, control.SessionExpired{PolicyID: "p-git", PolicyName: "Git over HTTP", Filter: "http"})
 	e.waitEvent(ipcproto.EventBrowseToURL)
 	// The user asks: always a prompt.
-	au, err := e.a.Reauth(t.Context())
+	au, err := e.a.Reauth(t.Context(), ipcproto.ReauthRequest{})
 	if err != nil || au.AuthURL != refresh {
 		t.Fatalf("Reauth: %+v %v", au, err)
 	}
@@ -281,7 +281,7 @@ func TestSlowSubscriberDropped(t *testing.T) {
 		t.Fatalf("the slow subscriber got %d events after its queue of 4 was full", n)
 	}
 	// The agent and the keeping-up subscriber carry on.
-	if _, err := e.a.Reauth(t.Context()); err != nil {
+	if _, err := e.a.Reauth(t.Context(), ipcproto.ReauthRequest{}); err != nil {
 		t.Fatal(err)
 	}
 	e.waitEvent(ipcproto.EventBrowseToURL)

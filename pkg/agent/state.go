@@ -58,6 +58,9 @@ type snapshot struct {
 
 	// mdm is the MDM file's settings and the unattended enrollment.
 	mdm unattended
+	// deviceReauth is the re-authentication with a device code in
+	// progress, nil when none is.
+	deviceReauth *deviceReauth
 
 	persisted persisted
 }

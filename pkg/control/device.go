@@ -3,6 +3,8 @@ package control
 import (
 	"context"
 	"net/http"
+	"net/url"
+	"time"
 
 	"github.com/ztagent/ztagent/internal/secret"
 )
@@ -34,9 +36,14 @@ type DeviceTokenRequest struct {
 }
 
 // DeviceToken is a successful poll: the one-time enrollment code, which
-// POST /v1/registrations redeems with the same verifier.
+// POST /v1/registrations redeems with the same verifier; for a
+// re-authentication (POST /v1/registrations/{id}/device/code) no code but
+// Reauthenticated and the new AuthTime, the device's session having been
+// refreshed at the sign-in (S2).
 type DeviceToken struct {
-	Code string `json:"code"`
+	Code            string    `json:"code,omitempty"`
+	Reauthenticated bool      `json:"reauthenticated,omitempty"`
+	AuthTime        time.Time `json:"auth_time,omitzero"`
 }
 
 // Poll answers of POST /v1/device/token besides success (RFC 8628 §3.5),
@@ -52,6 +59,17 @@ const (
 func (c *Client) StartDevice(ctx context.Context, req DeviceCodeRequest) (DevicePair, error) {
 	var p DevicePair
 	err := c.do(ctx, http.MethodPost, "/v1/device/code", req, &p, false)
+	if p.DeviceCode != "" {
+		secret.New(p.DeviceCode)
+	}
+	return p, err
+}
+
+// StartDeviceReauth begins the device flow to re-authenticate the
+// client's own device (the client carries its device token).
+func (c *Client) StartDeviceReauth(ctx context.Context, deviceID string, req DeviceCodeRequest) (DevicePair, error) {
+	var p DevicePair
+	err := c.do(ctx, http.MethodPost, "/v1/registrations/"+url.PathEscape(deviceID)+"/device/code", req, &p, true)
 	if p.DeviceCode != "" {
 		secret.New(p.DeviceCode)
 	}

@@ -46,7 +46,7 @@ type Backend interface {
 	Disconnect(ctx context.Context, caller Caller) error
 	// Reauth publishes the refresh-identity URL (a manual re-authentication
 	// is never deduplicated, S16) and returns it.
-	Reauth(ctx context.Context) (ipcproto.AuthURL, error)
+	Reauth(ctx context.Context, req ipcproto.ReauthRequest) (ipcproto.AuthURL, error)
 	// Settings returns the settings; SetSettings changes the non-empty ones.
 	Settings(ctx context.Context) ipcproto.Settings
 	SetSettings(ctx context.Context, s ipcproto.Settings) error

@@ -170,9 +170,9 @@ func (c *Client) Disconnect(ctx context.Context) (ipcproto.Status, error) {
 }
 
 // Reauth asks for a re-authentication and returns the URL to open.
-func (c *Client) Reauth(ctx context.Context) (ipcproto.AuthURL, error) {
+func (c *Client) Reauth(ctx context.Context, req ipcproto.ReauthRequest) (ipcproto.AuthURL, error) {
 	var u ipcproto.AuthURL
-	err := c.do(ctx, http.MethodPost, "/v1/reauth", nil, nil, &u)
+	err := c.do(ctx, http.MethodPost, "/v1/reauth", nil, req, &u)
 	return u, err
 }
 

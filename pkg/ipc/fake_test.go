@@ -135,7 +135,7 @@ func (f *fakeBackend) Leave(context.Context) error              { return f.recor
 func (f *fakeBackend) Connect(context.Context) error            { return f.record("connect") }
 func (f *fakeBackend) Disconnect(context.Context, Caller) error { return f.record("disconnect") }
 
-func (f *fakeBackend) Reauth(context.Context) (ipcproto.AuthURL, error) {
+func (f *fakeBackend) Reauth(context.Context, ipcproto.ReauthRequest) (ipcproto.AuthURL, error) {
 	if err := f.record("reauth"); err != nil {
 		return ipcproto.AuthURL{}, err
 	}

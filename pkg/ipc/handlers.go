@@ -87,7 +87,12 @@ func (s *Server) statusAfter(w http.ResponseWriter, r *http.Request, do func(con
 }
 
 func (s *Server) handleReauth(w http.ResponseWriter, r *http.Request, _ Caller) {
-	u, err := s.backend.Reauth(r.Context())
+	var req ipcproto.ReauthRequest
+	if e := decodeBody(r, &req, decodeOptions{AllowEmpty: true}); e != nil {
+		s.writeError(w, e)
+		return
+	}
+	u, err := s.backend.Reauth(r.Context(), req)
 	if err != nil {
 		s.writeBackendError(w, r, err)
 		return

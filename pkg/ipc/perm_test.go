@@ -101,7 +101,7 @@ func callRoute(ctx context.Context, c *Client, r Route) error {
 	case "POST /v1/disconnect":
 		_, err = c.Disconnect(ctx)
 	case "POST /v1/reauth":
-		_, err = c.Reauth(ctx)
+		_, err = c.Reauth(ctx, ipcproto.ReauthRequest{})
 	case "GET /v1/settings":
 		_, err = c.Settings(ctx)
 	case "PATCH /v1/settings":

@@ -47,7 +47,7 @@ func TestEveryRouteAnswersItsJSON(t *testing.T) {
 			t.Fatalf("%s = %+v, %v", name, st, err)
 		}
 	}
-	if u, err := c.Reauth(ctx); err != nil || !strings.Contains(u.AuthURL, "refresh-identity") {
+	if u, err := c.Reauth(ctx, ipcproto.ReauthRequest{}); err != nil || !strings.Contains(u.AuthURL, "refresh-identity") {
 		t.Fatalf("Reauth = %+v, %v", u, err)
 	}
 	if s, err := c.Settings(ctx); err != nil || s.Mode != "proxy" {

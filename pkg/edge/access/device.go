@@ -78,7 +78,15 @@ type deviceGrant struct {
 	lastPoll  time.Time
 	approved  *Login // set when the person confirmed
 	denied    bool
+	// reauth is set for a re-authentication of a registered device: who
+	// must sign in, and with which IdP.
+	reauth *reauthTarget
 	key       [32]byte // SHA-256 of the device code
+}
+
+// reauthTarget is the device a re-authentication grant is for.
+type reauthTarget struct {
+	deviceID, email, idpID string
 }
 
 // guesses counts one client's wrong user codes in its current window.
@@ -126,6 +134,19 @@ func formatUserCode(c string) string {
 // agent's PKCE S256 challenge (controlapi.DeviceFlow). Errors are
 // *apierror.Error with the RFC's codes.
 func (t *TeamDomain) StartDevice(req control.DeviceCodeRequest) (control.DevicePair, error) {
+	return t.startDevice(req, nil)
+}
+
+// StartDeviceReauth issues a code pair that re-authenticates the
+// registered device deviceID (controlapi.DeviceFlow): the person must sign
+// in as email, with the IdP idpID when not "". The sign-in refreshes the
+// device's session as any sign-in of its user does (S2); the poll then
+// reports it instead of handing out an enrollment code.
+func (t *TeamDomain) StartDeviceReauth(req control.DeviceCodeRequest, deviceID, email, idpID string) (control.DevicePair, error) {
+	return t.startDevice(req, &reauthTarget{deviceID: deviceID, email: email, idpID: idpID})
+}
+
+func (t *TeamDomain) startDevice(req control.DeviceCodeRequest, reauth *reauthTarget) (control.DevicePair, error) {
 	now := t.clock.Now()
 	challenge, name := req.CodeChallenge, strings.TrimSpace(req.Name)
 	switch {
@@ -136,7 +157,7 @@ func (t *TeamDomain) StartDevice(req control.DeviceCodeRequest) (control.DeviceP
 	}
 	deviceCode := randtoken.New(32)
 	g := &deviceGrant{userCode: newUserCode(), challenge: challenge, name: name, expires: now.Add(DeviceCodeLifetime),
-		interval: DevicePollInterval, key: sha256.Sum256([]byte(deviceCode))}
+		interval: DevicePollInterval, key: sha256.Sum256([]byte(deviceCode)), reauth: reauth}
 	t.mu.Lock()
 	t.dropExpiredGrants(now)
 	full := len(t.grants) >= maxDeviceGrants
@@ -234,11 +255,57 @@ func (t *TeamDomain) serveDevice(w http.ResponseWriter, r *http.Request) {
 			Message: "This code is unknown, was already used or has expired (codes live 10 minutes). Check it against the device, or start the registration on the device again."})
 		return
 	}
+	if g.reauth != nil {
+		// The device's user signs in again with the IdP it enrolled with.
+		if g.reauth.idpID != "" && q.Get(ParamIdP) == "" {
+			q.Set(ParamIdP, g.reauth.idpID)
+		}
+		idp, ok := t.chooseIdP(w, r, q, TriggerRefreshIdentity, "")
+		if !ok {
+			return
+		}
+		t.startLogin(w, r, &pendingLogin{trigger: TriggerRefreshIdentity, device: g}, idp)
+		return
+	}
 	idp, ok := t.chooseIdP(w, r, q, TriggerEnrollment, "")
 	if !ok {
 		return
 	}
 	t.startLogin(w, r, &pendingLogin{trigger: TriggerEnrollment, device: g}, idp)
+}
+
+// finishDeviceReauth ends the sign-in of a re-authentication grant: the
+// device's own user completes it (the sign-in already refreshed their
+// devices, S2); anyone else is refused, and so is the device's poll.
+func (t *TeamDomain) finishDeviceReauth(w http.ResponseWriter, g *deviceGrant, login Login, now time.Time) {
+	if !strings.EqualFold(login.Email, g.reauth.email) {
+		t.denyDevice(g)
+		t.log.Info("access: device re-authentication by another user refused", zap.String("device", g.name), zap.String("user", login.Email))
+		t.errorPage(w, http.StatusForbidden, "Not your device",
+			"You signed in as "+login.Email+", but the device "+g.name+" is registered to "+g.reauth.email+". Only "+g.reauth.email+" can sign in again for it; start again on the device.")
+		return
+	}
+	if g.reauth.idpID != "" && login.IdPID != g.reauth.idpID {
+		// Only a sign-in with the IdP the device enrolled with resets it.
+		t.denyDevice(g)
+		t.errorPage(w, http.StatusForbidden, "Wrong identity provider",
+			"The device "+g.name+" enrolled with another identity provider, and only a sign-in there refreshes its session. Start again on the device.")
+		return
+	}
+	t.mu.Lock()
+	ok := t.grants[g.key] == g && now.Before(g.expires) && g.approved == nil && !g.denied
+	if ok {
+		l := login
+		g.approved = &l
+	}
+	t.mu.Unlock()
+	if !ok {
+		t.errorPage(w, http.StatusBadRequest, "Sign-in not completed", "The device's code expired or was used while you signed in. Start again on the device.")
+		return
+	}
+	t.log.Info("access: device re-authenticated with a device code", zap.String("device", g.name), zap.String("user", login.Email))
+	t.render(w, http.StatusOK, pageData{Title: "Session refreshed",
+		Message: "Your session on the device " + g.name + " is refreshed. You can close this page and go back to the device."})
 }
 
 // approveDevice records the person's confirmation; the device's next poll
@@ -285,6 +352,9 @@ func (t *TeamDomain) PollDevice(req control.DeviceTokenRequest) (control.DeviceT
 	case !now.Before(g.expires):
 		fail = deviceRefusal(control.CodeExpiredToken, "the code expired before the person signed in; start the registration again")
 		t.forgetGrantLocked(g)
+	case g.denied && g.reauth != nil:
+		fail = deviceRefusal(control.CodeAccessDenied, "someone other than the device's user signed in (or with another identity provider); the session was not refreshed")
+		t.forgetGrantLocked(g)
 	case g.denied:
 		fail = deviceRefusal(control.CodeAccessDenied, "the person who signed in may not register a device (device enrollment permissions)")
 		t.forgetGrantLocked(g)
@@ -309,6 +379,9 @@ func (t *TeamDomain) PollDevice(req control.DeviceTokenRequest) (control.DeviceT
 	t.mu.Unlock()
 	if fail != nil {
 		return control.DeviceToken{}, fail
+	}
+	if g.reauth != nil {
+		return control.DeviceToken{Reauthenticated: true, AuthTime: login.AuthenticatedAt}, nil
 	}
 	code, wait := t.mintCode(login, g.challenge, now)
 	if wait > 0 {

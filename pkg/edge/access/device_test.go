@@ -177,3 +177,43 @@ func TestDeviceCodeGuessingIsRateLimited(t *testing.T) {
 		t.Fatalf("a real code after the window: %s, want the redirect to the IdP", resp.Status)
 	}
 }
+
+// Re-authentication with a device code: only the device's own user
+// completes it (bob is refused, and the poll says access_denied); alice's
+// sign-in refreshes the session, and the poll reports it with the new
+// auth_time and no enrollment code.
+func TestDeviceReauth(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	start := func() *deviceAgent {
+		d := &deviceAgent{e: e, verifier: oauth2.GenerateVerifier()}
+		p, err := e.td.StartDeviceReauth(control.DeviceCodeRequest{CodeChallenge: oauth2.S256ChallengeFromVerifier(d.verifier), Name: "laptop"},
+			"dev-1", "alice@acme.example", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.pair = p
+		return d
+	}
+	d := start()
+	res := e.visit(e.browser(), d.pair.VerificationURIComplete, scriptbrowser.VisitOptions{Login: bob})
+	if res.Status != http.StatusForbidden || !strings.Contains(res.Body, "Not your device") || !strings.Contains(res.Body, "registered to alice@acme.example") {
+		t.Fatalf("bob at alice's device code: %d\n%s", res.Status, res.Body)
+	}
+	if errCode, _ := d.poll(t, d.verifier); errCode != control.CodeAccessDenied {
+		t.Fatalf("poll after bob: %q, want %s", errCode, control.CodeAccessDenied)
+	}
+
+	e.clk.Advance(time.Hour)
+	d = start()
+	res = e.visit(e.browser(), d.pair.VerificationURIComplete, scriptbrowser.VisitOptions{Login: alice})
+	if res.Status != http.StatusOK || !strings.Contains(res.Body, "Session refreshed") || res.Confirmations != 0 {
+		t.Fatalf("alice: %d, %d confirmations\n%s", res.Status, res.Confirmations, res.Body)
+	}
+	tok, err := e.td.PollDevice(control.DeviceTokenRequest{DeviceCode: d.pair.DeviceCode, CodeVerifier: d.verifier})
+	if err != nil || !tok.Reauthenticated || tok.Code != "" || !tok.AuthTime.Equal(e.clk.Now()) {
+		t.Fatalf("poll after alice: %+v, %v", tok, err)
+	}
+	if l := e.loginsSoFar(); len(l) == 0 || l[len(l)-1].Trigger != TriggerRefreshIdentity || l[len(l)-1].Email != "alice@acme.example" {
+		t.Fatalf("the sign-in was not reported as a refresh: %+v", l)
+	}
+}

@@ -60,6 +60,10 @@ func (t *TeamDomain) sameOrigin(raw string) string {
 }
 
 func (t *TeamDomain) finishRefresh(w http.ResponseWriter, r *http.Request, pl *pendingLogin, login Login) {
+	if pl.device != nil {
+		t.finishDeviceReauth(w, pl.device, login, t.clock.Now())
+		return
+	}
 	if pl.next != "" {
 		w.Header().Set("Cache-Control", "no-store")
 		http.Redirect(w, r, t.origin+pl.next, http.StatusSeeOther)

@@ -58,6 +58,10 @@ type Enroller interface {
 // the RFC's codes (authorization_pending, slow_down, …).
 type DeviceFlow interface {
 	StartDevice(req control.DeviceCodeRequest) (control.DevicePair, error)
+	// StartDeviceReauth is StartDevice for re-authenticating a registered
+	// device: only its user (email) signing in with its IdP (idpID, ""
+	// for any) completes it, and the poll then reports the new auth_time.
+	StartDeviceReauth(req control.DeviceCodeRequest, deviceID, email, idpID string) (control.DevicePair, error)
 	PollDevice(req control.DeviceTokenRequest) (control.DeviceToken, error)
 }
 
@@ -152,6 +156,7 @@ func New(opts Options) *Server {
 	s.mux.HandleFunc("POST /v1/registrations", s.register)
 	s.mux.HandleFunc("POST /v1/device/code", s.deviceCode)
 	s.mux.HandleFunc("POST /v1/device/token", s.deviceToken)
+	s.mux.HandleFunc("POST /v1/registrations/{id}/device/code", s.device(s.deviceReauthCode))
 	s.mux.HandleFunc("GET /v1/registrations/{id}", s.device(s.getDevice))
 	s.mux.HandleFunc("DELETE /v1/registrations/{id}", s.device(s.leave))
 	s.mux.HandleFunc("GET /v1/registrations/{id}/events", s.events)

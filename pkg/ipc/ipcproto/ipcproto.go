@@ -170,6 +170,14 @@ type AuthURL struct {
 	Enrolled bool `json:"enrolled,omitempty"`
 }
 
+// ReauthRequest is the body of POST /v1/reauth (it may be empty).
+type ReauthRequest struct {
+	// DeviceCode re-authenticates with the device flow (RFC 8628): the
+	// answer carries UserCode and VerificationURI, and agentd polls the
+	// edge until the device's user has signed in anywhere.
+	DeviceCode bool `json:"device_code,omitempty"`
+}
+
 // RegisterRequest is the body of POST /v1/registration.
 type RegisterRequest struct {
 	// Team is the team name; empty uses the configured one.
