@@ -81,7 +81,7 @@ type deviceGrant struct {
 	// reauth is set for a re-authentication of a registered device: who
 	// must sign in, and with which IdP.
 	reauth *reauthTarget
-	key       [32]byte // SHA-256 of the device code
+	key    [32]byte // SHA-256 of the device code
 }
 
 // reauthTarget is the device a re-authentication grant is for.
