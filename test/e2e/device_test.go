@@ -73,3 +73,63 @@ func typeCode(w *world, b *browser, code string) {
 		w.fatalf("Chromium: submit the code: %v", err)
 	}
 }
+
+// TestE2E_ReauthWithDeviceCode: after the session expired by the edge's
+// clock, agentctl reauth --device-code prints a code and the verification
+// URL; bob signing in with it is refused (it is alice's device) and the
+// command fails naming alice; the second code, completed by alice in
+// Chromium, refreshes the session with no loopback and no consent page,
+// and the wiki answers again.
+func TestE2E_ReauthWithDeviceCode(t *testing.T) {
+	w := newWorld(t)
+	b := startBrowser(w)
+	enroll(w, b)
+	w.edged("clock", "advance", "2h")
+	if r := w.get(wikiURL); r.fromWiki() {
+		w.fatalf("the wiki answered after its session expired: %v", r)
+	}
+
+	codeOf := func(p *proc) (verify, code string) {
+		verify, at, err := p.waitLine(0, stepTimeout, func(s string) bool { return strings.HasPrefix(s, w.teamURL+"/cdn-cgi/access/device") })
+		if err != nil {
+			w.fatalf("agentctl reauth --device-code printed no verification URL: %v", err)
+		}
+		line, _, err := p.waitLine(at, stepTimeout, func(s string) bool { return strings.HasPrefix(s, "and enter the code ") })
+		if err != nil {
+			w.fatalf("agentctl reauth --device-code printed no code: %v", err)
+		}
+		return verify, strings.TrimPrefix(line, "and enter the code ")
+	}
+
+	first := w.ctlBackground("agentctl reauth --device-code (bob)", "reauth", "--device-code", "--wait", "2m")
+	verify, code := codeOf(first)
+	bob := startBrowser(w)
+	bob.open(verify)
+	typeCode(w, bob, code)
+	if p := bob.login(bobEmail, bobPassword); p.Title != "Not your device" || !strings.Contains(p.Text, aliceEmail) {
+		w.fatalf("bob with alice's device code: %v", p)
+	}
+	if err := first.wait(stepTimeout); err == nil {
+		w.fatalf("agentctl reauth --device-code succeeded after bob signed in")
+	}
+	if first.errOut.count(func(s string) bool { return strings.Contains(s, "someone other than "+aliceEmail+" signed in") }) == 0 {
+		w.fatalf("agentctl reauth --device-code did not say who must sign in:\n%s", first.tail(20))
+	}
+
+	second := w.ctlBackground("agentctl reauth --device-code", "reauth", "--device-code", "--wait", "2m")
+	verify, code = codeOf(second)
+	b.open(verify)
+	typeCode(w, b, code)
+	if p := b.login(aliceEmail, alicePassword); p.Title != "Session refreshed" {
+		w.fatalf("alice with her device code: %v", p)
+	}
+	if err := second.wait(stepTimeout); err != nil {
+		w.fatalf("agentctl reauth --device-code: %v", err)
+	}
+	if st := w.status(); st.State != ipcproto.StateConnected {
+		w.fatalf("after the re-authentication: %+v", st)
+	}
+	if r := w.get(wikiURL); !r.fromWiki() {
+		w.fatalf("wiki after the re-authentication: %v", r)
+	}
+}
