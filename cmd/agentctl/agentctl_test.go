@@ -27,9 +27,10 @@ type fakeAgent struct {
 	authURL    string
 	regErr     error // Register fails with it, when set
 	onRegister func()
-	subscribed chan struct{}     // gets a value per Subscribe, when not nil
-	session    *ipcproto.Session // Session answers it, when set
-	explained  []string          // the destinations Explain was asked about
+	subscribed chan struct{}              // gets a value per Subscribe, when not nil
+	session    *ipcproto.Session          // Session answers it, when set
+	explained  []string                   // the destinations Explain was asked about
+	registered []ipcproto.RegisterRequest // every Register call's request
 }
 
 func (f *fakeAgent) Status(context.Context) ipcproto.Status {
@@ -55,7 +56,10 @@ func (f *fakeAgent) Explain(_ context.Context, dst, _ string) (json.RawMessage, 
 	f.mu.Unlock()
 	return json.RawMessage(`{"dst":"wiki.acme.internal:80","user":"alice@example.com","session_age":"1h0m0s","action":"allow","stages":[{"filter":"l4","flow":"net.dst.ip=10.0.0.10","action":"allow","policy_name":"Company Wiki Network policy","trace":[{"name":"Risky categories","outcome":"not_matched","unsimulated":["net.sni.domains"]},{"name":"Company Wiki Network policy","outcome":"allowed"}]}]}`), nil
 }
-func (f *fakeAgent) Register(context.Context, ipc.Caller, ipcproto.RegisterRequest) (ipcproto.AuthURL, error) {
+func (f *fakeAgent) Register(_ context.Context, _ ipc.Caller, req ipcproto.RegisterRequest) (ipcproto.AuthURL, error) {
+	f.mu.Lock()
+	f.registered = append(f.registered, req)
+	f.mu.Unlock()
 	if f.regErr != nil {
 		return ipcproto.AuthURL{}, f.regErr
 	}
@@ -293,5 +297,35 @@ func TestRegisterFromRevokedWaits(t *testing.T) {
 	sock := startDaemon(t, f)
 	if _, errOut, code := agentctl(t, sock, "register", "--no-browser", "--wait", "20s"); code == 0 || !strings.Contains(errOut, "register stopped: agentd is revoked") {
 		t.Fatalf("register revoked while it waits: exit %d\n%s", code, errOut)
+	}
+}
+
+// Over SSH without a display the person's browser is elsewhere, where the
+// loopback callback is not this machine's: register uses a device code by
+// itself and says so; with a display, or when told, it does not.
+func TestRegisterChoosesDeviceCodeOverSSH(t *testing.T) {
+	f := &fakeAgent{status: ipcproto.Status{State: ipcproto.StateUnregistered}, authURL: "http://acme.localhost:8781/cdn-cgi/access/device?user_code=BCDF-GHJK"}
+	sock := startDaemon(t, f)
+	t.Setenv("SSH_CONNECTION", "192.0.2.1 50000 192.0.2.2 22")
+	t.Setenv("DISPLAY", "")
+	t.Setenv("WAYLAND_DISPLAY", "")
+	for _, tc := range []struct {
+		args []string
+		env  string
+		want bool
+	}{
+		{[]string{"register", "--wait", "0"}, "", true},
+		{[]string{"register", "--wait", "0", "--device-code=false"}, "", false},
+		{[]string{"register", "--wait", "0", "--no-browser"}, "", false},
+		{[]string{"register", "--wait", "0"}, ":0", false},
+	} {
+		t.Setenv("DISPLAY", tc.env)
+		_, errOut, code := agentctl(t, sock, tc.args...)
+		f.mu.Lock()
+		last := f.registered[len(f.registered)-1]
+		f.mu.Unlock()
+		if code != 0 || last.DeviceCode != tc.want || strings.Contains(errOut, "using a device code") != tc.want {
+			t.Errorf("%v with DISPLAY=%q: exit %d, device code %v, want %v\n%s", tc.args, tc.env, code, last.DeviceCode, tc.want, errOut)
+		}
 	}
 }

@@ -45,6 +45,9 @@ browser, anywhere, enter the code, sign in and confirm; agentd polls the edge
 and registers the device once you have.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if a.chooseDeviceCode(cmd, &deviceCode) {
+				f.noBrowser = true
+			}
 			return a.login(cmd.Context(), f, "register", func(ctx context.Context) (ipcproto.AuthURL, error) {
 				return a.ipc().Register(ctx, ipcproto.RegisterRequest{Team: team, DeviceCode: deviceCode})
 			}, func(st ipcproto.Status) bool {
@@ -77,6 +80,9 @@ short code and a URL instead: open the URL in any browser, enter the code and
 sign in as the device's user; agentd polls the edge meanwhile.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if a.chooseDeviceCode(cmd, &deviceCode) {
+				f.noBrowser = true
+			}
 			var before time.Time
 			if st, err := a.ipc().Status(cmd.Context()); err == nil && st.Session != nil {
 				before = st.Session.AuthTime
@@ -96,6 +102,25 @@ sign in as the device's user; agentd polls the edge meanwhile.`,
 		}
 	}
 	return cmd
+}
+
+// chooseDeviceCode turns the device flow on when --device-code was not
+// given and the person cannot use the loopback flow from here: agentctl
+// runs over SSH with no display, so the browser they have is on another
+// machine, where http://127.0.0.1:<port>/callback is not this machine's.
+// It reports whether it chose it, and says so.
+func (a *app) chooseDeviceCode(cmd *cobra.Command, deviceCode *bool) bool {
+	if cmd.Flags().Changed("device-code") || cmd.Flags().Changed("no-browser") || *deviceCode {
+		return false
+	}
+	remote := os.Getenv("SSH_CONNECTION") != "" || os.Getenv("SSH_TTY") != ""
+	display := os.Getenv("DISPLAY") != "" || os.Getenv("WAYLAND_DISPLAY") != ""
+	if !remote || display {
+		return false
+	}
+	*deviceCode = true
+	fmt.Fprintln(a.stderr, "agentctl: this is an SSH session without a display, so a browser elsewhere cannot reach this machine's sign-in callback: using a device code (pass --device-code=false, or --no-browser, for the browser flow)")
+	return true
 }
 
 // login starts an enrollment or a re-authentication, prints and opens its
