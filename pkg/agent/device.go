@@ -47,17 +47,7 @@ func (a *Agent) pollDevice(e *enrollment) {
 	if interval <= 0 {
 		interval = 5 * time.Second
 	}
-	for {
-		t := a.clk.NewTimer(interval)
-		select {
-		case <-e.done:
-			t.Stop()
-			return
-		case <-a.ctx.Done():
-			t.Stop()
-			return
-		case <-t.C():
-		}
+	for a.waitPoll(interval, e.done) {
 		ctx, cancel := a.edgeCtx()
 		tok, err := a.client(nil).PollDevice(ctx, control.DeviceTokenRequest{DeviceCode: e.device.DeviceCode, CodeVerifier: e.verifier.Reveal()})
 		cancel()
@@ -92,5 +82,21 @@ func (a *Agent) pollDevice(e *enrollment) {
 func (a *Agent) failDevice(e *enrollment, code, msg string) {
 	if e.claimed.CompareAndSwap(false, true) {
 		a.enrollmentFailed(e, code, msg)
+	}
+}
+
+// waitPoll waits one poll interval on the agent's clock, and reports
+// false when done closed or agentd stops first.
+func (a *Agent) waitPoll(interval time.Duration, done <-chan struct{}) bool {
+	t := a.clk.NewTimer(interval)
+	select {
+	case <-done:
+		t.Stop()
+		return false
+	case <-a.ctx.Done():
+		t.Stop()
+		return false
+	case <-t.C():
+		return true
 	}
 }

@@ -74,17 +74,7 @@ func (a *Agent) pollDeviceReauth(r *deviceReauth) {
 		interval = 5 * time.Second
 	}
 	deadline := a.clk.Now().Add(time.Duration(r.pair.ExpiresIn) * time.Second)
-	for {
-		t := a.clk.NewTimer(interval)
-		select {
-		case <-r.done:
-			t.Stop()
-			return
-		case <-a.ctx.Done():
-			t.Stop()
-			return
-		case <-t.C():
-		}
+	for a.waitPoll(interval, r.done) {
 		a.mu.Lock()
 		reg := a.snap.reg
 		a.mu.Unlock()

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ztagent/ztagent/internal/didyoumean"
 	"github.com/ztagent/ztagent/internal/secret"
 )
 
@@ -433,37 +434,10 @@ var applied = []string{"organization", "auth_client_id", "auth_client_secret", "
 
 // suggest names the applied key closest to a misspelt one.
 func suggest(key string) string {
-	best, bestD := "", 3
-	for _, k := range applied {
-		if d := distance(key, k); d < bestD {
-			best, bestD = k, d
-		}
+	if best := didyoumean.Closest(key, applied); best != "" {
+		return fmt.Sprintf(" (did you mean %q?)", best)
 	}
-	if best == "" {
-		return ""
-	}
-	return fmt.Sprintf(" (did you mean %q?)", best)
-}
-
-// distance is the Levenshtein distance of a and b.
-func distance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur := make([]int, len(b)+1)
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev = cur
-	}
-	return prev[len(b)]
+	return ""
 }
 
 func validTeam(s string) bool {

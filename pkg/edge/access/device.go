@@ -292,14 +292,7 @@ func (t *TeamDomain) finishDeviceReauth(w http.ResponseWriter, g *deviceGrant, l
 			"The device "+g.name+" enrolled with another identity provider, and only a sign-in there refreshes its session. Start again on the device.")
 		return
 	}
-	t.mu.Lock()
-	ok := t.grants[g.key] == g && now.Before(g.expires) && g.approved == nil && !g.denied
-	if ok {
-		l := login
-		g.approved = &l
-	}
-	t.mu.Unlock()
-	if !ok {
+	if !t.approveGrant(g, login, now) {
 		t.errorPage(w, http.StatusBadRequest, "Sign-in not completed", "The device's code expired or was used while you signed in. Start again on the device.")
 		return
 	}
@@ -311,20 +304,26 @@ func (t *TeamDomain) finishDeviceReauth(w http.ResponseWriter, g *deviceGrant, l
 // approveDevice records the person's confirmation; the device's next poll
 // gets its enrollment code.
 func (t *TeamDomain) approveDevice(w http.ResponseWriter, g *deviceGrant, login Login, now time.Time) {
-	t.mu.Lock()
-	ok := t.grants[g.key] == g && now.Before(g.expires) && g.approved == nil && !g.denied
-	if ok {
-		l := login
-		g.approved = &l
-	}
-	t.mu.Unlock()
-	if !ok {
+	if !t.approveGrant(g, login, now) {
 		t.errorPage(w, http.StatusBadRequest, "Registration not completed", "The device's code expired or was used while you signed in. Start the registration on the device again.")
 		return
 	}
 	t.log.Info("access: device registration approved", zap.String("device", g.name), zap.String("user", login.Email))
 	t.render(w, http.StatusOK, pageData{Title: "Device approved",
 		Message: "The device " + g.name + " is being registered to your account. You can close this page and go back to the device."})
+}
+
+// approveGrant records login on g, and reports false when g expired, was
+// used or denied meanwhile.
+func (t *TeamDomain) approveGrant(g *deviceGrant, login Login, now time.Time) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.grants[g.key] != g || !now.Before(g.expires) || g.approved != nil || g.denied {
+		return false
+	}
+	l := login
+	g.approved = &l
+	return true
 }
 
 // denyDevice ends a grant whose person may not register a device.
