@@ -329,3 +329,31 @@ func TestRegisterChoosesDeviceCodeOverSSH(t *testing.T) {
 		}
 	}
 }
+
+// watch prints every event agentd sends as a readable line, never the raw
+// JSON of its data.
+func TestWatchDescribesEveryEvent(t *testing.T) {
+	data := map[string]any{
+		ipcproto.EventSnapshot:         ipcproto.Status{State: ipcproto.StateConnected},
+		ipcproto.EventStateChanged:     ipcproto.StateChanged{From: ipcproto.StateConnecting, To: ipcproto.StateConnected},
+		ipcproto.EventBrowseToURL:      ipcproto.BrowseToURL{URL: "http://acme.localhost:8781/x", Reason: "reauth"},
+		ipcproto.EventSessionExpired:   ipcproto.SessionExpired{PolicyName: "Git", Filter: "http"},
+		ipcproto.EventSessionRefreshed: ipcproto.SessionRefreshed{},
+		ipcproto.EventExpiryWarning:    ipcproto.ExpiryWarning{PolicyName: "Git"},
+		ipcproto.EventDeviceRevoked:    ipcproto.DeviceRevoked{DeviceID: "dev-1", Message: "an administrator revoked this device"},
+		ipcproto.EventTunnelUp:         ipcproto.Tunnel{Mode: "proxy", ProxyAddr: "127.0.0.1:40000", Endpoint: "127.0.0.1:2408", Addresses: []string{"100.96.0.2/32"}},
+		ipcproto.EventTunnelDown:       ipcproto.Tunnel{Mode: "proxy", Endpoint: "127.0.0.1:2408"},
+		ipcproto.EventError:            ipcproto.ErrorEvent{Code: "reauth_failed", Message: "someone else signed in"},
+	}
+	for typ, d := range data {
+		b, _ := json.Marshal(d)
+		line := describe(ipcproto.Event{Type: typ, Data: b})
+		if strings.Contains(line, "{") || strings.Contains(line, `"`+"device_id") || line == "" {
+			t.Errorf("%s: %q", typ, line)
+		}
+	}
+	b, _ := json.Marshal(data[ipcproto.EventDeviceRevoked])
+	if got := describe(ipcproto.Event{Type: ipcproto.EventDeviceRevoked, Data: b}); got != "device dev-1 revoked: an administrator revoked this device" {
+		t.Errorf("device_revoked: %q", got)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -101,6 +102,25 @@ func describe(ev ipcproto.Event) string {
 		var w ipcproto.ExpiryWarning
 		_ = json.Unmarshal(ev.Data, &w)
 		return fmt.Sprintf("session for %q expires at %s", w.PolicyName, w.ExpiresAt.Local().Format(time.TimeOnly))
+	case ipcproto.EventDeviceRevoked:
+		var r ipcproto.DeviceRevoked
+		_ = json.Unmarshal(ev.Data, &r)
+		return "device " + r.DeviceID + " revoked" + suffix(r.Message)
+	case ipcproto.EventTunnelUp, ipcproto.EventTunnelDown:
+		var t ipcproto.Tunnel
+		_ = json.Unmarshal(ev.Data, &t)
+		what := "tunnel up"
+		if ev.Type == ipcproto.EventTunnelDown {
+			what = "tunnel down"
+		}
+		where := t.Mode
+		if t.ProxyAddr != "" {
+			where += " on " + t.ProxyAddr
+		}
+		if t.Interface != "" {
+			where += " on " + t.Interface
+		}
+		return fmt.Sprintf("%s (%s, edge %s, address %s)", what, where, t.Endpoint, strings.Join(t.Addresses, ","))
 	case ipcproto.EventError:
 		var e ipcproto.ErrorEvent
 		_ = json.Unmarshal(ev.Data, &e)

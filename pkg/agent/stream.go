@@ -243,10 +243,7 @@ func (a *Agent) revoke(deviceID string, cause error) {
 	a.snap.persisted.OperatorUID = nil
 	a.snap.persisted.DeviceID, a.snap.persisted.LastSeq = "", 0
 	a.snap.persisted.Disconnected = false
-	a.publishLocked(ipcproto.EventDeviceRevoked, struct {
-		DeviceID string `json:"device_id"`
-		Message  string `json:"message"`
-	}{reg.DeviceID, msg})
+	a.publishLocked(ipcproto.EventDeviceRevoked, ipcproto.DeviceRevoked{DeviceID: reg.DeviceID, Message: msg})
 	a.updateLocked()
 	a.mu.Unlock()
 	a.savePersisted()

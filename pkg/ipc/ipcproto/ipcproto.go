@@ -170,6 +170,13 @@ type AuthURL struct {
 	Enrolled bool `json:"enrolled,omitempty"`
 }
 
+// DeviceRevoked is the data of a device_revoked event: the registration
+// ended at the edge, and what to do.
+type DeviceRevoked struct {
+	DeviceID string `json:"device_id"`
+	Message  string `json:"message"`
+}
+
 // ReauthRequest is the body of POST /v1/reauth (it may be empty).
 type ReauthRequest struct {
 	// DeviceCode re-authenticates with the device flow (RFC 8628): the
