@@ -357,3 +357,74 @@ func TestWatchDescribesEveryEvent(t *testing.T) {
 		t.Errorf("device_revoked: %q", got)
 	}
 }
+
+// serveOn serves f's IPC on sock until the returned stop is called.
+func serveOn(t *testing.T, sock string, f *fakeAgent) (stop func()) {
+	t.Helper()
+	srv, err := ipc.NewServer(ipc.ServerOptions{SocketPath: sock, Backend: f, DaemonVersion: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve() }()
+	var once sync.Once
+	stop = func() { once.Do(func() { srv.Close(); <-done }) }
+	t.Cleanup(stop)
+	return stop
+}
+
+// waitFor checks cond after each write watch makes (wrote), failing after
+// 30 s without it.
+func waitFor(t *testing.T, what string, wrote <-chan struct{}, cond func() bool) {
+	t.Helper()
+	deadline := time.After(30 * time.Second)
+	for !cond() {
+		select {
+		case <-wrote:
+		case <-deadline:
+			t.Fatalf("no %s within 30 s", what)
+		}
+	}
+}
+
+// watch follows agentd across a restart: it says the stream was lost,
+// subscribes again when agentd is back (on the same socket), and prints
+// the new agentd's events.
+func TestWatchResubscribesAcrossRestarts(t *testing.T) {
+	dir, err := os.MkdirTemp("", "agentctl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(dir, "agentd.sock")
+	first := &fakeAgent{status: ipcproto.Status{State: ipcproto.StateConnected}, subscribed: make(chan struct{}, 1)}
+	stopFirst := serveOn(t, sock, first)
+	wrote := make(chan struct{}, 1)
+	out, errb := &lockedBuffer{wrote: wrote}, &lockedBuffer{wrote: wrote}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	go func() { done <- runApp(ctx, &app{stdout: out, stderr: errb}, []string{"watch", "--socket", sock}) }()
+	<-first.subscribed
+	stopFirst()
+	waitFor(t, "notice of the lost stream", wrote, func() bool { return strings.Contains(errb.String(), "lost agentd's event stream") })
+
+	second := &fakeAgent{status: ipcproto.Status{State: ipcproto.StateRevoked}, subscribed: make(chan struct{}, 1)}
+	serveOn(t, sock, second)
+	select {
+	case <-second.subscribed:
+	case <-time.After(30 * time.Second):
+		t.Fatal("watch did not subscribe to the restarted agentd")
+	}
+	second.emit(ipcproto.EventDeviceRevoked, ipcproto.DeviceRevoked{DeviceID: "dev-2", Message: "revoked"})
+	waitFor(t, "the restarted agentd's event", wrote, func() bool { return strings.Contains(out.String(), "device dev-2 revoked") })
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("watch: exit %d\n%s", code, errb.String())
+	}
+	if !strings.Contains(errb.String(), "agentd is back") || !strings.Contains(out.String(), "state revoked") {
+		t.Fatalf("stdout:\n%s\nstderr:\n%s", out.String(), errb.String())
+	}
+}

@@ -3,9 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"time"
 
@@ -16,8 +14,9 @@ import (
 	"github.com/ztagent/ztagent/pkg/ipc/ipcproto"
 )
 
-// watchCmd is the reference tray: it follows agentd's events and, with
-// --open-browser, opens each browse_to_url once.
+// watchCmd is the reference tray: it follows agentd's events, across
+// agentd's restarts, and, with --open-browser, opens each browse_to_url
+// once.
 func (a *app) watchCmd() *cobra.Command {
 	var open bool
 	cmd := &cobra.Command{
@@ -33,13 +32,29 @@ func (a *app) watchCmd() *cobra.Command {
 }
 
 func (a *app) watch(ctx context.Context, open bool) error {
-	st, err := a.ipc().Events(ctx)
+	// The first subscription must work, so that a mistyped --socket or a
+	// stopped agentd is an error at once; later ones are retried.
+	first, err := a.ipc().Events(ctx)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
+	src := &browseprompt.Reconnecting{
+		Dial: func(ctx context.Context) (browseprompt.Stream, error) {
+			if first != nil {
+				st := first
+				first = nil
+				return st, nil
+			}
+			return a.ipc().Events(ctx)
+		},
+		OnDown: func(err error) {
+			fmt.Fprintf(a.stderr, "agentctl: lost agentd's event stream (%s); waiting for agentd to come back\n", termsafe.Line(err.Error()))
+		},
+		OnUp: func() { fmt.Fprintln(a.stderr, "agentctl: agentd is back; following its events again") },
+	}
+	defer src.Close()
 	o := browseprompt.Options{
-		Source: browseprompt.FromStream(st),
+		Source: src,
 		OnEvent: func(ev ipcproto.Event) error {
 			if a.json {
 				// NDJSON: one event per line, for scripts.
@@ -62,11 +77,7 @@ func (a *app) watch(ctx context.Context, open bool) error {
 	if open {
 		o.Opener = urlOpener{a}
 	}
-	err = browseprompt.Follow(ctx, o)
-	if errors.Is(err, io.EOF) {
-		return errors.New("agentd ended the event stream (did it stop?)")
-	}
-	return err
+	return browseprompt.Follow(ctx, o)
 }
 
 // urlOpener opens through the app's one opener.

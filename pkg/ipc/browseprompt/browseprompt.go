@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"slices"
+	"time"
 
 	"github.com/ztagent/ztagent/pkg/ipc/ipcproto"
 )
@@ -153,4 +154,103 @@ func (s streamSource) Next(ctx context.Context) (ipcproto.Event, error) {
 		return ipcproto.Event{}, ctx.Err()
 	}
 	return ev, err
+}
+
+// Reconnecting is a Source over a network stream that survives agentd's
+// restarts: when the stream ends or breaks, it dials again with a
+// doubling backoff (MinRetry to MaxRetry) until ctx ends. A new stream
+// begins with agentd's snapshot, so a front-end learns the state it
+// missed; events published while agentd was down are not replayed.
+type Reconnecting struct {
+	// Dial opens a new stream, such as (*ipc.Client).Events.
+	Dial func(ctx context.Context) (Stream, error)
+	// OnDown, when set, is told once per outage that the stream is lost
+	// and why; OnUp when a new one is open again.
+	OnDown func(err error)
+	OnUp   func()
+	// MinRetry and MaxRetry bound the backoff; 250 ms and 5 s by default.
+	MinRetry, MaxRetry time.Duration
+	// Wait waits d or until ctx ends (tests shorten it); a timer by
+	// default.
+	Wait func(ctx context.Context, d time.Duration) error
+
+	st   Stream
+	down bool
+}
+
+// Next returns the next event of the current stream, dialing a new one
+// first when there is none.
+func (r *Reconnecting) Next(ctx context.Context) (ipcproto.Event, error) {
+	retry := r.MinRetry
+	if retry <= 0 {
+		retry = 250 * time.Millisecond
+	}
+	maxRetry := r.MaxRetry
+	if maxRetry <= 0 {
+		maxRetry = 5 * time.Second
+	}
+	for {
+		if err := ctx.Err(); err != nil {
+			return ipcproto.Event{}, err
+		}
+		if r.st == nil {
+			st, err := r.Dial(ctx)
+			if err != nil {
+				r.lost(err)
+				if werr := r.wait(ctx, retry); werr != nil {
+					return ipcproto.Event{}, werr
+				}
+				retry = min(2*retry, maxRetry)
+				continue
+			}
+			r.st = st
+			if r.down {
+				r.down = false
+				if r.OnUp != nil {
+					r.OnUp()
+				}
+			}
+		}
+		ev, err := FromStream(r.st).Next(ctx)
+		if err == nil {
+			return ev, nil
+		}
+		_ = r.st.Close()
+		r.st = nil
+		if ctx.Err() != nil {
+			return ipcproto.Event{}, ctx.Err()
+		}
+		r.lost(err)
+	}
+}
+
+func (r *Reconnecting) lost(err error) {
+	if !r.down {
+		r.down = true
+		if r.OnDown != nil {
+			r.OnDown(err)
+		}
+	}
+}
+
+func (r *Reconnecting) wait(ctx context.Context, d time.Duration) error {
+	if r.Wait != nil {
+		return r.Wait(ctx, d)
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// Close closes the current stream.
+func (r *Reconnecting) Close() {
+	if r.st != nil {
+		_ = r.st.Close()
+		r.st = nil
+	}
 }

@@ -168,3 +168,72 @@ func TestFollowEnds(t *testing.T) {
 		t.Fatalf("Follow when OnEvent fails = %v, want its error", err)
 	}
 }
+
+// sliceStream yields its events, then ends with io.EOF, as a stream does
+// when agentd stops.
+type sliceStream struct {
+	events []ipcproto.Event
+	closed bool
+}
+
+func (s *sliceStream) Next() (ipcproto.Event, error) {
+	if len(s.events) == 0 {
+		return ipcproto.Event{}, io.EOF
+	}
+	ev := s.events[0]
+	s.events = s.events[1:]
+	return ev, nil
+}
+
+func (s *sliceStream) Close() error { s.closed = true; return nil }
+
+// A stream that ends (agentd restarting) is dialed again with a doubling
+// backoff while agentd is down; the outage is reported once, and so is
+// the return; the events of both streams come through in order.
+func TestReconnectingSurvivesRestarts(t *testing.T) {
+	snap := ipcproto.Event{Type: ipcproto.EventSnapshot}
+	first := &sliceStream{events: []ipcproto.Event{snap, browseTo(team+"/a", "session_expired")}}
+	second := &sliceStream{events: []ipcproto.Event{snap, browseTo(team+"/b", "session_expired")}}
+	dials := 0
+	var waits []time.Duration
+	var downs, ups int
+	r := &browseprompt.Reconnecting{
+		Dial: func(context.Context) (browseprompt.Stream, error) {
+			dials++
+			switch dials {
+			case 1:
+				return first, nil
+			case 5:
+				return second, nil
+			}
+			return nil, errors.New("connect: no such file or directory")
+		},
+		OnDown: func(error) { downs++ },
+		OnUp:   func() { ups++ },
+		Wait:   func(_ context.Context, d time.Duration) error { waits = append(waits, d); return nil },
+	}
+	defer r.Close()
+	var urls []string
+	for len(urls) < 2 {
+		ev, err := r.Next(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.Type == ipcproto.EventBrowseToURL {
+			var b ipcproto.BrowseToURL
+			_ = json.Unmarshal(ev.Data, &b)
+			urls = append(urls, b.URL)
+		}
+	}
+	if !slices.Equal(urls, []string{team + "/a", team + "/b"}) || !first.closed || downs != 1 || ups != 1 {
+		t.Fatalf("urls %v, first closed %v, %d downs, %d ups", urls, first.closed, downs, ups)
+	}
+	if want := []time.Duration{250 * time.Millisecond, 500 * time.Millisecond, time.Second}; !slices.Equal(waits, want) {
+		t.Fatalf("backoff %v, want %v", waits, want)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, err := r.Next(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("after the context ended: %v", err)
+	}
+}
