@@ -150,6 +150,9 @@ func (e *fakeEdge) register(w http.ResponseWriter, r *http.Request) {
 			Tunnel: control.Tunnel{Endpoint: "127.0.0.1:2408", EdgePublicKey: "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
 				Addresses: []string{"100.96.0.3/32"}, DNS: []string{"100.96.0.1"}, AllowedIPs: []string{"0.0.0.0/0"}, MTU: 1280},
 		})
+		if e.revoked {
+			e.events.Forget() // a revoked device registers as a new one
+		}
 		e.revoked = false
 		return
 	}
@@ -163,6 +166,9 @@ func (e *fakeEdge) register(w http.ResponseWriter, r *http.Request) {
 	if e.otherUser != "" {
 		e.fail(w, 409, apierror.Error{Code: ipcproto.CodeOtherUser, Message: "registered to someone else", User: e.otherUser})
 		return
+	}
+	if e.revoked {
+		e.events.Forget() // a revoked device registers as a new one
 	}
 	e.revoked = false
 	team := control.TeamInfo{Name: "acme", Domain: e.srv.URL, RefreshIdentityURL: e.srv.URL + "/cdn-cgi/access/refresh-identity"}

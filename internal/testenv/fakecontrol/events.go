@@ -26,6 +26,9 @@ type Events struct {
 	afters     []int64
 	failStatus int
 	failCode   string
+	// base is the last Seq of a registration that ended: no stream serves
+	// it or anything before it (see Forget).
+	base int64
 }
 
 // NewEvents returns an empty stream.
@@ -47,6 +50,16 @@ func (e *Events) Append(typ string, at time.Time, payload any) int64 {
 	close(e.wake)
 	e.wake = make(chan struct{})
 	return seq
+}
+
+// Forget starts the stream of a new registration: the events so far
+// belonged to the one that ended (a revoked device registers again as a
+// new device at the edge), so no stream serves them again, whatever its
+// after=.
+func (e *Events) Forget() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.base = int64(len(e.events))
 }
 
 // Cut ends every open stream, as an edge restart does.
@@ -98,10 +111,10 @@ func (e *Events) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	enc := json.NewEncoder(w)
 	for {
 		e.mu.Lock()
-		evs, wake := slices.Clone(e.events), e.wake
+		evs, wake, base := slices.Clone(e.events), e.wake, e.base
 		e.mu.Unlock()
 		for _, ev := range evs {
-			if ev.Seq <= after {
+			if ev.Seq <= after || ev.Seq <= base {
 				continue
 			}
 			_ = enc.Encode(ev)
