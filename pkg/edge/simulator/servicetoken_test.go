@@ -183,4 +183,52 @@ resource "cloudflare_zero_trust_gateway_policy" "ssh_recent_sign_in" {
 	if err != nil || ex.Reason == "session_expired" || ex.Reason == "no_idp_session" {
 		t.Fatalf("the wiki's identity policy must not apply to the device: %+v, %v", ex, err)
 	}
+
+	// A real flow: blocked with no_idp_session and never signalled. The
+	// Gateway queues a flow's audit record and its signal in one FIFO, so
+	// once the record of a later flow is in the audit log, a signal of
+	// the blocked one would be in the device's events.
+	tun := a.startTunnel()
+	if !dialRefused(t, tun, "10.0.0.10:22") {
+		t.Fatal("ssh from the service-token device was let through")
+	}
+	dialRefused(t, tun, "10.0.0.10:9") // no policy: its record follows
+	reasons := func() map[string]string {
+		page, err := adminClient(s).Audit(t.Context(), 0, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]string{}
+		for _, r := range page.Records {
+			var d struct{ Dst, Reason string }
+			if r.Kind == "gateway_decision" && json.Unmarshal(r.Detail, &d) == nil {
+				out[d.Dst] = d.Reason
+			}
+		}
+		return out
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	got := reasons()
+	for got["10.0.0.10:9"] == "" {
+		if time.Now().After(deadline) {
+			t.Fatalf("no audit record of the second flow: %v", got)
+		}
+		select {
+		case <-t.Context().Done():
+		case <-time.After(20 * time.Millisecond):
+		}
+		got = reasons()
+	}
+	if got["10.0.0.10:22"] != "no_idp_session" {
+		t.Fatalf("ssh flow's audit reason %q, want no_idp_session (%v)", got["10.0.0.10:22"], got)
+	}
+	evs, err := s.reg.After(t.Context(), a.reg.DeviceID, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ev := range evs {
+		if ev.Type == control.EventSessionExpired {
+			t.Fatalf("the service-token device was signalled session_expired: %+v", ev)
+		}
+	}
 }
