@@ -86,10 +86,9 @@ func (a *Agent) pollDeviceReauth(r *deviceReauth) {
 		cancel()
 		switch {
 		case err == nil && tok.Reauthenticated:
+			// The edge's session_refreshed event, on the stream, brings the
+			// new auth_time to the registration as for any sign-in.
 			a.log.Info("re-authenticated with a device code", zap.Time("auth_time", tok.AuthTime))
-			// The edge's session_refreshed event carries the new auth_time;
-			// ask for it now rather than wait for the stream.
-			a.kick()
 			return
 		case err == nil:
 			a.failDeviceReauth("the edge answered the device code with an enrollment code instead of a re-authentication; run `agentctl reauth` again")

@@ -22,12 +22,17 @@ const (
 	unattendedMaxRetry   = 5 * time.Minute
 )
 
+// retryable are the failures of an unattended enrollment that are not the
+// edge refusing the token: the edge or the keyring did not answer. They
+// are retried; anything else is reported and not tried again.
+var retryable = map[string]bool{
+	ipcproto.CodeEdgeUnreachable: true, control.CodeInternal: true, ipcproto.CodeKeyringUnavailable: true,
+}
+
 // unattended is the state of enrollment from the MDM file's service token.
 type unattended struct {
 	settings *mdm.Settings
 	running  bool
-	// attempts counts registrations tried, for status and tests.
-	attempts int
 	// failure is why the last attempt was refused; it stays until the
 	// MDM file changes or an administrator registers again.
 	failure string
@@ -102,7 +107,7 @@ func (a *Agent) enrollUnattended() {
 			return
 		}
 		var ae *apierror.Error
-		if errors.As(err, &ae) && ae.Code != ipcproto.CodeEdgeUnreachable && ae.Code != control.CodeInternal {
+		if errors.As(err, &ae) && !retryable[ae.Code] {
 			msg := fmt.Sprintf("unattended enrollment with the service token of %s failed: %s; fix the file (agentd reads it again on SIGHUP) or run `sudo agentctl register` once the token is fixed at the edge", s.File, ae.Message)
 			a.mu.Lock()
 			a.snap.mdm.failure = msg
@@ -111,7 +116,7 @@ func (a *Agent) enrollUnattended() {
 			a.log.Error("unattended enrollment refused; not retrying", zap.String("mdm", s.File), zap.String("code", ae.Code), zap.String("reason", ae.Message))
 			return
 		}
-		a.log.Warn("unattended enrollment: the edge did not answer; retrying", zap.Duration("in", wait), zap.Error(err))
+		a.log.Warn("unattended enrollment did not complete; retrying", zap.Duration("in", wait), zap.Error(err))
 		t := a.clk.NewTimer(wait)
 		select {
 		case <-t.C():
@@ -137,7 +142,6 @@ func (a *Agent) registerWithServiceToken(s *mdm.Settings, uid int) error {
 func (a *Agent) registerWithServiceTokenOpLocked(s *mdm.Settings, uid int) error {
 	a.mu.Lock()
 	registered := a.snap.reg != nil
-	a.snap.mdm.attempts++
 	a.mu.Unlock()
 	if registered {
 		return nil
