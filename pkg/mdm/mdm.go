@@ -97,7 +97,7 @@ var known = map[string]bool{
 	"display_name": true, "unique_client_id": true, "support_url": true, "gateway_unique_id": true,
 	"override_api_endpoint": true, "override_doh_endpoint": true, "override_warp_endpoint": true,
 	"enable_post_quantum": true, "enable_netbt": true, "warp_tunnel_protocol": true,
-	"pre_login": true, "configs": true,
+	"pre_login": true,
 }
 
 // Parse reads an mdm.xml held in memory; name is the file's name for the
@@ -382,9 +382,11 @@ func (s *Settings) set(key string, v value, line int, p *parser) error {
 	var err error
 	switch key {
 	case "organization":
-		if s.Organization, err = wantString(); err == nil && !validTeam(s.Organization) {
-			err = p.errorf(line, "organization %q is not a team name (lower-case letters, digits and '-', as in <team>.cloudflareaccess.com)", truncate(s.Organization))
+		// Cloudflare takes the team name in any case.
+		if s.Organization, err = wantString(); err == nil && !validTeam(strings.ToLower(s.Organization)) {
+			err = p.errorf(line, "organization %q is not a team name (letters, digits and '-', as in <team>.cloudflareaccess.com)", truncate(s.Organization))
 		}
+		s.Organization = strings.ToLower(s.Organization)
 	case "auth_client_id":
 		if s.AuthClientID, err = wantString(); err == nil && (s.AuthClientID == "" || len(s.AuthClientID) > 256) {
 			err = p.errorf(line, "auth_client_id must be the service token's Client ID (such as 88bf3b6d86161464f6509f7219099e57.access)")
@@ -421,6 +423,8 @@ func (s *Settings) set(key string, v value, line int, p *parser) error {
 		s.SwitchLocked, err = wantBool()
 	case "onboarding":
 		s.Onboarding, err = wantBool()
+	case "configs":
+		err = p.errorf(line, "configs (several organizations to choose from) is not supported; keep one organization's keys in the <dict>")
 	default:
 		if !known[key] {
 			return p.errorf(line, "%q is not an mdm.xml key%s; the keys are organization, auth_client_id, auth_client_secret, service_mode, proxy_port, auto_connect, switch_locked, onboarding and those Cloudflare documents", truncate(key), suggest(key))

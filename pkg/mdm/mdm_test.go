@@ -74,6 +74,7 @@ func TestParseErrors(t *testing.T) {
 		{"<dict>\n<key>organization</key><string>acme</strin></dict>", "mdm.xml:2: not well-formed XML"},
 		{"<dict><key>auto_connect</key><integer>5</integer></dict>", "mdm.xml:1: no organization"},
 		{"<array><dict/></array>", "mdm.xml:1: an <array> of configurations"},
+		{"<dict><key>organization</key><string>acme</string>\n<key>configs</key><array><dict/></array></dict>", "mdm.xml:2: configs (several organizations to choose from) is not supported"},
 		{"<dict><key>organization</key><string>acme</string></dict>\n<dict/>", "mdm.xml:2: <dict> after the </dict>"},
 		{"<dict><key>organization</key>\n</dict>", `mdm.xml:2: key "organization" has no value`},
 	} {
@@ -117,4 +118,29 @@ func FuzzParse(f *testing.F) {
 			t.Fatal("parsed without an organization")
 		}
 	})
+}
+
+// Cloudflare's own parameter examples, with the team name capitalised
+// as Cloudflare allows (it takes it in any case).
+func TestParseCloudflareExample(t *testing.T) {
+	s, err := Parse([]byte(`<dict>
+  <key>organization</key>
+  <string>Acme</string>
+  <key>auth_client_id</key>
+  <string>88bf3b6d86161464f6509f7219099e57.access</string>
+  <key>auth_client_secret</key>
+  <string>bdd31cbc4dec990953e39163fbbb194c93313ca9f0a6e420346af9d326b1d2a5</string>
+  <key>service_mode</key>
+  <string>proxy</string>
+  <key>proxy_port</key>
+  <integer>44444</integer>
+  <key>gateway_unique_id</key>
+  <string>abc123</string>
+</dict>`), "mdm.xml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Organization != "acme" || s.ProxyPort != 44444 || s.ServiceMode != ModeProxy || len(s.Ignored) != 1 {
+		t.Fatalf("%+v", s)
+	}
 }
