@@ -120,6 +120,15 @@ func (f *fakeAgent) setState(s ipcproto.State) {
 
 func startDaemon(t *testing.T, f *fakeAgent) string {
 	t.Helper()
+	sock := socketPath(t)
+	serveOn(t, sock, f)
+	return sock
+}
+
+// socketPath returns a socket path in a new directory (short: under the
+// system's temporary directory, not t.TempDir, as sun_path is bounded).
+func socketPath(t *testing.T) string {
+	t.Helper()
 	dir, err := os.MkdirTemp("", "agentctl")
 	if err != nil {
 		t.Fatal(err)
@@ -128,18 +137,7 @@ func startDaemon(t *testing.T, f *fakeAgent) string {
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	sock := filepath.Join(dir, "agentd.sock")
-	srv, err := ipc.NewServer(ipc.ServerOptions{SocketPath: sock, Backend: f, DaemonVersion: "test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve() }()
-	t.Cleanup(func() {
-		srv.Close()
-		<-done
-	})
-	return sock
+	return filepath.Join(dir, "agentd.sock")
 }
 
 func agentctl(t *testing.T, sock string, args ...string) (string, string, int) {
@@ -391,16 +389,8 @@ func waitFor(t *testing.T, what string, wrote <-chan struct{}, cond func() bool)
 // subscribes again when agentd is back (on the same socket), and prints
 // the new agentd's events.
 func TestWatchResubscribesAcrossRestarts(t *testing.T) {
-	dir, err := os.MkdirTemp("", "agentctl")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	sock := filepath.Join(dir, "agentd.sock")
 	first := &fakeAgent{status: ipcproto.Status{State: ipcproto.StateConnected}, subscribed: make(chan struct{}, 1)}
+	sock := socketPath(t)
 	stopFirst := serveOn(t, sock, first)
 	wrote := make(chan struct{}, 1)
 	out, errb := &lockedBuffer{wrote: wrote}, &lockedBuffer{wrote: wrote}
