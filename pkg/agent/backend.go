@@ -58,12 +58,17 @@ func (a *Agent) Connect(context.Context) error {
 	return nil
 }
 
+// switchLockedError is the refusal of a disconnect the MDM file forbids.
+func switchLockedError() error {
+	return errorf(ipcproto.CodeSwitchLocked, "the MDM file locks the switch (switch_locked), so the tunnel stays on",
+		"ask your administrator; root may still run `sudo agentctl disconnect`")
+}
+
 // Disconnect stops the tunnel and the control stream, and remembers that
 // the user wants them down.
 func (a *Agent) Disconnect(_ context.Context, caller ipc.Caller) error {
 	if a.switchLocked() && !caller.IsRoot() {
-		return errorf(ipcproto.CodeSwitchLocked, "the MDM file locks the switch (switch_locked), so the tunnel stays on",
-			"ask your administrator; root may still run `sudo agentctl disconnect`")
+		return switchLockedError()
 	}
 	a.opMu.Lock()
 	defer a.opMu.Unlock()

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ztagent/ztagent/pkg/apierror"
 	"github.com/ztagent/ztagent/pkg/control"
+	"github.com/ztagent/ztagent/pkg/ipc"
 	"github.com/ztagent/ztagent/pkg/ipc/ipcproto"
 	"github.com/ztagent/ztagent/pkg/mdm"
 	"github.com/ztagent/ztagent/pkg/session"
@@ -53,6 +54,16 @@ func (a *Agent) SetMDM(s *mdm.Settings) {
 	a.updateLocked()
 	a.mu.Unlock()
 	a.maybeEnrollUnattended()
+}
+
+// Refusal returns the switch_locked refusal of a disconnect by anyone but
+// root, so that GET /v1/permissions tells a tray not to offer it
+// (ipc.ActionLimiter).
+func (a *Agent) Refusal(caller ipc.Caller, method, path string) error {
+	if method == http.MethodPost && path == "/v1/disconnect" && a.switchLocked() && !caller.IsRoot() {
+		return switchLockedError()
+	}
+	return nil
 }
 
 // switchLocked reports whether the MDM file locks the switch: then only root

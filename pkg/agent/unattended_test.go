@@ -103,7 +103,17 @@ func TestUnattendedEnrollment(t *testing.T) {
 	if err := e.a.Disconnect(t.Context(), ipc.Caller{UID: 1000}); !isIPCCode(err, ipcproto.CodeSwitchLocked) {
 		t.Fatalf("a user's disconnect with switch_locked: %v", err)
 	}
+	// GET /v1/permissions tells a tray the same, before it offers the item.
+	if err := e.a.Refusal(ipc.Caller{UID: 1000}, "POST", "/v1/disconnect"); !isIPCCode(err, ipcproto.CodeSwitchLocked) {
+		t.Fatalf("Refusal of a user's disconnect with switch_locked: %v", err)
+	}
+	if err := e.a.Refusal(ipc.Caller{UID: 0}, "POST", "/v1/disconnect"); err != nil {
+		t.Fatalf("Refusal of root's disconnect: %v", err)
+	}
 	e.a.SetMDM(e.opts.MDM)
+	if err := e.a.Refusal(ipc.Caller{UID: 1000}, "POST", "/v1/disconnect"); err != nil {
+		t.Fatalf("Refusal with the switch unlocked: %v", err)
+	}
 
 	before := e.tokenAttempts()
 	e.edge.appendEvent(control.EventDeviceRevoked, nil)

@@ -122,6 +122,14 @@ func (c *Client) Status(ctx context.Context) (ipcproto.Status, error) {
 	return st, err
 }
 
+// Permissions returns what this client's user may do now
+// (GET /v1/permissions).
+func (c *Client) Permissions(ctx context.Context) (ipcproto.Permissions, error) {
+	var p ipcproto.Permissions
+	err := c.do(ctx, http.MethodGet, "/v1/permissions", nil, nil, &p)
+	return p, err
+}
+
 // Session returns the per-policy expiry map.
 func (c *Client) Session(ctx context.Context) (ipcproto.Session, error) {
 	var s ipcproto.Session

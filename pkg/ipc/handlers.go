@@ -23,6 +23,10 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request, _ Caller) 
 	s.writeJSON(w, http.StatusOK, s.backend.Status(r.Context()))
 }
 
+func (s *Server) handlePermissions(w http.ResponseWriter, r *http.Request, c Caller) {
+	s.writeJSON(w, http.StatusOK, s.permissionsFor(r.Context(), c))
+}
+
 func (s *Server) handleSession(w http.ResponseWriter, r *http.Request, _ Caller) {
 	sess, err := s.backend.Session(r.Context())
 	if err != nil {

@@ -21,6 +21,7 @@ var designTable = map[string]Who{
 	"GET /v1/session":         Anyone,
 	"GET /v1/events":          Anyone,
 	"GET /v1/explain":         Anyone,
+	"GET /v1/permissions":     Anyone,
 	"POST /v1/registration":   RootOrUnregistered,
 	"DELETE /v1/registration": RootOrOperator,
 	"POST /v1/connect":        RootOrOperator,
@@ -92,6 +93,8 @@ func callRoute(ctx context.Context, c *Client, r Route) error {
 		}
 	case "GET /v1/explain":
 		_, err = c.Explain(ctx, "wiki.acme.test:443", "tcp")
+	case "GET /v1/permissions":
+		_, err = c.Permissions(ctx)
 	case "POST /v1/registration":
 		_, err = c.Register(ctx, ipcproto.RegisterRequest{Team: "acme"})
 	case "DELETE /v1/registration":

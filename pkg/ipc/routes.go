@@ -2,6 +2,7 @@ package ipc
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"os/user"
@@ -58,6 +59,7 @@ var routes = []Route{
 	{http.MethodGet, "/v1/session", Anyone, "agentctl session", (*Server).handleSession},
 	{http.MethodGet, "/v1/events", Anyone, "agentctl watch", (*Server).handleEvents},
 	{http.MethodGet, "/v1/explain", Anyone, "agentctl why", (*Server).handleExplain},
+	{http.MethodGet, "/v1/permissions", Anyone, "agentctl status", (*Server).handlePermissions},
 	{http.MethodPost, "/v1/registration", RootOrUnregistered, "agentctl register", (*Server).handleRegister},
 	{http.MethodDelete, "/v1/registration", RootOrOperator, "agentctl logout", (*Server).handleLeave},
 	{http.MethodPost, "/v1/connect", RootOrOperator, "agentctl connect", (*Server).handleConnect},
@@ -72,6 +74,51 @@ var routes = []Route{
 func Routes() []Route {
 	out := make([]Route, len(routes))
 	copy(out, routes)
+	return out
+}
+
+// ActionLimiter is a Backend that refuses some actions beyond the
+// permission table, by the organization's settings (the MDM file's
+// switch_locked): GET /v1/permissions asks it so that its answer matches
+// what the route would do.
+type ActionLimiter interface {
+	// Refusal returns the error the route method path would refuse
+	// caller with before doing anything, or nil.
+	Refusal(caller Caller, method, path string) error
+}
+
+// permissionsFor returns every state-changing route's verdict for c: the
+// table's rule, then the backend's own limits.
+func (s *Server) permissionsFor(ctx context.Context, c Caller) ipcproto.Permissions {
+	op, registered := s.backend.Operator()
+	p := ipcproto.Permissions{UID: c.UID, Root: c.IsRoot(), Operator: registered && c.UID == op}
+	limiter, _ := s.backend.(ActionLimiter)
+	for _, rt := range s.writes {
+		v := ipcproto.Permission{Command: rt.Command, Method: rt.Method, Path: rt.Path, Allowed: true}
+		if e := authorize(ctx, s.backend, s.opts.IsConsoleUser, rt, c); e != nil {
+			v.Allowed, v.Code, v.Message, v.Hint = false, e.Code, e.Message, e.Hint
+		} else if limiter != nil {
+			if err := limiter.Refusal(c, rt.Method, rt.Path); err != nil {
+				v.Allowed, v.Code, v.Message = false, ipcproto.CodeInternal, err.Error()
+				var e *apierror.Error
+				if errors.As(err, &e) {
+					v.Code, v.Message, v.Hint = e.Code, e.Message, e.Hint
+				}
+			}
+		}
+		p.Actions = append(p.Actions, v)
+	}
+	return p
+}
+
+// stateChanging returns the routes that change state, in table order.
+func stateChanging() []*Route {
+	var out []*Route
+	for i := range routes {
+		if routes[i].Method != http.MethodGet {
+			out = append(out, &routes[i])
+		}
+	}
 	return out
 }
 

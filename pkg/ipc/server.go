@@ -120,6 +120,8 @@ type Server struct {
 	log     *zap.Logger
 	clock   clock.Clock
 	index   routeIndex
+	// writes are the state-changing routes, for GET /v1/permissions.
+	writes []*Route
 
 	ln     *net.UnixListener
 	sockFI os.FileInfo
@@ -189,6 +191,7 @@ func newServer(opts ServerOptions) *Server {
 		log:       opts.Logger.Named("ipc"),
 		clock:     opts.Clock,
 		index:     newRouteIndex(),
+		writes:    stateChanging(),
 		ctx:       ctx,
 		cancel:    cancel,
 		connSlots: newSlotTable(opts.MaxConnsPerUser, opts.MaxConns),

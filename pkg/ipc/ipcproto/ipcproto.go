@@ -202,6 +202,44 @@ type Settings struct {
 	ProxyAddr string `json:"proxy_addr,omitempty"`
 }
 
+// Permissions answers GET /v1/permissions: what the caller may do now, by
+// the permission table and the organization's settings, so that a
+// front-end offers exactly those actions and never guesses.
+type Permissions struct {
+	UID int `json:"uid"`
+	// Root reports whether the caller is the superuser; Operator whether
+	// they registered the device.
+	Root     bool `json:"root"`
+	Operator bool `json:"operator"`
+	// Actions lists every state-changing route with its verdict.
+	Actions []Permission `json:"actions"`
+}
+
+// Permission is one route's verdict for the caller.
+type Permission struct {
+	// Command is the agentctl command that calls the route, such as
+	// "agentctl disconnect": a front-end's name for the action.
+	Command string `json:"command"`
+	Method  string `json:"method"`
+	Path    string `json:"path"`
+	Allowed bool   `json:"allowed"`
+	// Code, Message and Hint say why not, as the route would refuse.
+	Code    string `json:"code,omitempty"`
+	Message string `json:"message,omitempty"`
+	Hint    string `json:"hint,omitempty"`
+}
+
+// Allows reports whether the caller may run command (as named in
+// Permission.Command); an action the daemon did not list is not allowed.
+func (p Permissions) Allows(command string) bool {
+	for _, a := range p.Actions {
+		if a.Command == command {
+			return a.Allowed
+		}
+	}
+	return false
+}
+
 // Event types on GET /v1/events.
 const (
 	EventSnapshot         = "snapshot"

@@ -1,0 +1,88 @@
+package ipc
+
+import (
+	"context"
+	"net/http"
+	"os"
+	"testing"
+
+	"github.com/ztagent/ztagent/pkg/apierror"
+	"github.com/ztagent/ztagent/pkg/ipc/ipcproto"
+)
+
+// limitedBackend refuses disconnects by anyone but root, as the agent
+// does under the MDM file's switch_locked.
+type limitedBackend struct{ *fakeBackend }
+
+func (limitedBackend) Refusal(c Caller, method, path string) error {
+	if method == http.MethodPost && path == "/v1/disconnect" && !c.IsRoot() {
+		return apierror.New(ipcproto.CodeSwitchLocked, "the switch is locked", "ask your administrator")
+	}
+	return nil
+}
+
+func verdicts(p ipcproto.Permissions) map[string]bool {
+	out := map[string]bool{}
+	for _, a := range p.Actions {
+		out[a.Command] = a.Allowed
+	}
+	return out
+}
+
+func TestPermissionsFollowTheTableAndTheBackendsLimits(t *testing.T) {
+	ts := startServer(t, nil, nil)
+	ctx := context.Background()
+
+	// The client's own answer covers every state-changing route and no read.
+	p, err := ts.client.Permissions(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := 0
+	for _, r := range Routes() {
+		if r.Method != http.MethodGet {
+			want++
+		}
+	}
+	if len(p.Actions) != want || p.UID != os.Getuid() || !p.Operator {
+		t.Fatalf("Permissions() = %+v, want %d actions for uid %d as operator", p, want, os.Getuid())
+	}
+
+	ts.fake.operator = 1000
+	op := verdicts(ts.srv.permissionsFor(ctx, Caller{UID: 1000}))
+	for _, cmd := range []string{"agentctl connect", "agentctl disconnect", "agentctl reauth", "agentctl logout", "agentctl settings set"} {
+		if !op[cmd] {
+			t.Errorf("the operator may not %s", cmd)
+		}
+	}
+	if op["agentctl register"] {
+		t.Error("the operator of a registered device may register it again")
+	}
+	other := ts.srv.permissionsFor(ctx, Caller{UID: uidOther})
+	for _, a := range other.Actions {
+		if a.Allowed || a.Code != ipcproto.CodePermissionDenied || a.Message == "" || a.Hint == "" {
+			t.Errorf("another user: %+v, want a refusal that says why", a)
+		}
+	}
+	if other.Operator || other.Root {
+		t.Errorf("another user is %+v", other)
+	}
+	root := ts.srv.permissionsFor(ctx, Caller{UID: 0})
+	if !root.Root || len(verdicts(root)) != want || !root.Allows("agentctl register") {
+		t.Errorf("root: %+v", root)
+	}
+
+	ts.srv.backend = limitedBackend{ts.fake}
+	locked := ts.srv.permissionsFor(ctx, Caller{UID: 1000})
+	for _, a := range locked.Actions {
+		if a.Command == "agentctl disconnect" && (a.Allowed || a.Code != ipcproto.CodeSwitchLocked) {
+			t.Errorf("a locked switch: %+v", a)
+		}
+	}
+	if !locked.Allows("agentctl connect") || locked.Allows("agentctl disconnect") || locked.Allows("agentctl nonsense") {
+		t.Errorf("Allows under a locked switch: %+v", locked)
+	}
+	if !ts.srv.permissionsFor(ctx, Caller{UID: 0}).Allows("agentctl disconnect") {
+		t.Error("the lock refused root")
+	}
+}
