@@ -3,6 +3,7 @@ module github.com/ztagent/ztagent
 go 1.26.0
 
 require (
+	fyne.io/systray v1.12.2
 	github.com/chromedp/chromedp v0.23.0
 	github.com/coreos/go-oidc/v3 v3.21.0
 	github.com/go-jose/go-jose/v4 v4.1.9

@@ -1,0 +1,32 @@
+package main
+
+import (
+	"context"
+	"time"
+
+	"github.com/godbus/dbus/v5"
+	"go.uber.org/zap"
+
+	"github.com/ztagent/ztagent/pkg/tray"
+	"github.com/ztagent/ztagent/platform/notify"
+)
+
+// desktopNotifier connects to the session's notification service on a
+// connection of its own; without one the tray's menu carries the prompts,
+// and the log says so once.
+func desktopNotifier(ctx context.Context, log *zap.Logger, onAction func(uint32)) (tray.Notifier, func()) {
+	conn, err := dbus.ConnectSessionBus()
+	if err != nil {
+		log.Warn("no session bus: prompts are in the tray menu only", zap.Error(err))
+		return nil, func() {}
+	}
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	c, err := notify.Connect(cctx, conn, "ztagent", onAction)
+	if err != nil {
+		log.Warn("no desktop notifications: prompts are in the tray menu only", zap.Error(err))
+		conn.Close()
+		return nil, func() {}
+	}
+	return c, func() { c.Shutdown(); conn.Close() }
+}
