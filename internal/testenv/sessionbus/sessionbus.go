@@ -1,0 +1,106 @@
+// Package sessionbus starts a private D-Bus session bus for a test: a
+// dbus-daemon of its own, on a socket in the test's directory, that every
+// local user may connect to, so that a test running as root can play the
+// desktop (a StatusNotifierWatcher, a notification service) for a tray
+// that runs as a person's uid. It stops when the test ends.
+package sessionbus
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ztagent/ztagent/internal/testenv/realdeps"
+	"github.com/ztagent/ztagent/internal/testenv/syncbuf"
+)
+
+// config is the bus's configuration: a session bus that admits any uid
+// (the point of the private bus) and lets everyone own names and send.
+const config = `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>unix:path=%s</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow user="*"/>
+    <allow own="*"/>
+    <allow send_destination="*"/>
+    <allow receive_sender="*"/>
+  </policy>
+</busconfig>
+`
+
+// Bus is a running private bus.
+type Bus struct {
+	// Address is the bus's DBUS_SESSION_BUS_ADDRESS.
+	Address string
+}
+
+// Env returns the environment variable that points a child at the bus.
+func (b *Bus) Env() string { return "DBUS_SESSION_BUS_ADDRESS=" + b.Address }
+
+// Start starts a bus that lives until t ends. A missing dbus-daemon skips
+// t, or fails it under make test.
+func Start(t testing.TB) *Bus {
+	t.Helper()
+	daemon := realdeps.Tool(t, "dbus-daemon", "install the dbus package (make deps)")
+	dir, err := os.MkdirTemp("", "bus")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	// Other uids must reach the socket.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(dir, "bus")
+	cfg := filepath.Join(dir, "bus.conf")
+	if err := os.WriteFile(cfg, fmt.Appendf(nil, config, sock), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(daemon, "--nofork", "--nopidfile", "--print-address=1", "--config-file="+cfg)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr syncbuf.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start dbus-daemon: %v", err)
+	}
+	exited := make(chan struct{})
+	var waitErr error
+	go func() { waitErr = cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-exited
+	})
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		if sc.Scan() {
+			addr <- strings.TrimSpace(sc.Text())
+		}
+		close(addr)
+		for sc.Scan() { // drain so that the daemon never blocks on stdout
+		}
+	}()
+	select {
+	case a, ok := <-addr:
+		if !ok || a == "" {
+			t.Fatalf("dbus-daemon printed no address: %s", stderr.String())
+		}
+		return &Bus{Address: a}
+	case <-exited:
+		t.Fatalf("dbus-daemon exited at once: %v: %s", waitErr, stderr.String())
+	case <-time.After(time.Minute):
+		t.Fatal("dbus-daemon printed no address within a minute")
+	}
+	return nil
+}
