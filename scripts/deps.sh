@@ -12,6 +12,7 @@ packages=(
   libc6-dev         # the C library headers cgo builds against
   gnome-keyring     # a real Secret Service for the keyring tests (platform/keyring, e2e)
   dbus              # dbus-daemon and dbus-run-session, the session bus gnome-keyring lives on
+  libnss-wrapper    # a passwd entry for the tray test's desktop user, seen only by its private dbus-daemon
   libsecret-tools   # secret-tool, to read what agentd stored from outside the process
   chromium          # the headless browser of the e2e tests
   wireguard-tools   # wg(8), to configure the reference WireGuard peer in interop tests

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/godbus/dbus/v5"
@@ -10,6 +11,16 @@ import (
 	"github.com/ztagent/ztagent/pkg/tray"
 	"github.com/ztagent/ztagent/platform/notify"
 )
+
+// checkDesktop reports why the tray cannot show an icon: systray puts
+// its item on the session bus, and stops with a crash when there is none.
+// It connects systray's shared connection, which systray then uses.
+func checkDesktop() error {
+	if _, err := dbus.SessionBus(); err != nil {
+		return fmt.Errorf("no desktop session bus to put the tray icon on (%v): run agenttray in your desktop session, where DBUS_SESSION_BUS_ADDRESS is set", err)
+	}
+	return nil
+}
 
 // desktopNotifier connects to the session's notification service on a
 // connection of its own; without one the tray's menu carries the prompts,

@@ -10,6 +10,10 @@ import (
 	"github.com/ztagent/ztagent/pkg/tray"
 )
 
+// checkDesktop has nothing to check: the Windows and macOS trays need no
+// bus.
+func checkDesktop() error { return nil }
+
 // desktopNotifier has no notification service to offer outside Linux yet:
 // the tray's menu carries the prompts (its Re-authenticate item says when
 // a session expired).

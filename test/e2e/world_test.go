@@ -75,6 +75,9 @@ type world struct {
 	reauthProc *proc
 	// agentArgs are added to agentd run's arguments.
 	agentArgs []string
+	// agentWrap, when set, is a command agentd runs under (its program
+	// and arguments, agentd's own following).
+	agentWrap []string
 }
 
 // newWorld starts everything but the browser: a Secret Service, the
@@ -275,7 +278,11 @@ func (w *world) startAgent() {
 		// As root agentd reads /var/lib/ztagent/mdm.xml; not this machine's.
 		args = append(args, "--mdm", "")
 	}
-	p := startProc(w.t, "agentd", w.bus.Env, w.bin.agentd, append(args, w.agentArgs...)...)
+	bin, args := w.bin.agentd, append(args, w.agentArgs...)
+	if len(w.agentWrap) > 0 {
+		bin, args = w.agentWrap[0], append(append(slices.Clone(w.agentWrap[1:]), w.bin.agentd), args...)
+	}
+	p := startProc(w.t, "agentd", w.bus.Env, bin, args...)
 	w.procs = append(w.procs, p)
 	w.agent = p
 	line, _, err := p.waitLine(0, startTimeout, func(s string) bool { return strings.Contains(s, "listening on") })

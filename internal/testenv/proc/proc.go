@@ -65,6 +65,9 @@ type Options struct {
 	// Grace is how long the test's cleanup waits after SIGTERM before it
 	// kills the process group; the default is StopGrace.
 	Grace time.Duration
+	// Credential, when set, runs the process as another user (the
+	// test must be root).
+	Credential *syscall.Credential
 	// Quiet leaves the output out of the test's log when it fails, for
 	// callers that report it themselves (Report).
 	Quiet bool
@@ -97,7 +100,8 @@ func Start(t testing.TB, o Options) *Proc {
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Setpgid: true,
 		// If the test binary dies, the child must not outlive it.
-		Pdeathsig: syscall.SIGKILL,
+		Pdeathsig:  syscall.SIGKILL,
+		Credential: o.Credential,
 	}
 	p := &Proc{name: name, cmd: cmd, out: newLines(), err: newLines(), done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.out, p.err

@@ -45,9 +45,20 @@ type Bus struct {
 // Env returns the environment variable that points a child at the bus.
 func (b *Bus) Env() string { return "DBUS_SESSION_BUS_ADDRESS=" + b.Address }
 
+// Options configures Start.
+type Options struct {
+	// Users are uids, with no account on this machine, that may connect:
+	// dbus-daemon admits only uids it can look up, so it sees them in a
+	// passwd file of its own through nss_wrapper (libnss-wrapper).
+	Users []int
+}
+
 // Start starts a bus that lives until t ends. A missing dbus-daemon skips
 // t, or fails it under make test.
-func Start(t testing.TB) *Bus {
+func Start(t testing.TB) *Bus { return StartWith(t, Options{}) }
+
+// StartWith is Start with options.
+func StartWith(t testing.TB, o Options) *Bus {
 	t.Helper()
 	daemon := realdeps.Tool(t, "dbus-daemon", "install the dbus package (make deps)")
 	dir, err := os.MkdirTemp("", "bus")
@@ -65,6 +76,9 @@ func Start(t testing.TB) *Bus {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(daemon, "--nofork", "--nopidfile", "--print-address=1", "--config-file="+cfg)
+	if len(o.Users) > 0 {
+		cmd.Env = append(os.Environ(), nssWrapper(t, dir, o.Users)...)
+	}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -103,4 +117,40 @@ func Start(t testing.TB) *Bus {
 		t.Fatal("dbus-daemon printed no address within a minute")
 	}
 	return nil
+}
+
+// nssWrapper returns the environment that makes dbus-daemon see users in
+// passwd and group files in dir, besides the machine's own.
+func nssWrapper(t testing.TB, dir string, uids []int) []string {
+	t.Helper()
+	libs, _ := filepath.Glob("/usr/lib/*/libnss_wrapper.so")
+	if len(libs) == 0 {
+		realdeps.Missing(t, "libnss_wrapper.so", "install the libnss-wrapper package (make deps)")
+	}
+	passwd, group := readFile(t, "/etc/passwd"), readFile(t, "/etc/group")
+	for _, uid := range uids {
+		passwd += fmt.Sprintf("tray%d:x:%d:%d:test desktop user:/nonexistent:/bin/false\n", uid, uid, uid)
+		group += fmt.Sprintf("tray%d:x:%d:\n", uid, uid)
+	}
+	pw, gr := filepath.Join(dir, "passwd"), filepath.Join(dir, "group")
+	if err := os.WriteFile(pw, []byte(passwd), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(gr, []byte(group), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return []string{"LD_PRELOAD=" + libs[0], "NSS_WRAPPER_PASSWD=" + pw, "NSS_WRAPPER_GROUP=" + gr}
+}
+
+func readFile(t testing.TB, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	if s != "" && !strings.HasSuffix(s, "\n") {
+		s += "\n"
+	}
+	return s
 }
