@@ -40,6 +40,9 @@ lint:
 		if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 	$(GO) tool staticcheck $(PKGS)
+	@# The tray is a desktop program: it must build for Windows too (issue 19
+	@# brings agentd and agentctl there).
+	GOOS=windows GOARCH=amd64 $(GO) vet ./cmd/agenttray ./pkg/tray ./platform/notify
 
 # make test: lint, install missing Debian packages, then every test tier with
 # the race detector.

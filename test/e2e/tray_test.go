@@ -113,9 +113,30 @@ func (d *desk) startTray(name string) *testproc.Proc {
 		"PATH=" + d.w.opener.binDir + string(os.PathListSeparator) + os.Getenv("PATH"),
 	}
 	p := testproc.Start(d.w.t, testproc.Options{Name: name, Bin: filepath.Join(d.binDir, "agenttray"),
-		Args: []string{"--socket", d.w.socket}, Env: env,
+		Args: []string{"--socket", d.w.socket}, Env: env, Quiet: true,
 		Credential: &syscall.Credential{Uid: trayUID, Gid: trayUID}})
+	d.w.procs = append(d.w.procs, &proc{Proc: p, name: name, launched: p.Launched(),
+		out: lineLog{p.Output(testproc.Stdout)}, errOut: lineLog{p.Output(testproc.Stderr)}})
 	return p
+}
+
+// registerFromMenu clicks Register… in menu and enrolls alice in b, as a
+// person does, and waits for agentd to connect.
+func (d *desk) registerFromMenu(b *browser, menu []desktop.MenuItem) {
+	w := d.w
+	w.t.Helper()
+	d.click(menu, "Register…")
+	u, err := w.opener.next(stepTimeout)
+	if err != nil {
+		w.fatalf("Register…: %v", err)
+	}
+	if p := b.open(u); p.Kind != "login" {
+		w.fatalf("Register… opened %s showing %v, want the IdP's login", u, p)
+	}
+	if p := b.login(aliceEmail, alicePassword); p.Kind != "consent" {
+		w.fatalf("after the login: %v", p)
+	}
+	b.confirm()
 }
 
 // menu reads the tray's menu.
@@ -215,8 +236,6 @@ func TestE2E_TrayAsksOnceAndFollowsAgentd(t *testing.T) {
 	d := startDesk(w)
 	watcher := desktop.StartWatcher(t, d.conn)
 	d.tray = d.startTray("agenttray")
-	w.procs = append(w.procs, &proc{Proc: d.tray, name: "agenttray", launched: d.tray.Launched(),
-		out: lineLog{d.tray.Output(testproc.Stdout)}, errOut: lineLog{d.tray.Output(testproc.Stderr)}})
 	d.item = desktop.ItemOf(d.conn, watcher.Next(t, startTimeout))
 
 	menu := d.waitMenu("the unregistered state", has("Not registered", "Register…", "Quit"))
@@ -239,18 +258,7 @@ func TestE2E_TrayAsksOnceAndFollowsAgentd(t *testing.T) {
 
 	// Register… opens the enrollment in the browser, as the tray's user.
 	b := startBrowser(w)
-	d.click(menu, "Register…")
-	u, err := w.opener.next(stepTimeout)
-	if err != nil {
-		w.fatalf("Register…: %v", err)
-	}
-	if p := b.open(u); p.Kind != "login" {
-		w.fatalf("Register… opened %s showing %v, want the IdP's login", u, p)
-	}
-	if p := b.login(aliceEmail, alicePassword); p.Kind != "consent" {
-		w.fatalf("after the login: %v", p)
-	}
-	b.confirm()
+	d.registerFromMenu(b, menu)
 	menu = d.waitMenu("connected", has("Connected as alice@example.com (team acme)", "Disconnect", "Re-authenticate", "Log out"))
 	if tip := d.tooltip(); tip != "ztagent: Connected as alice@example.com (team acme)" {
 		w.fatalf("tooltip %q", tip)
@@ -288,12 +296,15 @@ func TestE2E_TrayAsksOnceAndFollowsAgentd(t *testing.T) {
 	if tip := d.tooltip(); tip != "ztagent: agentd is not running" {
 		w.fatalf("tooltip while agentd is down %q", tip)
 	}
+	if down := d.icon(); bytes.Equal(down, connectedIcon) || bytes.Equal(down, unregisteredIcon) {
+		w.fatalf("the icon while agentd is down is another state's")
+	}
 	w.startAgent()
-	menu = d.waitMenu("re-authentication required after the restart", has("Re-authentication required", "Disconnect"))
+	d.waitMenu("re-authentication required after the restart", has("Re-authentication required", "Disconnect"))
 	w.get(wikiURL) // refused again: agentd may prompt again, the tray must not
 	// The notification's button opens the page it asked about.
 	d.notes.Invoke(t, n.ID, "default")
-	u, err = w.opener.next(stepTimeout)
+	u, err := w.opener.next(stepTimeout)
 	if err != nil {
 		w.fatalf("the notification's action: %v", err)
 	}
