@@ -7,7 +7,7 @@ PKGS := ./...
 # skipping under make test, so a green run means they ran.
 TEST_ENV := ZTAGENT_REQUIRE_REAL_DEPS=1
 
-.PHONY: demo bench-all all build run stop test test-unit bench deps deps-check lint fmt fuzz clean
+.PHONY: tray-screenshot demo bench-all all build run stop test test-unit bench deps deps-check lint fmt fuzz clean
 
 all: build
 
@@ -54,6 +54,14 @@ test:
 # Quick tier for the edit-compile loop: no race detector, short crash test.
 test-unit:
 	$(GO) test -short $(PKGS)
+
+# make tray-screenshot: docs/tray-menu.png, the tray's menu at a moment of
+# expiry in a real panel (Xfce's Status Tray under Xvfb), taken by
+# test/e2e's TestE2E_TrayScreenshot; it installs the desktop packages first.
+tray-screenshot:
+	@for t in Xvfb xfce4-panel import xdotool; do command -v $$t >/dev/null || missing=1; done; \
+		if [ -n "$$missing" ]; then apt-get install -y --no-install-recommends xvfb xfce4-panel imagemagick xdotool; fi
+	ZTAGENT_TRAY_SCREENSHOT=$(CURDIR)/docs/tray-menu.png $(GO) test -count=1 -run TestE2E_TrayScreenshot -v ./test/e2e/
 
 # make demo: a scripted story of client sessions with the real binaries.
 demo:
