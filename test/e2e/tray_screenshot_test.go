@@ -103,7 +103,7 @@ func TestE2E_TrayScreenshot(t *testing.T) {
 	w.edged("clock", "advance", "2h")
 	w.get(wikiURL)
 	w.get(gitURL)
-	d.notes.Next(t, stepTimeout)
+	d.nextPrompt()
 	d.waitMenu("re-authentication required", has("Re-authentication required", "Git over HTTP: expired"))
 
 	shoot := func() image.Image {

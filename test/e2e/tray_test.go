@@ -215,6 +215,19 @@ func (d *desk) icon() []byte {
 	return b
 }
 
+// nextPrompt waits for the next re-authentication prompt, past any
+// other notification.
+func (d *desk) nextPrompt() desktop.Notification {
+	d.w.t.Helper()
+	deadline := time.Now().Add(stepTimeout)
+	for {
+		n := d.notes.Next(d.w.t, time.Until(deadline))
+		if n.Summary == "Re-authenticate your session" {
+			return n
+		}
+	}
+}
+
 // reauthPrompts counts the notifications that asked to sign in again.
 func (d *desk) reauthPrompts() int {
 	n := 0
@@ -276,7 +289,7 @@ func TestE2E_TrayAsksOnceAndFollowsAgentd(t *testing.T) {
 	d.waitMenu("re-authentication required", has("Re-authentication required", "Git over HTTP: expired", "Company Wiki Network policy: expired"))
 	w.get(wikiURL)
 	w.get(gitURL)
-	n := d.notes.Next(t, stepTimeout)
+	n := d.nextPrompt()
 	if n.Summary != "Re-authenticate your session" || !strings.Contains(n.Body, "Company Wiki Network policy") ||
 		!strings.Contains(n.Body, "Git over HTTP") || len(n.Actions) != 2 || n.Actions[1] != "Re-authenticate" {
 		w.fatalf("the prompt: %+v", n)
