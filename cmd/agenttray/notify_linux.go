@@ -22,6 +22,22 @@ func checkDesktop() error {
 	return nil
 }
 
+// warnIfNoPanel says, once at start, when no panel on the session bus
+// hosts tray icons: systray's item then registers with nobody and the
+// user sees nothing but the notifications. A panel that starts later
+// still picks the item up (systray registers again when the watcher
+// appears).
+func warnIfNoPanel(log *zap.Logger) {
+	conn, err := dbus.SessionBus()
+	if err != nil {
+		return
+	}
+	var has bool
+	if conn.BusObject().Call("org.freedesktop.DBus.NameHasOwner", 0, "org.kde.StatusNotifierWatcher").Store(&has) == nil && !has {
+		log.Warn("no panel on this desktop hosts tray icons (no org.kde.StatusNotifierWatcher); on GNOME install the AppIndicator extension. Notifications still work")
+	}
+}
+
 // desktopNotifier connects to the session's notification service on a
 // connection of its own; without one the tray's menu carries the prompts,
 // and the log says so once.

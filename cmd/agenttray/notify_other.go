@@ -14,6 +14,10 @@ import (
 // bus.
 func checkDesktop() error { return nil }
 
+// warnIfNoPanel has nothing to check: Windows and macOS always have a
+// notification area.
+func warnIfNoPanel(*zap.Logger) {}
+
 // desktopNotifier has no notification service to offer outside Linux yet:
 // the tray's menu carries the prompts (its Re-authenticate item says when
 // a session expired).

@@ -112,6 +112,7 @@ func (p *panel) Show(v tray.View) {
 func runTray(ctx context.Context, log *zap.Logger, newApp func(tray.Panel, tray.Notifier) *tray.App) int {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	warnIfNoPanel(log)
 	var app atomic.Pointer[tray.App]
 	notifier, closeNotifier := desktopNotifier(ctx, log, func(id uint32) {
 		if a := app.Load(); a != nil {

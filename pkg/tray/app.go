@@ -51,8 +51,8 @@ type Opener interface {
 type Options struct {
 	Daemon Daemon
 	Panel  Panel
-	// Notifier is nil when the session has no notification service: the
-	// menu then carries every prompt.
+	// Notifier is nil when the session has no notification service (the
+	// caller says so in its log): the menu then carries every prompt.
 	Notifier Notifier
 	Opener   Opener
 	Clock    clock.Clock
@@ -288,16 +288,18 @@ func (a *App) apply(ctx context.Context, d Decision) {
 // show shows n, replacing the notification of its kind; without a
 // notification service a prompt is left to the menu.
 func (a *App) show(ctx context.Context, n Notice) {
-	var err error
-	var id uint32
 	if a.o.Notifier == nil {
-		err = errors.New("no notification service")
-	} else {
-		old := a.shown[n.Kind]
-		if id, err = a.o.Notifier.Notify(ctx, n, old); err == nil {
-			delete(a.byID, old)
-			a.shown[n.Kind], a.byID[id] = id, n
+		// The caller said at start that there is no service.
+		if n.Kind == KindReauth {
+			a.promptMissed = true
 		}
+		return
+	}
+	old := a.shown[n.Kind]
+	id, err := a.o.Notifier.Notify(ctx, n, old)
+	if err == nil {
+		delete(a.byID, old)
+		a.shown[n.Kind], a.byID[id] = id, n
 	}
 	if err != nil {
 		if !a.warnedNoSvc {

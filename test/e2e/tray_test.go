@@ -80,13 +80,20 @@ func openTo(t *testing.T, paths ...string) {
 	}
 }
 
-// startDesk starts the session bus, the panel and the notification
-// service, and builds agenttray where trayUID can run it.
+// startDesk starts the session bus and the notification service, and
+// builds agenttray where trayUID can run it.
 func startDesk(w *world) *desk {
+	w.t.Helper()
+	d := startBareDesk(w)
+	d.notes = desktop.StartNotifications(w.t, d.conn)
+	return d
+}
+
+// startBareDesk is startDesk without a notification service.
+func startBareDesk(w *world) *desk {
 	w.t.Helper()
 	d := &desk{w: w, bus: sessionbus.StartWith(w.t, sessionbus.Options{Users: []int{trayUID}})}
 	d.conn = desktop.Connect(w.t, d.bus.Address)
-	d.notes = desktop.StartNotifications(w.t, d.conn)
 	d.home = w.t.TempDir()
 	openTo(w.t, d.home)
 	if err := os.MkdirAll(filepath.Join(d.home, "run"), 0o700); err != nil {
@@ -343,5 +350,31 @@ func TestE2E_TrayAsksOnceAndFollowsAgentd(t *testing.T) {
 	d.waitMenu("disconnected", has("Disconnected as alice@example.com", "Connect"))
 	if st := w.status(); st.State != ipcproto.StateDisconnected {
 		w.fatalf("after the menu's Disconnect agentd is %s", st.State)
+	}
+}
+
+// TestE2E_TrayWithoutNotificationsOrPanel: on a desktop with no
+// notification service and, at first, no panel, the tray says both once;
+// a panel that starts later gets the icon, and an expired session's
+// prompt is in the menu.
+func TestE2E_TrayWithoutNotificationsOrPanel(t *testing.T) {
+	w := trayWorld(t)
+	d := startBareDesk(w)
+	d.tray = d.startTray("agenttray")
+	for _, want := range []string{"no panel on this desktop hosts tray icons", "no desktop notifications: prompts are in the tray menu only"} {
+		if _, _, err := d.tray.WaitLine(testproc.Stderr, 0, startTimeout, func(s string) bool { return strings.Contains(s, want) }); err != nil {
+			w.fatalf("agenttray did not say %q: %v", want, err)
+		}
+	}
+	watcher := desktop.StartWatcher(t, d.conn)
+	d.item = desktop.ItemOf(d.conn, watcher.Next(t, startTimeout))
+	b := startBrowser(w)
+	d.registerFromMenu(b, d.waitMenu("the unregistered state", has("Register…")))
+	d.waitMenu("connected", has("Connected as alice@example.com"))
+	w.edged("clock", "advance", "2h")
+	w.get(wikiURL)
+	d.waitMenu("the prompt in the menu", has("⚠ Re-authenticate: your session expired"))
+	if n := d.tray.Output(testproc.Stderr).Count(func(s string) bool { return strings.Contains(s, "cannot show desktop notifications") || strings.Contains(s, "no desktop notifications") }); n != 1 {
+		w.fatalf("agenttray said %d times that it cannot show notifications, want once", n)
 	}
 }
