@@ -374,7 +374,9 @@ func TestE2E_TrayWithoutNotificationsOrPanel(t *testing.T) {
 	w.edged("clock", "advance", "2h")
 	w.get(wikiURL)
 	d.waitMenu("the prompt in the menu", has("⚠ Re-authenticate: your session expired"))
-	if n := d.tray.Output(testproc.Stderr).Count(func(s string) bool { return strings.Contains(s, "cannot show desktop notifications") || strings.Contains(s, "no desktop notifications") }); n != 1 {
+	if n := d.tray.Output(testproc.Stderr).Count(func(s string) bool {
+		return strings.Contains(s, "cannot show desktop notifications") || strings.Contains(s, "no desktop notifications")
+	}); n != 1 {
 		w.fatalf("agenttray said %d times that it cannot show notifications, want once", n)
 	}
 }
