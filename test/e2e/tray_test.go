@@ -346,6 +346,29 @@ func TestE2E_TrayAsksOnceAndFollowsAgentd(t *testing.T) {
 		w.fatalf("the answered prompt was not withdrawn: closed %v", d.notes.Closed())
 	}
 
+	// The menu's Re-authenticate signs in again at once: agentd's
+	// auth_time moves (a minute on, so that it differs by the second).
+	before := w.status().Session.AuthTime
+	w.edged("clock", "advance", "1m")
+	d.click(menu, "Re-authenticate")
+	u, err = w.opener.next(stepTimeout)
+	if err != nil {
+		w.fatalf("the menu's Re-authenticate: %v", err)
+	}
+	if !strings.HasPrefix(u, w.teamURL+"/cdn-cgi/access/refresh-identity") {
+		w.fatalf("the menu's Re-authenticate opened %s", u)
+	}
+	if p := b.open(u); p.Kind == "login" {
+		b.login(aliceEmail, alicePassword)
+	}
+	deadline := time.Now().Add(stepTimeout)
+	for st := w.status(); st.Session == nil || !st.Session.AuthTime.After(before); st = w.status() {
+		if time.Now().After(deadline) {
+			w.fatalf("after the menu's Re-authenticate agentd's auth_time is still %v", before)
+		}
+		time.Sleep(20 * time.Millisecond) // polling a condition, with the deadline above
+	}
+
 	d.click(menu, "Disconnect")
 	d.waitMenu("disconnected", has("Disconnected as alice@example.com", "Connect"))
 	if st := w.status(); st.State != ipcproto.StateDisconnected {
