@@ -195,20 +195,14 @@ func startXvfb(t *testing.T, bin string) string {
 // waitOwner waits until name has an owner on the bus and returns it.
 func waitOwner(w *world, conn *dbus.Conn, name string) string {
 	w.t.Helper()
-	deadline := time.Now().Add(startTimeout)
-	for {
-		var owner string
+	var owner string
+	eventually(w, "an owner of "+name+" on the desktop bus", func() (bool, string) {
 		ctx, cancel := context.WithTimeout(context.Background(), stepTimeout)
+		defer cancel()
 		err := conn.BusObject().CallWithContext(ctx, "org.freedesktop.DBus.GetNameOwner", 0, name).Store(&owner)
-		cancel()
-		if err == nil {
-			return owner
-		}
-		if time.Now().After(deadline) {
-			w.fatalf("nobody owns %s on the desktop bus: %v", name, err)
-		}
-		time.Sleep(50 * time.Millisecond) // polling a condition, with the deadline above
-	}
+		return err == nil, fmt.Sprint(err)
+	})
+	return owner
 }
 
 // findColor returns the centre of the pixels of colour (r, g, b) in the

@@ -162,16 +162,27 @@ func (d *desk) menu() []desktop.MenuItem {
 // returns the menu.
 func (d *desk) waitMenu(what string, cond func(labels []string) bool) []desktop.MenuItem {
 	d.w.t.Helper()
+	var m []desktop.MenuItem
+	eventually(d.w, "the tray's menu showing "+what, func() (bool, string) {
+		m = d.menu()
+		labels := desktop.Visible(m)
+		return cond(labels), fmt.Sprintf("it shows %q", labels)
+	})
+	return m
+}
+
+// eventually polls cond until it holds, failing the test after
+// stepTimeout with cond's last word on what it saw.
+func eventually(w *world, what string, cond func() (bool, string)) {
+	w.t.Helper()
 	deadline := time.Now().Add(stepTimeout)
-	var labels []string
 	for {
-		m := d.menu()
-		labels = desktop.Visible(m)
-		if cond(labels) {
-			return m
+		ok, saw := cond()
+		if ok {
+			return
 		}
 		if time.Now().After(deadline) {
-			d.w.fatalf("the tray's menu never showed %s; it shows %q", what, labels)
+			w.fatalf("never saw %s within %v; %s", what, stepTimeout, saw)
 		}
 		time.Sleep(20 * time.Millisecond) // polling a condition, with the deadline above
 	}
@@ -361,13 +372,10 @@ func TestE2E_TrayAsksOnceAndFollowsAgentd(t *testing.T) {
 	if p := b.open(u); p.Kind == "login" {
 		b.login(aliceEmail, alicePassword)
 	}
-	deadline := time.Now().Add(stepTimeout)
-	for st := w.status(); st.Session == nil || !st.Session.AuthTime.After(before); st = w.status() {
-		if time.Now().After(deadline) {
-			w.fatalf("after the menu's Re-authenticate agentd's auth_time is still %v", before)
-		}
-		time.Sleep(20 * time.Millisecond) // polling a condition, with the deadline above
-	}
+	eventually(w, "agentd's auth_time move after the menu's Re-authenticate", func() (bool, string) {
+		st := w.status()
+		return st.Session != nil && st.Session.AuthTime.After(before), fmt.Sprintf("it is %v", before)
+	})
 
 	d.click(menu, "Disconnect")
 	d.waitMenu("disconnected", has("Disconnected as alice@example.com", "Connect"))

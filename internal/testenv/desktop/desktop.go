@@ -84,13 +84,20 @@ func StartWatcher(t testing.TB, conn *dbus.Conn) *Watcher {
 // Next waits for the next registration.
 func (w *Watcher) Next(t testing.TB, timeout time.Duration) Registration {
 	t.Helper()
+	return next(t, w.ch, timeout, func() string { return "no tray item registered with the StatusNotifierWatcher" })
+}
+
+// next receives from ch, failing t after timeout with what's words.
+func next[T any](t testing.TB, ch <-chan T, timeout time.Duration, what func() string) T {
+	t.Helper()
 	select {
-	case r := <-w.ch:
-		return r
+	case v := <-ch:
+		return v
 	case <-time.After(timeout):
-		t.Fatalf("no tray item registered with the StatusNotifierWatcher within %v", timeout)
+		t.Fatalf("%s within %v", what(), timeout)
 	}
-	return Registration{}
+	var zero T
+	return zero
 }
 
 func requestName(t testing.TB, conn *dbus.Conn, name string) {

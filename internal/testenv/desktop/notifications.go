@@ -1,6 +1,7 @@
 package desktop
 
 import (
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -75,13 +76,7 @@ func StartNotifications(t testing.TB, conn *dbus.Conn) *Notifications {
 // Next waits for the next notification.
 func (n *Notifications) Next(t testing.TB, timeout time.Duration) Notification {
 	t.Helper()
-	select {
-	case got := <-n.ch:
-		return got
-	case <-time.After(timeout):
-		t.Fatalf("no notification arrived within %v (so far: %+v)", timeout, n.All())
-	}
-	return Notification{}
+	return next(t, n.ch, timeout, func() string { return fmt.Sprintf("no notification arrived (so far: %+v)", n.All()) })
 }
 
 // All returns every notification received.
