@@ -352,10 +352,16 @@ func (m *monoClock) now() time.Duration {
 	return m.clk.Now().Sub(m.start) - time.Duration(m.wallOnly.Load())
 }
 
-// wallJump moves the wall clock alone to t.
+// wallJump moves the wall clock alone to t. The wall clock moves first,
+// as if both clocks moved, and the monotonic one is then taken back: an
+// agent that reads the two in between sees no jump, then the whole jump
+// at its wall time. The other order let it see the monotonic clock jump
+// back while the wall clock had not moved yet, and measure the edge's
+// clock against the wall time before the jump (a flake under load).
 func (m *monoClock) wallJump(t time.Time) {
-	m.wallOnly.Add(int64(t.Sub(m.clk.Now())))
+	from := m.clk.Now()
 	m.clk.Set(t)
+	m.wallOnly.Add(int64(t.Sub(from)))
 }
 
 // env is an agent on a fake edge, fake tunnels, a memory keyring and a
