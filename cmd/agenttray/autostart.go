@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+
+	"github.com/ztagent/ztagent/internal/atomicfile"
 )
 
 // desktopFile is the autostart entry's name.
@@ -84,36 +86,9 @@ func autostart(install bool, exe, socket string, out io.Writer) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("create %s: %w", dir, err)
 	}
-	if err := writeAtomic(path, []byte(desktopEntry(exe, socket))); err != nil {
+	if err := atomicfile.WriteFile(path, []byte(desktopEntry(exe, socket)), 0o644); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	fmt.Fprintf(out, "wrote %s: agenttray starts at your next login (run it now with `%s`)\n", path, exe)
 	return nil
-}
-
-// writeAtomic replaces path with data through a synced temporary file, so
-// that a crash leaves the old entry or the new one, never half of one.
-func writeAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Chmod(0o644)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
-	}
-	return err
 }

@@ -11,7 +11,7 @@ import (
 	"path/filepath"
 	"sync"
 
-	"github.com/google/renameio/v2"
+	"github.com/ztagent/ztagent/internal/atomicfile"
 	"github.com/ztagent/ztagent/pkg/ipc/ipcproto"
 	"go.uber.org/zap"
 )
@@ -62,7 +62,7 @@ type stateFile struct {
 // writeAtomic is REL1's write: renameio's temp file, fsync, rename and
 // directory fsync.
 func writeAtomic(path string, data []byte) error {
-	return renameio.WriteFile(path, data, 0o600)
+	return atomicfile.WriteFile(path, data, 0o600)
 }
 
 // close releases the state directory.

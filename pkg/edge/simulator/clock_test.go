@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/renameio/v2"
+	"github.com/ztagent/ztagent/internal/atomicfile"
 
 	"github.com/ztagent/ztagent/internal/testenv/fulldisk"
 	"github.com/ztagent/ztagent/pkg/apierror"
@@ -29,7 +29,7 @@ func TestClockAdvanceOnFullDisk(t *testing.T) {
 		if full.Load() {
 			return &os.PathError{Op: "write", Path: path + ".tmp", Err: syscall.ENOSPC}
 		}
-		return renameio.WriteFile(path, data, perm)
+		return atomicfile.WriteFile(path, data, perm)
 	}
 	s1, err := Start(t.Context(), opts)
 	if err != nil {

@@ -18,7 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/google/renameio/v2"
+	"github.com/ztagent/ztagent/internal/atomicfile"
 	"go.uber.org/zap"
 
 	"github.com/ztagent/ztagent/internal/clock"
@@ -161,7 +161,7 @@ func Start(ctx context.Context, opts Options) (_ *Simulator, err error) {
 	s := &Simulator{opts: opts, log: opts.Logger, clock: clock.NewOffset(opts.Clock), writeFile: opts.writeFile}
 	if s.writeFile == nil {
 		s.writeFile = func(path string, data []byte, perm os.FileMode) error {
-			return renameio.WriteFile(path, data, perm)
+			return atomicfile.WriteFile(path, data, perm)
 		}
 	}
 	s.baseCtx, s.cancelBase = context.WithCancel(context.Background())

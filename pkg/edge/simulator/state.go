@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/renameio/v2"
+	"github.com/ztagent/ztagent/internal/atomicfile"
 
 	"github.com/ztagent/ztagent/internal/randtoken"
 	"github.com/ztagent/ztagent/internal/secret"
@@ -73,7 +73,7 @@ func loadOrCreateSecret(path string, make func() (string, error)) (secret.Value,
 	if err != nil {
 		return secret.Value{}, false, err
 	}
-	if err := renameio.WriteFile(path, []byte(v+"\n"), 0o600); err != nil {
+	if err := atomicfile.WriteFile(path, []byte(v+"\n"), 0o600); err != nil {
 		return secret.Value{}, false, fmt.Errorf("write %s: %w", path, err)
 	}
 	return secret.New(v), true, nil
