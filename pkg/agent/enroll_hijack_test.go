@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -215,7 +214,7 @@ func runAsNobody(t *testing.T, u string) (string, error) {
 	cmd := exec.CommandContext(ctx, bin, "-test.run=^TestHelperGetAsOtherUser$")
 	cmd.Env = []string{"ZTAGENT_HELPER_GET=" + u}
 	cmd.Dir = dir
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	asNobody(cmd)
 	out, err := cmd.CombinedOutput()
 	line, _, _ := strings.Cut(string(out), "\n")
 	return line, err

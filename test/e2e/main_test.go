@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package e2e runs ztagent the way a user does: real edged, agentd and
 // agentctl processes on loopback, the registration in a real Secret Service
 // (gnome-keyring under a private dbus-run-session) and a real headless

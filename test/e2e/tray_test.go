@@ -1,3 +1,5 @@
+//go:build linux
+
 package e2e
 
 import (
@@ -8,7 +10,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -121,7 +122,7 @@ func (d *desk) startTray(name string) *testproc.Proc {
 	}
 	p := testproc.Start(d.w.t, testproc.Options{Name: name, Bin: filepath.Join(d.binDir, "agenttray"),
 		Args: []string{"--socket", d.w.socket}, Env: env, Quiet: true,
-		Credential: &syscall.Credential{Uid: trayUID, Gid: trayUID}})
+		Credential: &testproc.Credential{UID: trayUID, GID: trayUID}})
 	d.w.procs = append(d.w.procs, &proc{Proc: p, name: name, launched: p.Launched(),
 		out: lineLog{p.Output(testproc.Stdout)}, errOut: lineLog{p.Output(testproc.Stderr)}})
 	return p

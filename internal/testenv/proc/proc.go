@@ -66,12 +66,15 @@ type Options struct {
 	// kills the process group; the default is StopGrace.
 	Grace time.Duration
 	// Credential, when set, runs the process as another user (the
-	// test must be root).
-	Credential *syscall.Credential
+	// test must be root; unix only).
+	Credential *Credential
 	// Quiet leaves the output out of the test's log when it fails, for
 	// callers that report it themselves (Report).
 	Quiet bool
 }
+
+// Credential is a uid and gid to run a process as.
+type Credential struct{ UID, GID uint32 }
 
 // Proc is a running (or ended) child process.
 type Proc struct {
@@ -97,12 +100,7 @@ func Start(t testing.TB, o Options) *Proc {
 	}
 	cmd := exec.Command(o.Bin, o.Args...)
 	cmd.Env, cmd.Dir = o.Env, o.Dir
-	cmd.SysProcAttr = &syscall.SysProcAttr{
-		Setpgid: true,
-		// If the test binary dies, the child must not outlive it.
-		Pdeathsig:  syscall.SIGKILL,
-		Credential: o.Credential,
-	}
+	cmd.SysProcAttr = sysProcAttr(o.Credential)
 	p := &Proc{name: name, cmd: cmd, out: newLines(), err: newLines(), done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.out, p.err
 	if o.MergeOutput {
@@ -227,7 +225,7 @@ func (p *Proc) Kill() {
 // killGroup kills every process left in the child's process group; the
 // group is ours, created by Setpgid in Start.
 func (p *Proc) killGroup() {
-	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+	killGroup(p.cmd.Process)
 }
 
 // Done is closed once the process has exited and its output is read.

@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -97,7 +96,7 @@ func Start(t testing.TB, opts Options) *Bus {
 	)
 	cmd := exec.Command("dbus-run-session", "--", "sh", "-c", script)
 	cmd.Env = env
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = ownGroup()
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -116,13 +115,13 @@ func Start(t testing.TB, opts Options) *Bus {
 	t.Cleanup(func() {
 		if bus.KeyringPID > 0 {
 			// A stopped daemon would never notice its bus going away.
-			_ = syscall.Kill(bus.KeyringPID, syscall.SIGKILL)
+			killPID(bus.KeyringPID)
 		}
 		stdin.Close()
 		select {
 		case <-waited:
 		case <-time.After(5 * time.Second):
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			killPID(-cmd.Process.Pid)
 			<-waited
 		}
 	})
