@@ -24,7 +24,11 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request, _ Caller) 
 }
 
 func (s *Server) handlePermissions(w http.ResponseWriter, r *http.Request, c Caller) {
-	s.writeJSON(w, http.StatusOK, s.permissionsFor(r.Context(), c))
+	var credErr error
+	if info, ok := r.Context().Value(connInfoKey{}).(*connInfo); ok {
+		credErr = info.credErr
+	}
+	s.writeJSON(w, http.StatusOK, s.permissionsFor(r.Context(), c, credErr))
 }
 
 func (s *Server) handleSession(w http.ResponseWriter, r *http.Request, _ Caller) {

@@ -2,12 +2,16 @@ package ipc
 
 import (
 	"context"
+	"errors"
+	"net"
 	"net/http"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/ztagent/ztagent/pkg/apierror"
 	"github.com/ztagent/ztagent/pkg/ipc/ipcproto"
+	"github.com/ztagent/ztagent/platform/peercred"
 )
 
 // limitedBackend refuses disconnects by anyone but root, as the agent
@@ -49,7 +53,7 @@ func TestPermissionsFollowTheTableAndTheBackendsLimits(t *testing.T) {
 	}
 
 	ts.fake.operator = 1000
-	op := verdicts(ts.srv.permissionsFor(ctx, Caller{UID: 1000}))
+	op := verdicts(ts.srv.permissionsFor(ctx, Caller{UID: 1000}, nil))
 	for _, cmd := range []string{"agentctl connect", "agentctl disconnect", "agentctl reauth", "agentctl logout", "agentctl settings set"} {
 		if !op[cmd] {
 			t.Errorf("the operator may not %s", cmd)
@@ -58,7 +62,7 @@ func TestPermissionsFollowTheTableAndTheBackendsLimits(t *testing.T) {
 	if op["agentctl register"] {
 		t.Error("the operator of a registered device may register it again")
 	}
-	other := ts.srv.permissionsFor(ctx, Caller{UID: uidOther})
+	other := ts.srv.permissionsFor(ctx, Caller{UID: uidOther}, nil)
 	for _, a := range other.Actions {
 		if a.Allowed || a.Code != ipcproto.CodePermissionDenied || a.Message == "" || a.Hint == "" {
 			t.Errorf("another user: %+v, want a refusal that says why", a)
@@ -67,13 +71,13 @@ func TestPermissionsFollowTheTableAndTheBackendsLimits(t *testing.T) {
 	if other.Operator || other.Root {
 		t.Errorf("another user is %+v", other)
 	}
-	root := ts.srv.permissionsFor(ctx, Caller{UID: 0})
+	root := ts.srv.permissionsFor(ctx, Caller{UID: 0}, nil)
 	if !root.Root || len(verdicts(root)) != want || !root.Allows("agentctl register") {
 		t.Errorf("root: %+v", root)
 	}
 
 	ts.srv.backend = limitedBackend{ts.fake}
-	locked := ts.srv.permissionsFor(ctx, Caller{UID: 1000})
+	locked := ts.srv.permissionsFor(ctx, Caller{UID: 1000}, nil)
 	for _, a := range locked.Actions {
 		if a.Command == "agentctl disconnect" && (a.Allowed || a.Code != ipcproto.CodeSwitchLocked) {
 			t.Errorf("a locked switch: %+v", a)
@@ -82,7 +86,49 @@ func TestPermissionsFollowTheTableAndTheBackendsLimits(t *testing.T) {
 	if !locked.Allows("agentctl connect") || locked.Allows("agentctl disconnect") || locked.Allows("agentctl nonsense") {
 		t.Errorf("Allows under a locked switch: %+v", locked)
 	}
-	if !ts.srv.permissionsFor(ctx, Caller{UID: 0}).Allows("agentctl disconnect") {
+	if !ts.srv.permissionsFor(ctx, Caller{UID: 0}, nil).Allows("agentctl disconnect") {
 		t.Error("the lock refused root")
+	}
+}
+
+// Where agentd cannot read who calls, it answers what anyone may read
+// and refuses every state change, saying why; it never allows them.
+func TestUnknownIdentityIsReadOnly(t *testing.T) {
+	ts := startServer(t, nil, func(s *Server) {
+		s.peerCred = func(net.Conn) (peercred.Cred, error) { return peercred.Cred{}, peercred.ErrUnsupported }
+	})
+	ctx := context.Background()
+	for _, r := range Routes() {
+		var err error
+		call := func() { err = callRoute(ctx, ts.client, r) }
+		if r.Who == RootOrUnregistered {
+			ts.whileUnregistered(call)
+		} else {
+			call()
+		}
+		var e *apierror.Error
+		switch {
+		case r.Who == Anyone && err != nil:
+			t.Errorf("%s, a read, was refused: %v", routeKey(r), err)
+		case r.Who != Anyone && (!errors.As(err, &e) || e.Code != ipcproto.CodePermissionDenied ||
+			!strings.Contains(e.Message, "only read-only requests") || !strings.Contains(e.Message, "not supported")):
+			t.Errorf("%s, a change, answered %v; want permission_denied saying why", routeKey(r), err)
+		}
+	}
+	p, err := ts.client.Permissions(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range p.Actions {
+		if a.Allowed {
+			t.Errorf("an unidentified caller may %s", a.Command)
+		}
+	}
+	ts.fake.mu.Lock()
+	defer ts.fake.mu.Unlock()
+	for _, c := range ts.fake.calls {
+		if c == "connect" || c == "disconnect" || c == "leave" || strings.HasPrefix(c, "register") || c == "reauth" || c == "set_settings" {
+			t.Errorf("the backend was asked to %s for an unidentified caller", c)
+		}
 	}
 }

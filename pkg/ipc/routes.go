@@ -89,13 +89,16 @@ type ActionLimiter interface {
 
 // permissionsFor returns every state-changing route's verdict for c: the
 // table's rule, then the backend's own limits.
-func (s *Server) permissionsFor(ctx context.Context, c Caller) ipcproto.Permissions {
+func (s *Server) permissionsFor(ctx context.Context, c Caller, credErr error) ipcproto.Permissions {
 	op, registered := s.backend.Operator()
 	p := ipcproto.Permissions{UID: c.UID, Root: c.IsRoot(), Operator: registered && c.UID == op}
 	limiter, _ := s.backend.(ActionLimiter)
 	for _, rt := range s.writes {
 		v := ipcproto.Permission{Command: rt.Command, Method: rt.Method, Path: rt.Path, Allowed: true}
-		if e := authorize(ctx, s.backend, s.opts.IsConsoleUser, rt, c); e != nil {
+		if credErr != nil {
+			e := unidentified(rt, credErr)
+			v.Allowed, v.Code, v.Message, v.Hint = false, e.Code, e.Message, e.Hint
+		} else if e := authorize(ctx, s.backend, s.opts.IsConsoleUser, rt, c); e != nil {
 			v.Allowed, v.Code, v.Message, v.Hint = false, e.Code, e.Message, e.Hint
 		} else if limiter != nil {
 			if err := limiter.Refusal(c, rt.Method, rt.Path); err != nil {

@@ -3,6 +3,7 @@ package ipc
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -122,6 +123,9 @@ type Server struct {
 	index   routeIndex
 	// writes are the state-changing routes, for GET /v1/permissions.
 	writes []*Route
+	// peerCred reads a caller's identity: peercred.Get (tests replace
+	// it, to play a system where it cannot be read).
+	peerCred func(net.Conn) (peercred.Cred, error)
 
 	ln     *net.UnixListener
 	sockFI os.FileInfo
@@ -192,6 +196,7 @@ func newServer(opts ServerOptions) *Server {
 		clock:     opts.Clock,
 		index:     newRouteIndex(),
 		writes:    stateChanging(),
+		peerCred:  peercred.Get,
 		ctx:       ctx,
 		cancel:    cancel,
 		connSlots: newSlotTable(opts.MaxConnsPerUser, opts.MaxConns),
@@ -272,13 +277,24 @@ type connInfo struct {
 	refused refusal
 }
 
+// unidentified is the refusal of a state change by a caller whose
+// identity agentd could not read: on a system where it cannot tell who
+// calls, it answers what anyone may read and changes nothing.
+func unidentified(rt *Route, err error) *apierror.Error {
+	return &apierror.Error{
+		Code:    ipcproto.CodePermissionDenied,
+		Message: fmt.Sprintf("agentd could not identify the calling process (%v), so it allows only read-only requests", err),
+		Hint:    fmt.Sprintf("`%s` changes state; run it where agentd can read the caller's identity (see the README's platform table)", rt.Command),
+	}
+}
+
 // noCredUID stands for callers whose credentials could not be read: they
 // are refused, but still share the ordinary users' pool meanwhile.
 const noCredUID = -1
 
 func (s *Server) connContext(ctx context.Context, c net.Conn) context.Context {
 	info := &connInfo{conn: c}
-	cred, err := peercred.Get(c)
+	cred, err := s.peerCred(c)
 	if err != nil {
 		info.credErr = err
 		info.caller = Caller{UID: noCredUID, GID: noCredUID, PID: 0}
@@ -360,12 +376,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		})
 		return
 	}
-	if info.credErr != nil {
-		s.writeError(w, &apierror.Error{
-			Code: ipcproto.CodePermissionDenied, Message: "agentd could not identify the calling process",
-		})
-		return
-	}
 	rt, allowed := s.index.lookup(r.Method, r.URL.Path)
 	if rt == nil {
 		if len(allowed) == 0 {
@@ -384,6 +394,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, ipcproto.MaxBodyBytes)
+	if info.credErr != nil && rt.Who != Anyone {
+		s.writeError(w, unidentified(rt, info.credErr))
+		return
+	}
 	if e := authorize(r.Context(), s.backend, s.opts.IsConsoleUser, rt, info.caller); e != nil {
 		s.writeError(w, e)
 		return
