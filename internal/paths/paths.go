@@ -7,12 +7,46 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strings"
 )
 
-// System mode defaults (DESIGN §3).
-const (
-	SystemSocket   = "/run/ztagent/agentd.sock"
-	SystemStateDir = "/var/lib/ztagent"
+// Layout is where a system-mode agentd (the service) keeps its socket and
+// its state on one operating system.
+type Layout struct {
+	// Socket is the IPC endpoint: a unix socket's path, or on Windows a
+	// named pipe's name.
+	Socket   string
+	StateDir string
+}
+
+// WindowsPipe is agentd's named pipe on Windows. Only administrators and
+// SYSTEM may create a pipe under ProtectedPrefix\Administrators, so a
+// client that reaches it reaches the service, never a user's fake.
+const WindowsPipe = `\\.\pipe\ProtectedPrefix\Administrators\ztagent\agentd`
+
+// SystemLayout returns the system-mode layout of goos (DESIGN §3):
+// /run/ztagent and /var/lib/ztagent on Linux; /var/run/ztagent and
+// /Library/Application Support/ztagent on macOS; the named pipe and
+// %ProgramData%\ztagent on Windows. getenv reads the environment.
+func SystemLayout(goos string, getenv func(string) string) Layout {
+	switch goos {
+	case "windows":
+		data := getenv("ProgramData")
+		if data == "" {
+			data = `C:\ProgramData`
+		}
+		return Layout{Socket: WindowsPipe, StateDir: strings.TrimRight(data, `\`) + `\ztagent`}
+	case "darwin":
+		return Layout{Socket: "/var/run/ztagent/agentd.sock", StateDir: "/Library/Application Support/ztagent"}
+	}
+	return Layout{Socket: "/run/ztagent/agentd.sock", StateDir: "/var/lib/ztagent"}
+}
+
+// System mode defaults of this system (DESIGN §3).
+var (
+	SystemSocket   = SystemLayout(runtime.GOOS, os.Getenv).Socket
+	SystemStateDir = SystemLayout(runtime.GOOS, os.Getenv).StateDir
 )
 
 // UserSocket returns the user-mode socket: $XDG_RUNTIME_DIR/ztagent/agentd.sock,
@@ -49,6 +83,9 @@ func DefaultSocket() string {
 	if s := os.Getenv("ZTAGENT_SOCKET"); s != "" {
 		return s
 	}
+	if systemOnly() {
+		return SystemSocket
+	}
 	if _, err := os.Stat(SystemSocket); err == nil {
 		return SystemSocket
 	}
@@ -58,7 +95,7 @@ func DefaultSocket() string {
 // DaemonSocket returns the socket agentd listens on by default: the
 // system one as root, the user-mode one otherwise.
 func DaemonSocket() string {
-	if os.Geteuid() == 0 {
+	if systemOnly() || os.Geteuid() == 0 {
 		return SystemSocket
 	}
 	return UserSocket()
@@ -67,8 +104,12 @@ func DaemonSocket() string {
 // DaemonStateDir returns agentd's default state directory, by the same
 // rule as DaemonSocket.
 func DaemonStateDir() string {
-	if os.Geteuid() == 0 {
+	if systemOnly() || os.Geteuid() == 0 {
 		return SystemStateDir
 	}
 	return UserStateDir()
 }
+
+// systemOnly reports whether agentd runs only as the system service here:
+// on Windows there is no user-mode agentd (nor a uid to name one by).
+func systemOnly() bool { return runtime.GOOS == "windows" }
