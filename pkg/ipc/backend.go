@@ -18,6 +18,9 @@ type Caller struct {
 	UID int
 	GID int
 	PID int
+	// SID is a Windows caller's user SID; UID then stands for it
+	// (peercred.WindowsCred: 0 for SYSTEM and elevated administrators).
+	SID string
 }
 
 // IsRoot reports whether the caller is the superuser.

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/ztagent/ztagent/pkg/apierror"
@@ -129,6 +130,50 @@ func TestUnknownIdentityIsReadOnly(t *testing.T) {
 	for _, c := range ts.fake.calls {
 		if c == "connect" || c == "disconnect" || c == "leave" || strings.HasPrefix(c, "register") || c == "reauth" || c == "set_settings" {
 			t.Errorf("the backend was asked to %s for an unidentified caller", c)
+		}
+	}
+}
+
+// The permission table decides alike whatever kind of identity the system
+// gives: a unix uid (Linux SO_PEERCRED, macOS LOCAL_PEERCRED) or a
+// Windows pipe client's token (SYSTEM and elevated administrators as
+// root, a user by their SID).
+func TestPermissionsWithEachSystemsIdentity(t *testing.T) {
+	const aliceSID = "S-1-5-21-1004336348-1177238915-682003330-1001"
+	const bobSID = "S-1-5-21-1004336348-1177238915-682003330-1002"
+	var who atomic.Pointer[peercred.Cred]
+	ts := startServer(t, nil, func(s *Server) {
+		s.peerCred = func(net.Conn) (peercred.Cred, error) { return *who.Load(), nil }
+	})
+	cases := []struct {
+		name        string
+		cred        peercred.Cred
+		operator    int
+		root, may   bool
+		mayRegister bool
+	}{
+		{"linux operator", peercred.Cred{UID: 1000, GID: 1000, PID: 7}, 1000, false, true, false},
+		{"macOS other user", peercred.Cred{UID: 501, GID: 20, PID: 8}, 502, false, false, false},
+		{"unix root", peercred.Cred{UID: 0, PID: 9}, 1000, true, true, true},
+		{"windows operator", peercred.WindowsCred(aliceSID, 10, false), peercred.SIDUID(aliceSID), false, true, false},
+		{"windows other user", peercred.WindowsCred(bobSID, 11, false), peercred.SIDUID(aliceSID), false, false, false},
+		{"windows elevated administrator", peercred.WindowsCred(bobSID, 12, true), peercred.SIDUID(aliceSID), true, true, true},
+		{"windows SYSTEM", peercred.WindowsCred(peercred.SIDLocalSystem, 4, false), peercred.SIDUID(aliceSID), true, true, true},
+	}
+	for _, c := range cases {
+		who.Store(&c.cred)
+		ts.fake.mu.Lock()
+		ts.fake.operator = c.operator
+		ts.fake.mu.Unlock()
+		cl := NewClient(ts.sock) // a new connection: identity is read per connection
+		p, err := cl.Permissions(context.Background())
+		cl.Close()
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if p.Root != c.root || p.Allows("agentctl disconnect") != c.may || p.Allows("agentctl register") != c.mayRegister {
+			t.Errorf("%s: root %v, disconnect %v, register %v; want %v, %v, %v", c.name,
+				p.Root, p.Allows("agentctl disconnect"), p.Allows("agentctl register"), c.root, c.may, c.mayRegister)
 		}
 	}
 }

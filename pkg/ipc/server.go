@@ -127,7 +127,7 @@ type Server struct {
 	// it, to play a system where it cannot be read).
 	peerCred func(net.Conn) (peercred.Cred, error)
 
-	ln     *net.UnixListener
+	ln     net.Listener
 	sockFI os.FileInfo
 	hs     *http.Server
 
@@ -300,7 +300,7 @@ func (s *Server) connContext(ctx context.Context, c net.Conn) context.Context {
 		info.caller = Caller{UID: noCredUID, GID: noCredUID, PID: 0}
 		s.log.Warn("refusing a caller whose credentials cannot be read", zap.Error(err))
 	} else {
-		info.caller = Caller{UID: cred.UID, GID: cred.GID, PID: cred.PID}
+		info.caller = Caller{UID: cred.UID, GID: cred.GID, PID: cred.PID, SID: cred.SID}
 	}
 	privileged := err == nil && s.privileged(info.caller.UID)
 	info.slot, info.refused = s.connSlots.acquire(info.caller.UID, privileged)

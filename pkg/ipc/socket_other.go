@@ -1,16 +1,23 @@
-//go:build !unix
+//go:build !unix && !windows
 
 package ipc
 
 import (
+	"context"
 	"errors"
 	"net"
 	"os"
+
+	"github.com/ztagent/ztagent/platform/peercred"
 )
 
 var errNoUnix = errors.New("ipc: the agentd socket is only supported on unix systems")
 
-func listenSocket(string) (*net.UnixListener, os.FileInfo, error) { return nil, nil, errNoUnix }
+func listenSocket(string) (net.Listener, os.FileInfo, error) { return nil, nil, errNoUnix }
+
+func dialSocket(context.Context, string) (net.Conn, error) { return nil, errNoUnix }
+
+func daemonCred(net.Conn) (peercred.Cred, error) { return peercred.Cred{}, peercred.ErrUnsupported }
 
 func removeSocket(string, os.FileInfo) error { return nil }
 

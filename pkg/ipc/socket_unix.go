@@ -3,6 +3,7 @@
 package ipc
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -11,6 +12,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/ztagent/ztagent/platform/peercred"
 )
 
 // staleProbeTimeout bounds the connect that tells a live daemon's socket from
@@ -20,7 +23,7 @@ const staleProbeTimeout = time.Second
 // listenSocket checks the socket's directory (SEC1), removes a stale socket
 // and listens; it returns the listener and the socket file's identity, so
 // that Close removes only the file it made.
-func listenSocket(path string) (*net.UnixListener, os.FileInfo, error) {
+func listenSocket(path string) (net.Listener, os.FileInfo, error) {
 	if path == "" {
 		return nil, nil, errors.New("ipc: no socket path")
 	}
@@ -40,7 +43,7 @@ func listenSocket(path string) (*net.UnixListener, os.FileInfo, error) {
 	}
 	// Close removes the file itself, and only if it is still ours.
 	ln.SetUnlinkOnClose(false)
-	fail := func(err error) (*net.UnixListener, os.FileInfo, error) {
+	fail := func(err error) (net.Listener, os.FileInfo, error) {
 		_ = ln.Close()
 		_ = os.Remove(path)
 		return nil, nil, err
@@ -182,3 +185,13 @@ func removeSocket(path string, fi os.FileInfo) error {
 	}
 	return nil
 }
+
+// dialSocket connects to agentd's unix socket.
+func dialSocket(ctx context.Context, path string) (net.Conn, error) {
+	d := net.Dialer{Timeout: dialTimeout}
+	return d.DialContext(ctx, "unix", path)
+}
+
+// daemonCred reads who answers on a socket the client dialled: the kernel
+// recorded the listener's credentials when it called listen.
+func daemonCred(c net.Conn) (peercred.Cred, error) { return peercred.Get(c) }

@@ -176,8 +176,7 @@ func (t *transport) dial(ctx context.Context) (*persistConn, error) {
 	if err := checkDaemonSocketDir(t.socket); err != nil {
 		return nil, err
 	}
-	d := net.Dialer{Timeout: dialTimeout}
-	conn, err := d.DialContext(ctx, "unix", t.socket)
+	conn, err := dialSocket(ctx, t.socket)
 	if err != nil {
 		return nil, &dialError{err: err}
 	}

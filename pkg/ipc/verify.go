@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-
-	"github.com/ztagent/ztagent/platform/peercred"
 )
 
 // UntrustedDaemonError is a socket the client refused to talk to because
@@ -35,7 +33,7 @@ func (e *UntrustedDaemonError) Error() string {
 // daemon). The kernel recorded the listener's credentials when it called
 // listen, so the answer cannot be forged by the peer.
 func verifyDaemon(conn net.Conn, socket string) error {
-	cred, err := peercred.Get(conn)
+	cred, err := daemonCred(conn)
 	if err != nil {
 		return &UntrustedDaemonError{Socket: socket, UID: -1, Reason: fmt.Sprintf("cannot tell who answers on it (%v)", err)}
 	}

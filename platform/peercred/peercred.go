@@ -14,6 +14,8 @@ type Cred struct {
 	UID int
 	GID int
 	PID int
+	// SID is a Windows caller's user SID ("S-1-5-21-…"); empty elsewhere.
+	SID string
 }
 
 // ErrUnsupported is returned on systems where ztagent does not read peer
@@ -24,12 +26,6 @@ var ErrUnsupported = errors.New("peer credentials are not supported on this oper
 // peer the kernel cannot name.
 var ErrNotUnix = errors.New("peer credentials need a unix socket connection")
 
-// Get returns the credentials of the process at the other end of c, which
-// must be a *net.UnixConn.
-func Get(c net.Conn) (Cred, error) {
-	uc, ok := c.(*net.UnixConn)
-	if !ok {
-		return Cred{}, ErrNotUnix
-	}
-	return get(uc)
-}
+// Get returns the credentials of the process at the other end of c: a
+// *net.UnixConn, or on Windows a named pipe's server end.
+func Get(c net.Conn) (Cred, error) { return getConn(c) }
