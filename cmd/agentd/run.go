@@ -160,6 +160,10 @@ func runDaemon(ctx context.Context, stdout, stderr io.Writer, c runConfig) error
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// Under the Windows service manager its stop request ends ctx, as a
+	// SIGTERM does elsewhere.
+	ctx, finished := withServiceManager(ctx, log)
+	defer finished()
 	// Before anything says agentd is up: a SIGHUP that arrives then must
 	// reread the MDM file, not end the process.
 	hup := make(chan os.Signal, 1)

@@ -59,11 +59,6 @@ func (e exitCode) Unwrap() error { return e.err }
 // fake in its place.
 var theServiceHost serviceHost = hostOS{}
 
-// serviceCmds are install, uninstall, start, stop, restart and status.
-func serviceCmds(stdout io.Writer) []*cobra.Command {
-	return serviceCmdsOn(theServiceHost, stdout)
-}
-
 // serviceCmdsOn builds the service commands on host h.
 func serviceCmdsOn(h serviceHost, stdout io.Writer) []*cobra.Command {
 	var runArgs []string
