@@ -26,30 +26,28 @@ func handleOf(c net.Conn) (windows.Handle, error) {
 // is enabled. The process is opened by id while it is connected, so it
 // cannot have exited and had its id reused before the lookup.
 func getConn(c net.Conn) (Cred, error) {
-	h, err := handleOf(c)
-	if err != nil {
-		return Cred{}, err
-	}
-	var pid uint32
-	if err := windows.GetNamedPipeClientProcessId(h, &pid); err != nil {
-		return Cred{}, fmt.Errorf("peer credentials: GetNamedPipeClientProcessId: %w", err)
-	}
-	return processCred(pid)
+	return pipeEnd(c, "GetNamedPipeClientProcessId", windows.GetNamedPipeClientProcessId)
 }
 
 // PipeServer identifies the process serving a named pipe the client
 // dialled, so that a client can check agentd is SYSTEM or an
 // administrator before it sends anything.
 func PipeServer(c net.Conn) (Cred, error) {
+	return pipeEnd(c, "GetNamedPipeServerProcessId", windows.GetNamedPipeServerProcessId)
+}
+
+// pipeEnd identifies the process at one end of pipe c: pid, named call,
+// reads its id from the pipe's handle.
+func pipeEnd(c net.Conn, call string, pid func(windows.Handle, *uint32) error) (Cred, error) {
 	h, err := handleOf(c)
 	if err != nil {
 		return Cred{}, err
 	}
-	var pid uint32
-	if err := windows.GetNamedPipeServerProcessId(h, &pid); err != nil {
-		return Cred{}, fmt.Errorf("peer credentials: GetNamedPipeServerProcessId: %w", err)
+	var id uint32
+	if err := pid(h, &id); err != nil {
+		return Cred{}, fmt.Errorf("peer credentials: %s: %w", call, err)
 	}
-	return processCred(pid)
+	return processCred(id)
 }
 
 // processCred reads process pid's token.
