@@ -148,6 +148,8 @@ type Agent struct {
 	loaded      chan struct{}
 	loadWaiters atomic.Int32
 	ran         atomic.Bool
+	// saveQueued is set while a saveSoon write is waiting to start.
+	saveQueued atomic.Bool
 	// spawnMu and closing keep spawn from adding to wg once Close waits.
 	spawnMu sync.Mutex
 	closing bool

@@ -154,6 +154,11 @@ func (f *stateFile) writeLocked(p persisted) error {
 func (a *Agent) savePersisted() error {
 	a.files.mu.Lock()
 	defer a.files.mu.Unlock()
+	return a.savePersistedLocked()
+}
+
+// savePersistedLocked is savePersisted with the file lock held.
+func (a *Agent) savePersistedLocked() error {
 	a.mu.Lock()
 	p := a.snap.persisted
 	a.mu.Unlock()
@@ -162,6 +167,42 @@ func (a *Agent) savePersisted() error {
 		return err
 	}
 	return nil
+}
+
+// saveSoon saves the persisted state off the caller's path, for the
+// control stream's resume point after each event: the next event is
+// handled while the disk syncs, and the writes of a burst of events
+// become one or two. A write is queued only when none is waiting to
+// start (it waits while another is on the disk); the queued one reads
+// the snapshot once it holds the file, so it carries every change made
+// before it. Close waits for it (the Agent owns the
+// goroutine), and once Close has begun the write happens here. A crash
+// loses at most the resume point of events handled during the last write,
+// which the edge then replays, as it would after a crash before a
+// synchronous write.
+func (a *Agent) saveSoon() {
+	if !a.saveQueued.CompareAndSwap(false, true) {
+		return
+	}
+	write := func() {
+		a.files.mu.Lock()
+		defer a.files.mu.Unlock()
+		// Cleared only once this write holds the lock: until then it is
+		// the one queued, and it reads the snapshot after this point.
+		a.saveQueued.Store(false)
+		_ = a.savePersistedLocked()
+	}
+	if !a.spawn(write) {
+		write()
+	}
+}
+
+// setWrite replaces how agent.json is written (tests of failing or slow
+// disks), under the writers' lock.
+func (f *stateFile) setWrite(w func(path string, data []byte) error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.write = w
 }
 
 // notSaved is the error for a change the caller asked for that took effect

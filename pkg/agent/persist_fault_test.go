@@ -33,7 +33,7 @@ func TestChangesThatCannotBeSavedReportIt(t *testing.T) {
 	e := newEnv(t)
 	e.enroll(1000)
 	fw := &failingWrites{}
-	e.a.files.write = fw.write
+	e.a.files.setWrite(fw.write)
 	fw.armed.Store(true)
 
 	err := e.a.Disconnect(t.Context(), ipc.Caller{UID: 0})

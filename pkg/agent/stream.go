@@ -103,7 +103,7 @@ func (a *Agent) handleEvent(ctx context.Context, deviceID string, ev control.Eve
 		a.snap.persisted.LastSeq = ev.Seq
 	}
 	a.mu.Unlock()
-	a.savePersisted()
+	a.saveSoon()
 	return nil
 }
 
