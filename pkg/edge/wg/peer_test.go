@@ -243,3 +243,47 @@ func TestAddPeerUpdateEndsTheOldIdentitysFlows(t *testing.T) {
 func isReset(err error) bool {
 	return strings.Contains(err.Error(), "reset") || strings.Contains(err.Error(), "closed")
 }
+
+// The indexed overlap check finds every kind of overlap the full scan
+// found: one address on another, a wide prefix over an address (either
+// way round), two wide prefixes, across IPv4 and IPv6; a peer replacing
+// itself never clashes with its own addresses.
+func TestPeerTableOverlaps(t *testing.T) {
+	pfx := netip.MustParsePrefix
+	tab := newPeerTable()
+	for i, p := range []*Peer{
+		{PublicKey: wgkey.Public{1}, DeviceID: "host", Addresses: []netip.Prefix{pfx("100.96.0.2/32"), pfx("fd00::2/128")}},
+		{PublicKey: wgkey.Public{2}, DeviceID: "wide", Addresses: []netip.Prefix{pfx("10.9.0.0/16"), pfx("100.96.1.9/32")}},
+	} {
+		if _, err := tab.put(p); err != nil {
+			t.Fatalf("peer %d: %v", i, err)
+		}
+	}
+	for _, tc := range []struct {
+		addr, clashes string
+	}{
+		{"100.96.0.2/32", "100.96.0.2/32 of device host"},
+		{"fd00::2/128", "fd00::2/128 of device host"},
+		{"100.96.0.0/24", "100.96.0.2/32 of device host"}, // a wide prefix over an address
+		{"10.9.3.4/32", "10.9.0.0/16 of device wide"},     // an address inside a wide prefix
+		{"10.0.0.0/8", "10.9.0.0/16 of device wide"},      // two wide prefixes
+		{"10.9.200.0/24", "10.9.0.0/16 of device wide"},
+		{"100.96.1.9/32", "100.96.1.9/32 of device wide"}, // a wide peer's own single address
+	} {
+		_, err := tab.put(&Peer{PublicKey: wgkey.Public{9}, DeviceID: "new", Addresses: []netip.Prefix{pfx(tc.addr)}})
+		if err == nil || !strings.Contains(err.Error(), "overlaps "+tc.clashes) {
+			t.Errorf("%s: %v; want it to overlap %s", tc.addr, err, tc.clashes)
+		}
+	}
+	for _, free := range []string{"100.96.0.3/32", "fd00::3/128", "10.10.0.0/16", "100.96.2.0/24"} {
+		k := wgkey.Public{byte(10 + len(free))}
+		if _, err := tab.put(&Peer{PublicKey: k, DeviceID: "free " + free, Addresses: []netip.Prefix{pfx(free)}}); err != nil {
+			t.Errorf("%s is free: %v", free, err)
+		}
+		tab.remove(k)
+	}
+	// The same peer at its own addresses again.
+	if _, err := tab.put(&Peer{PublicKey: wgkey.Public{2}, DeviceID: "wide", Addresses: []netip.Prefix{pfx("10.9.0.0/16"), pfx("100.96.1.9/32")}}); err != nil {
+		t.Errorf("a peer put again: %v", err)
+	}
+}
