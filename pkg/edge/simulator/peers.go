@@ -31,7 +31,11 @@ func newPeers(srv *wg.Server, reg *registry.Registry, changed func(deviceID stri
 // Add installs d's peer, replacing the one of its previous registration.
 // It reads the device again under the lock Remove takes, so that a revoke
 // that ran between the registration and this call wins.
-func (p *peers) Add(d registry.Device) error {
+func (p *peers) Add(d registry.Device) error { return p.add(d, true) }
+
+// add is Add; reread is false only for restore, which runs before Start
+// serves anything, so that no revoke can have come between.
+func (p *peers) add(d registry.Device, reread bool) error {
 	key, err := wgkey.ParsePublic(d.WGPublicKey)
 	if err != nil {
 		return fmt.Errorf("device %s has an unusable WireGuard key: %w", d.ID, err)
@@ -39,12 +43,14 @@ func (p *peers) Add(d registry.Device) error {
 	p.changed(d.ID)
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	cur, err := p.reg.Get(context.Background(), d.ID)
-	if err != nil {
-		return fmt.Errorf("read device %s before adding its WireGuard peer: %w", d.ID, err)
-	}
-	if cur.State != registry.StateActive || cur.WGPublicKey != d.WGPublicKey {
-		return nil // revoked, left or registered again meanwhile
+	if reread {
+		cur, err := p.reg.Get(context.Background(), d.ID)
+		if err != nil {
+			return fmt.Errorf("read device %s before adding its WireGuard peer: %w", d.ID, err)
+		}
+		if cur.State != registry.StateActive || cur.WGPublicKey != d.WGPublicKey {
+			return nil // revoked, left or registered again meanwhile
+		}
 	}
 	if old, ok := p.byDevice[d.ID]; ok && old != key {
 		if err := p.srv.RemovePeer(old); err != nil {
@@ -71,7 +77,9 @@ func (p *peers) Remove(d registry.Device) error {
 	return p.srv.RemovePeer(key)
 }
 
-// restore adds the peer of every active device, after a restart (REL6).
+// restore adds the peer of every active device, after a restart (REL6),
+// from the one listing it read: before Start serves, nothing else writes
+// the registry, so each device need not be read again.
 func (p *peers) restore(ctx context.Context, reg *registry.Registry) (int, error) {
 	devs, err := reg.List(ctx)
 	if err != nil {
@@ -82,7 +90,7 @@ func (p *peers) restore(ctx context.Context, reg *registry.Registry) (int, error
 		if d.State != registry.StateActive {
 			continue
 		}
-		if err := p.Add(d); err != nil {
+		if err := p.add(d, false); err != nil {
 			return n, err
 		}
 		n++
