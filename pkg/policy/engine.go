@@ -41,6 +41,9 @@ type Engine struct {
 	// deciding holds, per filter, only the enabled allow and block rules in
 	// the same order: what Decide walks.
 	deciding map[Filter][]compiledRule
+	// v4 indexes each filter's deciding rules by IPv4 destination (nil
+	// where it would not pay).
+	v4 map[Filter]*v4Index
 	// doNotInspect holds the enabled HTTP "off" rules, which Gateway
 	// evaluates before every other HTTP policy.
 	doNotInspect []compiledRule
@@ -70,7 +73,8 @@ func (e *Engine) noteUnsimulated(r *Rule, x *Expr) {
 // NewEngine compiles rules with lists resolved. It reports every rule that
 // does not compile, as *RuleError values joined into one error.
 func NewEngine(rules []Rule, lists Lists) (*Engine, error) {
-	e := &Engine{byFilter: make(map[Filter][]compiledRule), deciding: make(map[Filter][]compiledRule), unsimulated: map[*Rule][]string{}, firstBytes: map[*Rule]bool{}}
+	e := &Engine{byFilter: make(map[Filter][]compiledRule), deciding: make(map[Filter][]compiledRule),
+		v4: map[Filter]*v4Index{}, unsimulated: map[*Rule][]string{}, firstBytes: map[*Rule]bool{}}
 	var errs []error
 	for i := range rules {
 		r := rules[i] // a copy the engine owns
@@ -114,6 +118,11 @@ func NewEngine(rules []Rule, lists Lists) (*Engine, error) {
 			case filter == FilterHTTP && cr.rule.Action == ActionOff:
 				e.doNotInspect = append(e.doNotInspect, cr)
 			}
+		}
+	}
+	for filter, rs := range e.deciding {
+		if x := newV4Index(rs); x != nil {
+			e.v4[filter] = x
 		}
 	}
 	return e, nil
@@ -162,11 +171,19 @@ func (e *Engine) Decide(f *Flow) Decision {
 		}
 	}
 	rules := e.deciding[f.Filter]
-	for i := range rules {
-		cr := &rules[i]
-		if cr.guard.admits(c) && matches(cr.traffic, c) && matches(cr.identity, c) {
-			d = decide(cr.rule, f)
-			break
+	if x := e.v4[f.Filter]; x != nil && c.is4 {
+		// The index admits only rules whose guard holds the address;
+		// the rest are tested as below.
+		if i := x.first(c, rules); i >= 0 {
+			d = decide(rules[i].rule, f)
+		}
+	} else {
+		for i := range rules {
+			cr := &rules[i]
+			if cr.guard.admits(c) && matches(cr.traffic, c) && matches(cr.identity, c) {
+				d = decide(cr.rule, f)
+				break
+			}
 		}
 	}
 	c.f = nil // do not keep the flow alive in the pool

@@ -260,10 +260,10 @@ func sniRulesOfSize(n int) []Rule {
 }
 
 func BenchmarkDecide(b *testing.B) {
-	for _, n := range []int{10, 100, 1000} {
+	for _, n := range []int{10, 100, 1000, 10000} {
 		b.Run(fmt.Sprintf("policies=%d", n), func(b *testing.B) { benchDecide(b, rulesOfSize(n)) })
 	}
-	for _, n := range []int{10, 100, 1000} {
+	for _, n := range []int{10, 100, 1000, 10000} {
 		b.Run(fmt.Sprintf("unguarded/policies=%d", n), func(b *testing.B) { benchDecide(b, sniRulesOfSize(n)) })
 	}
 }
