@@ -4,7 +4,6 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"image"
 	"image/png"
@@ -194,17 +193,26 @@ func startXvfb(t *testing.T, bin string) string {
 	return ""
 }
 
-// waitOwner waits until name has an owner on the bus and returns it.
+// waitOwner waits until name has an owner on the bus and returns it:
+// it asks again each time the bus announces an owner change.
 func waitOwner(w *world, conn *dbus.Conn, name string) string {
 	w.t.Helper()
-	var owner string
-	eventually(w, "an owner of "+name+" on the desktop bus", func() (bool, string) {
-		ctx, cancel := context.WithTimeout(context.Background(), stepTimeout)
-		defer cancel()
-		err := conn.BusObject().CallWithContext(ctx, "org.freedesktop.DBus.GetNameOwner", 0, name).Store(&owner)
-		return err == nil, fmt.Sprint(err)
-	})
-	return owner
+	changed, stop := desktop.SignalsFrom(conn, "org.freedesktop.DBus")
+	defer stop()
+	deadline := time.NewTimer(startTimeout)
+	defer deadline.Stop()
+	for {
+		var owner string
+		err := conn.BusObject().Call("org.freedesktop.DBus.GetNameOwner", 0, name).Store(&owner)
+		if err == nil {
+			return owner
+		}
+		select {
+		case <-changed:
+		case <-deadline.C:
+			w.fatalf("nobody owns %s on the desktop bus within %v: %v", name, startTimeout, err)
+		}
+	}
 }
 
 // findColor returns the centre of the pixels of colour (r, g, b) in the

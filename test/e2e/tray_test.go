@@ -20,6 +20,8 @@ import (
 	testproc "github.com/ztagent/ztagent/internal/testenv/proc"
 	"github.com/ztagent/ztagent/internal/testenv/realdeps"
 	"github.com/ztagent/ztagent/internal/testenv/sessionbus"
+	"github.com/ztagent/ztagent/pkg/ipc"
+	"github.com/ztagent/ztagent/pkg/ipc/browseprompt"
 	"github.com/ztagent/ztagent/pkg/ipc/ipcproto"
 )
 
@@ -160,32 +162,25 @@ func (d *desk) menu() []desktop.MenuItem {
 }
 
 // waitMenu waits until the menu's visible labels satisfy cond, and
-// returns the menu.
+// returns the menu: it reads the menu again each time the tray signals a
+// change, until stepTimeout.
 func (d *desk) waitMenu(what string, cond func(labels []string) bool) []desktop.MenuItem {
 	d.w.t.Helper()
-	var m []desktop.MenuItem
-	eventually(d.w, "the tray's menu showing "+what, func() (bool, string) {
-		m = d.menu()
-		labels := desktop.Visible(m)
-		return cond(labels), fmt.Sprintf("it shows %q", labels)
-	})
-	return m
-}
-
-// eventually polls cond until it holds, failing the test after
-// stepTimeout with cond's last word on what it saw.
-func eventually(w *world, what string, cond func() (bool, string)) {
-	w.t.Helper()
-	deadline := time.Now().Add(stepTimeout)
+	changed, stop := d.item.Changes()
+	defer stop()
+	deadline := time.NewTimer(stepTimeout)
+	defer deadline.Stop()
 	for {
-		ok, saw := cond()
-		if ok {
-			return
+		m := d.menu()
+		labels := desktop.Visible(m)
+		if cond(labels) {
+			return m
 		}
-		if time.Now().After(deadline) {
-			w.fatalf("never saw %s within %v; %s", what, stepTimeout, saw)
+		select {
+		case <-changed:
+		case <-deadline.C:
+			d.w.fatalf("the tray's menu never showed %s within %v; it shows %q", what, stepTimeout, labels)
 		}
-		time.Sleep(20 * time.Millisecond) // polling a condition, with the deadline above
 	}
 }
 
@@ -358,9 +353,18 @@ func TestE2E_TrayAsksOnceAndFollowsAgentd(t *testing.T) {
 		w.fatalf("the answered prompt was not withdrawn: closed %v", d.notes.Closed())
 	}
 
-	// The menu's Re-authenticate signs in again at once: agentd's
-	// auth_time moves (a minute on, so that it differs by the second).
-	before := w.status().Session.AuthTime
+	// The menu's Re-authenticate signs in again at once: agentd says
+	// session_refreshed (the edge's clock a minute on, so that the new
+	// sign-in is later by the second).
+	events := ipc.NewClient(w.socket)
+	defer events.Close()
+	ectx, ecancel := context.WithTimeout(context.Background(), stepTimeout)
+	defer ecancel()
+	stream, err := events.Events(ectx)
+	if err != nil {
+		w.fatalf("subscribe to agentd's events: %v", err)
+	}
+	defer stream.Close()
 	w.edged("clock", "advance", "1m")
 	d.click(menu, "Re-authenticate")
 	u, err = w.opener.next(stepTimeout)
@@ -373,10 +377,15 @@ func TestE2E_TrayAsksOnceAndFollowsAgentd(t *testing.T) {
 	if p := b.open(u); p.Kind == "login" {
 		b.login(aliceEmail, alicePassword)
 	}
-	eventually(w, "agentd's auth_time move after the menu's Re-authenticate", func() (bool, string) {
-		st := w.status()
-		return st.Session != nil && st.Session.AuthTime.After(before), fmt.Sprintf("it is %v", before)
-	})
+	for src := browseprompt.FromStream(stream); ; {
+		ev, err := src.Next(ectx)
+		if err != nil {
+			w.fatalf("agentd said no session_refreshed after the menu's Re-authenticate: %v", err)
+		}
+		if ev.Type == ipcproto.EventSessionRefreshed {
+			break
+		}
+	}
 
 	d.click(menu, "Disconnect")
 	d.waitMenu("disconnected", has("Disconnected as alice@example.com", "Connect"))

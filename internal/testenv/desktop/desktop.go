@@ -38,9 +38,7 @@ type Registration struct {
 
 // Watcher is a test org.kde.StatusNotifierWatcher.
 type Watcher struct {
-	mu   sync.Mutex
-	regs []Registration
-	ch   chan Registration
+	ch chan Registration
 }
 
 // StartWatcher owns org.kde.StatusNotifierWatcher on conn and records the
@@ -57,9 +55,6 @@ func StartWatcher(t testing.TB, conn *dbus.Conn) *Watcher {
 			if strings.HasPrefix(service, "/") {
 				r.Path = dbus.ObjectPath(service)
 			}
-			w.mu.Lock()
-			w.regs = append(w.regs, r)
-			w.mu.Unlock()
 			select {
 			case w.ch <- r:
 			default:
@@ -239,6 +234,52 @@ func Find(items []MenuItem, label string) (MenuItem, bool) {
 		}
 	}
 	return MenuItem{}, false
+}
+
+// Changes returns a channel that receives whenever the item sends a
+// signal (a new tooltip or icon, its menu's LayoutUpdated or
+// ItemsPropertiesUpdated, a property change), and stop, which ends it.
+// Subscribe before reading what should change, so that no change falls
+// between the read and the wait.
+func (it *Item) Changes() (changed <-chan struct{}, stop func()) {
+	return SignalsFrom(it.conn, it.reg.Sender)
+}
+
+// SignalsFrom returns a channel that receives whenever sender (a unique
+// bus name, or the bus itself: org.freedesktop.DBus) sends a signal on
+// conn, coalesced, and stop, which ends the subscription.
+func SignalsFrom(conn *dbus.Conn, sender string) (changed <-chan struct{}, stop func()) {
+	opt := dbus.WithMatchSender(sender)
+	_ = conn.AddMatchSignal(opt)
+	sigs := make(chan *dbus.Signal, 64)
+	conn.Signal(sigs)
+	out := make(chan struct{}, 1)
+	done, quit := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-quit:
+				return
+			case sig := <-sigs:
+				if sig != nil && sig.Sender == sender {
+					select {
+					case out <- struct{}{}:
+					default:
+					}
+				}
+			}
+		}
+	}()
+	var once sync.Once
+	return out, func() {
+		once.Do(func() {
+			conn.RemoveSignal(sigs)
+			_ = conn.RemoveMatchSignal(opt)
+			close(quit)
+			<-done
+		})
+	}
 }
 
 // Click sends the dbusmenu "clicked" event for item id, as a panel does.
