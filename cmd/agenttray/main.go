@@ -83,16 +83,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "agenttray: refusing to run as root: start it in your own desktop session (agentd is the part that runs as root)")
 		return 1
 	}
-	if err := checkDesktop(); err != nil {
-		fmt.Fprintf(stderr, "agenttray: %v\n", err)
-		return 1
-	}
+	// The lock first: a second tray says so without touching the desktop.
 	release, err := singleInstance()
 	if err != nil {
 		fmt.Fprintf(stderr, "agenttray: %v\n", err)
 		return 1
 	}
 	defer release()
+	if err := checkDesktop(); err != nil {
+		fmt.Fprintf(stderr, "agenttray: %v\n", err)
+		return 1
+	}
 
 	level := zapcore.InfoLevel
 	if o.debug {

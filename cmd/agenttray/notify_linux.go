@@ -32,8 +32,10 @@ func warnIfNoPanel(log *zap.Logger) {
 	if err != nil {
 		return
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
 	var has bool
-	if conn.BusObject().Call("org.freedesktop.DBus.NameHasOwner", 0, "org.kde.StatusNotifierWatcher").Store(&has) == nil && !has {
+	if conn.BusObject().CallWithContext(ctx, "org.freedesktop.DBus.NameHasOwner", 0, "org.kde.StatusNotifierWatcher").Store(&has) == nil && !has {
 		log.Warn("no panel on this desktop hosts tray icons (no org.kde.StatusNotifierWatcher); on GNOME install the AppIndicator extension. Notifications still work")
 	}
 }

@@ -168,7 +168,7 @@ func (a *App) Run(ctx context.Context) error {
 		case <-tick.C():
 			tick.Reset(a.o.Refresh)
 			if a.up {
-				a.refresh(ctx, false)
+				a.refresh(ctx, false, true)
 				a.render()
 			}
 		}
@@ -220,17 +220,20 @@ func (a *App) onEvent(ctx context.Context, ev ipcproto.Event) {
 			return
 		}
 		a.status, a.up = st, true
-		a.refresh(ctx, false)
+		a.refresh(ctx, false, true)
 	} else {
-		a.refresh(ctx, true)
+		// What the caller may do changes with the registration; the
+		// periodic refresh catches an MDM file reread, which has no event.
+		perms := ev.Type == ipcproto.EventStateChanged || ev.Type == ipcproto.EventDeviceRevoked
+		a.refresh(ctx, true, perms)
 	}
 	a.apply(ctx, a.prompter.Observe(ev, a.status, a.session))
 	a.render()
 }
 
-// refresh fetches the session map and permissions (and the status when
-// withStatus), keeping what it had when a call fails.
-func (a *App) refresh(ctx context.Context, withStatus bool) {
+// refresh fetches the session map, and the status and the permissions
+// when asked, keeping what it had when a call fails.
+func (a *App) refresh(ctx context.Context, withStatus, withPerms bool) {
 	ctx, cancel := context.WithTimeout(ctx, a.o.CallTimeout)
 	defer cancel()
 	if withStatus {
@@ -238,8 +241,10 @@ func (a *App) refresh(ctx context.Context, withStatus bool) {
 			a.status = st
 		}
 	}
-	if p, err := a.o.Daemon.Permissions(ctx); err == nil {
-		a.perms = p
+	if withPerms {
+		if p, err := a.o.Daemon.Permissions(ctx); err == nil {
+			a.perms = p
+		}
 	}
 	if a.status.Registration == nil {
 		a.session = nil
@@ -360,7 +365,7 @@ func (a *App) do(ctx context.Context, act Action) {
 	} else if url != "" {
 		a.open(ctx, url)
 	}
-	a.refresh(ctx, true)
+	a.refresh(ctx, true, true)
 	a.render()
 }
 

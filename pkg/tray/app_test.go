@@ -32,6 +32,8 @@ type fakeDaemon struct {
 	calls   []string
 	failOn  string
 	dialed  chan struct{}
+	// onCall, when set, sees every call, under mu.
+	onCall func(name string)
 }
 
 func newFakeDaemon() *fakeDaemon {
@@ -45,6 +47,9 @@ func (d *fakeDaemon) call(name string) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.calls = append(d.calls, name)
+	if d.onCall != nil {
+		d.onCall(name)
+	}
 	if d.down {
 		return errDown
 	}
@@ -378,4 +383,50 @@ func TestAppWithoutNotificationsPutsThePromptInTheMenu(t *testing.T) {
 	h.d.mu.Unlock()
 	h.d.publish(event(ipcproto.EventSessionRefreshed, ipcproto.SessionRefreshed{AuthTime: t0.Add(time.Hour)}))
 	h.panel.waitView(t, "the quiet item again", func(v View) bool { return v.Condition == Connected && v.ReauthLabel == "Re-authenticate" })
+}
+
+func (d *fakeDaemon) count(name string) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	n := 0
+	for _, c := range d.calls {
+		if c == name {
+			n++
+		}
+	}
+	return n
+}
+
+// What the user may do changes with the registration, not with every
+// event: a tunnel event costs no permissions round trip, a state change
+// does.
+func TestAppAsksPermissionsOnlyWhenTheyCanChange(t *testing.T) {
+	h := startApp(t, nil)
+	h.panel.waitView(t, "connected", condition(Connected))
+	refreshed := make(chan struct{}, 4)
+	h.d.mu.Lock()
+	before := 0
+	for _, c := range h.d.calls {
+		if c == "permissions" {
+			before++
+		}
+	}
+	h.d.onCall = func(name string) {
+		if name == "session" {
+			refreshed <- struct{}{} // the last call of each event's refresh
+		}
+	}
+	h.d.mu.Unlock()
+	h.d.publish(event(ipcproto.EventTunnelUp, struct{}{}))
+	h.d.publish(event(ipcproto.EventStateChanged, ipcproto.StateChanged{From: ipcproto.StateConnected, To: ipcproto.StateConnecting}))
+	for range 2 {
+		select {
+		case <-refreshed:
+		case <-time.After(waitTimeout):
+			t.Fatal("the tray did not handle both events")
+		}
+	}
+	if n := h.d.count("permissions") - before; n != 1 {
+		t.Errorf("%d permissions calls for a tunnel event and a state change, want 1", n)
+	}
 }

@@ -72,7 +72,7 @@ func (p *Prompter) Observe(ev ipcproto.Event, st ipcproto.Status, sess *ipcproto
 		// A tray that starts (or reconnects) while the session is expired
 		// asks once; one that already asked for this expiry does not.
 		if st.State == ipcproto.StateReauthRequired && st.ReauthURL != "" {
-			d.add(p, p.reauth(st, sess, st.ReauthURL))
+			d.add(p, reauthNotice(st, sess, st.ReauthURL))
 		}
 		if st.State == ipcproto.StateRevoked {
 			d.add(p, revokedNotice(st.Message))
@@ -80,7 +80,7 @@ func (p *Prompter) Observe(ev ipcproto.Event, st ipcproto.Status, sess *ipcproto
 	case ipcproto.EventBrowseToURL:
 		var b ipcproto.BrowseToURL
 		if json.Unmarshal(ev.Data, &b) == nil && b.Reason == "session_expired" && b.URL != "" {
-			d.add(p, p.reauth(st, sess, b.URL))
+			d.add(p, reauthNotice(st, sess, b.URL))
 		}
 	case ipcproto.EventExpiryWarning:
 		var w ipcproto.ExpiryWarning
@@ -140,10 +140,10 @@ func (d *Decision) add(p *Prompter, n Notice) {
 	d.Show = append(d.Show, n)
 }
 
-// reauth returns the prompt for the session that began at the status's
-// auth_time: one sign-in answers every policy that expired with it, so
-// the key is the session, not the policy.
-func (p *Prompter) reauth(st ipcproto.Status, sess *ipcproto.Session, url string) Notice {
+// reauthNotice returns the prompt for the session that began at the
+// status's auth_time: one sign-in answers every policy that expired with
+// it, so the key is the session, not the policy.
+func reauthNotice(st ipcproto.Status, sess *ipcproto.Session, url string) Notice {
 	var authTime time.Time
 	if st.Session != nil {
 		authTime = st.Session.AuthTime
