@@ -32,7 +32,7 @@ func newV4Index(rules []compiledRule) *v4Index {
 	guarded := 0
 	for i := range rules {
 		g := &rules[i].guard
-		if !g.on || (!g.has1 && len(g.v4) == 0) {
+		if !g.hasV4() {
 			idx.rest = append(idx.rest, int32(i))
 			continue
 		}
@@ -60,7 +60,7 @@ func newV4Index(rules []compiledRule) *v4Index {
 	entries := 0
 	for i := range rules {
 		g := &rules[i].guard
-		if !g.on || (!g.has1 && len(g.v4) == 0) {
+		if !g.hasV4() {
 			continue
 		}
 		over := false
@@ -83,6 +83,10 @@ func newV4Index(rules []compiledRule) *v4Index {
 	}
 	return idx
 }
+
+// hasV4 reports whether the guard names IPv4 prefixes, which the index
+// can place the rule under.
+func (g *ipGuard) hasV4() bool { return g.on && (g.has1 || len(g.v4) > 0) }
 
 // eachV4 calls f with each IPv4 prefix of the guard.
 func (g *ipGuard) eachV4(f func(v4Net)) {

@@ -5,9 +5,6 @@ import (
 	"fmt"
 	"testing"
 	"time"
-
-	"github.com/ztagent/ztagent/internal/wgkey"
-	"github.com/ztagent/ztagent/pkg/edge/registry"
 )
 
 // BenchmarkEdgeRestart registers n devices once, then measures a restart
@@ -27,20 +24,7 @@ func BenchmarkEdgeRestart(b *testing.B) {
 			defer cancel()
 			start := time.Now()
 			for i := range n {
-				key, err := wgkey.Generate()
-				if err != nil {
-					b.Fatal(err)
-				}
-				d, _, err := s.reg.Register(ctx, registry.Registration{
-					Fingerprint: fmt.Sprintf("bench-%d", i), UserEmail: fmt.Sprintf("user%d@example.com", i),
-					UserName: "Bench", Groups: []string{"engineering"}, AuthTime: s.clock.Now(), WGPublicKey: key.Public().String(),
-				})
-				if err != nil {
-					b.Fatal(err)
-				}
-				if err := s.peers.Add(d); err != nil {
-					b.Fatal(err)
-				}
+				registerBenchDevice(ctx, b, s, i)
 			}
 			rate := float64(n) / time.Since(start).Seconds()
 			s.Close()
